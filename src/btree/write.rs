@@ -1,0 +1,407 @@
+//! Copy-on-write changes to a tree: insert (with splits), remove (with merges)
+//! and dropping a whole tree.
+//!
+//! Every change copies the path from the root to the leaf it touches
+//! (`Pager::make_dirty`), so a committed page is never modified. Splits keep
+//! both halves within a page because no cell is larger than a third of the page
+//! body (`format::cell_bytes_max`). A node under a quarter full after a removal
+//! is merged with a neighbour when the two fit in one page; an empty node is
+//! removed from its parent, and a root branch with a single child is replaced
+//! by that child, so a shrinking tree gives its pages back.
+
+use crate::error::{Error, Limit, Result};
+use crate::format::node::{
+    self, CellValue, LEAF_CELL_HEADER, SLOT_BYTES, branch_cell, build_node, init_node, insert_cell,
+    leaf_cell, remove_cell, set_child,
+};
+use crate::format::{DEPTH_MAX, PAGE_HEADER_BYTES, PageId, PageKind, TreeDesc, cell_bytes_max};
+use crate::pager::Pager;
+
+use super::cursor::get;
+
+/// A split's result: the separator and the new right sibling.
+type Split = (Vec<u8>, PageId);
+
+/// Inserts or replaces `key`; returns whether it was already present.
+/// The caller has checked the key and value limits.
+pub(crate) fn insert(
+    p: &mut Pager<'_>,
+    desc: &mut TreeDesc,
+    key: &[u8],
+    value: &[u8],
+) -> Result<bool> {
+    let inline =
+        LEAF_CELL_HEADER + key.len() + value.len() + SLOT_BYTES <= cell_bytes_max(p.page_bytes);
+    let cell = if inline {
+        leaf_cell(key, CellValue::Inline(value))
+    } else {
+        let page = p.write_overflow(value);
+        leaf_cell(
+            key,
+            CellValue::Overflow {
+                page,
+                len: value.len() as u32,
+            },
+        )
+    };
+    if desc.depth == 0 {
+        let id = p.alloc_dirty(1);
+        let b = p.page_mut(id);
+        init_node(b, PageKind::Leaf);
+        let ok = insert_cell(b, 0, &cell);
+        assert!(ok, "a cell always fits an empty leaf");
+        *desc = TreeDesc {
+            root: id,
+            len: 1,
+            depth: 1,
+        };
+        return Ok(false);
+    }
+    let (root, split, replaced) = insert_at(p, desc.root, 1, desc.depth, key, &cell)?;
+    desc.root = root;
+    if let Some((sep, right)) = split {
+        if desc.depth >= DEPTH_MAX {
+            return Err(Error::LimitExceeded {
+                what: Limit::Depth,
+                actual: u64::from(desc.depth) + 1,
+                max: u64::from(DEPTH_MAX),
+            });
+        }
+        let new_root = p.alloc_dirty(1);
+        let cells = [branch_cell(b"", root), branch_cell(&sep, right)];
+        build_node(
+            p.page_mut(new_root),
+            PageKind::Branch,
+            &[&cells[0], &cells[1]],
+        );
+        desc.root = new_root;
+        desc.depth += 1;
+    }
+    if !replaced {
+        desc.len += 1;
+    }
+    Ok(replaced)
+}
+
+fn insert_at(
+    p: &mut Pager<'_>,
+    id: PageId,
+    level: u32,
+    depth: u32,
+    key: &[u8],
+    cell: &[u8],
+) -> Result<(PageId, Option<Split>, bool)> {
+    let id = p.make_dirty(id)?;
+    if level == depth {
+        let node = p.src().node(id, true)?;
+        let (idx, old) = match node.search(key)? {
+            Ok(i) => (i, Some((node.cell(i)?.len(), overflow_of(node.value(i)?)))),
+            Err(i) => (i, None),
+        };
+        if let Some((len, ovf)) = old {
+            if let Some((page, vlen)) = ovf {
+                let pages = p.run_pages(vlen);
+                p.free(page, pages);
+            }
+            remove_cell(p.page_mut(id), idx, len);
+        }
+        if insert_cell(p.page_mut(id), idx, cell) {
+            return Ok((id, None, old.is_some()));
+        }
+        let split = split(p, id, true, idx, cell)?;
+        return Ok((id, Some(split), old.is_some()));
+    }
+    let node = p.src().node(id, false)?;
+    let idx = node.child_index(key)?;
+    let child = node.child(idx)?;
+    let (new_child, split, replaced) = insert_at(p, child, level + 1, depth, key, cell)?;
+    if new_child != child {
+        set_child(p.page_mut(id), idx, new_child);
+    }
+    let Some((sep, right)) = split else {
+        return Ok((id, None, replaced));
+    };
+    let cell = branch_cell(&sep, right);
+    if insert_cell(p.page_mut(id), idx + 1, &cell) {
+        return Ok((id, None, replaced));
+    }
+    let split = self::split(p, id, false, idx + 1, &cell)?;
+    Ok((id, Some(split), replaced))
+}
+
+fn overflow_of(v: CellValue<'_>) -> Option<(PageId, u32)> {
+    match v {
+        CellValue::Overflow { page, len } => Some((page, len)),
+        CellValue::Inline(_) => None,
+    }
+}
+
+/// Splits dirty page `id`, which overflowed when `new_cell` was to go in at
+/// `idx`: the lower half stays in `id`, the upper half moves to a new page.
+fn split(p: &mut Pager<'_>, id: PageId, leaf: bool, idx: usize, new_cell: &[u8]) -> Result<Split> {
+    let node = p.src().node(id, leaf)?;
+    let mut cells: Vec<Vec<u8>> = Vec::with_capacity(node.count() + 1);
+    for i in 0..node.count() {
+        cells.push(node.cell(i)?.to_vec());
+    }
+    cells.insert(idx, new_cell.to_vec());
+    let m = split_point(&cells, if leaf { 1 } else { 2 });
+    let kind = if leaf {
+        PageKind::Leaf
+    } else {
+        PageKind::Branch
+    };
+    let right = p.alloc_dirty(1);
+    let sep;
+    let right_cells: Vec<Vec<u8>> = if leaf {
+        sep = separator(cell_key(&cells[m - 1], true), cell_key(&cells[m], true));
+        cells[m..].to_vec()
+    } else {
+        // The first right cell's key moves up; the cell keeps its child with
+        // an empty key, as every branch's cell 0 does.
+        sep = cell_key(&cells[m], false).to_vec();
+        let child = PageId(u64::from_le_bytes(
+            cells[m][2..10].try_into().expect("8 bytes"),
+        ));
+        let mut r = vec![branch_cell(b"", child)];
+        r.extend_from_slice(&cells[m + 1..]);
+        r
+    };
+    let refs: Vec<&[u8]> = cells[..m].iter().map(Vec::as_slice).collect();
+    build_node(p.page_mut(id), kind, &refs);
+    let refs: Vec<&[u8]> = right_cells.iter().map(Vec::as_slice).collect();
+    build_node(p.page_mut(right), kind, &refs);
+    Ok((sep, right))
+}
+
+/// The index that splits `cells` into two halves of nearly equal bytes, each
+/// with at least `min` cells.
+fn split_point(cells: &[Vec<u8>], min: usize) -> usize {
+    let size = |c: &Vec<u8>| c.len() + SLOT_BYTES;
+    let total: usize = cells.iter().map(size).sum();
+    let mut acc = 0;
+    let mut m = 0;
+    while m < cells.len() && acc + size(&cells[m]) <= total / 2 {
+        acc += size(&cells[m]);
+        m += 1;
+    }
+    assert!(cells.len() >= 2 * min, "split of {} cells", cells.len());
+    m.clamp(min, cells.len() - min)
+}
+
+fn cell_key(cell: &[u8], leaf: bool) -> &[u8] {
+    let len = u16::from_le_bytes([cell[0], cell[1]]) as usize;
+    let start = if leaf {
+        LEAF_CELL_HEADER
+    } else {
+        node::BRANCH_CELL_HEADER
+    };
+    &cell[start..start + len]
+}
+
+/// The shortest key `s` with `left < s <= right`: a prefix of `right`.
+fn separator(left: &[u8], right: &[u8]) -> Vec<u8> {
+    debug_assert!(left < right, "separator of unordered keys");
+    let common = left.iter().zip(right).take_while(|(a, b)| a == b).count();
+    right[..(common + 1).min(right.len())].to_vec()
+}
+
+/// How full a node is after a removal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fill {
+    Empty,
+    Under,
+    Enough,
+}
+
+fn fill_of(p: &Pager<'_>, id: PageId, leaf: bool) -> Result<Fill> {
+    let node = p.src().node(id, leaf)?;
+    Ok(if node.count() == 0 {
+        Fill::Empty
+    } else if node.used_bytes() < (p.page_bytes - PAGE_HEADER_BYTES) / 4 {
+        Fill::Under
+    } else {
+        Fill::Enough
+    })
+}
+
+/// Removes `key`; returns whether it was present.
+pub(crate) fn remove(p: &mut Pager<'_>, desc: &mut TreeDesc, key: &[u8]) -> Result<bool> {
+    // Probe first, so a miss copies no pages.
+    if get(p.src(), desc, key)?.is_none() {
+        return Ok(false);
+    }
+    let (root, fill) = remove_at(p, desc.root, 1, desc.depth, key)?;
+    desc.root = root;
+    desc.len -= 1;
+    if fill == Fill::Empty {
+        p.free(root, 1);
+        *desc = TreeDesc::default();
+        return Ok(true);
+    }
+    while desc.depth > 1 {
+        let node = p.src().node(desc.root, false)?;
+        if node.count() != 1 {
+            break;
+        }
+        let only = node.child(0)?;
+        p.free(desc.root, 1);
+        desc.root = only;
+        desc.depth -= 1;
+    }
+    Ok(true)
+}
+
+fn remove_at(
+    p: &mut Pager<'_>,
+    id: PageId,
+    level: u32,
+    depth: u32,
+    key: &[u8],
+) -> Result<(PageId, Fill)> {
+    let id = p.make_dirty(id)?;
+    if level == depth {
+        let node = p.src().node(id, true)?;
+        let Ok(i) = node.search(key)? else {
+            return Err(Error::corrupt(
+                id.0,
+                "key found by lookup is missing on removal",
+            ));
+        };
+        let len = node.cell(i)?.len();
+        if let Some((page, vlen)) = overflow_of(node.value(i)?) {
+            let pages = p.run_pages(vlen);
+            p.free(page, pages);
+        }
+        remove_cell(p.page_mut(id), i, len);
+        return Ok((id, fill_of(p, id, true)?));
+    }
+    let node = p.src().node(id, false)?;
+    let idx = node.child_index(key)?;
+    let child = node.child(idx)?;
+    let child_is_leaf = level + 1 == depth;
+    let (new_child, fill) = remove_at(p, child, level + 1, depth, key)?;
+    if new_child != child {
+        set_child(p.page_mut(id), idx, new_child);
+    }
+    match fill {
+        Fill::Empty => {
+            p.free(new_child, 1);
+            remove_branch_cell(p, id, idx)?;
+        }
+        Fill::Under => merge_child(p, id, idx, child_is_leaf)?,
+        Fill::Enough => {}
+    }
+    Ok((id, fill_of(p, id, false)?))
+}
+
+/// Removes cell `idx` of dirty branch `id`, keeping cell 0's key empty.
+fn remove_branch_cell(p: &mut Pager<'_>, id: PageId, idx: usize) -> Result<()> {
+    let node = p.src().node(id, false)?;
+    let len = node.cell(idx)?.len();
+    remove_cell(p.page_mut(id), idx, len);
+    let node = p.src().node(id, false)?;
+    if idx == 0 && node.count() > 0 && !node.key(0)?.is_empty() {
+        let child = node.child(0)?;
+        let len = node.cell(0)?.len();
+        let b = p.page_mut(id);
+        remove_cell(b, 0, len);
+        let ok = insert_cell(b, 0, &branch_cell(b"", child));
+        assert!(ok, "a shorter cell fits where a longer one was");
+    }
+    Ok(())
+}
+
+/// Merges the underfull child `idx` of dirty branch `parent` with a
+/// neighbour, if the two fit in one page.
+fn merge_child(p: &mut Pager<'_>, parent: PageId, idx: usize, leaf: bool) -> Result<()> {
+    let node = p.src().node(parent, false)?;
+    if node.count() < 2 {
+        return Ok(());
+    }
+    let (l, r) = if idx > 0 { (idx - 1, idx) } else { (0, 1) };
+    let (lid, rid) = (node.child(l)?, node.child(r)?);
+    let sep = node.key(r)?.to_vec();
+    let left = p.src().node(lid, leaf)?;
+    let right = p.src().node(rid, leaf)?;
+    let pulled_down = if leaf { 0 } else { sep.len() };
+    if left.used_bytes() + right.used_bytes() + pulled_down > p.page_bytes - PAGE_HEADER_BYTES {
+        return Ok(());
+    }
+    let mut cells: Vec<Vec<u8>> = Vec::with_capacity(left.count() + right.count());
+    for i in 0..left.count() {
+        cells.push(left.cell(i)?.to_vec());
+    }
+    for i in 0..right.count() {
+        if i == 0 && !leaf {
+            cells.push(branch_cell(&sep, right.child(0)?));
+        } else {
+            cells.push(right.cell(i)?.to_vec());
+        }
+    }
+    let kind = if leaf {
+        PageKind::Leaf
+    } else {
+        PageKind::Branch
+    };
+    let lid = p.make_dirty(lid)?;
+    let refs: Vec<&[u8]> = cells.iter().map(Vec::as_slice).collect();
+    build_node(p.page_mut(lid), kind, &refs);
+    p.free(rid, 1);
+    set_child(p.page_mut(parent), l, lid);
+    remove_branch_cell(p, parent, r)
+}
+
+/// Frees every page of the tree `desc`: nodes and overflow runs.
+pub(crate) fn free_all(p: &mut Pager<'_>, desc: &TreeDesc) -> Result<()> {
+    if desc.depth == 0 {
+        return Ok(());
+    }
+    let mut to_free: Vec<(PageId, u64)> = Vec::new();
+    let mut level_ids = vec![desc.root];
+    for level in 1..=desc.depth {
+        let leaf = level == desc.depth;
+        let mut next = Vec::new();
+        for &id in &level_ids {
+            let node = p.src().node(id, leaf)?;
+            for i in 0..node.count() {
+                if leaf {
+                    if let Some((page, len)) = overflow_of(node.value(i)?) {
+                        to_free.push((page, p.run_pages(len)));
+                    }
+                } else {
+                    next.push(node.child(i)?);
+                }
+            }
+            to_free.push((id, 1));
+        }
+        level_ids = next;
+    }
+    for (id, pages) in to_free {
+        p.free(id, pages);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn separator_is_shortest_between() {
+        assert_eq!(separator(b"apple", b"banana"), b"b");
+        assert_eq!(separator(b"abc", b"abd"), b"abd");
+        assert_eq!(separator(b"ab", b"abc"), b"abc");
+        assert_eq!(separator(b"", b"a"), b"a");
+        assert_eq!(separator(b"a1", b"a2zz"), b"a2");
+    }
+
+    #[test]
+    fn split_point_balances_and_respects_min() {
+        let cells: Vec<Vec<u8>> = [10, 10, 10, 10].iter().map(|&n| vec![0u8; n]).collect();
+        assert_eq!(split_point(&cells, 1), 2);
+        let skew: Vec<Vec<u8>> = [1000, 10, 10, 10].iter().map(|&n| vec![0u8; n]).collect();
+        assert_eq!(split_point(&skew, 2), 2);
+        assert_eq!(split_point(&skew, 1), 1);
+    }
+}

@@ -1,0 +1,336 @@
+//! The integrity check: everything about a committed state that can be
+//! verified from the file.
+//!
+//! * every page's checksum and self id, every overflow run's checksum;
+//! * node types by level, the depth bound, keys strictly ascending within a
+//!   page and inside the bounds their parent's separators give, branch cell 0
+//!   with an empty key, no empty nodes;
+//! * every page in the file reachable exactly once or listed free exactly once;
+//! * each tree's stored length equal to its entry count, and the freelist's
+//!   count equal to the meta's.
+//!
+//! It reports problems instead of stopping at the first, and never descends
+//! into a page it has already seen, so a cycle is reported, not followed.
+
+use std::fmt;
+
+use crate::format::node::{CellValue, Node};
+use crate::format::{self, DEPTH_MAX, FIRST_DATA_PAGE, Meta, PageId, TreeDesc, freelist, overflow};
+use crate::pager::MapSource;
+
+/// One thing the check found wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The page it concerns.
+    pub page: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// The result of [`crate::Db::check`].
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    /// Pages in the file (below the committed page count).
+    pub pages: u64,
+    /// Named trees.
+    pub trees: u64,
+    /// Entries over all trees.
+    pub entries: u64,
+    /// Free pages listed.
+    pub free_pages: u64,
+    /// Everything found wrong; empty when the state is sound.
+    pub problems: Vec<Problem>,
+}
+
+impl CheckReport {
+    /// True when no problem was found.
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} pages, {} trees, {} entries, {} free pages: {}",
+            self.pages,
+            self.trees,
+            self.entries,
+            self.free_pages,
+            if self.is_clean() { "clean" } else { "PROBLEMS" }
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  page {}: {}", p.page, p.reason)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Unseen,
+    Used,
+    Free,
+}
+
+struct Checker<'a> {
+    src: MapSource<'a>,
+    marks: Vec<Mark>,
+    report: CheckReport,
+}
+
+/// Checks the state `meta` describes, read through `src` (which must verify checksums).
+pub(crate) fn check_state(src: MapSource<'_>, meta: &Meta) -> CheckReport {
+    let mut c = Checker {
+        src,
+        marks: vec![Mark::Unseen; meta.page_count as usize],
+        report: CheckReport {
+            pages: meta.page_count,
+            ..CheckReport::default()
+        },
+    };
+    let mut trees = Vec::new();
+    c.walk_tree(&meta.catalog, "catalog", &mut |c, key, value| {
+        let name = String::from_utf8_lossy(key).into_owned();
+        match TreeDesc::decode(value, meta.catalog.root.0) {
+            Ok(d) => trees.push((name, d)),
+            Err(e) => c.problem(meta.catalog.root.0, format!("tree {name:?}: {e}")),
+        }
+    });
+    for (name, desc) in &trees {
+        c.walk_tree(desc, name, &mut |_, _, _| {});
+        c.report.entries += desc.len;
+    }
+    c.report.trees = trees.len() as u64;
+    c.walk_freelist(meta);
+    for id in FIRST_DATA_PAGE..meta.page_count {
+        if c.marks[id as usize] == Mark::Unseen {
+            c.problem(
+                id,
+                "page is neither reachable nor free (leaked)".to_string(),
+            );
+        }
+    }
+    c.report
+}
+
+type Visit<'v> = dyn FnMut(&mut Checker<'_>, &[u8], &[u8]) + 'v;
+
+impl<'a> Checker<'a> {
+    fn problem(&mut self, page: u64, reason: String) {
+        self.report.problems.push(Problem { page, reason });
+    }
+
+    /// Marks `pages` pages from `id` used; false (with a problem) if any is
+    /// out of range or already seen.
+    fn mark(&mut self, id: u64, pages: u64, as_mark: Mark) -> bool {
+        let end = id.saturating_add(pages);
+        if id < FIRST_DATA_PAGE || end > self.marks.len() as u64 {
+            self.problem(id, format!("reference to pages {id}..{end} out of range"));
+            return false;
+        }
+        for p in id..end {
+            if self.marks[p as usize] != Mark::Unseen {
+                let what = if self.marks[p as usize] == Mark::Free {
+                    "free"
+                } else {
+                    "in use"
+                };
+                self.problem(p, format!("page referenced again (already {what})"));
+                return false;
+            }
+        }
+        for p in id..end {
+            self.marks[p as usize] = as_mark;
+        }
+        true
+    }
+
+    fn walk_tree(&mut self, desc: &TreeDesc, name: &str, visit: &mut Visit<'_>) {
+        if desc.depth == 0 {
+            if desc.len != 0 {
+                self.problem(0, format!("tree {name:?}: empty but len {}", desc.len));
+            }
+            return;
+        }
+        if desc.depth > DEPTH_MAX {
+            self.problem(
+                desc.root.0,
+                format!("tree {name:?}: depth {} over bound", desc.depth),
+            );
+            return;
+        }
+        let mut count = 0u64;
+        self.walk_node(desc.root, 1, desc.depth, (None, None), &mut count, visit);
+        if count != desc.len {
+            self.problem(
+                desc.root.0,
+                format!("tree {name:?}: len says {}, found {count}", desc.len),
+            );
+        }
+    }
+
+    fn walk_node(
+        &mut self,
+        id: PageId,
+        level: u32,
+        depth: u32,
+        bounds: (Option<Vec<u8>>, Option<Vec<u8>>),
+        count: &mut u64,
+        visit: &mut Visit<'_>,
+    ) {
+        if !self.mark(id.0, 1, Mark::Used) {
+            return;
+        }
+        let leaf = level == depth;
+        let node = match self.src.page(id).and_then(|b| Node::new(b, id, leaf)) {
+            Ok(n) => n,
+            Err(e) => return self.problem(id.0, e.to_string()),
+        };
+        if node.count() == 0 {
+            self.problem(id.0, "empty node".to_string());
+        }
+        let mut keys: Vec<Vec<u8>> = Vec::with_capacity(node.count());
+        for i in 0..node.count() {
+            match node.key(i) {
+                Ok(k) => keys.push(k.to_vec()),
+                Err(e) => return self.problem(id.0, e.to_string()),
+            }
+        }
+        self.check_order(id, leaf, &keys, &bounds);
+        if leaf {
+            self.visit_leaf(node, &keys, count, visit);
+            return;
+        }
+        for i in 0..node.count() {
+            let lo = if i == 0 {
+                bounds.0.clone()
+            } else {
+                Some(keys[i].clone())
+            };
+            let hi = keys.get(i + 1).cloned().or_else(|| bounds.1.clone());
+            match node.child(i) {
+                Ok(child) => self.walk_node(child, level + 1, depth, (lo, hi), count, visit),
+                Err(e) => self.problem(id.0, e.to_string()),
+            }
+        }
+    }
+
+    fn check_order(
+        &mut self,
+        id: PageId,
+        leaf: bool,
+        keys: &[Vec<u8>],
+        bounds: &(Option<Vec<u8>>, Option<Vec<u8>>),
+    ) {
+        if !leaf && keys.first().is_some_and(|k| !k.is_empty()) {
+            self.problem(id.0, "branch cell 0 has a key".to_string());
+        }
+        let first_ordered = if leaf { 0 } else { 1 };
+        let ordered = keys.get(first_ordered..).unwrap_or(&[]);
+        if ordered.windows(2).any(|w| w[0] >= w[1]) {
+            self.problem(id.0, "keys out of order".to_string());
+        }
+        if let (Some(lo), Some(k)) = (&bounds.0, ordered.first())
+            && k < lo
+        {
+            self.problem(id.0, "key below its parent's separator".to_string());
+        }
+        if let (Some(hi), Some(k)) = (&bounds.1, ordered.last())
+            && k >= hi
+        {
+            self.problem(id.0, "key at or above the next separator".to_string());
+        }
+    }
+
+    fn visit_leaf(
+        &mut self,
+        node: Node<'a>,
+        keys: &[Vec<u8>],
+        count: &mut u64,
+        visit: &mut Visit<'_>,
+    ) {
+        for (i, key) in keys.iter().enumerate() {
+            *count += 1;
+            let value = match node.value(i) {
+                Ok(CellValue::Inline(v)) => v,
+                Ok(CellValue::Overflow { page, len }) => match self.overflow(page, len) {
+                    Some(v) => v,
+                    None => continue,
+                },
+                Err(e) => {
+                    self.problem(node.id().0, e.to_string());
+                    continue;
+                }
+            };
+            visit(self, key, value);
+        }
+    }
+
+    fn overflow(&mut self, page: PageId, len: u32) -> Option<&'a [u8]> {
+        let pages = overflow::run_pages(len as usize, self.src.page_bytes);
+        if !self.mark(page.0, pages, Mark::Used) {
+            return None;
+        }
+        let first = MapSource {
+            verify: false,
+            ..self.src
+        }
+        .page(page);
+        let run = first
+            .and_then(|f| overflow::check_first_page(f, page, len, self.src.page_bytes))
+            .and_then(|_| self.src_run(page, pages));
+        match run {
+            Ok(r) => Some(overflow::value(r, len)),
+            Err(e) => {
+                self.problem(page.0, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn src_run(&self, page: PageId, pages: u64) -> crate::Result<&'a [u8]> {
+        let len = pages as usize * self.src.page_bytes;
+        let b = self
+            .src
+            .file
+            .mapped(self.src.map, page.0 * self.src.page_bytes as u64, len)
+            .ok_or_else(|| crate::Error::corrupt(page.0, "run beyond the mapping"))?;
+        format::verify_page(b, page, true)?;
+        Ok(b)
+    }
+
+    fn walk_freelist(&mut self, meta: &Meta) {
+        let mut next = meta.freelist_head;
+        let mut listed = 0u64;
+        while next.0 != 0 {
+            if !self.mark(next.0, 1, Mark::Used) {
+                return;
+            }
+            let page = match self
+                .src
+                .page(next)
+                .and_then(|b| freelist::read_page(b, next))
+            {
+                Ok(p) => p,
+                Err(e) => return self.problem(next.0, e.to_string()),
+            };
+            for id in page.0 {
+                listed += 1;
+                self.mark(id, 1, Mark::Free);
+            }
+            next = page.1;
+        }
+        self.report.free_pages = listed;
+        if listed != meta.free_count {
+            self.problem(
+                meta.freelist_head.0,
+                format!(
+                    "freelist lists {listed} pages, meta says {}",
+                    meta.free_count
+                ),
+            );
+        }
+    }
+}

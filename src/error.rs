@@ -1,0 +1,109 @@
+//! The one error type of the crate.
+//!
+//! Variants are chosen by what the caller can do about them: retry later
+//! (`Locked`), fix their input (`LimitExceeded`, `NotADatabase`), restore a
+//! backup or run `oakmap check` (`Corruption`), or reopen (`Poisoned`, `Io`).
+//! Context lives in fields, not in formatted strings.
+
+use std::path::PathBuf;
+
+/// Which size limit a call went over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// A key longer than [`crate::Db::key_bytes_max`].
+    KeyBytes,
+    /// A value longer than [`crate::VALUE_BYTES_MAX`].
+    ValueBytes,
+    /// A tree name longer than [`crate::TREE_NAME_BYTES_MAX`].
+    TreeNameBytes,
+    /// A tree deeper than [`crate::DEPTH_MAX`] levels.
+    Depth,
+    /// A page size outside 4 KiB..=64 KiB or not a power of two.
+    PageSize,
+}
+
+/// Everything that can go wrong in oakmap.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The operating system refused a read, write, sync or lock.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+
+    /// The file exists but does not start with the oakmap magic bytes.
+    #[error("{path} is not an oakmap database")]
+    NotADatabase {
+        /// The file that was opened.
+        path: PathBuf,
+    },
+
+    /// The file is an oakmap database of a format version this build cannot read.
+    #[error("{path} has format version {found}; this build reads version {supported}")]
+    UnsupportedVersion {
+        /// The file that was opened.
+        path: PathBuf,
+        /// The version in the file header.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+
+    /// Another process (or another `Db` in this process) holds the file's lock.
+    #[error("{path} is already open by another process or Db handle")]
+    Locked {
+        /// The file that was opened.
+        path: PathBuf,
+    },
+
+    /// A checksum, a page reference or a layout read off disk does not hold.
+    /// `page` names the page (0 for the file header, 1 and 2 for the meta slots).
+    #[error("corruption in page {page}: {reason}")]
+    Corruption {
+        /// The page whose bytes are wrong, or which a bad reference pointed at.
+        page: u64,
+        /// What was wrong with it.
+        reason: String,
+    },
+
+    /// An argument is over a documented limit.
+    #[error("{what:?} limit exceeded: {actual} > {max}")]
+    LimitExceeded {
+        /// Which limit.
+        what: Limit,
+        /// The size that was asked for.
+        actual: u64,
+        /// The largest size allowed.
+        max: u64,
+    },
+
+    /// An earlier write or sync failed, so the in-memory state may no longer match the
+    /// file. Reads still work; reopen the database to recover the last durable state.
+    #[error("database is poisoned by an earlier I/O failure; reopen it")]
+    Poisoned,
+
+    /// The transaction was left unusable by an earlier failed operation in it; drop it
+    /// (which aborts) and start a new one.
+    #[error("transaction is unusable after an earlier failed operation")]
+    TransactionFailed,
+
+    /// A tree name that is not valid (empty).
+    #[error("invalid tree name")]
+    InvalidTreeName,
+}
+
+/// Shorthand for `std::result::Result<T, oakmap::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A corruption error for `page` with a reason.
+    pub(crate) fn corrupt(page: u64, reason: impl Into<String>) -> Error {
+        Error::Corruption {
+            page,
+            reason: reason.into(),
+        }
+    }
+
+    /// True for [`Error::Corruption`].
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, Error::Corruption { .. })
+    }
+}

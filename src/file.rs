@@ -1,0 +1,146 @@
+//! The data file: positioned writes, syncs, the exclusive lock, and the
+//! read-only shared mappings that readers borrow pages from.
+//!
+//! Invariants:
+//! * A mapping, once made, lives as long as the `DataFile`: readers hold plain
+//!   references into it, so growing the file never invalidates a page a live
+//!   reader holds. Growth past the newest mapping makes a new, larger one
+//!   (doubling), and snapshots taken afterwards use it.
+//! * Mappings may extend past the end of the file (a reservation); only pages
+//!   below a committed `page_count`, which the writer has written before
+//!   publishing, are ever read, and open checks the file holds them all.
+//! * This is one of the two modules with `unsafe` (the other is the cache arena).
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use memmap2::{Mmap, MmapOptions};
+
+use crate::error::{Error, Result};
+
+/// Mappings double in size, so 40 slots cover any file a 64-bit address space can map.
+const MAPS_MAX: usize = 40;
+/// The smallest mapping: a virtual reservation, not memory.
+const MAP_BYTES_MIN: u64 = 1 << 30;
+
+pub(crate) struct DataFile {
+    file: File,
+    path: PathBuf,
+    maps: [OnceLock<Mmap>; MAPS_MAX],
+    /// Index of the newest mapping; only the writer (or open) changes it.
+    newest: parking_lot::Mutex<usize>,
+}
+
+impl DataFile {
+    /// Opens or creates `path` and takes its exclusive lock. Returns whether the
+    /// file was created (or was empty).
+    pub(crate) fn open(path: &Path, create: bool) -> Result<(DataFile, bool)> {
+        let existed = path.exists();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+        if !existed {
+            // The new directory entry must be durable before anything refers to it.
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+            File::open(dir.unwrap_or(Path::new(".")))?.sync_all()?;
+        }
+        let empty = file.metadata()?.len() == 0;
+        let df = DataFile {
+            file,
+            path: path.to_path_buf(),
+            maps: std::array::from_fn(|_| OnceLock::new()),
+            newest: parking_lot::Mutex::new(0),
+        };
+        Ok((df, empty))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn len(&self) -> Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], offset + done as u64)? {
+                0 => break,
+                n => done += n,
+            }
+        }
+        Ok(done)
+    }
+
+    pub(crate) fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
+        Ok(self.file.write_all_at(buf, offset)?)
+    }
+
+    /// Grows the file to at least `bytes` (pages allocated but never written,
+    /// such as ones freed again in the same transaction, must still exist).
+    pub(crate) fn extend_to(&self, bytes: u64) -> Result<()> {
+        if self.file.metadata()?.len() < bytes {
+            self.file.set_len(bytes)?;
+        }
+        Ok(())
+    }
+
+    /// fdatasync: the data and the file size reach the disk.
+    pub(crate) fn sync(&self) -> Result<()> {
+        Ok(self.file.sync_data()?)
+    }
+
+    /// Makes sure a mapping covers `bytes` and returns the index of the newest one.
+    pub(crate) fn ensure_mapped(&self, bytes: u64) -> Result<usize> {
+        let mut newest = self.newest.lock();
+        if let Some(m) = self.maps[*newest].get()
+            && m.len() as u64 >= bytes
+        {
+            return Ok(*newest);
+        }
+        let idx = if self.maps[*newest].get().is_some() {
+            *newest + 1
+        } else {
+            *newest
+        };
+        assert!(idx < MAPS_MAX, "mapping slots exhausted");
+        let len = bytes
+            .saturating_mul(2)
+            .max(MAP_BYTES_MIN)
+            .next_power_of_two();
+        let len = usize::try_from(len).map_err(|_| Error::corrupt(0, "file too large to map"))?;
+        // SAFETY: the mapping is read-only and shared. Bytes under it change only
+        // through this process's own pwrites to pages no live reader can reach
+        // (copy-on-write plus deferred page reuse), and the file is exclusively
+        // locked against other oakmap processes. Pages past the end of the file
+        // are never touched: readers only see page ids below a committed
+        // page_count, all of which were written before being published.
+        let map = unsafe { MmapOptions::new().len(len).map(&self.file)? };
+        let ok = self.maps[idx].set(map).is_ok();
+        assert!(ok, "mapping slot {idx} set twice");
+        *newest = idx;
+        Ok(idx)
+    }
+
+    /// `len` bytes at `offset` through mapping `idx`; `None` if past the mapping.
+    pub(crate) fn mapped(&self, idx: usize, offset: u64, len: usize) -> Option<&[u8]> {
+        let map = self.maps.get(idx)?.get()?;
+        let start = usize::try_from(offset).ok()?;
+        map.get(start..start.checked_add(len)?)
+    }
+}

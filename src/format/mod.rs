@@ -1,0 +1,479 @@
+//! Every byte layout of the data file, mirroring `format.md` section by section.
+//!
+//! Nothing outside this module reads or writes bytes at an offset. Each layout
+//! is a set of named offsets with an encoder and a decoder; decoders treat their
+//! input as untrusted and return [`Error::Corruption`] instead of panicking.
+//! All integers are little-endian.
+//!
+//! * §1 file header (page 0) — [`FileHeader`]
+//! * §2 meta slots (pages 1 and 2) — [`Meta`], [`TreeDesc`]
+//! * §3 page header (every other page) — [`PageKind`], [`seal_page`], [`verify_page`]
+//! * §4 branch and leaf pages — [`node`]
+//! * §5 overflow runs — [`overflow`]
+//! * §6 freelist pages — [`freelist`]
+
+pub(crate) mod freelist;
+pub(crate) mod node;
+pub(crate) mod overflow;
+
+use crate::error::{Error, Result};
+
+/// A page number: byte offset `id * page_size` in the data file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PageId(pub u64);
+
+/// A transaction id: the number of the commit that produced a state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct TxnId(pub u64);
+
+/// The format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// The eight bytes every oakmap data file starts with.
+pub const MAGIC: [u8; 8] = *b"OAKMAPDB";
+/// Smallest allowed page size.
+pub const PAGE_BYTES_MIN: usize = 4096;
+/// Largest allowed page size (slot offsets are 16-bit).
+pub const PAGE_BYTES_MAX: usize = 65536;
+/// Default page size.
+pub const PAGE_BYTES_DEFAULT: usize = 4096;
+/// The first page that can hold tree data: 0 is the header, 1 and 2 the meta slots.
+pub const FIRST_DATA_PAGE: u64 = 3;
+/// No tree may be deeper than this many levels; a deeper descent is corruption.
+pub const DEPTH_MAX: u32 = 32;
+/// The largest value: lengths are stored as 32-bit integers.
+pub const VALUE_BYTES_MAX: usize = u32::MAX as usize;
+/// The longest tree name.
+pub const TREE_NAME_BYTES_MAX: usize = 255;
+
+/// CRC-32 (IEEE) of `bytes`.
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+pub(crate) fn get_u16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+pub(crate) fn get_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+pub(crate) fn get_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+pub(crate) fn put_u16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+pub(crate) fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+pub(crate) fn put_u64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// True if `page_bytes` is a page size oakmap can use.
+pub fn page_size_ok(page_bytes: usize) -> bool {
+    page_bytes.is_power_of_two() && (PAGE_BYTES_MIN..=PAGE_BYTES_MAX).contains(&page_bytes)
+}
+
+// ---------------------------------------------------------------------------
+// §1 File header: page 0, bytes 0..64; the rest of page 0 is zero.
+
+/// Size of the encoded file header.
+pub const HEADER_BYTES: usize = 64;
+const HEADER_MAGIC: usize = 0; // [u8; 8]
+const HEADER_VERSION: usize = 8; // u32
+const HEADER_PAGE_BYTES: usize = 12; // u32
+// 16..60 reserved, zero
+const HEADER_CRC: usize = 60; // u32, CRC-32 of bytes 0..60
+const _: () = assert!(HEADER_CRC + 4 == HEADER_BYTES);
+
+/// The file header: identifies the file and fixes its page size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileHeader {
+    /// Format version ([`FORMAT_VERSION`]).
+    pub version: u32,
+    /// Page size in bytes, fixed at creation.
+    pub page_bytes: u32,
+}
+
+/// Why a file header could not be used.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum HeaderError {
+    /// The magic bytes are wrong: not our file.
+    NotOurs,
+    /// Ours, but a version we cannot read.
+    Version(u32),
+    /// Ours, but damaged.
+    Corrupt(&'static str),
+}
+
+impl FileHeader {
+    pub(crate) fn encode(&self) -> [u8; HEADER_BYTES] {
+        let mut b = [0u8; HEADER_BYTES];
+        b[HEADER_MAGIC..HEADER_MAGIC + 8].copy_from_slice(&MAGIC);
+        put_u32(&mut b, HEADER_VERSION, self.version);
+        put_u32(&mut b, HEADER_PAGE_BYTES, self.page_bytes);
+        let crc = crc32(&b[..HEADER_CRC]);
+        put_u32(&mut b, HEADER_CRC, crc);
+        b
+    }
+
+    pub(crate) fn decode(b: &[u8]) -> Result<FileHeader, HeaderError> {
+        let magic_len = b.len().min(8);
+        if b[..magic_len] != MAGIC[..magic_len] || b.is_empty() {
+            return Err(HeaderError::NotOurs);
+        }
+        if b.len() < HEADER_BYTES {
+            return Err(HeaderError::Corrupt("file is shorter than its header"));
+        }
+        if crc32(&b[..HEADER_CRC]) != get_u32(b, HEADER_CRC) {
+            return Err(HeaderError::Corrupt("header checksum mismatch"));
+        }
+        let version = get_u32(b, HEADER_VERSION);
+        if version != FORMAT_VERSION {
+            return Err(HeaderError::Version(version));
+        }
+        let page_bytes = get_u32(b, HEADER_PAGE_BYTES);
+        if !page_size_ok(page_bytes as usize) {
+            return Err(HeaderError::Corrupt("header page size is not allowed"));
+        }
+        Ok(FileHeader {
+            version,
+            page_bytes,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// §2 Meta slots: pages 1 and 2, bytes 0..96 each; the rest of the page is zero.
+
+/// Where a tree lives: its root page, entry count and depth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TreeDesc {
+    /// Root page, or `PageId(0)` for an empty tree.
+    pub root: PageId,
+    /// Number of entries.
+    pub len: u64,
+    /// Number of levels: 0 for an empty tree, 1 for a lone leaf.
+    pub depth: u32,
+}
+
+/// Size of an encoded [`TreeDesc`].
+pub const TREE_DESC_BYTES: usize = 24;
+const DESC_ROOT: usize = 0; // u64
+const DESC_LEN: usize = 8; // u64
+const DESC_DEPTH: usize = 16; // u32
+// 20..24 reserved, zero
+
+impl TreeDesc {
+    pub(crate) fn encode(&self, b: &mut [u8]) {
+        put_u64(b, DESC_ROOT, self.root.0);
+        put_u64(b, DESC_LEN, self.len);
+        put_u32(b, DESC_DEPTH, self.depth);
+        put_u32(b, DESC_DEPTH + 4, 0);
+    }
+
+    pub(crate) fn to_bytes(self) -> [u8; TREE_DESC_BYTES] {
+        let mut b = [0u8; TREE_DESC_BYTES];
+        self.encode(&mut b);
+        b
+    }
+
+    /// Decodes a descriptor; `page` names where it was read for errors.
+    pub(crate) fn decode(b: &[u8], page: u64) -> Result<TreeDesc> {
+        if b.len() != TREE_DESC_BYTES {
+            return Err(Error::corrupt(page, "tree descriptor has the wrong length"));
+        }
+        let desc = TreeDesc {
+            root: PageId(get_u64(b, DESC_ROOT)),
+            len: get_u64(b, DESC_LEN),
+            depth: get_u32(b, DESC_DEPTH),
+        };
+        if desc.depth > DEPTH_MAX {
+            return Err(Error::corrupt(
+                page,
+                format!("tree depth {} over the bound", desc.depth),
+            ));
+        }
+        if (desc.depth == 0) != (desc.root.0 == 0) {
+            return Err(Error::corrupt(
+                page,
+                "tree descriptor: root and depth disagree",
+            ));
+        }
+        Ok(desc)
+    }
+}
+
+/// One meta slot: the root of a committed state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Meta {
+    /// The commit that wrote this slot.
+    pub txn: TxnId,
+    /// Pages in use by the file: every page id referenced is below this.
+    pub page_count: u64,
+    /// The catalog: the tree of named trees.
+    pub catalog: TreeDesc,
+    /// First freelist page, or `PageId(0)` if there are no free pages.
+    pub freelist_head: PageId,
+    /// Number of free page ids listed in the freelist.
+    pub free_count: u64,
+    /// Position in the write-ahead log this state covers (reserved; 0).
+    pub wal_lsn: u64,
+}
+
+/// Size of an encoded meta slot.
+pub const META_BYTES: usize = 96;
+const META_CRC: usize = 0; // u32, CRC-32 of bytes 4..96
+const META_SLOT: usize = 4; // u32: 0 or 1
+const META_TXN: usize = 8; // u64
+const META_PAGE_COUNT: usize = 16; // u64
+const META_CATALOG: usize = 24; // TreeDesc, 24 bytes
+const META_FREELIST_HEAD: usize = 48; // u64
+const META_FREE_COUNT: usize = 56; // u64
+const META_WAL_LSN: usize = 64; // u64
+// 72..96 reserved, zero
+const _: () = assert!(META_CATALOG + TREE_DESC_BYTES == META_FREELIST_HEAD);
+const _: () = assert!(META_WAL_LSN + 8 <= META_BYTES);
+
+impl Meta {
+    /// The page that holds meta slot `slot` (0 or 1).
+    pub(crate) fn page_of_slot(slot: usize) -> u64 {
+        1 + slot as u64
+    }
+
+    /// The slot a commit of `txn` writes: alternating, so the other survives a torn write.
+    pub(crate) fn slot_for(txn: TxnId) -> usize {
+        (txn.0 % 2) as usize
+    }
+
+    pub(crate) fn encode(&self, slot: usize) -> [u8; META_BYTES] {
+        let mut b = [0u8; META_BYTES];
+        put_u32(&mut b, META_SLOT, slot as u32);
+        put_u64(&mut b, META_TXN, self.txn.0);
+        put_u64(&mut b, META_PAGE_COUNT, self.page_count);
+        self.catalog
+            .encode(&mut b[META_CATALOG..META_CATALOG + TREE_DESC_BYTES]);
+        put_u64(&mut b, META_FREELIST_HEAD, self.freelist_head.0);
+        put_u64(&mut b, META_FREE_COUNT, self.free_count);
+        put_u64(&mut b, META_WAL_LSN, self.wal_lsn);
+        let crc = crc32(&b[META_CRC + 4..]);
+        put_u32(&mut b, META_CRC, crc);
+        b
+    }
+
+    /// Decodes slot `slot` from the first bytes of its page.
+    pub(crate) fn decode(b: &[u8], slot: usize) -> Result<Meta> {
+        let page = Meta::page_of_slot(slot);
+        if b.len() < META_BYTES {
+            return Err(Error::corrupt(page, "meta slot is truncated"));
+        }
+        let b = &b[..META_BYTES];
+        if crc32(&b[META_CRC + 4..]) != get_u32(b, META_CRC) {
+            return Err(Error::corrupt(page, "meta slot checksum mismatch"));
+        }
+        if get_u32(b, META_SLOT) as usize != slot {
+            return Err(Error::corrupt(
+                page,
+                "meta slot number does not match its page",
+            ));
+        }
+        let meta = Meta {
+            txn: TxnId(get_u64(b, META_TXN)),
+            page_count: get_u64(b, META_PAGE_COUNT),
+            catalog: TreeDesc::decode(&b[META_CATALOG..META_CATALOG + TREE_DESC_BYTES], page)?,
+            freelist_head: PageId(get_u64(b, META_FREELIST_HEAD)),
+            free_count: get_u64(b, META_FREE_COUNT),
+            wal_lsn: get_u64(b, META_WAL_LSN),
+        };
+        if meta.page_count < FIRST_DATA_PAGE {
+            return Err(Error::corrupt(
+                page,
+                "meta page count below the reserved pages",
+            ));
+        }
+        Ok(meta)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// §3 Page header: bytes 0..32 of every page from FIRST_DATA_PAGE on.
+
+/// Size of the header at the start of every data page.
+pub const PAGE_HEADER_BYTES: usize = 32;
+const PH_CRC: usize = 0; // u32: CRC-32 of bytes 4..end of page (or overflow run)
+const PH_KIND: usize = 4; // u8
+// 5: reserved u8, zero
+const PH_COUNT: usize = 6; // u16: cells or entries in the page
+const PH_PAGE_ID: usize = 8; // u64: the page's own id
+const PH_TXN: usize = 16; // u64: the commit that wrote it
+/// Offset of the 8 kind-specific bytes (see §4–§6).
+pub(crate) const PH_KIND_SPECIFIC: usize = 24;
+const _: () = assert!(PH_KIND_SPECIFIC + 8 == PAGE_HEADER_BYTES);
+
+/// What a data page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageKind {
+    /// Interior node: separator keys and child page ids.
+    Branch = 1,
+    /// Leaf node: keys and values (or overflow references).
+    Leaf = 2,
+    /// First page of a run holding one large value.
+    Overflow = 3,
+    /// A list of free page ids.
+    Freelist = 4,
+}
+
+impl PageKind {
+    pub(crate) fn from_u8(v: u8) -> Option<PageKind> {
+        match v {
+            1 => Some(PageKind::Branch),
+            2 => Some(PageKind::Leaf),
+            3 => Some(PageKind::Overflow),
+            4 => Some(PageKind::Freelist),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn page_kind(b: &[u8]) -> Option<PageKind> {
+    PageKind::from_u8(b[PH_KIND])
+}
+pub(crate) fn page_count_field(b: &[u8]) -> u16 {
+    get_u16(b, PH_COUNT)
+}
+pub(crate) fn set_page_count_field(b: &mut [u8], count: u16) {
+    put_u16(b, PH_COUNT, count)
+}
+
+/// Writes a fresh header of `kind` with zero count; kind-specific bytes zeroed.
+pub(crate) fn init_page_header(b: &mut [u8], kind: PageKind) {
+    b[..PAGE_HEADER_BYTES].fill(0);
+    b[PH_KIND] = kind as u8;
+}
+
+/// Stamps the page id, commit and checksum just before the page is written.
+pub(crate) fn seal_page(b: &mut [u8], id: PageId, txn: TxnId) {
+    put_u64(b, PH_PAGE_ID, id.0);
+    put_u64(b, PH_TXN, txn.0);
+    let crc = crc32(&b[PH_CRC + 4..]);
+    put_u32(b, PH_CRC, crc);
+}
+
+/// Checks a page (or overflow run) read from the file: its checksum, and that
+/// it names itself `id`. Does not look at the kind.
+pub(crate) fn verify_page(b: &[u8], id: PageId, verify_crc: bool) -> Result<()> {
+    if b.len() < PAGE_HEADER_BYTES {
+        return Err(Error::corrupt(id.0, "page shorter than its header"));
+    }
+    if get_u64(b, PH_PAGE_ID) != id.0 {
+        return Err(Error::corrupt(
+            id.0,
+            format!("page header names page {}", get_u64(b, PH_PAGE_ID)),
+        ));
+    }
+    if verify_crc && crc32(&b[PH_CRC + 4..]) != get_u32(b, PH_CRC) {
+        return Err(Error::corrupt(id.0, "page checksum mismatch"));
+    }
+    Ok(())
+}
+
+/// The largest cell, slot included, that a branch or leaf accepts: a third of
+/// the page body, so a split always leaves both halves with room to spare.
+pub(crate) fn cell_bytes_max(page_bytes: usize) -> usize {
+    (page_bytes - PAGE_HEADER_BYTES) / 3
+}
+
+/// The longest key at a page size: a leaf cell holding it and an overflow
+/// reference must stay within [`cell_bytes_max`] (1,337 bytes at 4 KiB).
+pub fn key_bytes_max(page_bytes: usize) -> usize {
+    cell_bytes_max(page_bytes) - node::SLOT_BYTES - node::LEAF_CELL_HEADER - 8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trip_and_flips() {
+        let h = FileHeader {
+            version: FORMAT_VERSION,
+            page_bytes: 8192,
+        };
+        let b = h.encode();
+        assert_eq!(FileHeader::decode(&b), Ok(h));
+        for i in 0..HEADER_BYTES {
+            let mut c = b;
+            c[i] ^= 0x10;
+            assert!(FileHeader::decode(&c).is_err(), "flip at byte {i} accepted");
+        }
+        assert_eq!(
+            FileHeader::decode(b"SQLite format 3\0"),
+            Err(HeaderError::NotOurs)
+        );
+        assert!(matches!(
+            FileHeader::decode(&b[..20]),
+            Err(HeaderError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn meta_round_trip_and_flips() {
+        let m = Meta {
+            txn: TxnId(77),
+            page_count: 1234,
+            catalog: TreeDesc {
+                root: PageId(9),
+                len: 3,
+                depth: 2,
+            },
+            freelist_head: PageId(11),
+            free_count: 40,
+            wal_lsn: 0,
+        };
+        let b = m.encode(1);
+        assert_eq!(Meta::decode(&b, 1).unwrap(), m);
+        assert!(Meta::decode(&b, 0).is_err(), "slot number is checked");
+        for i in 0..META_BYTES {
+            let mut c = b;
+            c[i] ^= 0x01;
+            assert!(Meta::decode(&c, 1).is_err(), "flip at byte {i} accepted");
+        }
+    }
+
+    #[test]
+    fn tree_desc_rejects_inconsistent() {
+        let d = TreeDesc {
+            root: PageId(5),
+            len: 1,
+            depth: 1,
+        };
+        assert_eq!(TreeDesc::decode(&d.to_bytes(), 0).unwrap(), d);
+        let bad = TreeDesc { depth: 0, ..d };
+        assert!(TreeDesc::decode(&bad.to_bytes(), 0).is_err());
+        let deep = TreeDesc { depth: 99, ..d };
+        assert!(TreeDesc::decode(&deep.to_bytes(), 0).is_err());
+    }
+
+    #[test]
+    fn sealed_page_verifies_and_flips_fail() {
+        let mut p = vec![0u8; 4096];
+        init_page_header(&mut p, PageKind::Leaf);
+        p[100] = 7;
+        seal_page(&mut p, PageId(42), TxnId(3));
+        verify_page(&p, PageId(42), true).unwrap();
+        assert!(verify_page(&p, PageId(43), true).is_err());
+        for i in [0usize, 4, 6, 9, 17, 100, 4095] {
+            let mut c = p.clone();
+            c[i] ^= 0x80;
+            assert!(verify_page(&c, PageId(42), true).is_err(), "flip at {i}");
+        }
+    }
+
+    #[test]
+    fn limits_at_page_sizes() {
+        assert_eq!(key_bytes_max(4096), 1337);
+        assert!(key_bytes_max(65536) < u16::MAX as usize);
+        assert!(page_size_ok(4096) && page_size_ok(65536) && !page_size_ok(3000));
+        assert!(!page_size_ok(131072));
+    }
+}

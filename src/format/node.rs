@@ -1,0 +1,391 @@
+//! §4 Branch and leaf pages: a slotted page.
+//!
+//! After the 32-byte page header comes an array of `count` 16-bit cell offsets
+//! in key order; cells are packed at the end of the page, growing down toward
+//! the slot array. The kind-specific header word (bytes 24..28) holds
+//! `data_start`, the offset of the lowest cell. Cells are kept packed: removing
+//! one moves the cells below it up, so free space is always the one gap between
+//! the slot array and `data_start`.
+//!
+//! Leaf cell:   `key_len u16 | val_len u32 | flags u8 | key | value or overflow page u64`
+//! Branch cell: `key_len u16 | child u64 | key`
+//!
+//! A branch with n cells has n children; cell 0's key is always empty and
+//! stands for "everything below cell 1's key". Child i holds keys k with
+//! `key_i <= k < key_{i+1}`.
+
+use super::{
+    PAGE_HEADER_BYTES, PH_KIND_SPECIFIC, PageId, PageKind, get_u16, get_u32, get_u64,
+    init_page_header, page_count_field, page_kind, put_u16, put_u32, put_u64, set_page_count_field,
+};
+use crate::error::{Error, Result};
+
+/// Bytes per slot-array entry.
+pub(crate) const SLOT_BYTES: usize = 2;
+/// Bytes of a leaf cell before its key.
+pub(crate) const LEAF_CELL_HEADER: usize = 7;
+/// Bytes of a branch cell before its key.
+pub(crate) const BRANCH_CELL_HEADER: usize = 10;
+/// Leaf cell flag: the value lives in an overflow run.
+pub(crate) const FLAG_OVERFLOW: u8 = 1;
+
+const DATA_START: usize = PH_KIND_SPECIFIC; // u32 within bytes 24..28; 28..32 zero
+
+/// A value as stored in a leaf cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CellValue<'a> {
+    /// Bytes stored in the cell itself.
+    Inline(&'a [u8]),
+    /// A value of `len` bytes in the overflow run starting at `page`.
+    Overflow { page: PageId, len: u32 },
+}
+
+/// Encodes a leaf cell.
+pub(crate) fn leaf_cell(key: &[u8], value: CellValue<'_>) -> Vec<u8> {
+    let (len, flags, tail): (u32, u8, usize) = match value {
+        CellValue::Inline(v) => (v.len() as u32, 0, v.len()),
+        CellValue::Overflow { len, .. } => (len, FLAG_OVERFLOW, 8),
+    };
+    let mut c = Vec::with_capacity(LEAF_CELL_HEADER + key.len() + tail);
+    c.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    c.extend_from_slice(&len.to_le_bytes());
+    c.push(flags);
+    c.extend_from_slice(key);
+    match value {
+        CellValue::Inline(v) => c.extend_from_slice(v),
+        CellValue::Overflow { page, .. } => c.extend_from_slice(&page.0.to_le_bytes()),
+    }
+    c
+}
+
+/// Encodes a branch cell.
+pub(crate) fn branch_cell(key: &[u8], child: PageId) -> Vec<u8> {
+    let mut c = Vec::with_capacity(BRANCH_CELL_HEADER + key.len());
+    c.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    c.extend_from_slice(&child.0.to_le_bytes());
+    c.extend_from_slice(key);
+    c
+}
+
+/// A read-only view of a branch or leaf page; every accessor is bounds-checked
+/// against the page and reports corruption by page id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Node<'a> {
+    b: &'a [u8],
+    id: PageId,
+    leaf: bool,
+}
+
+impl<'a> Node<'a> {
+    /// Views `b` as page `id`, which must be a leaf (if `leaf`) or a branch.
+    pub(crate) fn new(b: &'a [u8], id: PageId, leaf: bool) -> Result<Node<'a>> {
+        let want = if leaf {
+            PageKind::Leaf
+        } else {
+            PageKind::Branch
+        };
+        if page_kind(b) != Some(want) {
+            return Err(Error::corrupt(
+                id.0,
+                format!("expected a {want:?} page, found kind byte {}", b[4]),
+            ));
+        }
+        let count = page_count_field(b) as usize;
+        let slots_end = PAGE_HEADER_BYTES + count * SLOT_BYTES;
+        let data_start = get_u32(b, DATA_START) as usize;
+        if slots_end > data_start || data_start > b.len() {
+            return Err(Error::corrupt(id.0, "slot array overlaps cell data"));
+        }
+        Ok(Node { b, id, leaf })
+    }
+
+    pub(crate) fn id(&self) -> PageId {
+        self.id
+    }
+    pub(crate) fn is_leaf(&self) -> bool {
+        self.leaf
+    }
+    pub(crate) fn count(&self) -> usize {
+        page_count_field(self.b) as usize
+    }
+
+    /// Bytes used by slots and cells (the page body minus free space).
+    pub(crate) fn used_bytes(&self) -> usize {
+        self.count() * SLOT_BYTES + (self.b.len() - get_u32(self.b, DATA_START) as usize)
+    }
+
+    /// The raw bytes of cell `i`, checked to lie inside the cell area.
+    pub(crate) fn cell(&self, i: usize) -> Result<&'a [u8]> {
+        let count = self.count();
+        let bad = |what: &str| Error::corrupt(self.id.0, format!("cell {i}: {what}"));
+        if i >= count {
+            return Err(bad("index past the cell count"));
+        }
+        let slots_end = PAGE_HEADER_BYTES + count * SLOT_BYTES;
+        let off = get_u16(self.b, PAGE_HEADER_BYTES + i * SLOT_BYTES) as usize;
+        if off < slots_end || off >= self.b.len() {
+            return Err(bad("offset outside the cell area"));
+        }
+        let rest = &self.b[off..];
+        let header = if self.leaf {
+            LEAF_CELL_HEADER
+        } else {
+            BRANCH_CELL_HEADER
+        };
+        if rest.len() < header {
+            return Err(bad("header runs off the page"));
+        }
+        let key_len = get_u16(rest, 0) as usize;
+        let len = if self.leaf {
+            let tail = if rest[6] & FLAG_OVERFLOW != 0 {
+                8
+            } else {
+                get_u32(rest, 2) as usize
+            };
+            LEAF_CELL_HEADER + key_len + tail
+        } else {
+            BRANCH_CELL_HEADER + key_len
+        };
+        if len > rest.len() {
+            return Err(bad("runs off the page"));
+        }
+        Ok(&rest[..len])
+    }
+
+    pub(crate) fn key(&self, i: usize) -> Result<&'a [u8]> {
+        let c = self.cell(i)?;
+        let key_len = get_u16(c, 0) as usize;
+        let start = if self.leaf {
+            LEAF_CELL_HEADER
+        } else {
+            BRANCH_CELL_HEADER
+        };
+        Ok(&c[start..start + key_len])
+    }
+
+    /// The value of leaf cell `i`.
+    pub(crate) fn value(&self, i: usize) -> Result<CellValue<'a>> {
+        debug_assert!(self.leaf, "value() on a branch");
+        let c = self.cell(i)?;
+        let key_len = get_u16(c, 0) as usize;
+        let start = LEAF_CELL_HEADER + key_len;
+        if c[6] & FLAG_OVERFLOW != 0 {
+            Ok(CellValue::Overflow {
+                page: PageId(get_u64(c, start)),
+                len: get_u32(c, 2),
+            })
+        } else {
+            Ok(CellValue::Inline(&c[start..]))
+        }
+    }
+
+    /// The child page of branch cell `i`.
+    pub(crate) fn child(&self, i: usize) -> Result<PageId> {
+        debug_assert!(!self.leaf, "child() on a leaf");
+        let c = self.cell(i)?;
+        Ok(PageId(get_u64(c, 2)))
+    }
+
+    /// Leaf: `Ok(i)` if key i equals `key`, else `Err(i)` where it would go.
+    pub(crate) fn search(&self, key: &[u8]) -> Result<Result<usize, usize>> {
+        let (mut lo, mut hi) = (0usize, self.count());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.key(mid)?.cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(Ok(mid)),
+            }
+        }
+        Ok(Err(lo))
+    }
+
+    /// Branch: the index of the child whose range holds `key`.
+    pub(crate) fn child_index(&self, key: &[u8]) -> Result<usize> {
+        // Largest i >= 1 with key_i <= key, else 0 (cell 0's key is minus infinity).
+        let (mut lo, mut hi) = (1usize, self.count());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.key(mid)? <= key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo - 1)
+    }
+}
+
+/// Formats `b` as an empty node page of `kind`.
+pub(crate) fn init_node(b: &mut [u8], kind: PageKind) {
+    debug_assert!(matches!(kind, PageKind::Leaf | PageKind::Branch));
+    init_page_header(b, kind);
+    put_u32(b, DATA_START, b.len() as u32);
+}
+
+/// Free bytes between the slot array and the cells.
+pub(crate) fn free_bytes(b: &[u8]) -> usize {
+    let slots_end = PAGE_HEADER_BYTES + page_count_field(b) as usize * SLOT_BYTES;
+    get_u32(b, DATA_START) as usize - slots_end
+}
+
+/// Inserts `cell` as cell `idx`; false (page unchanged) if it does not fit.
+pub(crate) fn insert_cell(b: &mut [u8], idx: usize, cell: &[u8]) -> bool {
+    let count = page_count_field(b) as usize;
+    assert!(idx <= count, "insert index {idx} past count {count}");
+    if free_bytes(b) < cell.len() + SLOT_BYTES {
+        return false;
+    }
+    let start = get_u32(b, DATA_START) as usize - cell.len();
+    b[start..start + cell.len()].copy_from_slice(cell);
+    put_u32(b, DATA_START, start as u32);
+    let slot = PAGE_HEADER_BYTES + idx * SLOT_BYTES;
+    let slots_end = PAGE_HEADER_BYTES + count * SLOT_BYTES;
+    b.copy_within(slot..slots_end, slot + SLOT_BYTES);
+    put_u16(b, slot, start as u16);
+    set_page_count_field(b, (count + 1) as u16);
+    true
+}
+
+/// Removes cell `idx`, keeping the cells packed. `len` is the cell's length.
+pub(crate) fn remove_cell(b: &mut [u8], idx: usize, len: usize) {
+    let count = page_count_field(b) as usize;
+    assert!(idx < count, "remove index {idx} past count {count}");
+    let slot = PAGE_HEADER_BYTES + idx * SLOT_BYTES;
+    let off = get_u16(b, slot) as usize;
+    let data_start = get_u32(b, DATA_START) as usize;
+    b.copy_within(data_start..off, data_start + len);
+    let slots_end = PAGE_HEADER_BYTES + count * SLOT_BYTES;
+    b.copy_within(slot + SLOT_BYTES..slots_end, slot);
+    for i in 0..count - 1 {
+        let at = PAGE_HEADER_BYTES + i * SLOT_BYTES;
+        let o = get_u16(b, at) as usize;
+        if o < off {
+            put_u16(b, at, (o + len) as u16);
+        }
+    }
+    put_u32(b, DATA_START, (data_start + len) as u32);
+    set_page_count_field(b, (count - 1) as u16);
+}
+
+/// Points branch cell `idx` at `child`.
+pub(crate) fn set_child(b: &mut [u8], idx: usize, child: PageId) {
+    let off = get_u16(b, PAGE_HEADER_BYTES + idx * SLOT_BYTES) as usize;
+    put_u64(b, off + 2, child.0);
+}
+
+/// Rebuilds `b` as a node of `kind` holding exactly `cells`, in order.
+pub(crate) fn build_node(b: &mut [u8], kind: PageKind, cells: &[&[u8]]) {
+    init_node(b, kind);
+    for (i, c) in cells.iter().enumerate() {
+        let ok = insert_cell(b, i, c);
+        assert!(ok, "build_node: cells do not fit the page");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf_with(keys: &[&[u8]]) -> Vec<u8> {
+        let mut b = vec![0u8; 4096];
+        init_node(&mut b, PageKind::Leaf);
+        for (i, k) in keys.iter().enumerate() {
+            assert!(insert_cell(
+                &mut b,
+                i,
+                &leaf_cell(k, CellValue::Inline(b"v"))
+            ));
+        }
+        b
+    }
+
+    #[test]
+    fn leaf_round_trip() {
+        let mut b = leaf_with(&[b"a", b"c"]);
+        let big = leaf_cell(
+            b"b",
+            CellValue::Overflow {
+                page: PageId(99),
+                len: 1 << 20,
+            },
+        );
+        assert!(insert_cell(&mut b, 1, &big));
+        let n = Node::new(&b, PageId(5), true).unwrap();
+        assert_eq!(n.count(), 3);
+        assert_eq!(n.key(1).unwrap(), b"b");
+        assert_eq!(
+            n.value(1).unwrap(),
+            CellValue::Overflow {
+                page: PageId(99),
+                len: 1 << 20
+            }
+        );
+        assert_eq!(n.value(2).unwrap(), CellValue::Inline(b"v"));
+        assert_eq!(n.search(b"c").unwrap(), Ok(2));
+        assert_eq!(n.search(b"bb").unwrap(), Err(2));
+        let len = n.cell(0).unwrap().len();
+        remove_cell(&mut b, 0, len);
+        let n = Node::new(&b, PageId(5), true).unwrap();
+        assert_eq!(n.key(0).unwrap(), b"b");
+        assert_eq!(n.key(1).unwrap(), b"c");
+        assert_eq!(
+            n.used_bytes(),
+            2 * SLOT_BYTES + big.len() + LEAF_CELL_HEADER + 2
+        );
+    }
+
+    #[test]
+    fn branch_child_index() {
+        let mut b = vec![0u8; 4096];
+        let cells = [
+            branch_cell(b"", PageId(10)),
+            branch_cell(b"m", PageId(11)),
+            branch_cell(b"t", PageId(12)),
+        ];
+        let refs: Vec<&[u8]> = cells.iter().map(|c| c.as_slice()).collect();
+        build_node(&mut b, PageKind::Branch, &refs);
+        let n = Node::new(&b, PageId(3), false).unwrap();
+        assert_eq!(n.child_index(b"a").unwrap(), 0);
+        assert_eq!(n.child_index(b"m").unwrap(), 1);
+        assert_eq!(n.child_index(b"s").unwrap(), 1);
+        assert_eq!(n.child_index(b"z").unwrap(), 2);
+        assert_eq!(n.child(2).unwrap(), PageId(12));
+        set_child(&mut b, 2, PageId(77));
+        assert_eq!(
+            Node::new(&b, PageId(3), false).unwrap().child(2).unwrap(),
+            PageId(77)
+        );
+    }
+
+    #[test]
+    fn full_page_refuses() {
+        let mut b = vec![0u8; 4096];
+        init_node(&mut b, PageKind::Leaf);
+        let cell = leaf_cell(&[1u8; 100], CellValue::Inline(&[2u8; 900]));
+        let mut n = 0;
+        while insert_cell(&mut b, n, &cell) {
+            n += 1;
+        }
+        assert_eq!(n, 4);
+        assert!(free_bytes(&b) < cell.len() + SLOT_BYTES);
+    }
+
+    #[test]
+    fn flipped_bytes_never_panic() {
+        let b = leaf_with(&[b"alpha", b"beta", b"gamma"]);
+        for i in 0..b.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut c = b.clone();
+                c[i] ^= bit;
+                if let Ok(n) = Node::new(&c, PageId(1), true) {
+                    for j in 0..n.count().min(64) {
+                        let _ = n.key(j);
+                        let _ = n.value(j);
+                    }
+                    let _ = n.search(b"beta");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! oakmap: an embedded, persistent, ordered key-value map.
+//!
+//! A copy-on-write B+tree over a memory-mapped file. Any number of readers
+//! each see a consistent snapshot for as long as they live, reading values
+//! straight out of the mapping; one writer at a time builds the next state in
+//! fresh pages, and a commit makes it durable with two fsyncs (pages, then the
+//! meta slot that points at them). Keys and values are byte strings ordered by
+//! byte comparison, kept in named trees.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("app.oak");
+//! let db = oakmap::Db::open(&path)?;
+//!
+//! let mut tx = db.begin_write()?;
+//! {
+//!     let mut users = tx.open_tree("users")?;
+//!     users.insert(b"alice", b"{\"age\":31}")?;
+//!     users.insert(b"bob", b"{\"age\":27}")?;
+//!     users.remove(b"bob")?;
+//! }
+//! tx.commit()?;
+//!
+//! let rx = db.begin_read();
+//! let users = rx.tree("users")?.expect("tree exists");
+//! assert_eq!(users.get(b"alice")?, Some(&b"{\"age\":31}"[..]));
+//! assert_eq!(users.len(), 1);
+//! for entry in users.range(b"a".as_slice()..b"b".as_slice()) {
+//!     let (key, value) = entry?;
+//!     assert_eq!(key, b"alice");
+//! }
+//!
+//! db.insert("sessions", b"s1", b"token")?;
+//! assert_eq!(db.get_or_insert("sessions", b"s1", b"other")?, b"token");
+//! assert!(db.check()?.is_clean());
+//! # Ok::<(), oakmap::Error>(())
+//! ```
+//!
+//! See `format.md` for the file layout and `../shared/design.md` for the
+//! architecture and its invariants.
+
+mod btree;
+mod check;
+mod db;
+mod error;
+mod file;
+mod format;
+mod freelist;
+mod pager;
+mod read;
+mod snapshot;
+mod txn;
+
+pub use check::{CheckReport, Problem};
+pub use db::{Db, Durability, Options, Stats};
+pub use error::{Error, Limit, Result};
+pub use format::{
+    DEPTH_MAX, FORMAT_VERSION, PAGE_BYTES_DEFAULT, PAGE_BYTES_MAX, PAGE_BYTES_MIN,
+    TREE_NAME_BYTES_MAX, VALUE_BYTES_MAX, key_bytes_max,
+};
+pub use read::{Range, ReadTxn, Tree};
+pub use txn::{CasConflict, TreeMut, WriteTxn};

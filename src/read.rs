@@ -1,0 +1,259 @@
+//! Read transactions (snapshots) and the read API of a tree.
+//!
+//! A [`ReadTxn`] registers its transaction id in the reader table for as long
+//! as it lives, which keeps every page of its state from being reused; values
+//! it returns borrow the mapping directly (zero-copy).
+
+use std::ops::{Bound, RangeBounds};
+
+use crate::btree::{self, Cursor, OwnedBounds, RangeIter};
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::format::{Meta, TreeDesc};
+use crate::pager::{MapSource, Src};
+use crate::snapshot::ReaderToken;
+
+/// A consistent snapshot of the database. Cheap to take, never blocks, and
+/// never blocked by the writer.
+pub struct ReadTxn<'db> {
+    db: &'db Db,
+    token: ReaderToken,
+    meta: Meta,
+    map: usize,
+}
+
+impl<'db> ReadTxn<'db> {
+    pub(crate) fn new(db: &'db Db) -> ReadTxn<'db> {
+        let (token, meta, map) = db.readers.register(&db.published);
+        ReadTxn {
+            db,
+            token,
+            meta,
+            map,
+        }
+    }
+
+    fn src(&self) -> Src<'_> {
+        Src::Snapshot(self.db.map_source(&self.meta, self.map))
+    }
+
+    pub(crate) fn map_source_verified(&self) -> MapSource<'_> {
+        MapSource {
+            verify: true,
+            ..self.db.map_source(&self.meta, self.map)
+        }
+    }
+
+    pub(crate) fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The id of the commit this snapshot shows.
+    pub fn id(&self) -> u64 {
+        self.meta.txn.0
+    }
+
+    /// The tree `name`, or `None` if it does not exist in this snapshot.
+    pub fn tree(&self, name: &str) -> Result<Option<Tree<'_>>> {
+        let src = self.src();
+        Ok(lookup_tree(src, &self.meta.catalog, name)?.map(|desc| Tree::new(src, desc)))
+    }
+
+    /// Names of all trees in this snapshot, in byte order.
+    pub fn list_trees(&self) -> Result<Vec<String>> {
+        list_catalog(self.src(), &self.meta.catalog)
+    }
+}
+
+impl Drop for ReadTxn<'_> {
+    fn drop(&mut self) {
+        self.db.readers.release(self.token);
+    }
+}
+
+/// Finds a tree's descriptor in the catalog.
+pub(crate) fn lookup_tree(
+    src: Src<'_>,
+    catalog: &TreeDesc,
+    name: &str,
+) -> Result<Option<TreeDesc>> {
+    match btree::get(src, catalog, name.as_bytes())? {
+        Some(b) => Ok(Some(TreeDesc::decode(b, catalog.root.0)?)),
+        None => Ok(None),
+    }
+}
+
+/// All tree names in the catalog.
+pub(crate) fn list_catalog(src: Src<'_>, catalog: &TreeDesc) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in Tree::new(src, *catalog).iter() {
+        let (k, _) = entry?;
+        let name = std::str::from_utf8(k)
+            .map_err(|_| Error::corrupt(catalog.root.0, "tree name is not UTF-8"))?;
+        names.push(name.to_string());
+    }
+    Ok(names)
+}
+
+/// A read-only view of one tree in a snapshot (or in a write transaction,
+/// through [`crate::TreeMut::view`]). Values borrow the snapshot.
+#[derive(Clone, Copy)]
+pub struct Tree<'a> {
+    src: Src<'a>,
+    desc: TreeDesc,
+}
+
+impl<'a> Tree<'a> {
+    pub(crate) fn new(src: Src<'a>, desc: TreeDesc) -> Tree<'a> {
+        Tree { src, desc }
+    }
+
+    /// The value under `key`, zero-copy.
+    pub fn get(&self, key: &[u8]) -> Result<Option<&'a [u8]>> {
+        btree::get(self.src, &self.desc, key)
+    }
+
+    /// Number of entries, O(1) (kept in the tree's descriptor).
+    pub fn len(&self) -> u64 {
+        self.desc.len
+    }
+
+    /// True if the tree has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.desc.len == 0
+    }
+
+    /// Depth of the tree (0 when empty).
+    pub fn depth(&self) -> u32 {
+        self.desc.depth
+    }
+
+    /// Entries with keys in `range`, in key order; `.rev()` walks backwards.
+    ///
+    /// ```no_run
+    /// # let db = oakmap::Db::open("x.oak")?;
+    /// let rx = db.begin_read();
+    /// if let Some(t) = rx.tree("users")? {
+    ///     for entry in t.range(b"a".as_slice()..b"b".as_slice()) {
+    ///         let (key, value) = entry?;
+    ///     }
+    /// }
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn range<'k, R: RangeBounds<&'k [u8]>>(&self, range: R) -> Range<'a> {
+        self.into_range(range)
+    }
+
+    pub(crate) fn into_range<'k, R: RangeBounds<&'k [u8]>>(self, range: R) -> Range<'a> {
+        let owned = |b: Bound<&&[u8]>| match b {
+            Bound::Included(k) => Bound::Included(k.to_vec()),
+            Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let bounds = OwnedBounds {
+            start: owned(range.start_bound()),
+            end: owned(range.end_bound()),
+        };
+        Range {
+            inner: RangeIter::new(self.src, self.desc, bounds),
+        }
+    }
+
+    /// Every entry, in key order.
+    pub fn iter(&self) -> Range<'a> {
+        self.into_range::<std::ops::RangeFull>(..)
+    }
+
+    /// Entries whose keys start with `prefix`.
+    pub fn prefix(&self, prefix: &[u8]) -> Range<'a> {
+        let start = Bound::Included(prefix.to_vec());
+        let end = match prefix_successor(prefix) {
+            Some(s) => Bound::Excluded(s),
+            None => Bound::Unbounded,
+        };
+        Range {
+            inner: RangeIter::new(self.src, self.desc, OwnedBounds { start, end }),
+        }
+    }
+
+    /// The entry with the smallest key.
+    pub fn first(&self) -> Result<Option<(&'a [u8], &'a [u8])>> {
+        self.edge(true)
+    }
+
+    /// The entry with the largest key.
+    pub fn last(&self) -> Result<Option<(&'a [u8], &'a [u8])>> {
+        self.edge(false)
+    }
+
+    fn edge(&self, first: bool) -> Result<Option<(&'a [u8], &'a [u8])>> {
+        let mut c = Cursor::new(self.src, self.desc);
+        if first {
+            c.first()?
+        } else {
+            c.last()?
+        }
+        if c.is_valid() {
+            Ok(Some(c.entry()?))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// The smallest key greater than every key with `prefix`, if there is one.
+fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut s = prefix.to_vec();
+    while let Some(last) = s.pop() {
+        if last < 0xff {
+            s.push(last + 1);
+            return Some(s);
+        }
+    }
+    None
+}
+
+/// An iterator over a key range; each item is a `Result` because pages are
+/// read (and verified) as it goes. Double-ended.
+pub struct Range<'a> {
+    inner: RangeIter<'a>,
+}
+
+impl<'a> Iterator for Range<'a> {
+    type Item = Result<(&'a [u8], &'a [u8])>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.inner.next_entry() {
+            Ok(e) => e.map(Ok),
+            Err(e) => {
+                self.inner.fuse();
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl DoubleEndedIterator for Range<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match self.inner.next_back_entry() {
+            Ok(e) => e.map(Ok),
+            Err(e) => {
+                self.inner.fuse();
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_successor;
+
+    #[test]
+    fn prefix_successor_carries() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_successor(b"\xff\xff"), None);
+        assert_eq!(prefix_successor(b""), None);
+    }
+}

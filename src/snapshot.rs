@@ -1,0 +1,290 @@
+//! The published state and the live readers' registry.
+//!
+//! `Published` holds the newest committed meta behind a sequence lock: the
+//! writer (only one at a time) bumps the sequence to odd, stores the words,
+//! bumps it to even; a reader copies the words and retries if the sequence
+//! moved. Readers write nothing there.
+//!
+//! `ReaderTable` is the LMDB-style reader table: cache-line-sized slots, each
+//! owned by one reader at a time, holding the transaction id it reads. A
+//! reader claims a slot with one CAS, preferring the slot its thread used last,
+//! so readers on different threads touch different cache lines. When every slot
+//! is busy, further readers register in an overflow map behind a mutex.
+//!
+//! Protocol (invariant 2): a reader stores its txn id in its slot, then
+//! re-reads the published txn id; if a newer commit appeared meanwhile it
+//! retries with that one. The writer publishes first and scans slots later.
+//! With sequentially consistent operations on both sides, either the scan sees
+//! the reader's slot, or the reader sees the new commit and moves to it; so no
+//! page a registered reader can reach is reused.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::format::{Meta, PageId, TreeDesc, TxnId};
+
+const WORDS: usize = 10;
+
+pub(crate) struct Published {
+    seq: AtomicU64,
+    words: [AtomicU64; WORDS],
+}
+
+impl Published {
+    pub(crate) fn new(meta: &Meta, map: usize) -> Published {
+        let p = Published {
+            seq: AtomicU64::new(0),
+            words: std::array::from_fn(|_| AtomicU64::new(0)),
+        };
+        p.store(meta, map);
+        p
+    }
+
+    /// Publishes a new state. Only the writer calls this.
+    pub(crate) fn store(&self, meta: &Meta, map: usize) {
+        let w = [
+            meta.txn.0,
+            meta.page_count,
+            meta.catalog.root.0,
+            meta.catalog.len,
+            u64::from(meta.catalog.depth),
+            meta.freelist_head.0,
+            meta.free_count,
+            meta.wal_lsn,
+            map as u64,
+            0,
+        ];
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        // txn id last-but-visible: stored SeqCst for the reader protocol.
+        for (slot, v) in self.words.iter().zip(w).skip(1) {
+            slot.store(v, Ordering::Relaxed);
+        }
+        self.words[0].store(w[0], Ordering::SeqCst);
+        self.seq.store(s + 2, Ordering::Release);
+    }
+
+    /// A consistent copy of the published state.
+    pub(crate) fn load(&self) -> (Meta, usize) {
+        loop {
+            let s1 = self.seq.load(Ordering::Acquire);
+            if s1 % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let w: [u64; WORDS] = std::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) == s1 {
+                let meta = Meta {
+                    txn: TxnId(w[0]),
+                    page_count: w[1],
+                    catalog: TreeDesc {
+                        root: PageId(w[2]),
+                        len: w[3],
+                        depth: w[4] as u32,
+                    },
+                    freelist_head: PageId(w[5]),
+                    free_count: w[6],
+                    wal_lsn: w[7],
+                };
+                return (meta, w[8] as usize);
+            }
+        }
+    }
+
+    pub(crate) fn txn(&self) -> TxnId {
+        TxnId(self.words[0].load(Ordering::SeqCst))
+    }
+}
+
+const SLOTS: usize = 256;
+const FREE: u64 = u64::MAX;
+
+#[repr(align(64))]
+struct Slot {
+    txn: AtomicU64,
+    since_nanos: AtomicU64,
+}
+
+/// Which registry entry a reader holds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ReaderToken {
+    Slot(usize),
+    Overflow(u64),
+}
+
+type OverflowReaders = BTreeMap<u64, (TxnId, u64)>;
+
+pub(crate) struct ReaderTable {
+    slots: Box<[Slot]>,
+    /// Readers that found every slot busy: next id, and id → (txn, start nanos).
+    overflow: Mutex<(u64, OverflowReaders)>,
+    epoch: Instant,
+}
+
+thread_local! {
+    static SLOT_HINT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+impl ReaderTable {
+    pub(crate) fn new() -> ReaderTable {
+        ReaderTable {
+            slots: (0..SLOTS)
+                .map(|_| Slot {
+                    txn: AtomicU64::new(FREE),
+                    since_nanos: AtomicU64::new(0),
+                })
+                .collect(),
+            overflow: Mutex::new((0, BTreeMap::new())),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_nanos(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Registers a reader of the newest published state and returns it.
+    pub(crate) fn register(&self, published: &Published) -> (ReaderToken, Meta, usize) {
+        let (mut meta, mut map) = published.load();
+        let token = self.claim(meta.txn);
+        // Re-check after registering: see the module comment.
+        loop {
+            if published.txn() == meta.txn {
+                return (token, meta, map);
+            }
+            (meta, map) = published.load();
+            self.update(token, meta.txn);
+        }
+    }
+
+    fn claim(&self, txn: TxnId) -> ReaderToken {
+        let now = self.now_nanos();
+        let hint = SLOT_HINT.with(Cell::get);
+        let start = if hint < SLOTS {
+            hint
+        } else {
+            thread_hash() % SLOTS
+        };
+        for i in 0..SLOTS {
+            let idx = (start + i) % SLOTS;
+            let slot = &self.slots[idx];
+            if slot.txn.load(Ordering::Relaxed) == FREE
+                && slot
+                    .txn
+                    .compare_exchange(FREE, txn.0, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok()
+            {
+                slot.since_nanos.store(now, Ordering::Relaxed);
+                SLOT_HINT.with(|h| h.set(idx));
+                return ReaderToken::Slot(idx);
+            }
+        }
+        let mut o = self.overflow.lock();
+        o.0 += 1;
+        let id = o.0;
+        o.1.insert(id, (txn, now));
+        ReaderToken::Overflow(id)
+    }
+
+    fn update(&self, token: ReaderToken, txn: TxnId) {
+        match token {
+            ReaderToken::Slot(i) => self.slots[i].txn.store(txn.0, Ordering::SeqCst),
+            ReaderToken::Overflow(id) => {
+                if let Some(e) = self.overflow.lock().1.get_mut(&id) {
+                    e.0 = txn;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn release(&self, token: ReaderToken) {
+        match token {
+            ReaderToken::Slot(i) => self.slots[i].txn.store(FREE, Ordering::Release),
+            ReaderToken::Overflow(id) => {
+                self.overflow.lock().1.remove(&id);
+            }
+        }
+    }
+
+    /// The oldest live reader's txn id and how long it has lived.
+    pub(crate) fn oldest(&self) -> Option<(TxnId, Duration)> {
+        let now = self.now_nanos();
+        let mut best: Option<(TxnId, u64)> = None;
+        let mut consider = |txn: TxnId, since: u64| {
+            if best.is_none_or(|(t, s)| txn < t || (txn == t && since < s)) {
+                best = Some((txn, since));
+            }
+        };
+        for slot in self.slots.iter() {
+            let txn = slot.txn.load(Ordering::SeqCst);
+            if txn != FREE {
+                consider(TxnId(txn), slot.since_nanos.load(Ordering::Relaxed));
+            }
+        }
+        for (txn, since) in self.overflow.lock().1.values() {
+            consider(*txn, *since);
+        }
+        best.map(|(t, since)| (t, Duration::from_nanos(now.saturating_sub(since))))
+    }
+
+    /// Number of live readers (for stats).
+    pub(crate) fn live(&self) -> usize {
+        let slots = self
+            .slots
+            .iter()
+            .filter(|s| s.txn.load(Ordering::Relaxed) != FREE)
+            .count();
+        slots + self.overflow.lock().1.len()
+    }
+}
+
+fn thread_hash() -> usize {
+    use std::hash::{BuildHasher, RandomState};
+    thread_local! {
+        static H: usize = RandomState::new().hash_one(std::thread::current().id()) as usize;
+    }
+    H.with(|h| *h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_tracks_oldest_and_overflows() {
+        let meta = Meta {
+            txn: TxnId(5),
+            page_count: 3,
+            ..Meta::default()
+        };
+        let published = Published::new(&meta, 0);
+        let table = ReaderTable::new();
+        let tokens: Vec<_> = (0..SLOTS + 10)
+            .map(|_| table.register(&published).0)
+            .collect();
+        assert_eq!(table.live(), SLOTS + 10);
+        published.store(
+            &Meta {
+                txn: TxnId(6),
+                ..meta
+            },
+            0,
+        );
+        let newer = table.register(&published);
+        assert_eq!(newer.1.txn, TxnId(6));
+        assert_eq!(table.oldest().unwrap().0, TxnId(5));
+        for t in tokens {
+            table.release(t);
+        }
+        assert_eq!(table.oldest().unwrap().0, TxnId(6));
+        table.release(newer.0);
+        assert!(table.oldest().is_none());
+        assert_eq!(table.live(), 0);
+    }
+}
