@@ -1,0 +1,134 @@
+//! Guards space reuse: freed pages are reused once no snapshot can reach
+//! them, so steady updates stop growing the file, a long-lived snapshot pins
+//! space only while it lives (and shows up in stats), and large values are
+//! stored in overflow runs that are freed with them.
+
+mod common;
+
+use std::time::Duration;
+
+use oakmap::{Db, Durability, Options};
+
+fn open(dir: &tempfile::TempDir, name: &str) -> Db {
+    Options::new()
+        .durability(Durability::None)
+        .open(dir.path().join(name))
+        .unwrap()
+}
+
+fn update_round(db: &Db, round: u64) {
+    let mut tx = db.begin_write().unwrap();
+    let mut t = tx.open_tree("t").unwrap();
+    for i in 0..500u64 {
+        t.insert(&i.to_be_bytes(), &[round as u8; 120]).unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+#[test]
+fn steady_updates_stop_growing_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir, "steady.oak");
+    for round in 0..20 {
+        update_round(&db, round);
+    }
+    let warm = db.stats().unwrap().file_bytes;
+    for round in 20..220 {
+        update_round(&db, round);
+    }
+    let after = db.stats().unwrap();
+    assert_eq!(after.file_bytes, warm, "file grew under steady updates: {after:?}");
+    common::assert_clean(&db);
+}
+
+#[test]
+fn long_reader_pins_space_until_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir, "pinned.oak");
+    for round in 0..20 {
+        update_round(&db, round);
+    }
+    let unpinned = db.stats().unwrap().file_bytes;
+    let reader = db.begin_read();
+    let seen = reader.tree("t").unwrap().unwrap().get(&7u64.to_be_bytes()).unwrap().unwrap().to_vec();
+    std::thread::sleep(Duration::from_millis(20));
+    for round in 20..120 {
+        update_round(&db, round);
+    }
+    let pinned = db.stats().unwrap();
+    assert!(pinned.file_bytes > unpinned, "a pinned snapshot should force growth");
+    assert_eq!(pinned.oldest_snapshot_txns_behind, Some(100));
+    assert!(pinned.oldest_snapshot_age.unwrap() >= Duration::from_millis(20));
+    assert!(pinned.pending_pages > 0);
+    assert_eq!(pinned.live_snapshots, 1);
+    // The old snapshot still reads its own state.
+    let t = reader.tree("t").unwrap().unwrap();
+    assert_eq!(t.get(&7u64.to_be_bytes()).unwrap().unwrap(), seen.as_slice());
+    assert!(t.iter().all(|e| e.unwrap().1 == seen.as_slice()));
+    drop(reader);
+    for round in 120..140 {
+        update_round(&db, round);
+    }
+    let settled = db.stats().unwrap().file_bytes;
+    for round in 140..340 {
+        update_round(&db, round);
+    }
+    let after = db.stats().unwrap();
+    assert_eq!(after.file_bytes, settled, "file kept growing after the reader left: {after:?}");
+    assert_eq!(after.live_snapshots, 0);
+    assert_eq!(after.oldest_snapshot_age, None);
+    common::assert_clean(&db);
+}
+
+#[test]
+fn one_gib_value_round_trips_zero_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir, "big.oak");
+    let len = 1usize << 30;
+    let value: Vec<u8> = (0..len).map(|i| (i as u64).wrapping_mul(2654435761) as u8 ^ (i >> 20) as u8).collect();
+    db.insert("blobs", b"big", &value).unwrap();
+    db.insert("blobs", b"small", b"s").unwrap();
+    {
+        let rx = db.begin_read();
+        let t = rx.tree("blobs").unwrap().unwrap();
+        let got = t.get(b"big").unwrap().unwrap();
+        assert_eq!(got.len(), len);
+        assert!(got == value.as_slice(), "1 GiB value read back differently");
+        let stats = db.stats().unwrap();
+        assert!(stats.file_bytes >= len as u64);
+    }
+    common::assert_clean(&db);
+    drop(value);
+    // Replacing the value frees its run for reuse.
+    db.insert("blobs", b"big", b"now small").unwrap();
+    db.insert("blobs", b"x", b"y").unwrap();
+    let stats = db.stats().unwrap();
+    assert!(stats.free_pages as usize >= len / 4096, "{stats:?}");
+    assert!(stats.pages_in_use < 1000, "{stats:?}");
+    common::assert_clean(&db);
+}
+
+#[test]
+fn values_at_the_inline_overflow_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir, "edge.oak");
+    let key_max = db.key_bytes_max();
+    let mut tx = db.begin_write().unwrap();
+    let mut t = tx.open_tree("t").unwrap();
+    for vlen in (0..2000).chain([4064, 4065, 4096, 8160, 8161, 100_000]) {
+        let k = format!("{vlen:08}").into_bytes();
+        t.insert(&k, &vec![vlen as u8; vlen]).unwrap();
+        let mut long_key = vec![b'z'; key_max];
+        long_key[..8].copy_from_slice(&k);
+        t.insert(&long_key, &vec![1u8; vlen]).unwrap();
+    }
+    tx.commit().unwrap();
+    let rx = db.begin_read();
+    let t = rx.tree("t").unwrap().unwrap();
+    for vlen in (0..2000).chain([4064, 4065, 4096, 8160, 8161, 100_000]) {
+        let k = format!("{vlen:08}").into_bytes();
+        assert_eq!(t.get(&k).unwrap().unwrap(), vec![vlen as u8; vlen].as_slice());
+    }
+    drop(rx);
+    common::assert_clean(&db);
+}
