@@ -38,8 +38,33 @@ pub struct CheckReport {
     pub entries: u64,
     /// Free pages listed.
     pub free_pages: u64,
+    /// Branch pages, over all trees and the catalog.
+    pub branch_pages: u64,
+    /// Leaf pages, over all trees and the catalog.
+    pub leaf_pages: u64,
+    /// Pages in overflow runs.
+    pub overflow_pages: u64,
+    /// Pages of the freelist itself.
+    pub freelist_pages: u64,
+    /// Bytes used (cells and slots) in branch and leaf pages, for the fill factor.
+    pub node_bytes_used: u64,
+    /// Usable bytes (page minus header) in branch and leaf pages.
+    pub node_bytes_total: u64,
+    /// One line per named tree.
+    pub tree_summaries: Vec<TreeSummary>,
     /// Everything found wrong; empty when the state is sound.
     pub problems: Vec<Problem>,
+}
+
+/// Shape of one named tree, from [`crate::Db::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeSummary {
+    /// The tree's name.
+    pub name: String,
+    /// Levels (0 when empty).
+    pub depth: u32,
+    /// Entries, as stored in the tree's descriptor.
+    pub entries: u64,
 }
 
 impl CheckReport {
@@ -101,16 +126,31 @@ pub(crate) fn check_state(src: MapSource<'_>, meta: &Meta) -> CheckReport {
     for (name, desc) in &trees {
         c.walk_tree(desc, name, &mut |_, _, _| {});
         c.report.entries += desc.len;
+        c.report.tree_summaries.push(TreeSummary {
+            name: name.clone(),
+            depth: desc.depth,
+            entries: desc.len,
+        });
     }
     c.report.trees = trees.len() as u64;
     c.walk_freelist(meta);
-    for id in FIRST_DATA_PAGE..meta.page_count {
-        if c.marks[id as usize] == Mark::Unseen {
-            c.problem(
-                id,
-                "page is neither reachable nor free (leaked)".to_string(),
-            );
-        }
+    // Pages under a damaged one show up as leaked too; name the first few.
+    const LEAKS_LISTED: usize = 8;
+    let leaked: Vec<u64> = (FIRST_DATA_PAGE..meta.page_count)
+        .filter(|&id| c.marks[id as usize] == Mark::Unseen)
+        .collect();
+    for &id in leaked.iter().take(LEAKS_LISTED) {
+        c.problem(
+            id,
+            "page is neither reachable nor free (leaked)".to_string(),
+        );
+    }
+    if leaked.len() > LEAKS_LISTED {
+        let more = leaked.len() - LEAKS_LISTED;
+        c.problem(
+            leaked[LEAKS_LISTED],
+            format!("and {more} more leaked pages"),
+        );
     }
     c.report
 }
@@ -191,6 +231,13 @@ impl<'a> Checker<'a> {
         if node.count() == 0 {
             self.problem(id.0, "empty node".to_string());
         }
+        if leaf {
+            self.report.leaf_pages += 1;
+        } else {
+            self.report.branch_pages += 1;
+        }
+        self.report.node_bytes_used += node.used_bytes() as u64;
+        self.report.node_bytes_total += (self.src.page_bytes - format::PAGE_HEADER_BYTES) as u64;
         let mut keys: Vec<Vec<u8>> = Vec::with_capacity(node.count());
         for i in 0..node.count() {
             match node.key(i) {
@@ -273,6 +320,7 @@ impl<'a> Checker<'a> {
         if !self.mark(page.0, pages, Mark::Used) {
             return None;
         }
+        self.report.overflow_pages += pages;
         let first = MapSource {
             verify: false,
             ..self.src
@@ -308,6 +356,7 @@ impl<'a> Checker<'a> {
             if !self.mark(next.0, 1, Mark::Used) {
                 return;
             }
+            self.report.freelist_pages += 1;
             let page = match self
                 .src
                 .page(next)

@@ -51,7 +51,7 @@ mod read;
 mod snapshot;
 mod txn;
 
-pub use check::{CheckReport, Problem};
+pub use check::{CheckReport, Problem, TreeSummary};
 pub use db::{Db, Durability, Options, Stats};
 pub use error::{Error, Limit, Result};
 pub use format::{

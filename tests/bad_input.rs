@@ -24,7 +24,11 @@ fn build(path: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
         let mut t = tx.open_tree("t").unwrap();
         for i in 0..300u32 {
             let k = format!("key-{round}-{i:05}").into_bytes();
-            let vlen = if i % 97 == 0 { 6000 } else { 20 + rng.below(200) as usize };
+            let vlen = if i % 97 == 0 {
+                6000
+            } else {
+                20 + rng.below(200) as usize
+            };
             let v = rng.bytes(vlen);
             t.insert(&k, &v).unwrap();
             model.insert(k, v);
@@ -37,7 +41,11 @@ fn build(path: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
 }
 
 fn flip(path: &Path, offset: u64, mask: u8) {
-    let f = OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     let mut b = [0u8; 1];
     f.read_exact_at(&mut b, offset).unwrap();
     b[0] ^= mask;
@@ -80,7 +88,11 @@ fn not_an_oakmap_file() {
     std::fs::write(&path, rng.bytes(100_000)).unwrap();
     let before = std::fs::read(&path).unwrap();
     assert!(matches!(Db::open(&path), Err(Error::NotADatabase { .. })));
-    assert_eq!(std::fs::read(&path).unwrap(), before, "the file was changed");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the file was changed"
+    );
     std::fs::write(&path, b"hello").unwrap();
     assert!(matches!(Db::open(&path), Err(Error::NotADatabase { .. })));
 }
@@ -90,7 +102,11 @@ fn unsupported_version() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v.oak");
     build(&path);
-    let f = OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
     let mut h = [0u8; 64];
     f.read_exact_at(&mut h, 0).unwrap();
     h[8..12].copy_from_slice(&2u32.to_le_bytes());
@@ -98,7 +114,11 @@ fn unsupported_version() {
     h[60..64].copy_from_slice(&crc.to_le_bytes());
     f.write_all_at(&h, 0).unwrap();
     match Db::open(&path) {
-        Err(Error::UnsupportedVersion { found: 2, supported: 1, .. }) => {}
+        Err(Error::UnsupportedVersion {
+            found: 2,
+            supported: 1,
+            ..
+        }) => {}
         other => panic!("expected UnsupportedVersion, got {:?}", other.map(|_| ())),
     }
 }
@@ -112,12 +132,23 @@ fn truncated_files() {
     for keep in [len - PAGE, len / 2, 3 * PAGE, 100, 20] {
         let copy = dir.path().join(format!("cut-{keep}.oak"));
         std::fs::copy(&path, &copy).unwrap();
-        OpenOptions::new().write(true).open(&copy).unwrap().set_len(keep).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&copy)
+            .unwrap()
+            .set_len(keep)
+            .unwrap();
         match Db::open(&copy) {
             Err(Error::Corruption { reason, .. }) => {
-                assert!(reason.contains("truncated") || reason.contains("shorter"), "{reason}")
+                assert!(
+                    reason.contains("truncated") || reason.contains("shorter"),
+                    "{reason}"
+                )
             }
-            other => panic!("cut to {keep}: expected Corruption, got {:?}", other.map(|_| ())),
+            other => panic!(
+                "cut to {keep}: expected Corruption, got {:?}",
+                other.map(|_| ())
+            ),
         }
     }
 }
@@ -142,7 +173,11 @@ fn over_limit_arguments() {
     let mut t = tx.open_tree("t").unwrap();
     t.insert(&vec![1u8; max], b"fits").unwrap();
     match t.insert(&vec![1u8; max + 1], b"v") {
-        Err(Error::LimitExceeded { what: Limit::KeyBytes, actual, max: m }) => {
+        Err(Error::LimitExceeded {
+            what: Limit::KeyBytes,
+            actual,
+            max: m,
+        }) => {
             assert_eq!((actual, m), (max as u64 + 1, max as u64))
         }
         other => panic!("expected LimitExceeded, got {other:?}"),
@@ -152,13 +187,21 @@ fn over_limit_arguments() {
     assert_eq!(t.len(), 2);
     assert!(matches!(
         tx.open_tree(&"n".repeat(300)),
-        Err(Error::LimitExceeded { what: Limit::TreeNameBytes, .. })
+        Err(Error::LimitExceeded {
+            what: Limit::TreeNameBytes,
+            ..
+        })
     ));
     assert!(matches!(tx.open_tree(""), Err(Error::InvalidTreeName)));
     tx.commit().unwrap();
     assert!(matches!(
-        Options::new().page_bytes(1000).open(dir.path().join("p.oak")),
-        Err(Error::LimitExceeded { what: Limit::PageSize, .. })
+        Options::new()
+            .page_bytes(1000)
+            .open(dir.path().join("p.oak")),
+        Err(Error::LimitExceeded {
+            what: Limit::PageSize,
+            ..
+        })
     ));
     common::assert_clean(&db);
 }
@@ -206,7 +249,12 @@ fn flipped_header_bytes() {
         flip(&copy, offset, 0x20);
         let r = Db::open(&copy);
         assert!(
-            matches!(r, Err(Error::NotADatabase { .. } | Error::Corruption { .. } | Error::UnsupportedVersion { .. })),
+            matches!(
+                r,
+                Err(Error::NotADatabase { .. }
+                    | Error::Corruption { .. }
+                    | Error::UnsupportedVersion { .. })
+            ),
             "header byte {offset}: {:?}",
             r.map(|_| ())
         );
@@ -241,7 +289,10 @@ fn flipped_page_bytes_with_checksums() {
             }
         }
     }
-    assert!(detected > pages / 2, "only {detected} of {pages} flips detected");
+    assert!(
+        detected > pages / 2,
+        "only {detected} of {pages} flips detected"
+    );
 }
 
 /// With checksum verification off, damaged structure must still never panic,
@@ -258,7 +309,11 @@ fn flipped_page_bytes_without_checksums_never_panic() {
         std::fs::copy(&path, &copy).unwrap();
         let page = 3 + rng.below(pages - 3);
         // Mostly the header, slot array and cell headers, where structure lives.
-        let offset = if round % 2 == 0 { rng.below(120) } else { rng.below(PAGE) };
+        let offset = if round % 2 == 0 {
+            rng.below(120)
+        } else {
+            rng.below(PAGE)
+        };
         flip(&copy, page * PAGE + offset, 1 << rng.below(8));
         let Ok(db) = Options::new().verify_checksums(false).open(&copy) else {
             continue;

@@ -4,8 +4,8 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use oakmap::{Db, Durability, Options};
@@ -80,8 +80,10 @@ fn readers_see_consistent_states_and_never_wait() {
                 continue;
             }
             let vb = balance(t.get(&b.to_be_bytes()).unwrap().unwrap());
-            t.insert(&a.to_be_bytes(), &(va - amount).to_be_bytes()).unwrap();
-            t.insert(&b.to_be_bytes(), &(vb + amount).to_be_bytes()).unwrap();
+            t.insert(&a.to_be_bytes(), &(va - amount).to_be_bytes())
+                .unwrap();
+            t.insert(&b.to_be_bytes(), &(vb + amount).to_be_bytes())
+                .unwrap();
         }
         tx.commit().unwrap();
         commits += 1;
@@ -90,7 +92,10 @@ fn readers_see_consistent_states_and_never_wait() {
     // Hold the write lock mid-transaction, with dirty pages: readers must
     // keep completing snapshots meanwhile.
     let mut tx = db.begin_write().unwrap();
-    tx.open_tree("accounts").unwrap().insert(&0u64.to_be_bytes(), &START.to_be_bytes()).ok();
+    tx.open_tree("accounts")
+        .unwrap()
+        .insert(&0u64.to_be_bytes(), &START.to_be_bytes())
+        .ok();
     let before = reads.load(Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(300));
     let during = reads.load(Ordering::Relaxed) - before;
@@ -100,7 +105,10 @@ fn readers_see_consistent_states_and_never_wait() {
         r.join().expect("reader thread");
     }
     assert!(commits > 50, "writer made only {commits} commits");
-    assert!(during > 30, "readers completed only {during} snapshots while the writer held its lock");
+    assert!(
+        during > 30,
+        "readers completed only {during} snapshots while the writer held its lock"
+    );
     assert!(reads.load(Ordering::Relaxed) > 100);
     common::assert_clean(&db);
 }
@@ -119,7 +127,10 @@ fn second_writer_waits_for_the_first() {
     std::thread::sleep(Duration::from_millis(200));
     drop(tx);
     let waited = waiter.join().unwrap();
-    assert!(waited >= Duration::from_millis(190), "second writer did not wait: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(190),
+        "second writer did not wait: {waited:?}"
+    );
     assert_eq!(db.get("t", b"second").unwrap(), Some(b"2".to_vec()));
     common::assert_clean(&db);
 }

@@ -27,7 +27,11 @@ fn apply(model: &mut BTreeMap<u64, Vec<u8>>, n: u64) {
 }
 
 fn value(n: u64) -> Vec<u8> {
-    let len = if n % 7 == 0 { 5000 + n as usize % 3000 } else { 10 + n as usize % 200 };
+    let len = if n % 7 == 0 {
+        5000 + n as usize % 3000
+    } else {
+        10 + n as usize % 200
+    };
     (0..len).map(|i| (n as usize * 31 + i) as u8).collect()
 }
 
@@ -56,7 +60,10 @@ fn kill_child() {
                 t.remove(&(n - 10).to_be_bytes()).unwrap();
             }
         }
-        tx.open_tree("meta").unwrap().insert(b"n", &(n + 1).to_be_bytes()).unwrap();
+        tx.open_tree("meta")
+            .unwrap()
+            .insert(b"n", &(n + 1).to_be_bytes())
+            .unwrap();
         tx.commit().unwrap();
         let mut out = stdout.lock();
         writeln!(out, "ack {n}").unwrap();
@@ -74,7 +81,13 @@ fn kill_test_finds_every_acknowledged_commit() {
     let mut total_verified = 0;
     for kill in 0..KILLS {
         let mut child = Command::new(&exe)
-            .args(["--exact", "kill_child", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "kill_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(DIR_VAR, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -92,7 +105,9 @@ fn kill_test_finds_every_acknowledged_commit() {
         });
         // Wait for the child to make progress, then kill it at a random moment.
         let deadline = Instant::now() + Duration::from_secs(20);
-        let first = rx.recv_timeout(Duration::from_secs(20)).expect("child acknowledged nothing");
+        let first = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("child acknowledged nothing");
         acked = Some(first);
         std::thread::sleep(Duration::from_millis(rng.below(150)));
         child.kill().unwrap();
@@ -107,8 +122,14 @@ fn kill_test_finds_every_acknowledged_commit() {
         common::assert_clean(&db);
         let n = committed_count(&db);
         let last = acked.unwrap();
-        assert!(n > last, "kill {kill}: acknowledged commit {last} lost (file has {n} commits)");
-        assert!(n <= last + 2, "kill {kill}: {n} commits but only {last} acknowledged");
+        assert!(
+            n > last,
+            "kill {kill}: acknowledged commit {last} lost (file has {n} commits)"
+        );
+        assert!(
+            n <= last + 2,
+            "kill {kill}: {n} commits but only {last} acknowledged"
+        );
         let mut model = BTreeMap::new();
         for i in 0..n {
             apply(&mut model, i);
@@ -122,8 +143,14 @@ fn kill_test_finds_every_acknowledged_commit() {
                 (u64::from_be_bytes(k.try_into().unwrap()), v.to_vec())
             })
             .collect();
-        assert!(got == model, "kill {kill}: contents differ from the first {n} commits");
+        assert!(
+            got == model,
+            "kill {kill}: contents differ from the first {n} commits"
+        );
         total_verified = n;
     }
-    assert!(total_verified > KILLS, "too few commits verified: {total_verified}");
+    assert!(
+        total_verified > KILLS,
+        "too few commits verified: {total_verified}"
+    );
 }

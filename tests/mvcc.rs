@@ -40,7 +40,11 @@ fn snapshots_see_exactly_their_commit() {
                 t.remove(&k).unwrap();
                 model.remove(&k);
             } else {
-                let len = if rng.below(50) == 0 { 9000 } else { rng.below(300) as usize };
+                let len = if rng.below(50) == 0 {
+                    9000
+                } else {
+                    rng.below(300) as usize
+                };
                 let v = rng.bytes(len);
                 t.insert(&k, &v).unwrap();
                 model.insert(k, v);
@@ -69,7 +73,10 @@ fn snapshots_see_exactly_their_commit() {
     for (rx, want) in &snaps {
         assert_eq!(&read_all(rx), want, "snapshot of txn {} diverged", rx.id());
         for (k, v) in want {
-            assert_eq!(rx.tree("t").unwrap().unwrap().get(k).unwrap(), Some(v.as_slice()));
+            assert_eq!(
+                rx.tree("t").unwrap().unwrap().get(k).unwrap(),
+                Some(v.as_slice())
+            );
         }
     }
     drop(snaps);
@@ -88,7 +95,10 @@ fn snapshot_ignores_later_tree_creation_and_deletion() {
     assert_eq!(tx.list_trees().unwrap(), vec!["b".to_string()]);
     tx.commit().unwrap();
     assert_eq!(before.list_trees().unwrap(), vec!["a".to_string()]);
-    assert_eq!(before.tree("a").unwrap().unwrap().get(b"k").unwrap(), Some(&b"v"[..]));
+    assert_eq!(
+        before.tree("a").unwrap().unwrap().get(b"k").unwrap(),
+        Some(&b"v"[..])
+    );
     assert!(before.tree("b").unwrap().is_none());
     let after = db.begin_read();
     assert!(after.tree("a").unwrap().is_none());

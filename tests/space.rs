@@ -37,7 +37,10 @@ fn steady_updates_stop_growing_the_file() {
         update_round(&db, round);
     }
     let after = db.stats().unwrap();
-    assert_eq!(after.file_bytes, warm, "file grew under steady updates: {after:?}");
+    assert_eq!(
+        after.file_bytes, warm,
+        "file grew under steady updates: {after:?}"
+    );
     common::assert_clean(&db);
 }
 
@@ -50,20 +53,33 @@ fn long_reader_pins_space_until_dropped() {
     }
     let unpinned = db.stats().unwrap().file_bytes;
     let reader = db.begin_read();
-    let seen = reader.tree("t").unwrap().unwrap().get(&7u64.to_be_bytes()).unwrap().unwrap().to_vec();
+    let seen = reader
+        .tree("t")
+        .unwrap()
+        .unwrap()
+        .get(&7u64.to_be_bytes())
+        .unwrap()
+        .unwrap()
+        .to_vec();
     std::thread::sleep(Duration::from_millis(20));
     for round in 20..120 {
         update_round(&db, round);
     }
     let pinned = db.stats().unwrap();
-    assert!(pinned.file_bytes > unpinned, "a pinned snapshot should force growth");
+    assert!(
+        pinned.file_bytes > unpinned,
+        "a pinned snapshot should force growth"
+    );
     assert_eq!(pinned.oldest_snapshot_txns_behind, Some(100));
     assert!(pinned.oldest_snapshot_age.unwrap() >= Duration::from_millis(20));
     assert!(pinned.pending_pages > 0);
     assert_eq!(pinned.live_snapshots, 1);
     // The old snapshot still reads its own state.
     let t = reader.tree("t").unwrap().unwrap();
-    assert_eq!(t.get(&7u64.to_be_bytes()).unwrap().unwrap(), seen.as_slice());
+    assert_eq!(
+        t.get(&7u64.to_be_bytes()).unwrap().unwrap(),
+        seen.as_slice()
+    );
     assert!(t.iter().all(|e| e.unwrap().1 == seen.as_slice()));
     drop(reader);
     for round in 120..140 {
@@ -74,7 +90,10 @@ fn long_reader_pins_space_until_dropped() {
         update_round(&db, round);
     }
     let after = db.stats().unwrap();
-    assert_eq!(after.file_bytes, settled, "file kept growing after the reader left: {after:?}");
+    assert_eq!(
+        after.file_bytes, settled,
+        "file kept growing after the reader left: {after:?}"
+    );
     assert_eq!(after.live_snapshots, 0);
     assert_eq!(after.oldest_snapshot_age, None);
     common::assert_clean(&db);
@@ -85,7 +104,9 @@ fn one_gib_value_round_trips_zero_copy() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(&dir, "big.oak");
     let len = 1usize << 30;
-    let value: Vec<u8> = (0..len).map(|i| (i as u64).wrapping_mul(2654435761) as u8 ^ (i >> 20) as u8).collect();
+    let value: Vec<u8> = (0..len)
+        .map(|i| (i as u64).wrapping_mul(2654435761) as u8 ^ (i >> 20) as u8)
+        .collect();
     db.insert("blobs", b"big", &value).unwrap();
     db.insert("blobs", b"small", b"s").unwrap();
     {
@@ -127,7 +148,10 @@ fn values_at_the_inline_overflow_boundary() {
     let t = rx.tree("t").unwrap().unwrap();
     for vlen in (0..2000).chain([4064, 4065, 4096, 8160, 8161, 100_000]) {
         let k = format!("{vlen:08}").into_bytes();
-        assert_eq!(t.get(&k).unwrap().unwrap(), vec![vlen as u8; vlen].as_slice());
+        assert_eq!(
+            t.get(&k).unwrap().unwrap(),
+            vec![vlen as u8; vlen].as_slice()
+        );
     }
     drop(rx);
     common::assert_clean(&db);

@@ -1,0 +1,331 @@
+//! The standard workload: random 24-byte keys and 150-byte values from a
+//! seeded generator, run phase by phase on one database, printed as a table.
+//! The last row is a reference measured in the same run and directory: one
+//! 4 KiB append plus fdatasync, the floor for a durable commit.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use oakmap::{Durability, Options};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Entries to bulk load.
+    #[arg(long, default_value_t = 1_000_000)]
+    entries: u64,
+    /// Seed of the key and value generator.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Directory for the database (a fresh subdirectory is made and removed);
+    /// it should be on the disk you care about, not a tmpfs.
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    /// Page size of the database.
+    #[arg(long, default_value_t = 4096)]
+    page_bytes: usize,
+    /// Keep the database file afterwards (its path is printed), for
+    /// `oakmap check` and `oakmap stats`.
+    #[arg(long)]
+    keep: bool,
+}
+
+const KEY_BYTES: usize = 24;
+const VALUE_BYTES: usize = 150;
+const TREE: &str = "bench";
+
+/// SplitMix64: small, fast, and the same sequence everywhere for a seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+struct Row {
+    phase: String,
+    ops: u64,
+    elapsed: Duration,
+    note: String,
+}
+
+impl Row {
+    fn new(phase: &str, ops: u64, elapsed: Duration, note: String) -> Row {
+        Row {
+            phase: phase.to_string(),
+            ops,
+            elapsed,
+            note,
+        }
+    }
+}
+
+fn print_rows(rows: &[Row]) {
+    println!(
+        "{:<36} {:>10} {:>10} {:>14}  notes",
+        "phase", "ops", "seconds", "ops/s"
+    );
+    println!("{}", "-".repeat(96));
+    for r in rows {
+        let secs = r.elapsed.as_secs_f64();
+        let rate = if secs > 0.0 && r.ops > 0 {
+            format!("{:.0}", r.ops as f64 / secs)
+        } else {
+            "-".to_string()
+        };
+        println!(
+            "{:<36} {:>10} {:>10.3} {:>14}  {}",
+            r.phase, r.ops, secs, rate, r.note
+        );
+    }
+}
+
+fn percentiles(mut lat: Vec<Duration>) -> String {
+    lat.sort_unstable();
+    let at = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    format!(
+        "p50 {:.0}us p99 {:.0}us max {:.0}us",
+        at(0.5).as_secs_f64() * 1e6,
+        at(0.99).as_secs_f64() * 1e6,
+        lat.last().unwrap().as_secs_f64() * 1e6
+    )
+}
+
+pub fn run(args: &Args) -> oakmap::Result<()> {
+    std::fs::create_dir_all(&args.dir)?;
+    let dir = tempfile::Builder::new()
+        .prefix("oakmap-bench-")
+        .tempdir_in(&args.dir)?;
+    let path = dir.path().join("bench.oak");
+    let db = Options::new()
+        .page_bytes(args.page_bytes)
+        .durability(Durability::Immediate)
+        .open(&path)?;
+    let mut rng = Rng(args.seed);
+    let n = args.entries as usize;
+    let mut keys = vec![[0u8; KEY_BYTES]; n];
+    for k in keys.iter_mut() {
+        rng.fill(k);
+    }
+    let mut value = [0u8; VALUE_BYTES];
+    let mut rows = Vec::new();
+    println!(
+        "oakmap bench: {} entries, {KEY_BYTES}-byte keys, {VALUE_BYTES}-byte values, seed {}, page {} bytes, in {}",
+        n,
+        args.seed,
+        args.page_bytes,
+        dir.path().display()
+    );
+
+    // Bulk load in one transaction.
+    let t0 = Instant::now();
+    {
+        let mut tx = db.begin_write()?;
+        let mut t = tx.open_tree(TREE)?;
+        for k in &keys {
+            rng.fill(&mut value);
+            t.insert(k, &value)?;
+        }
+        tx.commit()?;
+    }
+    rows.push(Row::new(
+        "bulk load (1 txn)",
+        n as u64,
+        t0.elapsed(),
+        String::new(),
+    ));
+
+    // Individual durable commits of one insert.
+    let mut extra = Vec::new();
+    let mut lat = Vec::with_capacity(1000);
+    let t0 = Instant::now();
+    for _ in 0..1000 {
+        let mut k = [0u8; KEY_BYTES];
+        rng.fill(&mut k);
+        rng.fill(&mut value);
+        let s = Instant::now();
+        db.insert(TREE, &k, &value)?;
+        lat.push(s.elapsed());
+        extra.push(k);
+    }
+    rows.push(Row::new(
+        "durable commits, 1 insert each",
+        1000,
+        t0.elapsed(),
+        percentiles(lat),
+    ));
+
+    // Batched commits.
+    let t0 = Instant::now();
+    for _ in 0..100 {
+        let mut tx = db.begin_write()?;
+        let mut t = tx.open_tree(TREE)?;
+        for _ in 0..1000 {
+            let mut k = [0u8; KEY_BYTES];
+            rng.fill(&mut k);
+            rng.fill(&mut value);
+            t.insert(&k, &value)?;
+        }
+        tx.commit()?;
+    }
+    rows.push(Row::new(
+        "100 commits of 1,000 inserts",
+        100_000,
+        t0.elapsed(),
+        String::new(),
+    ));
+
+    let t0 = Instant::now();
+    let len = db.begin_read().tree(TREE)?.map_or(0, |t| t.len());
+    rows.push(Row::new("len", 1, t0.elapsed(), format!("{len} entries")));
+
+    for pass in ["random gets (1st pass)", "random gets (2nd pass)"] {
+        let rx = db.begin_read();
+        let t = rx.tree(TREE)?.expect("bench tree");
+        let t0 = Instant::now();
+        let mut found = 0u64;
+        for _ in 0..1_000_000 {
+            let k = &keys[rng.below(n)];
+            found += u64::from(t.get(k)?.is_some());
+        }
+        rows.push(Row::new(
+            pass,
+            1_000_000,
+            t0.elapsed(),
+            format!("{found} found"),
+        ));
+    }
+
+    {
+        let rx = db.begin_read();
+        let t = rx.tree(TREE)?.expect("bench tree");
+        let t0 = Instant::now();
+        let mut entries = 0u64;
+        for _ in 0..500_000 {
+            let k = &keys[rng.below(n)];
+            for e in t.range(k.as_slice()..).take(10) {
+                e?;
+                entries += 1;
+            }
+        }
+        rows.push(Row::new(
+            "range reads of 10",
+            500_000,
+            t0.elapsed(),
+            format!("{entries} entries"),
+        ));
+    }
+
+    let db = Arc::new(db);
+    let keys = Arc::new(keys);
+    for threads in [1usize, 2, 4] {
+        let per_thread = 1_000_000 / threads;
+        let t0 = Instant::now();
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (db, keys) = (db.clone(), keys.clone());
+                let seed = args.seed ^ (i as u64 + 1) * 0x1234_5678;
+                std::thread::spawn(move || -> oakmap::Result<u64> {
+                    let mut rng = Rng(seed);
+                    let rx = db.begin_read();
+                    let t = rx.tree(TREE)?.expect("bench tree");
+                    let mut found = 0;
+                    for _ in 0..per_thread {
+                        found += u64::from(t.get(&keys[rng.below(keys.len())])?.is_some());
+                    }
+                    Ok(found)
+                })
+            })
+            .collect();
+        let mut found = 0;
+        for h in handles {
+            found += h.join().expect("reader thread")?;
+        }
+        let phase = format!(
+            "random gets, {threads} thread{}",
+            if threads == 1 { "" } else { "s" }
+        );
+        rows.push(Row::new(
+            &phase,
+            (per_thread * threads) as u64,
+            t0.elapsed(),
+            format!("{found} found"),
+        ));
+    }
+
+    let t0 = Instant::now();
+    {
+        let mut tx = db.begin_write()?;
+        let mut t = tx.open_tree(TREE)?;
+        for k in keys.iter().step_by(2) {
+            t.remove(k)?;
+        }
+        tx.commit()?;
+    }
+    rows.push(Row::new(
+        "remove half the keys (1 txn)",
+        n.div_ceil(2) as u64,
+        t0.elapsed(),
+        String::new(),
+    ));
+
+    let stats = db.stats()?;
+    rows.push(Row::new(
+        "file size",
+        0,
+        Duration::ZERO,
+        format!(
+            "{:.1} MiB ({} pages in use, {} free)",
+            stats.file_bytes as f64 / (1 << 20) as f64,
+            stats.pages_in_use,
+            stats.free_pages
+        ),
+    ));
+    rows.push(fsync_reference(dir.path())?);
+    print_rows(&rows);
+    drop(db);
+    if args.keep {
+        let kept = dir.keep();
+        println!("kept {}", kept.join("bench.oak").display());
+    }
+    Ok(())
+}
+
+/// One 4 KiB append plus fdatasync, 1,000 times: the floor for a durable commit.
+fn fsync_reference(dir: &std::path::Path) -> oakmap::Result<Row> {
+    let path = dir.join("fsync-reference");
+    let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
+    let page = [0x5au8; 4096];
+    let mut lat = Vec::with_capacity(1000);
+    let t0 = Instant::now();
+    for _ in 0..1000 {
+        let s = Instant::now();
+        f.write_all(&page)?;
+        f.sync_data()?;
+        lat.push(s.elapsed());
+    }
+    let elapsed = t0.elapsed();
+    std::fs::remove_file(&path)?;
+    Ok(Row::new(
+        "reference: 4 KiB append + fdatasync",
+        1000,
+        elapsed,
+        percentiles(lat),
+    ))
+}
