@@ -21,13 +21,13 @@ const KILLS: u64 = 60;
 /// overflow run), and a removal of key n-10 on every third commit.
 fn apply(model: &mut BTreeMap<u64, Vec<u8>>, n: u64) {
     model.insert(n, value(n));
-    if n % 3 == 0 && n >= 10 {
+    if n.is_multiple_of(3) && n >= 10 {
         model.remove(&(n - 10));
     }
 }
 
 fn value(n: u64) -> Vec<u8> {
-    let len = if n % 7 == 0 {
+    let len = if n.is_multiple_of(7) {
         5000 + n as usize % 3000
     } else {
         10 + n as usize % 200
@@ -56,7 +56,7 @@ fn kill_child() {
         {
             let mut t = tx.open_tree("data").unwrap();
             t.insert(&n.to_be_bytes(), &value(n)).unwrap();
-            if n % 3 == 0 && n >= 10 {
+            if n.is_multiple_of(3) && n >= 10 {
                 t.remove(&(n - 10).to_be_bytes()).unwrap();
             }
         }
@@ -77,7 +77,7 @@ fn kill_test_finds_every_acknowledged_commit() {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut rng = common::Rng(0x5eed);
-    let mut acked: Option<u64> = None;
+    let mut acked: Option<u64>;
     let mut total_verified = 0;
     for kill in 0..KILLS {
         let mut child = Command::new(&exe)
