@@ -52,7 +52,7 @@ fn reads(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 7919) % ENTRIES;
             let k = key(i);
-            black_box(t.range(k.as_slice()..).take(100).count())
+            black_box(t.range(k.as_slice()..).unwrap().take(100).count())
         })
     });
     c.bench_function("snapshot_begin_end", |b| {

@@ -10,28 +10,34 @@
 //! ```
 //! # let dir = tempfile::tempdir().unwrap();
 //! # let path = dir.path().join("app.oak");
-//! let db = oakmap::Db::open(&path)?;
+//! let db = oakmap::Db::open(&path)?;                        // creates the file if missing
 //!
-//! let mut tx = db.begin_write()?;
+//! let mut tx = db.begin_write()?;                           // one writer at a time; others queue
 //! {
-//!     let mut users = tx.open_tree("users")?;
+//!     let mut users = tx.open_tree("users")?;               // named trees, created on first use
 //!     users.insert(b"alice", b"{\"age\":31}")?;
 //!     users.insert(b"bob", b"{\"age\":27}")?;
 //!     users.remove(b"bob")?;
 //! }
-//! tx.commit()?;
+//! tx.commit()?;                                             // returns when durable
 //!
-//! let rx = db.begin_read();
-//! let users = rx.tree("users")?.expect("tree exists");
-//! assert_eq!(users.get(b"alice")?, Some(&b"{\"age\":31}"[..]));
-//! assert_eq!(users.len(), 1);
-//! for entry in users.range(b"a".as_slice()..b"b".as_slice()) {
-//!     let (key, value) = entry?;
-//!     assert_eq!(key, b"alice");
+//! let rx = db.begin_read();                                 // MVCC snapshot: never blocks
+//! if let Some(users) = rx.tree("users")? {
+//!     let v: Option<&[u8]> = users.get(b"alice")?;          // zero-copy, borrows the snapshot
+//!     assert_eq!(v, Some(&b"{\"age\":31}"[..]));
+//!     for entry in users.range(b"a".as_slice()..b"b")? {
+//!         let (k, _v) = entry?;
+//!         assert_eq!(k, b"alice");
+//!     }
+//!     assert_eq!(users.len()?, 1);                          // O(1), kept in the tree root
 //! }
 //!
-//! db.insert("sessions", b"s1", b"token")?;
-//! assert_eq!(db.get_or_insert("sessions", b"s1", b"other")?, b"token");
+//! // One-call forms for servers, each its own transaction.
+//! db.insert("users", b"k", b"old")?;
+//! let old_or_new = db.get_or_insert("sessions", b"k", b"v")?;
+//! assert_eq!(old_or_new, b"v");
+//! let swapped = db.compare_and_swap("users", b"k", Some(b"old"), Some(b"new"))?;
+//! assert!(swapped.is_ok());
 //! assert!(db.check()?.is_clean());
 //! # Ok::<(), oakmap::Error>(())
 //! ```

@@ -86,7 +86,7 @@ pub(crate) fn lookup_tree(
 /// All tree names in the catalog.
 pub(crate) fn list_catalog(src: Src<'_>, catalog: &TreeDesc) -> Result<Vec<String>> {
     let mut names = Vec::new();
-    for entry in Tree::new(src, *catalog).iter() {
+    for entry in Tree::new(src, *catalog).iter()? {
         let (k, _) = entry?;
         let name = std::str::from_utf8(k)
             .map_err(|_| Error::corrupt(catalog.root.0, "tree name is not UTF-8"))?;
@@ -114,13 +114,13 @@ impl<'a> Tree<'a> {
     }
 
     /// Number of entries, O(1) (kept in the tree's descriptor).
-    pub fn len(&self) -> u64 {
-        self.desc.len
+    pub fn len(&self) -> Result<u64> {
+        Ok(self.desc.len)
     }
 
     /// True if the tree has no entries.
-    pub fn is_empty(&self) -> bool {
-        self.desc.len == 0
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.desc.len == 0)
     }
 
     /// Depth of the tree (0 when empty).
@@ -134,17 +134,17 @@ impl<'a> Tree<'a> {
     /// # let db = oakmap::Db::open("x.oak")?;
     /// let rx = db.begin_read();
     /// if let Some(t) = rx.tree("users")? {
-    ///     for entry in t.range(b"a".as_slice()..b"b".as_slice()) {
+    ///     for entry in t.range(b"a".as_slice()..b"b")? {
     ///         let (key, value) = entry?;
     ///     }
     /// }
     /// # Ok::<(), oakmap::Error>(())
     /// ```
-    pub fn range<'k, R: RangeBounds<&'k [u8]>>(&self, range: R) -> Range<'a> {
+    pub fn range<'k, R: RangeBounds<&'k [u8]>>(&self, range: R) -> Result<Range<'a>> {
         self.into_range(range)
     }
 
-    pub(crate) fn into_range<'k, R: RangeBounds<&'k [u8]>>(self, range: R) -> Range<'a> {
+    pub(crate) fn into_range<'k, R: RangeBounds<&'k [u8]>>(self, range: R) -> Result<Range<'a>> {
         let owned = |b: Bound<&&[u8]>| match b {
             Bound::Included(k) => Bound::Included(k.to_vec()),
             Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
@@ -154,26 +154,26 @@ impl<'a> Tree<'a> {
             start: owned(range.start_bound()),
             end: owned(range.end_bound()),
         };
-        Range {
-            inner: RangeIter::new(self.src, self.desc, bounds),
-        }
+        Ok(Range {
+            inner: RangeIter::new(self.src, self.desc, bounds)?,
+        })
     }
 
     /// Every entry, in key order.
-    pub fn iter(&self) -> Range<'a> {
+    pub fn iter(&self) -> Result<Range<'a>> {
         self.into_range::<std::ops::RangeFull>(..)
     }
 
     /// Entries whose keys start with `prefix`.
-    pub fn prefix(&self, prefix: &[u8]) -> Range<'a> {
+    pub fn prefix(&self, prefix: &[u8]) -> Result<Range<'a>> {
         let start = Bound::Included(prefix.to_vec());
         let end = match prefix_successor(prefix) {
             Some(s) => Bound::Excluded(s),
             None => Bound::Unbounded,
         };
-        Range {
-            inner: RangeIter::new(self.src, self.desc, OwnedBounds { start, end }),
-        }
+        Ok(Range {
+            inner: RangeIter::new(self.src, self.desc, OwnedBounds { start, end })?,
+        })
     }
 
     /// The entry with the smallest key.

@@ -348,17 +348,38 @@ impl TreeMut<'_, '_> {
 
     /// Entries with keys in `range`, in order (reverse with `.rev()`).
     pub fn range<'k, R: std::ops::RangeBounds<&'k [u8]>>(&self, range: R) -> Result<Range<'_>> {
-        Ok(self.view()?.into_range(range))
+        self.view()?.into_range(range)
+    }
+
+    /// Every entry, in key order.
+    pub fn iter(&self) -> Result<Range<'_>> {
+        self.view()?.iter()
+    }
+
+    /// Entries whose keys start with `prefix`.
+    pub fn prefix(&self, prefix: &[u8]) -> Result<Range<'_>> {
+        self.view()?.prefix(prefix)
+    }
+
+    /// The entry with the smallest key.
+    pub fn first(&self) -> Result<Option<(&[u8], &[u8])>> {
+        self.view()?.first()
+    }
+
+    /// The entry with the largest key.
+    pub fn last(&self) -> Result<Option<(&[u8], &[u8])>> {
+        self.view()?.last()
     }
 
     /// Number of entries, O(1).
-    pub fn len(&self) -> u64 {
-        self.desc().len
+    pub fn len(&self) -> Result<u64> {
+        self.tx.usable()?;
+        Ok(self.desc().len)
     }
 
     /// True if the tree has no entries.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
     }
 }
 

@@ -54,7 +54,7 @@ fn readers_see_consistent_states_and_never_wait() {
                     let t = rx.tree("accounts").unwrap().unwrap();
                     let mut sum = 0;
                     let mut n = 0;
-                    for e in t.iter() {
+                    for e in t.iter().unwrap() {
                         sum += balance(e.unwrap().1);
                         n += 1;
                     }

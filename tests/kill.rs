@@ -138,6 +138,7 @@ fn kill_test_finds_every_acknowledged_commit() {
         let t = rx_.tree("data").unwrap().unwrap();
         let got: BTreeMap<u64, Vec<u8>> = t
             .iter()
+            .unwrap()
             .map(|e| {
                 let (k, v) = e.unwrap();
                 (u64::from_be_bytes(k.try_into().unwrap()), v.to_vec())

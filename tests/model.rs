@@ -1,5 +1,5 @@
 //! Guards the tree against a model: random sequences of insert, remove, get,
-//! range (both directions), len, commit, abort, reopen and tree deletion over
+//! range (both directions), prefix, len, commit, abort, reopen and tree deletion over
 //! several trees, with keys and values of every size up to the limits, must
 //! read back exactly what a `BTreeMap` says, and every state must pass check.
 
@@ -20,6 +20,7 @@ enum Op {
     Get(u8, Vec<u8>),
     Range(u8, Vec<u8>, Vec<u8>, bool, bool),
     Len(u8),
+    Prefix(u8, Vec<u8>),
     DeleteTree(u8),
     Commit,
     Abort,
@@ -55,6 +56,7 @@ fn op() -> impl Strategy<Value = Op> {
         8 => (t.clone(), key()).prop_map(|(t, k)| Op::Get(t, k)),
         4 => (t.clone(), key(), key(), any::<bool>(), any::<bool>()).prop_map(|(t, a, b, r, x)| Op::Range(t, a, b, r, x)),
         2 => t.clone().prop_map(Op::Len),
+        2 => (t.clone(), proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), any::<u8>()], 0..3)).prop_map(|(t, p)| Op::Prefix(t, p)),
         1 => t.prop_map(Op::DeleteTree),
         4 => Just(Op::Commit),
         1 => Just(Op::Abort),
@@ -150,7 +152,19 @@ fn run(ops: &[Op], page_bytes: usize) -> Result<(), TestCaseError> {
                     Op::Len(t) => {
                         let tree = tx.open_tree(&tree_name(*t)).unwrap();
                         let m = work.entry(tree_name(*t)).or_default();
-                        prop_assert_eq!(tree.len(), m.len() as u64);
+                        prop_assert_eq!(tree.len().unwrap(), m.len() as u64);
+                    }
+                    Op::Prefix(t, p) => {
+                        let tree = tx.open_tree(&tree_name(*t)).unwrap();
+                        let m = work.entry(tree_name(*t)).or_default();
+                        let want: Vec<Vec<u8>> =
+                            m.keys().filter(|k| k.starts_with(p)).cloned().collect();
+                        let got: Vec<Vec<u8>> = tree
+                            .prefix(p)
+                            .unwrap()
+                            .map(|e| e.unwrap().0.to_vec())
+                            .collect();
+                        prop_assert_eq!(got, want);
                     }
                     Op::DeleteTree(t) => {
                         let existed = tx.delete_tree(&tree_name(*t)).unwrap();
@@ -185,14 +199,15 @@ fn verify_all(db: &Db, model: &Model) -> Result<(), TestCaseError> {
     prop_assert_eq!(rx.list_trees().unwrap(), names);
     for (name, m) in model {
         let t = rx.tree(name).unwrap().expect("tree in model exists");
-        prop_assert_eq!(t.len(), m.len() as u64);
+        prop_assert_eq!(t.len().unwrap(), m.len() as u64);
         let fwd: Vec<(Vec<u8>, Vec<u8>)> = t
             .iter()
+            .unwrap()
             .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
             .collect();
         let want: Vec<(Vec<u8>, Vec<u8>)> = m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         prop_assert_eq!(&fwd, &want);
-        let back = t.iter().rev().count();
+        let back = t.iter().unwrap().rev().count();
         prop_assert_eq!(back, m.len());
         prop_assert_eq!(
             t.first().unwrap().map(|(k, _)| k.to_vec()),
@@ -252,14 +267,14 @@ fn deep_trees_grow_and_shrink() {
             assert!(t.remove(&k).unwrap());
             model.remove(&k);
         }
-        assert_eq!(t.len(), model.len() as u64, "round {round}");
+        assert_eq!(t.len().unwrap(), model.len() as u64, "round {round}");
         tx.commit().unwrap();
         common::assert_clean(&db);
     }
     let rx = db.begin_read();
     let t = rx.tree("t").unwrap().unwrap();
     assert!(t.depth() >= 3, "depth {}", t.depth());
-    let got: Vec<Vec<u8>> = t.iter().map(|e| e.unwrap().0.to_vec()).collect();
+    let got: Vec<Vec<u8>> = t.iter().unwrap().map(|e| e.unwrap().0.to_vec()).collect();
     assert_eq!(got, model.keys().cloned().collect::<Vec<_>>());
     drop(rx);
     // Remove everything: the tree must give back all its pages.
@@ -268,7 +283,7 @@ fn deep_trees_grow_and_shrink() {
     for k in model.keys() {
         assert!(t.remove(k).unwrap());
     }
-    assert_eq!(t.len(), 0);
+    assert_eq!(t.len().unwrap(), 0);
     tx.commit().unwrap();
     common::assert_clean(&db);
     let stats = db.stats().unwrap();

@@ -80,7 +80,7 @@ fn long_reader_pins_space_until_dropped() {
         t.get(&7u64.to_be_bytes()).unwrap().unwrap(),
         seen.as_slice()
     );
-    assert!(t.iter().all(|e| e.unwrap().1 == seen.as_slice()));
+    assert!(t.iter().unwrap().all(|e| e.unwrap().1 == seen.as_slice()));
     drop(reader);
     for round in 120..140 {
         update_round(&db, round);

@@ -245,7 +245,9 @@ pub(crate) struct RangeIter<'a> {
     front: Cursor<'a>,
     back: Cursor<'a>,
     bounds: OwnedBounds,
-    front_started: bool,
+    /// The front cursor is on an entry not yet returned (set by the eager
+    /// seek in `new`, so a bad start page is reported when the range is made).
+    front_pending: bool,
     back_started: bool,
     /// The last key each end returned; the ends stop when they meet.
     front_last: Option<&'a [u8]>,
@@ -254,17 +256,19 @@ pub(crate) struct RangeIter<'a> {
 }
 
 impl<'a> RangeIter<'a> {
-    pub(crate) fn new(src: Src<'a>, desc: TreeDesc, bounds: OwnedBounds) -> RangeIter<'a> {
-        RangeIter {
+    pub(crate) fn new(src: Src<'a>, desc: TreeDesc, bounds: OwnedBounds) -> Result<RangeIter<'a>> {
+        let mut it = RangeIter {
             front: Cursor::new(src, desc),
             back: Cursor::new(src, desc),
             bounds,
-            front_started: false,
+            front_pending: true,
             back_started: false,
             front_last: None,
             back_last: None,
             done: false,
-        }
+        };
+        it.start_front()?;
+        Ok(it)
     }
 
     fn start_front(&mut self) -> Result<()> {
@@ -287,11 +291,10 @@ impl<'a> RangeIter<'a> {
         if self.done {
             return Ok(None);
         }
-        if self.front_started {
-            self.front.step(true)?;
+        if self.front_pending {
+            self.front_pending = false;
         } else {
-            self.front_started = true;
-            self.start_front()?;
+            self.front.step(true)?;
         }
         if !self.front.is_valid() {
             self.done = true;

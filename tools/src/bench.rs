@@ -192,7 +192,7 @@ pub fn run(args: &Args) -> oakmap::Result<()> {
     ));
 
     let t0 = Instant::now();
-    let len = db.begin_read().tree(TREE)?.map_or(0, |t| t.len());
+    let len = db.begin_read().tree(TREE)?.map_or(Ok(0), |t| t.len())?;
     rows.push(Row::new("len", 1, t0.elapsed(), format!("{len} entries")));
 
     for pass in ["random gets (1st pass)", "random gets (2nd pass)"] {
@@ -219,7 +219,7 @@ pub fn run(args: &Args) -> oakmap::Result<()> {
         let mut entries = 0u64;
         for _ in 0..500_000 {
             let k = &keys[rng.below(n)];
-            for e in t.range(k.as_slice()..).take(10) {
+            for e in t.range(k.as_slice()..)?.take(10) {
                 e?;
                 entries += 1;
             }

@@ -1,0 +1,157 @@
+//! Guards the public API's contracts: the one-call forms on `Db`, opening
+//! options (page size read back from the file, `create(false)`), tree
+//! management, and read views inside a write transaction.
+
+mod common;
+
+use oakmap::{CasConflict, Db, Error, Options};
+
+#[test]
+fn one_call_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path().join("api.oak")).unwrap();
+    assert_eq!(db.get("t", b"k").unwrap(), None);
+    assert!(!db.insert("t", b"k", b"v1").unwrap());
+    assert!(db.insert("t", b"k", b"v2").unwrap());
+    assert_eq!(db.get("t", b"k").unwrap(), Some(b"v2".to_vec()));
+
+    assert_eq!(db.get_or_insert("t", b"k", b"other").unwrap(), b"v2");
+    assert_eq!(db.get_or_insert("t", b"new", b"n").unwrap(), b"n");
+    assert_eq!(db.get("t", b"new").unwrap(), Some(b"n".to_vec()));
+
+    let conflict = db
+        .compare_and_swap("t", b"k", Some(b"wrong"), Some(b"v3"))
+        .unwrap();
+    assert_eq!(
+        conflict,
+        Err(CasConflict {
+            current: Some(b"v2".to_vec())
+        })
+    );
+    assert_eq!(db.get("t", b"k").unwrap(), Some(b"v2".to_vec()));
+    db.compare_and_swap("t", b"k", Some(b"v2"), Some(b"v3"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(db.get("t", b"k").unwrap(), Some(b"v3".to_vec()));
+    db.compare_and_swap("t", b"absent", None, Some(b"a"))
+        .unwrap()
+        .unwrap();
+    db.compare_and_swap("t", b"absent", Some(b"a"), None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(db.get("t", b"absent").unwrap(), None);
+    assert_eq!(
+        db.compare_and_swap("t", b"k", None, Some(b"x")).unwrap(),
+        Err(CasConflict {
+            current: Some(b"v3".to_vec())
+        })
+    );
+
+    assert!(db.remove("t", b"k").unwrap());
+    assert!(!db.remove("t", b"k").unwrap());
+    assert_eq!(db.list_trees().unwrap(), vec!["t".to_string()]);
+    common::assert_clean(&db);
+}
+
+#[test]
+fn concurrent_get_or_insert_agrees_on_one_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path().join("race.oak")).unwrap();
+    let results: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4u8)
+            .map(|i| {
+                let db = &db;
+                s.spawn(move || db.get_or_insert("sessions", b"s", &[i]).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(results.iter().all(|r| r == &results[0]), "{results:?}");
+    assert_eq!(db.get("sessions", b"s").unwrap(), Some(results[0].clone()));
+    common::assert_clean(&db);
+}
+
+#[test]
+fn page_size_is_fixed_at_creation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.oak");
+    let db = Options::new().page_bytes(16384).open(&path).unwrap();
+    db.insert("t", b"k", &vec![5u8; 10_000]).unwrap();
+    assert_eq!(db.page_bytes(), 16384);
+    drop(db);
+    let db = Options::new().page_bytes(4096).open(&path).unwrap();
+    assert_eq!(
+        db.page_bytes(),
+        16384,
+        "an existing file keeps its page size"
+    );
+    assert_eq!(db.get("t", b"k").unwrap(), Some(vec![5u8; 10_000]));
+    assert!(db.key_bytes_max() > 5000);
+    common::assert_clean(&db);
+}
+
+#[test]
+fn create_false_refuses_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.oak");
+    match Options::new().create(false).open(&path) {
+        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
+        other => panic!("expected NotFound, got {:?}", other.map(|_| ())),
+    }
+    assert!(!path.exists());
+}
+
+#[test]
+fn write_transaction_reads_its_own_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path().join("own.oak")).unwrap();
+    db.insert("t", b"a", b"1").unwrap();
+    let mut tx = db.begin_write().unwrap();
+    let mut t = tx.open_tree("t").unwrap();
+    t.insert(b"b", b"2").unwrap();
+    t.insert(b"c", b"3").unwrap();
+    t.remove(b"a").unwrap();
+    assert_eq!(t.get(b"b").unwrap(), Some(&b"2"[..]));
+    assert_eq!(t.first().unwrap().unwrap().0, b"b");
+    assert_eq!(t.last().unwrap().unwrap().0, b"c");
+    let keys: Vec<&[u8]> = t.iter().unwrap().rev().map(|e| e.unwrap().0).collect();
+    assert_eq!(keys, vec![&b"c"[..], &b"b"[..]]);
+    assert_eq!(t.prefix(b"b").unwrap().count(), 1);
+    assert_eq!(t.len().unwrap(), 2);
+    // A snapshot taken meanwhile sees the committed state only.
+    assert_eq!(db.get("t", b"a").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(db.get("t", b"b").unwrap(), None);
+    tx.commit().unwrap();
+    assert_eq!(db.get("t", b"a").unwrap(), None);
+    assert_eq!(db.get("t", b"c").unwrap(), Some(b"3".to_vec()));
+    common::assert_clean(&db);
+}
+
+#[test]
+fn deleted_tree_frees_its_pages_and_can_be_recreated() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path().join("del.oak")).unwrap();
+    {
+        let mut tx = db.begin_write().unwrap();
+        let mut t = tx.open_tree("big").unwrap();
+        for i in 0..20_000u32 {
+            t.insert(&i.to_be_bytes(), &[1u8; 100]).unwrap();
+        }
+        t.insert(b"blob", &vec![2u8; 200_000]).unwrap();
+        tx.commit().unwrap();
+    }
+    let in_use = db.stats().unwrap().pages_in_use;
+    let mut tx = db.begin_write().unwrap();
+    assert!(tx.delete_tree("big").unwrap());
+    assert!(!tx.delete_tree("big").unwrap());
+    tx.commit().unwrap();
+    let after = db.stats().unwrap();
+    assert!(after.pages_in_use < in_use / 50, "{in_use} -> {after:?}");
+    assert!(db.list_trees().unwrap().is_empty());
+    db.insert("big", b"again", b"1").unwrap();
+    assert_eq!(
+        db.begin_read().tree("big").unwrap().unwrap().len().unwrap(),
+        1
+    );
+    common::assert_clean(&db);
+}
