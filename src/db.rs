@@ -1,8 +1,8 @@
 //! `Db`: opening (and recovering) a file, and handing out transactions.
 //!
-//! Open order: take the exclusive lock; create the file if it is empty (header
-//! and both meta slots, then fsync the file and its directory); validate the
-//! header; take the newest meta slot whose checksum holds; check the file is at
+//! Open order: create the file if it is missing (header and both meta slots,
+//! written under a temporary name, synced, linked into place, directory
+//! synced); take the exclusive lock; validate the header; take the newest meta slot whose checksum holds; check the file is at
 //! least as long as that state says; map it; load the freelist.
 
 use std::path::Path;
@@ -173,9 +173,14 @@ impl Db {
                 max: format::PAGE_BYTES_MAX as u64,
             });
         }
-        let (file, empty) = DataFile::open(path, options.create)?;
+        if options.create && !path.exists() {
+            DataFile::create(path, &initial_pages(options.page_bytes))?;
+        }
+        let (file, empty) = DataFile::open(path)?;
         if empty {
-            init_file(&file, options.page_bytes)?;
+            // A file the caller made empty on purpose: initialize it in place.
+            file.write_at(&initial_pages(options.page_bytes), 0)?;
+            file.sync()?;
         }
         let page_bytes = read_header(&file)?.page_bytes as usize;
         let meta = newest_meta(&file, page_bytes)?;
@@ -360,26 +365,25 @@ impl Db {
     }
 }
 
-/// Writes the header and two empty meta slots into an empty file, durably.
-fn init_file(file: &DataFile, page_bytes: usize) -> Result<()> {
-    let mut page = vec![0u8; page_bytes];
+/// The first three pages of a new file: the header and two meta slots, both
+/// describing the empty database (txn 0).
+fn initial_pages(page_bytes: usize) -> Vec<u8> {
+    let mut b = vec![0u8; 3 * page_bytes];
     let header = FileHeader {
         version: FORMAT_VERSION,
         page_bytes: page_bytes as u32,
     };
-    page[..HEADER_BYTES].copy_from_slice(&header.encode());
-    file.write_at(&page, 0)?;
+    b[..HEADER_BYTES].copy_from_slice(&header.encode());
     let meta = Meta {
         txn: TxnId(0),
         page_count: FIRST_DATA_PAGE,
         ..Meta::default()
     };
     for slot in 0..2 {
-        let mut page = vec![0u8; page_bytes];
-        page[..META_BYTES].copy_from_slice(&meta.encode(slot));
-        file.write_at(&page, Meta::page_of_slot(slot) * page_bytes as u64)?;
+        let at = Meta::page_of_slot(slot) as usize * page_bytes;
+        b[at..at + META_BYTES].copy_from_slice(&meta.encode(slot));
     }
-    file.sync()
+    b
 }
 
 fn read_header(file: &DataFile) -> Result<FileHeader> {

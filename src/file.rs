@@ -34,16 +34,37 @@ pub(crate) struct DataFile {
 }
 
 impl DataFile {
-    /// Opens or creates `path` and takes its exclusive lock. Returns whether the
-    /// file was created (or was empty).
-    pub(crate) fn open(path: &Path, create: bool) -> Result<(DataFile, bool)> {
-        let existed = path.exists();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(create)
-            .truncate(false)
-            .open(path)?;
+    /// Creates `path` holding exactly `initial` (the header and meta pages),
+    /// atomically: the bytes are written and synced under a temporary name,
+    /// then linked into place, so a crash leaves either no file or a whole
+    /// one, never a half-initialized database. If `path` appeared meanwhile,
+    /// that file wins and is left alone.
+    pub(crate) fn create(path: &Path, initial: &[u8]) -> Result<()> {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = path.with_file_name(format!(".{name}.creating-{}", std::process::id()));
+        let written = (|| -> Result<()> {
+            let f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            f.write_all_at(initial, 0)?;
+            f.sync_all()?;
+            match std::fs::hard_link(&tmp, path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })();
+        let removed = std::fs::remove_file(&tmp);
+        written?;
+        removed?;
+        // The new directory entry must be durable before anything refers to it.
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        File::open(dir.unwrap_or(Path::new(".")))?.sync_all()?;
+        Ok(())
+    }
+
+    /// Opens the existing file `path` and takes its exclusive lock. Returns
+    /// whether the file is empty (zero bytes: a database yet to be initialized).
+    pub(crate) fn open(path: &Path) -> Result<(DataFile, bool)> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -52,11 +73,6 @@ impl DataFile {
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
-        }
-        if !existed {
-            // The new directory entry must be durable before anything refers to it.
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-            File::open(dir.unwrap_or(Path::new(".")))?.sync_all()?;
         }
         let empty = file.metadata()?.len() == 0;
         let df = DataFile {

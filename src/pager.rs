@@ -146,6 +146,11 @@ impl<'a> Pager<'a> {
         self.dirty.contains_key(&id.0)
     }
 
+    /// True if the transaction has not changed a single page.
+    pub(crate) fn is_unchanged(&self) -> bool {
+        self.dirty.is_empty() && self.freed.is_empty() && self.recycled.is_empty()
+    }
+
     pub(crate) fn dirty_pages(&self) -> usize {
         self.dirty.values().map(|b| b.len() / self.page_bytes).sum()
     }

@@ -206,6 +206,10 @@ impl<'db> WriteTxn<'db> {
         self.usable()?;
         self.db.check_poisoned()?;
         self.flush_catalog()?;
+        if self.pager.as_ref().is_some_and(Pager::is_unchanged) {
+            // Nothing changed: no new state, nothing to write (drop aborts).
+            return Ok(());
+        }
         let old_freelist = std::mem::take(&mut self.state.freelist_pages);
         let mut pager = self.pager.take().expect("pager");
         let (freelist_head, free_count, freelist_pages) = pager.write_freelist(&old_freelist);

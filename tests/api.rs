@@ -155,3 +155,42 @@ fn deleted_tree_frees_its_pages_and_can_be_recreated() {
     );
     common::assert_clean(&db);
 }
+
+#[test]
+fn creation_is_atomic_and_empty_commits_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.oak");
+    let db = Db::open(&path).unwrap();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("new.oak")],
+        "temporary file left behind"
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 3 * 4096);
+    db.insert("t", b"k", b"v").unwrap();
+    let before = db.stats().unwrap();
+    let mut tx = db.begin_write().unwrap();
+    assert_eq!(
+        tx.open_tree("t").unwrap().get(b"k").unwrap(),
+        Some(&b"v"[..])
+    );
+    tx.commit().unwrap();
+    assert!(!db.remove("t", b"missing").unwrap());
+    let after = db.stats().unwrap();
+    assert_eq!(
+        after.txn_id, before.txn_id,
+        "a commit without changes made a new state"
+    );
+    assert_eq!(after.file_bytes, before.file_bytes);
+    drop(db);
+    // A zero-length file is initialized in place.
+    let empty = dir.path().join("empty.oak");
+    std::fs::write(&empty, b"").unwrap();
+    let db = Db::open(&empty).unwrap();
+    db.insert("t", b"k", b"v").unwrap();
+    common::assert_clean(&db);
+}

@@ -240,7 +240,7 @@ pub fn run(args: &Args) -> oakmap::Result<()> {
         let handles: Vec<_> = (0..threads)
             .map(|i| {
                 let (db, keys) = (db.clone(), keys.clone());
-                let seed = args.seed ^ (i as u64 + 1) * 0x1234_5678;
+                let seed = args.seed ^ ((i as u64 + 1) * 0x1234_5678);
                 std::thread::spawn(move || -> oakmap::Result<u64> {
                     let mut rng = Rng(seed);
                     let rx = db.begin_read();
