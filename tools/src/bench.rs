@@ -107,140 +107,132 @@ fn percentiles(mut lat: Vec<Duration>) -> String {
     )
 }
 
-pub fn run(args: &Args) -> oakmap::Result<()> {
-    std::fs::create_dir_all(&args.dir)?;
-    let dir = tempfile::Builder::new()
-        .prefix("oakmap-bench-")
-        .tempdir_in(&args.dir)?;
-    let path = dir.path().join("bench.oak");
-    let db = Options::new()
-        .page_bytes(args.page_bytes)
-        .durability(Durability::Immediate)
-        .open(&path)?;
-    let mut rng = Rng(args.seed);
-    let n = args.entries as usize;
-    let mut keys = vec![[0u8; KEY_BYTES]; n];
-    for k in keys.iter_mut() {
-        rng.fill(k);
-    }
-    let mut value = [0u8; VALUE_BYTES];
-    let mut rows = Vec::new();
-    println!(
-        "oakmap bench: {} entries, {KEY_BYTES}-byte keys, {VALUE_BYTES}-byte values, seed {}, page {} bytes, in {}",
-        n,
-        args.seed,
-        args.page_bytes,
-        dir.path().display()
-    );
+/// The state every phase works on.
+struct Workload {
+    db: Arc<oakmap::Db>,
+    keys: Arc<Vec<[u8; KEY_BYTES]>>,
+    rng: Rng,
+    seed: u64,
+}
 
-    // Bulk load in one transaction.
-    let t0 = Instant::now();
-    {
-        let mut tx = db.begin_write()?;
+impl Workload {
+    fn random_pair(&mut self) -> ([u8; KEY_BYTES], [u8; VALUE_BYTES]) {
+        let mut k = [0u8; KEY_BYTES];
+        let mut v = [0u8; VALUE_BYTES];
+        self.rng.fill(&mut k);
+        self.rng.fill(&mut v);
+        (k, v)
+    }
+
+    fn bulk_load(&mut self) -> oakmap::Result<Row> {
+        let t0 = Instant::now();
+        let mut tx = self.db.begin_write()?;
         let mut t = tx.open_tree(TREE)?;
-        for k in &keys {
-            rng.fill(&mut value);
+        let mut value = [0u8; VALUE_BYTES];
+        for k in self.keys.iter() {
+            self.rng.fill(&mut value);
             t.insert(k, &value)?;
         }
         tx.commit()?;
+        Ok(Row::new(
+            "bulk load (1 txn)",
+            self.keys.len() as u64,
+            t0.elapsed(),
+            String::new(),
+        ))
     }
-    rows.push(Row::new(
-        "bulk load (1 txn)",
-        n as u64,
-        t0.elapsed(),
-        String::new(),
-    ));
 
-    // Individual durable commits of one insert.
-    let mut extra = Vec::new();
-    let mut lat = Vec::with_capacity(1000);
-    let t0 = Instant::now();
-    for _ in 0..1000 {
-        let mut k = [0u8; KEY_BYTES];
-        rng.fill(&mut k);
-        rng.fill(&mut value);
-        let s = Instant::now();
-        db.insert(TREE, &k, &value)?;
-        lat.push(s.elapsed());
-        extra.push(k);
-    }
-    rows.push(Row::new(
-        "durable commits, 1 insert each",
-        1000,
-        t0.elapsed(),
-        percentiles(lat),
-    ));
-
-    // Batched commits.
-    let t0 = Instant::now();
-    for _ in 0..100 {
-        let mut tx = db.begin_write()?;
-        let mut t = tx.open_tree(TREE)?;
+    fn durable_commits(&mut self) -> oakmap::Result<Row> {
+        let mut lat = Vec::with_capacity(1000);
+        let t0 = Instant::now();
         for _ in 0..1000 {
-            let mut k = [0u8; KEY_BYTES];
-            rng.fill(&mut k);
-            rng.fill(&mut value);
-            t.insert(&k, &value)?;
+            let (k, v) = self.random_pair();
+            let s = Instant::now();
+            self.db.insert(TREE, &k, &v)?;
+            lat.push(s.elapsed());
         }
-        tx.commit()?;
+        Ok(Row::new(
+            "durable commits, 1 insert each",
+            1000,
+            t0.elapsed(),
+            percentiles(lat),
+        ))
     }
-    rows.push(Row::new(
-        "100 commits of 1,000 inserts",
-        100_000,
-        t0.elapsed(),
-        String::new(),
-    ));
 
-    let t0 = Instant::now();
-    let len = db.begin_read().tree(TREE)?.map_or(Ok(0), |t| t.len())?;
-    rows.push(Row::new("len", 1, t0.elapsed(), format!("{len} entries")));
+    fn batched_commits(&mut self) -> oakmap::Result<Row> {
+        let t0 = Instant::now();
+        for _ in 0..100 {
+            let batch: Vec<_> = (0..1000).map(|_| self.random_pair()).collect();
+            let mut tx = self.db.begin_write()?;
+            let mut t = tx.open_tree(TREE)?;
+            for (k, v) in &batch {
+                t.insert(k, v)?;
+            }
+            tx.commit()?;
+        }
+        Ok(Row::new(
+            "100 commits of 1,000 inserts",
+            100_000,
+            t0.elapsed(),
+            String::new(),
+        ))
+    }
 
-    for pass in ["random gets (1st pass)", "random gets (2nd pass)"] {
-        let rx = db.begin_read();
+    fn len(&mut self) -> oakmap::Result<Row> {
+        let t0 = Instant::now();
+        let len = self
+            .db
+            .begin_read()
+            .tree(TREE)?
+            .map_or(Ok(0), |t| t.len())?;
+        Ok(Row::new("len", 1, t0.elapsed(), format!("{len} entries")))
+    }
+
+    fn gets(&mut self, phase: &str) -> oakmap::Result<Row> {
+        let rx = self.db.begin_read();
         let t = rx.tree(TREE)?.expect("bench tree");
         let t0 = Instant::now();
         let mut found = 0u64;
         for _ in 0..1_000_000 {
-            let k = &keys[rng.below(n)];
+            let k = &self.keys[self.rng.below(self.keys.len())];
             found += u64::from(t.get(k)?.is_some());
         }
-        rows.push(Row::new(
-            pass,
+        Ok(Row::new(
+            phase,
             1_000_000,
             t0.elapsed(),
             format!("{found} found"),
-        ));
+        ))
     }
 
-    {
-        let rx = db.begin_read();
+    fn range_reads(&mut self) -> oakmap::Result<Row> {
+        let rx = self.db.begin_read();
         let t = rx.tree(TREE)?.expect("bench tree");
         let t0 = Instant::now();
         let mut entries = 0u64;
         for _ in 0..500_000 {
-            let k = &keys[rng.below(n)];
+            let k = &self.keys[self.rng.below(self.keys.len())];
             for e in t.range(k.as_slice()..)?.take(10) {
                 e?;
                 entries += 1;
             }
         }
-        rows.push(Row::new(
+        Ok(Row::new(
             "range reads of 10",
             500_000,
             t0.elapsed(),
             format!("{entries} entries"),
-        ));
+        ))
     }
 
-    let db = Arc::new(db);
-    let keys = Arc::new(keys);
-    for threads in [1usize, 2, 4] {
+    /// 1,000,000 gets split over `threads` threads, each in its own snapshot.
+    fn threaded_gets(&mut self, threads: usize) -> oakmap::Result<Row> {
         let per_thread = 1_000_000 / threads;
         let t0 = Instant::now();
         let handles: Vec<_> = (0..threads)
             .map(|i| {
-                let (db, keys) = (db.clone(), keys.clone());
-                let seed = args.seed ^ ((i as u64 + 1) * 0x1234_5678);
+                let (db, keys) = (self.db.clone(), self.keys.clone());
+                let seed = self.seed ^ ((i as u64 + 1) * 0x1234_5678);
                 std::thread::spawn(move || -> oakmap::Result<u64> {
                     let mut rng = Rng(seed);
                     let rx = db.begin_read();
@@ -261,45 +253,88 @@ pub fn run(args: &Args) -> oakmap::Result<()> {
             "random gets, {threads} thread{}",
             if threads == 1 { "" } else { "s" }
         );
-        rows.push(Row::new(
+        Ok(Row::new(
             &phase,
             (per_thread * threads) as u64,
             t0.elapsed(),
             format!("{found} found"),
-        ));
+        ))
     }
 
-    let t0 = Instant::now();
-    {
-        let mut tx = db.begin_write()?;
+    fn remove_half(&mut self) -> oakmap::Result<Row> {
+        let t0 = Instant::now();
+        let mut tx = self.db.begin_write()?;
         let mut t = tx.open_tree(TREE)?;
-        for k in keys.iter().step_by(2) {
+        for k in self.keys.iter().step_by(2) {
             t.remove(k)?;
         }
         tx.commit()?;
+        let n = self.keys.len().div_ceil(2) as u64;
+        Ok(Row::new(
+            "remove half the keys (1 txn)",
+            n,
+            t0.elapsed(),
+            String::new(),
+        ))
     }
-    rows.push(Row::new(
-        "remove half the keys (1 txn)",
-        n.div_ceil(2) as u64,
-        t0.elapsed(),
-        String::new(),
-    ));
 
-    let stats = db.stats()?;
-    rows.push(Row::new(
-        "file size",
-        0,
-        Duration::ZERO,
-        format!(
+    fn file_size(&mut self) -> oakmap::Result<Row> {
+        let stats = self.db.stats()?;
+        let note = format!(
             "{:.1} MiB ({} pages in use, {} free)",
             stats.file_bytes as f64 / (1 << 20) as f64,
             stats.pages_in_use,
             stats.free_pages
-        ),
-    ));
-    rows.push(fsync_reference(dir.path())?);
+        );
+        Ok(Row::new("file size", 0, Duration::ZERO, note))
+    }
+}
+
+pub fn run(args: &Args) -> oakmap::Result<()> {
+    std::fs::create_dir_all(&args.dir)?;
+    let dir = tempfile::Builder::new()
+        .prefix("oakmap-bench-")
+        .tempdir_in(&args.dir)?;
+    let path = dir.path().join("bench.oak");
+    let db = Options::new()
+        .page_bytes(args.page_bytes)
+        .durability(Durability::Immediate)
+        .open(&path)?;
+    let mut rng = Rng(args.seed);
+    let mut keys = vec![[0u8; KEY_BYTES]; args.entries as usize];
+    for k in keys.iter_mut() {
+        rng.fill(k);
+    }
+    println!(
+        "oakmap bench: {} entries, {KEY_BYTES}-byte keys, {VALUE_BYTES}-byte values, seed {}, page {} bytes, in {}",
+        args.entries,
+        args.seed,
+        args.page_bytes,
+        dir.path().display()
+    );
+    let mut w = Workload {
+        db: Arc::new(db),
+        keys: Arc::new(keys),
+        rng,
+        seed: args.seed,
+    };
+    let rows = vec![
+        w.bulk_load()?,
+        w.durable_commits()?,
+        w.batched_commits()?,
+        w.len()?,
+        w.gets("random gets (1st pass)")?,
+        w.gets("random gets (2nd pass)")?,
+        w.range_reads()?,
+        w.threaded_gets(1)?,
+        w.threaded_gets(2)?,
+        w.threaded_gets(4)?,
+        w.remove_half()?,
+        w.file_size()?,
+        fsync_reference(dir.path())?,
+    ];
     print_rows(&rows);
-    drop(db);
+    drop(w);
     if args.keep {
         let kept = dir.keep();
         println!("kept {}", kept.join("bench.oak").display());
