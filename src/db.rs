@@ -1,114 +1,134 @@
-//! `Db`: opening (and recovering) a file, and handing out transactions.
+//! `Db`: the shared state of an open database, its background threads, and
+//! the public entry points.
 //!
-//! Open order: create the file if it is missing (header and both meta slots,
-//! written under a temporary name, synced, linked into place, directory
-//! synced); take the exclusive lock; validate the header; take the newest meta slot whose checksum holds; check the file is at
-//! least as long as that state says; map it; load the freelist.
+//! Two background threads run while a `Db` is open: the flusher, which
+//! fsyncs `Durability::Group` records by their deadline, and the
+//! checkpointer, which checkpoints when the WAL passes half its bound or the
+//! checkpoint interval has passed with commits outstanding. Dropping the `Db`
+//! stops both and takes a last checkpoint, so a clean reopen replays nothing.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
+use crate::cache::{Cache, CacheCounters};
 use crate::check::{self, CheckReport};
-use crate::error::{Error, Limit, Result};
+use crate::checkpoint::{self, CheckpointState};
+use crate::commit::CommitLog;
+use crate::error::{Error, Result};
 use crate::file::DataFile;
-use crate::format::{
-    self, FIRST_DATA_PAGE, FORMAT_VERSION, FileHeader, HEADER_BYTES, META_BYTES, Meta, TxnId,
-    freelist,
-};
+use crate::format::{self, FIRST_DATA_PAGE, Meta, TxnId};
 use crate::freelist::FreeList;
+use crate::options::Options;
 use crate::pager::MapSource;
 use crate::read::ReadTxn;
+use crate::recovery;
 use crate::snapshot::{Published, ReaderTable};
 use crate::txn::{CasConflict, WriteTxn};
 
-/// When `commit` returns relative to the data reaching the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// `commit` returns after the commit's pages and meta slot are fsynced.
-    #[default]
-    Immediate,
-    /// No fsync. A process crash loses nothing (the OS has the writes); a power
-    /// cut may lose recent commits, or, on file systems that reorder writes,
-    /// leave the file needing a restore. For tests and scratch data.
-    None,
-}
-
-/// How to open a database. Every setting has a default.
-///
-/// ```no_run
-/// let db = oakmap::Options::new()
-///     .page_bytes(8192)
-///     .durability(oakmap::Durability::Immediate)
-///     .open("app.oak")?;
-/// # Ok::<(), oakmap::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub(crate) page_bytes: usize,
-    pub(crate) durability: Durability,
-    pub(crate) verify_checksums: bool,
-    pub(crate) create: bool,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            page_bytes: format::PAGE_BYTES_DEFAULT,
-            durability: Durability::Immediate,
-            verify_checksums: true,
-            create: true,
-        }
-    }
-}
-
-impl Options {
-    /// The defaults: 4 KiB pages, `Durability::Immediate`, checksums verified on read.
-    pub fn new() -> Options {
-        Options::default()
-    }
-    /// Page size for a new file (a power of two, 4 KiB to 64 KiB). An existing
-    /// file keeps the page size it was created with.
-    pub fn page_bytes(mut self, page_bytes: usize) -> Options {
-        self.page_bytes = page_bytes;
-        self
-    }
-    /// The default durability of commits.
-    pub fn durability(mut self, durability: Durability) -> Options {
-        self.durability = durability;
-        self
-    }
-    /// Whether every page read verifies its checksum (default true). Structural
-    /// checks that keep bad bytes from causing a panic run either way.
-    pub fn verify_checksums(mut self, verify: bool) -> Options {
-        self.verify_checksums = verify;
-        self
-    }
-    /// Whether a missing file is created (default true).
-    pub fn create(mut self, create: bool) -> Options {
-        self.create = create;
-        self
-    }
-    /// Opens (or creates) the database at `path`.
-    pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
-        Db::open_with(path.as_ref(), self)
-    }
-}
-
-/// What the writer keeps between transactions.
+/// What the writer keeps between transactions (behind the writer lock).
 pub(crate) struct WriterState {
     pub(crate) free: FreeList,
-    /// Pages of the freelist the newest meta slot points at.
-    pub(crate) freelist_pages: Vec<u64>,
+    /// The newest committed state, published or not.
+    pub(crate) head: Meta,
+    /// A mapping that covers `head`.
+    pub(crate) head_map: usize,
+    /// The page cache; lent to the pager while a transaction runs.
+    pub(crate) cache: Option<Cache>,
 }
 
 /// Counters, readable without any lock.
 #[derive(Default)]
 pub(crate) struct Counters {
     pub(crate) commits: AtomicU64,
+    pub(crate) backpressure_waits: AtomicU64,
+    pub(crate) page_count: AtomicU64,
+    pub(crate) free_pages: AtomicU64,
     pub(crate) pending_pages: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn set_space(&self, head: &Meta, free: u64, pending: u64) {
+        self.page_count.store(head.page_count, Ordering::Relaxed);
+        self.free_pages.store(free, Ordering::Relaxed);
+        self.pending_pages.store(pending, Ordering::Relaxed);
+    }
+}
+
+/// The state shared by a `Db`, its transactions and its background threads.
+pub(crate) struct Inner {
+    pub(crate) file: DataFile,
+    pub(crate) page_bytes: usize,
+    pub(crate) options: Options,
+    pub(crate) published: Published,
+    pub(crate) readers: ReaderTable,
+    pub(crate) writer: Mutex<WriterState>,
+    pub(crate) checkpoint: Mutex<CheckpointState>,
+    pub(crate) log: CommitLog,
+    pub(crate) poisoned: AtomicBool,
+    pub(crate) counters: Counters,
+    /// The newest durable checkpoint's txn: its pages must not be reused.
+    pub(crate) checkpoint_txn: AtomicU64,
+    pub(crate) cache_counters: Arc<CacheCounters>,
+    pub(crate) cache_bytes: usize,
+}
+
+impl Inner {
+    pub(crate) fn check_poisoned(&self) -> Result<()> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(Error::Poisoned);
+        }
+        Ok(())
+    }
+
+    /// After a failed write or fsync: no more writes until reopened.
+    pub(crate) fn poison(&self) {
+        self.poisoned.store(true, Ordering::Release);
+        self.log.poison();
+    }
+
+    pub(crate) fn map_source(&self, meta: &Meta, map: usize) -> MapSource<'_> {
+        MapSource {
+            file: &self.file,
+            map,
+            page_count: meta.page_count,
+            page_bytes: self.page_bytes,
+            verify: self.options.verify_checksums,
+        }
+    }
+}
+
+/// Wakes the checkpointer thread, and tells it to stop.
+#[derive(Default)]
+pub(crate) struct Signal {
+    state: Mutex<(bool, bool)>, // (kicked, stopping)
+    cond: Condvar,
+}
+
+impl Signal {
+    pub(crate) fn kick(&self) {
+        self.state.lock().0 = true;
+        self.cond.notify_all();
+    }
+
+    fn stop(&self) {
+        self.state.lock().1 = true;
+        self.cond.notify_all();
+    }
+
+    /// Waits for a kick, a stop or the timeout; true when stopping.
+    fn wait(&self, timeout: Duration) -> bool {
+        let mut s = self.state.lock();
+        if !s.0 && !s.1 {
+            self.cond.wait_for(&mut s, timeout);
+        }
+        s.0 = false;
+        s.1
+    }
 }
 
 /// An open database: share it by reference or in an `Arc` across threads.
@@ -124,20 +144,15 @@ pub(crate) struct Counters {
 /// # Ok::<(), oakmap::Error>(())
 /// ```
 pub struct Db {
-    pub(crate) file: DataFile,
-    pub(crate) page_bytes: usize,
-    pub(crate) options: Options,
-    pub(crate) published: Published,
-    pub(crate) readers: ReaderTable,
-    pub(crate) writer: Mutex<WriterState>,
-    pub(crate) poisoned: AtomicBool,
-    pub(crate) counters: Counters,
+    inner: Arc<Inner>,
+    signal: Arc<Signal>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 /// A point-in-time view of the database's health, from [`Db::stats`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stats {
-    /// The newest committed transaction.
+    /// The newest transaction visible to new snapshots.
     pub txn_id: u64,
     /// Live read snapshots.
     pub live_snapshots: usize,
@@ -147,9 +162,9 @@ pub struct Stats {
     pub oldest_snapshot_age: Option<Duration>,
     /// Pages reachable from the newest state (trees, overflow, freelist).
     pub pages_in_use: u64,
-    /// Pages free for reuse now or once older snapshots end.
+    /// Pages free for reuse now or once older snapshots and the checkpoint move on.
     pub free_pages: u64,
-    /// Of `free_pages`, those still held by live snapshots.
+    /// Of `free_pages`, those still held by snapshots or the checkpoint.
     pub pending_pages: u64,
     /// Page size in bytes.
     pub page_bytes: usize,
@@ -157,6 +172,30 @@ pub struct Stats {
     pub file_bytes: u64,
     /// Commits since open.
     pub commits: u64,
+    /// WAL fsyncs since open; `commits / wal_fsyncs` is the group-commit gain.
+    pub wal_fsyncs: u64,
+    /// WAL bytes not yet covered by a checkpoint (what recovery would replay).
+    pub wal_bytes: u64,
+    /// WAL bytes written since open.
+    pub wal_bytes_written: u64,
+    /// Checkpoints since open.
+    pub checkpoints: u64,
+    /// How long the last checkpoint took.
+    pub checkpoint_last: Duration,
+    /// Time spent in checkpoints since open.
+    pub checkpoint_total: Duration,
+    /// Times a writer had to checkpoint first because the WAL was full.
+    pub backpressure_waits: u64,
+    /// Size of the page cache arena.
+    pub cache_bytes: usize,
+    /// Dirty-page lookups found in the cache.
+    pub cache_hits: u64,
+    /// Pages brought into the cache.
+    pub cache_misses: u64,
+    /// Dirty pages written out early because the cache was full.
+    pub cache_spills: u64,
+    /// Frames reclaimed from one page for another.
+    pub cache_evictions: u64,
 }
 
 impl Db {
@@ -165,130 +204,132 @@ impl Db {
         Db::open_with(path.as_ref(), Options::default())
     }
 
-    fn open_with(path: &Path, options: Options) -> Result<Db> {
-        if !format::page_size_ok(options.page_bytes) {
-            return Err(Error::LimitExceeded {
-                what: Limit::PageSize,
-                actual: options.page_bytes as u64,
-                max: format::PAGE_BYTES_MAX as u64,
-            });
-        }
-        if options.create && !path.exists() {
-            DataFile::create(path, &initial_pages(options.page_bytes))?;
-        }
-        let (file, empty) = DataFile::open(path)?;
-        if empty {
-            // A file the caller made empty on purpose: initialize it in place.
-            file.write_at(&initial_pages(options.page_bytes), 0)?;
-            file.sync()?;
-        }
-        let page_bytes = read_header(&file)?.page_bytes as usize;
-        let meta = newest_meta(&file, page_bytes)?;
-        let file_bytes = file.len()?;
-        if file_bytes < meta.page_count * page_bytes as u64 {
-            return Err(Error::corrupt(
-                Meta::page_of_slot(Meta::slot_for(meta.txn)),
-                format!(
-                    "file is truncated: {} bytes, but the state needs {} pages of {}",
-                    file_bytes, meta.page_count, page_bytes
-                ),
-            ));
-        }
-        let map = file.ensure_mapped(meta.page_count * page_bytes as u64)?;
-        let src = MapSource {
-            file: &file,
-            map,
-            page_count: meta.page_count,
-            page_bytes,
-            verify: true,
+    pub(crate) fn open_with(path: &Path, options: Options) -> Result<Db> {
+        let inner = Arc::new(recovery::open(path, options)?);
+        let signal = Arc::new(Signal::default());
+        let flusher = {
+            let inner = inner.clone();
+            std::thread::Builder::new()
+                .name("oakmap-flusher".into())
+                .spawn(move || inner.log.run_flusher(&inner.published))?
         };
-        let (free_ids, freelist_pages) = load_freelist(&src, &meta)?;
-        let writer = WriterState {
-            free: FreeList::from_free(free_ids),
-            freelist_pages,
+        let checkpointer = {
+            let (inner, signal) = (inner.clone(), signal.clone());
+            std::thread::Builder::new()
+                .name("oakmap-checkpointer".into())
+                .spawn(move || run_checkpointer(&inner, &signal))?
         };
         Ok(Db {
-            published: Published::new(&meta, map),
-            file,
-            page_bytes,
-            options,
-            readers: ReaderTable::new(),
-            writer: Mutex::new(writer),
-            poisoned: AtomicBool::new(false),
-            counters: Counters::default(),
+            inner,
+            signal,
+            threads: vec![flusher, checkpointer],
         })
     }
 
-    /// Starts a read transaction: a snapshot of the newest committed state,
+    /// Starts a read transaction: a snapshot of the newest published state,
     /// consistent for as long as it lives. Never blocks.
     pub fn begin_read(&self) -> ReadTxn<'_> {
-        ReadTxn::new(self)
+        ReadTxn::new(&self.inner)
     }
 
     /// Starts the write transaction, waiting while another one is open.
     /// Dropping it without [`WriteTxn::commit`] aborts it.
     pub fn begin_write(&self) -> Result<WriteTxn<'_>> {
-        let state = self.writer.lock();
-        self.check_poisoned()?;
-        Ok(WriteTxn::new(self, state))
+        WriteTxn::begin(&self.inner, &self.signal)
     }
 
-    pub(crate) fn check_poisoned(&self) -> Result<()> {
-        if self.poisoned.load(Ordering::Acquire) {
-            return Err(Error::Poisoned);
-        }
-        Ok(())
+    /// Makes every commit so far durable, whatever its durability mode.
+    pub fn sync(&self) -> Result<()> {
+        self.inner.check_poisoned()?;
+        self.inner
+            .log
+            .sync_all(&self.inner.published)
+            .inspect_err(|_| self.inner.poison())
     }
 
-    pub(crate) fn map_source(&self, meta: &Meta, map: usize) -> MapSource<'_> {
-        MapSource {
-            file: &self.file,
-            map,
-            page_count: meta.page_count,
-            page_bytes: self.page_bytes,
-            verify: self.options.verify_checksums,
-        }
+    /// Checkpoints now: the data file reaches the newest committed state and
+    /// the WAL before it is let go.
+    pub fn checkpoint(&self) -> Result<()> {
+        checkpoint::run(&self.inner)
     }
 
     /// The longest key this database accepts (1,337 bytes at 4 KiB pages).
     pub fn key_bytes_max(&self) -> usize {
-        format::key_bytes_max(self.page_bytes)
+        format::key_bytes_max(self.inner.page_bytes)
     }
 
     /// The page size of this database.
     pub fn page_bytes(&self) -> usize {
-        self.page_bytes
+        self.inner.page_bytes
     }
 
     /// The file this database lives in.
     pub fn path(&self) -> &Path {
-        self.file.path()
+        self.inner.file.path()
     }
 
-    /// Space, snapshot and commit figures.
+    /// Space, snapshot, commit, WAL, checkpoint and cache figures.
     pub fn stats(&self) -> Result<Stats> {
-        let (meta, _) = self.published.load();
-        let oldest = self.readers.oldest();
+        let inner = &self.inner;
+        let (meta, _) = inner.published.load();
+        let (checkpoints, checkpoint_last, checkpoint_total) = {
+            let k = inner.checkpoint.lock();
+            (k.count, k.last_duration, k.total_duration)
+        };
+        let oldest = inner.readers.oldest();
+        let log = inner.log.figures();
+        let c = &inner.counters;
+        let cache = &inner.writer_cache_counters();
+        let free = c.free_pages.load(Ordering::Relaxed);
         Ok(Stats {
             txn_id: meta.txn.0,
-            live_snapshots: self.readers.live(),
+            live_snapshots: inner.readers.live(),
             oldest_snapshot_txns_behind: oldest.map(|(t, _)| meta.txn.0.saturating_sub(t.0)),
             oldest_snapshot_age: oldest.map(|(_, age)| age),
-            pages_in_use: meta.page_count - FIRST_DATA_PAGE - meta.free_count,
-            free_pages: meta.free_count,
-            pending_pages: self.counters.pending_pages.load(Ordering::Relaxed),
-            page_bytes: self.page_bytes,
-            file_bytes: self.file.len()?,
-            commits: self.counters.commits.load(Ordering::Relaxed),
+            pages_in_use: c
+                .page_count
+                .load(Ordering::Relaxed)
+                .saturating_sub(FIRST_DATA_PAGE + free),
+            free_pages: free,
+            pending_pages: c.pending_pages.load(Ordering::Relaxed),
+            page_bytes: inner.page_bytes,
+            file_bytes: inner.file.len()?,
+            commits: c.commits.load(Ordering::Relaxed),
+            wal_fsyncs: log.fsyncs,
+            wal_bytes: log.bytes_since_checkpoint,
+            wal_bytes_written: log.bytes_written,
+            checkpoints,
+            checkpoint_last,
+            checkpoint_total,
+            backpressure_waits: c.backpressure_waits.load(Ordering::Relaxed),
+            cache_bytes: cache.0,
+            cache_hits: cache.1[0],
+            cache_misses: cache.1[1],
+            cache_spills: cache.1[2],
+            cache_evictions: cache.1[3],
         })
     }
 
-    /// Verifies the newest committed state: every checksum, key order within
-    /// pages and against separators, every page reachable exactly once or free,
-    /// the depth bound, and each tree's stored length.
+    /// Checkpoints, then verifies that state as the file holds it: every
+    /// checksum, key order within pages and against separators, every page
+    /// reachable exactly once or free, the depth bound, and each tree's
+    /// stored length. Writers wait while the checkpoint runs, not during the walk.
     pub fn check(&self) -> Result<CheckReport> {
-        let rx = self.begin_read();
-        Ok(check::check_state(rx.map_source_verified(), rx.meta()))
+        let inner = &self.inner;
+        let (meta, map, token) = {
+            let mut w = inner.writer.lock();
+            inner.check_poisoned()?;
+            checkpoint::run_locked(inner, &mut w)?;
+            let token = inner.readers.register_at(w.head.txn);
+            (w.head, w.head_map, token)
+        };
+        let src = MapSource {
+            verify: true,
+            ..inner.map_source(&meta, map)
+        };
+        let report = check::check_state(src, &meta);
+        inner.readers.release(token);
+        Ok(report)
     }
 
     /// Reads one value in its own snapshot.
@@ -365,100 +406,63 @@ impl Db {
     }
 }
 
-/// The first three pages of a new file: the header and two meta slots, both
-/// describing the empty database (txn 0).
-fn initial_pages(page_bytes: usize) -> Vec<u8> {
-    let mut b = vec![0u8; 3 * page_bytes];
-    let header = FileHeader {
-        version: FORMAT_VERSION,
-        page_bytes: page_bytes as u32,
-    };
-    b[..HEADER_BYTES].copy_from_slice(&header.encode());
-    let meta = Meta {
-        txn: TxnId(0),
-        page_count: FIRST_DATA_PAGE,
-        ..Meta::default()
-    };
-    for slot in 0..2 {
-        let at = Meta::page_of_slot(slot) as usize * page_bytes;
-        b[at..at + META_BYTES].copy_from_slice(&meta.encode(slot));
+impl Inner {
+    /// Cache arena size and counters (hits, misses, spills, evictions).
+    fn writer_cache_counters(&self) -> (usize, [u64; 4]) {
+        let c = &self.cache_counters;
+        (
+            self.cache_bytes,
+            [&c.hits, &c.misses, &c.spills, &c.evictions].map(|a| a.load(Ordering::Relaxed)),
+        )
     }
-    b
-}
 
-fn read_header(file: &DataFile) -> Result<FileHeader> {
-    let mut b = [0u8; HEADER_BYTES];
-    let n = file.read_at(&mut b, 0)?;
-    FileHeader::decode(&b[..n]).map_err(|e| match e {
-        format::HeaderError::NotOurs => Error::NotADatabase {
-            path: file.path().to_path_buf(),
-        },
-        format::HeaderError::Version(found) => Error::UnsupportedVersion {
-            path: file.path().to_path_buf(),
-            found,
-            supported: FORMAT_VERSION,
-        },
-        format::HeaderError::Corrupt(reason) => Error::corrupt(0, reason),
-    })
-}
-
-/// Reads both meta slots and returns the newest valid one.
-pub(crate) fn newest_meta(file: &DataFile, page_bytes: usize) -> Result<Meta> {
-    let mut best: Option<Meta> = None;
-    let mut first_err = None;
-    for slot in 0..2 {
-        let mut b = [0u8; META_BYTES];
-        let n = file.read_at(&mut b, Meta::page_of_slot(slot) * page_bytes as u64)?;
-        match Meta::decode(&b[..n], slot) {
-            Ok(m) if best.is_none_or(|b| m.txn > b.txn) => best = Some(m),
-            Ok(_) => {}
-            Err(e) => first_err = first_err.or(Some(e)),
+    /// The oldest state any page may still be needed for: the oldest live
+    /// snapshot's, or the newest durable checkpoint's if that is older.
+    pub(crate) fn oldest_pinned(&self) -> TxnId {
+        let checkpoint = TxnId(self.checkpoint_txn.load(Ordering::Acquire));
+        match self.readers.oldest() {
+            Some((t, _)) => t.min(checkpoint),
+            None => checkpoint,
         }
-    }
-    match (best, first_err) {
-        (Some(m), _) => Ok(m),
-        (None, Some(Error::Corruption { reason, .. })) => Err(Error::corrupt(
-            1,
-            format!("no valid meta slot (slot 0: {reason}; slot 1 also invalid)"),
-        )),
-        (None, _) => Err(Error::corrupt(1, "no valid meta slot")),
     }
 }
 
-/// Walks the freelist chain of `meta`: the free page ids and the chain's pages.
-fn load_freelist(src: &MapSource<'_>, meta: &Meta) -> Result<(Vec<u64>, Vec<u64>)> {
-    // Taking the freelist's own pages from the free set can leave its last
-    // pages short or empty, so bound the chain by the file, not the count.
-    let max_pages = meta.page_count;
-    let mut ids = Vec::with_capacity(meta.free_count.min(1 << 24) as usize);
-    let mut pages = Vec::new();
-    let mut next = meta.freelist_head;
-    while next.0 != 0 {
-        if pages.len() as u64 >= max_pages {
-            return Err(Error::corrupt(next.0, "freelist chain loops"));
+/// The checkpointer thread: checkpoints when the WAL passes half its bound,
+/// or when the interval has passed with commits not yet checkpointed.
+fn run_checkpointer(inner: &Inner, signal: &Signal) {
+    let poll = inner
+        .options
+        .checkpoint_interval
+        .min(Duration::from_millis(250));
+    loop {
+        if signal.wait(poll) {
+            return;
         }
-        let (entries, after) = freelist::read_page(src.page(next)?, next)?;
-        for &id in &entries {
-            if id < FIRST_DATA_PAGE || id >= meta.page_count {
-                return Err(Error::corrupt(
-                    next.0,
-                    format!("free page id {id} out of range"),
-                ));
-            }
+        if inner.poisoned.load(Ordering::Acquire) {
+            continue;
         }
-        ids.extend(entries);
-        pages.push(next.0);
-        next = after;
+        let uncovered = inner.log.uncovered_bytes();
+        let since = inner.checkpoint.lock().last_at.elapsed();
+        let due = uncovered >= inner.options.wal_bytes_max / 2
+            || (uncovered > 0 && since >= inner.options.checkpoint_interval);
+        if due {
+            // An error poisons the database; writers report it.
+            let _ = checkpoint::run(inner);
+        }
     }
-    if ids.len() as u64 != meta.free_count {
-        return Err(Error::corrupt(
-            meta.freelist_head.0,
-            format!(
-                "freelist holds {} ids, meta says {}",
-                ids.len(),
-                meta.free_count
-            ),
-        ));
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.signal.stop();
+        self.inner.log.stop();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        if !self.inner.poisoned.load(Ordering::Acquire) {
+            // A clean close: the next open replays nothing. An error leaves
+            // the WAL to recovery.
+            let _ = checkpoint::run(&self.inner);
+        }
     }
-    Ok((ids, pages))
 }

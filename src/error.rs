@@ -64,6 +64,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// A write-ahead log record that was acknowledged is damaged (or the log
+    /// belongs to another database). Nothing was truncated; restore the WAL
+    /// file or move it aside to open without the commits after the last
+    /// checkpoint.
+    #[error("WAL corruption in {path} at offset {offset}: {reason}")]
+    WalCorruption {
+        /// The WAL file.
+        path: PathBuf,
+        /// Byte offset in that file.
+        offset: u64,
+        /// What was wrong.
+        reason: String,
+    },
+
     /// An argument is over a documented limit.
     #[error("{what:?} limit exceeded: {actual} > {max}")]
     LimitExceeded {
@@ -102,8 +116,8 @@ impl Error {
         }
     }
 
-    /// True for [`Error::Corruption`].
+    /// True for [`Error::Corruption`] and [`Error::WalCorruption`].
     pub fn is_corruption(&self) -> bool {
-        matches!(self, Error::Corruption { .. })
+        matches!(self, Error::Corruption { .. } | Error::WalCorruption { .. })
     }
 }

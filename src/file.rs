@@ -14,11 +14,12 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use memmap2::{Mmap, MmapOptions};
 
 use crate::error::{Error, Result};
+use crate::fail::{self, FailPoints};
 
 /// Mappings double in size, so 40 slots cover any file a 64-bit address space can map.
 const MAPS_MAX: usize = 40;
@@ -27,6 +28,7 @@ const MAP_BYTES_MIN: u64 = 1 << 30;
 
 pub(crate) struct DataFile {
     file: File,
+    fail: Option<Arc<FailPoints>>,
     path: PathBuf,
     maps: [OnceLock<Mmap>; MAPS_MAX],
     /// Index of the newest mapping; only the writer (or open) changes it.
@@ -63,7 +65,7 @@ impl DataFile {
 
     /// Opens the existing file `path` and takes its exclusive lock. Returns
     /// whether the file is empty (zero bytes: a database yet to be initialized).
-    pub(crate) fn open(path: &Path) -> Result<(DataFile, bool)> {
+    pub(crate) fn open(path: &Path, fail: Option<Arc<FailPoints>>) -> Result<(DataFile, bool)> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         match file.try_lock() {
             Ok(()) => {}
@@ -77,6 +79,7 @@ impl DataFile {
         let empty = file.metadata()?.len() == 0;
         let df = DataFile {
             file,
+            fail,
             path: path.to_path_buf(),
             maps: std::array::from_fn(|_| OnceLock::new()),
             newest: parking_lot::Mutex::new(0),
@@ -103,7 +106,15 @@ impl DataFile {
         Ok(done)
     }
 
+    /// Writes tree, overflow or freelist pages (failure point `data.write`).
     pub(crate) fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
+        fail::pass(self.fail.as_deref(), "data.write")?;
+        Ok(self.file.write_all_at(buf, offset)?)
+    }
+
+    /// Writes a meta slot (failure point `meta.write`).
+    pub(crate) fn write_meta(&self, buf: &[u8], offset: u64) -> Result<()> {
+        fail::pass(self.fail.as_deref(), "meta.write")?;
         Ok(self.file.write_all_at(buf, offset)?)
     }
 
@@ -111,13 +122,16 @@ impl DataFile {
     /// such as ones freed again in the same transaction, must still exist).
     pub(crate) fn extend_to(&self, bytes: u64) -> Result<()> {
         if self.file.metadata()?.len() < bytes {
+            fail::pass(self.fail.as_deref(), "data.write")?;
             self.file.set_len(bytes)?;
         }
         Ok(())
     }
 
-    /// fdatasync: the data and the file size reach the disk.
-    pub(crate) fn sync(&self) -> Result<()> {
+    /// fdatasync: the data and the file size reach the disk. `point` names
+    /// the boundary (`checkpoint.data.sync` or `meta.sync`).
+    pub(crate) fn sync(&self, point: &'static str) -> Result<()> {
+        fail::pass(self.fail.as_deref(), point)?;
         Ok(self.file.sync_data()?)
     }
 

@@ -46,23 +46,32 @@
 //! architecture and its invariants.
 
 mod btree;
+mod cache;
 mod check;
+mod checkpoint;
+mod commit;
 mod db;
 mod error;
+mod fail;
 mod file;
 mod format;
 mod freelist;
+mod options;
 mod pager;
 mod read;
+mod recovery;
 mod snapshot;
 mod txn;
+mod wal;
 
 pub use check::{CheckReport, Problem, TreeSummary};
-pub use db::{Db, Durability, Options, Stats};
+pub use db::{Db, Stats};
 pub use error::{Error, Limit, Result};
+pub use fail::FailPoints;
 pub use format::{
     DEPTH_MAX, FORMAT_VERSION, PAGE_BYTES_DEFAULT, PAGE_BYTES_MAX, PAGE_BYTES_MIN,
     TREE_NAME_BYTES_MAX, VALUE_BYTES_MAX, key_bytes_max,
 };
+pub use options::{Durability, Options};
 pub use read::{Range, ReadTxn, Tree};
 pub use txn::{CasConflict, TreeMut, WriteTxn};

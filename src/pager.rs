@@ -6,14 +6,20 @@
 //! pages out at commit.
 //!
 //! Invariants:
-//! * Every page allocated by the transaction is in `dirty`; nothing else is.
-//!   A committed page is never changed: `make_dirty` copies it to a new page.
+//! * Every page the transaction allocated is in exactly one of: the cache
+//!   (dirty, in the arena), `spilled` (written early to its own location to
+//!   free a frame, sealed, read back through the mapping), or `runs`
+//!   (overflow runs, written whole when created). Nothing else is ours to
+//!   change. A committed page is never changed: `make_dirty` copies it to a
+//!   new page.
 //! * A committed page freed by the transaction goes to `freed` (reusable only
 //!   after later commits, see `freelist`); a page both allocated and freed by
 //!   the transaction is reusable at once (`recycled`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::Ordering;
 
+use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::file::DataFile;
 use crate::format::node::{CellValue, Node};
@@ -58,7 +64,7 @@ impl<'a> MapSource<'a> {
         self.run(id, 1)
     }
 
-    fn overflow(&self, id: PageId, len: u32) -> Result<&'a [u8]> {
+    pub(crate) fn overflow(&self, id: PageId, len: u32) -> Result<&'a [u8]> {
         // Read the first page unverified-by-crc to learn the run length, then
         // verify the whole run (its checksum covers all of it).
         let first = MapSource {
@@ -82,9 +88,9 @@ impl<'a> Src<'a> {
     pub(crate) fn node(self, id: PageId, leaf: bool) -> Result<Node<'a>> {
         match self {
             Src::Snapshot(m) => Node::new(m.page(id)?, id, leaf),
-            Src::Txn(p) => match p.dirty.get(&id.0) {
+            Src::Txn(p) => match p.cache.peek(id.0) {
                 Some(b) => Node::new(b, id, leaf),
-                None => Node::new(p.committed.page(id)?, id, leaf),
+                None => Node::new(p.written().page(id)?, id, leaf),
             },
         }
     }
@@ -95,26 +101,28 @@ impl<'a> Src<'a> {
             CellValue::Inline(b) => Ok(b),
             CellValue::Overflow { page, len } => match self {
                 Src::Snapshot(m) => m.overflow(page, len),
-                Src::Txn(p) => match p.dirty.get(&page.0) {
-                    Some(run) => {
-                        overflow::check_first_page(run, page, len, p.page_bytes)?;
-                        Ok(overflow::value(run, len))
-                    }
-                    None => p.committed.overflow(page, len),
-                },
+                Src::Txn(p) => p.written().overflow(page, len),
             },
         }
     }
 }
 
-/// A write transaction's pages: dirty copies, allocation, and write-out.
+/// A write transaction's pages: dirty copies in the cache, allocation, spills
+/// and write-out.
 pub(crate) struct Pager<'a> {
     pub(crate) committed: MapSource<'a>,
     pub(crate) page_bytes: usize,
     /// High-water mark: pages `>= page_count` have never been allocated.
     pub(crate) page_count: u64,
-    /// Pages (and overflow runs, by first page) written by this transaction.
-    dirty: HashMap<u64, Box<[u8]>>,
+    /// The transaction's id, stamped on every page it writes.
+    txn: TxnId,
+    cache: Cache,
+    /// Newest mapping, covering pages written early (spills and runs).
+    written_map: usize,
+    /// Pages written early to their own location, no longer in the cache.
+    spilled: HashSet<u64>,
+    /// Overflow runs created by this transaction: first page → pages.
+    runs: HashMap<u64, u64>,
     /// Pages allocated and then freed by this transaction.
     recycled: BTreeSet<u64>,
     /// Committed pages this transaction no longer uses.
@@ -125,12 +133,26 @@ pub(crate) struct Pager<'a> {
 }
 
 impl<'a> Pager<'a> {
-    pub(crate) fn new(committed: MapSource<'a>, free: FreeList) -> Pager<'a> {
+    pub(crate) fn new(
+        committed: MapSource<'a>,
+        free: FreeList,
+        cache: Cache,
+        txn: TxnId,
+    ) -> Pager<'a> {
+        debug_assert_eq!(
+            cache.len(),
+            0,
+            "cache holds pages of an earlier transaction"
+        );
         Pager {
             page_bytes: committed.page_bytes,
             page_count: committed.page_count,
+            written_map: committed.map,
             committed,
-            dirty: HashMap::new(),
+            txn,
+            cache,
+            spilled: HashSet::new(),
+            runs: HashMap::new(),
             recycled: BTreeSet::new(),
             freed: Vec::new(),
             taken: Vec::new(),
@@ -142,24 +164,27 @@ impl<'a> Pager<'a> {
         Src::Txn(self)
     }
 
-    pub(crate) fn is_dirty(&self, id: PageId) -> bool {
-        self.dirty.contains_key(&id.0)
+    /// Committed pages and this transaction's early-written ones, through
+    /// the mapping.
+    fn written(&self) -> MapSource<'a> {
+        MapSource {
+            map: self.written_map,
+            page_count: self.page_count,
+            ..self.committed
+        }
     }
 
     /// True if the transaction has not changed a single page.
     pub(crate) fn is_unchanged(&self) -> bool {
-        self.dirty.is_empty() && self.freed.is_empty() && self.recycled.is_empty()
+        self.cache.len() == 0
+            && self.spilled.is_empty()
+            && self.runs.is_empty()
+            && self.freed.is_empty()
+            && self.recycled.is_empty()
     }
 
-    pub(crate) fn dirty_pages(&self) -> usize {
-        self.dirty.values().map(|b| b.len() / self.page_bytes).sum()
-    }
-
-    /// A dirty page's bytes, to change in place.
-    pub(crate) fn page_mut(&mut self, id: PageId) -> &mut [u8] {
-        self.dirty
-            .get_mut(&id.0)
-            .unwrap_or_else(|| panic!("page {} is not dirty", id.0))
+    fn is_ours(&self, id: PageId) -> bool {
+        self.cache.contains(id.0) || self.spilled.contains(&id.0)
     }
 
     fn alloc(&mut self, pages: u64) -> PageId {
@@ -180,43 +205,87 @@ impl<'a> Pager<'a> {
         PageId(id)
     }
 
-    /// A new zeroed page (or run of `pages`), dirty.
-    pub(crate) fn alloc_dirty(&mut self, pages: u64) -> PageId {
-        let id = self.alloc(pages);
-        let bytes = vec![0u8; pages as usize * self.page_bytes].into_boxed_slice();
-        let prev = self.dirty.insert(id.0, bytes);
-        assert!(prev.is_none(), "page {} allocated twice", id.0);
-        id
+    /// A frame for a page coming into the cache, spilling the least recently
+    /// used page if the arena is full.
+    fn frame(&mut self) -> Result<u32> {
+        if let Some(f) = self.cache.free_frame() {
+            return Ok(f);
+        }
+        let (victim, f) = self.cache.pop_lru().expect("a full cache has pages");
+        let bytes = self.cache.frame_mut(f);
+        format::seal_page(bytes, PageId(victim), self.txn);
+        let file = self.committed.file;
+        file.write_at(bytes, victim * self.page_bytes as u64)?;
+        self.written_map = file.ensure_mapped(self.page_count * self.page_bytes as u64)?;
+        self.spilled.insert(victim);
+        self.cache.counters().spills.fetch_add(1, Ordering::Relaxed);
+        Ok(f)
     }
 
-    /// The id under which page `id` may be changed: itself if dirty, else a copy.
+    /// A new zeroed page, dirty in the cache.
+    pub(crate) fn alloc_dirty(&mut self) -> Result<PageId> {
+        let f = self.frame()?;
+        let id = self.alloc(1);
+        self.cache.install(id.0, f).fill(0);
+        Ok(id)
+    }
+
+    /// A dirty page's bytes, to change in place; a spilled page comes back
+    /// into the cache first.
+    pub(crate) fn page_mut(&mut self, id: PageId) -> Result<&mut [u8]> {
+        if self.cache.contains(id.0) {
+            return Ok(self.cache.get_mut(id.0).expect("cached"));
+        }
+        assert!(
+            self.spilled.contains(&id.0),
+            "page {} is not the transaction's",
+            id.0
+        );
+        let f = self.frame()?;
+        let src = self.written().page(id)?;
+        self.cache.frame_mut(f).copy_from_slice(src);
+        self.spilled.remove(&id.0);
+        Ok(self.cache.install(id.0, f))
+    }
+
+    /// The id under which page `id` may be changed: itself if the transaction
+    /// allocated it, else a copy in a new page.
     pub(crate) fn make_dirty(&mut self, id: PageId) -> Result<PageId> {
-        if self.is_dirty(id) {
+        if self.is_ours(id) {
+            self.page_mut(id)?;
             return Ok(id);
         }
-        let bytes: Box<[u8]> = self.committed.page(id)?.into();
+        let f = self.frame()?;
+        let src = self.committed.page(id)?;
+        self.cache.frame_mut(f).copy_from_slice(src);
         let new = self.alloc(1);
-        self.dirty.insert(new.0, bytes);
+        self.cache.install(new.0, f);
         self.freed.push(id.0);
         Ok(new)
     }
 
     /// Releases `pages` pages starting at `id` (a page or an overflow run).
     pub(crate) fn free(&mut self, id: PageId, pages: u64) {
-        if self.dirty.remove(&id.0).is_some() {
+        let ours = self.cache.remove(id.0)
+            || self.spilled.remove(&id.0)
+            || self.runs.remove(&id.0).is_some();
+        if ours {
             self.recycled.extend(id.0..id.0 + pages);
         } else {
             self.freed.extend(id.0..id.0 + pages);
         }
     }
 
-    /// Stores `value` in a new overflow run; returns its first page.
-    pub(crate) fn write_overflow(&mut self, value: &[u8]) -> PageId {
+    /// Stores `value` in a new overflow run, written to the file at once
+    /// (it is never changed afterwards); returns its first page.
+    pub(crate) fn write_overflow(&mut self, value: &[u8]) -> Result<PageId> {
         let pages = overflow::run_pages(value.len(), self.page_bytes);
-        let id = self.alloc_dirty(pages);
-        let page_bytes = self.page_bytes;
-        overflow::write_run(self.page_mut(id), value, page_bytes);
-        id
+        let id = self.alloc(pages);
+        let file = self.committed.file;
+        overflow::write_run(file, id, self.txn, value, self.page_bytes)?;
+        self.runs.insert(id.0, pages);
+        self.written_map = file.ensure_mapped(self.page_count * self.page_bytes as u64)?;
+        Ok(id)
     }
 
     /// Pages an overflow run of `len` bytes spans.
@@ -225,8 +294,9 @@ impl<'a> Pager<'a> {
     }
 
     /// Writes the new freelist (everything not reachable from the new state),
-    /// freeing the old one's pages. Returns the head and the count listed.
-    pub(crate) fn write_freelist(&mut self, old_pages: &[u64]) -> (PageId, u64, Vec<u64>) {
+    /// freeing the old one's pages. Returns the head, the count listed and the
+    /// freelist's own pages.
+    pub(crate) fn write_freelist(&mut self, old_pages: &[u64]) -> Result<(PageId, u64, Vec<u64>)> {
         for &id in old_pages {
             self.free(PageId(id), 1);
         }
@@ -236,40 +306,38 @@ impl<'a> Pager<'a> {
             + (self.freed.len() + self.recycled.len()) as u64;
         let pages_needed = count.div_ceil(per_page as u64);
         // Allocating only shrinks what is left to list, so this many pages suffice.
-        let ids: Vec<u64> = (0..pages_needed).map(|_| self.alloc_dirty(1).0).collect();
+        let mut ids = Vec::with_capacity(pages_needed as usize);
+        for _ in 0..pages_needed {
+            ids.push(self.alloc_dirty()?.0);
+        }
         let mut all = self.free.all_ids();
         all.extend(self.freed.iter().chain(self.recycled.iter()));
         all.sort_unstable();
         for (i, &id) in ids.iter().enumerate() {
-            let chunk_start = (i * per_page).min(all.len());
-            let chunk = &all[chunk_start..((i + 1) * per_page).min(all.len())];
-            let next = ids.get(i + 1).copied().unwrap_or(0);
-            format::freelist::write_page(self.page_mut(PageId(id)), chunk, PageId(next));
+            let chunk = &all[(i * per_page).min(all.len())..((i + 1) * per_page).min(all.len())];
+            let next = PageId(ids.get(i + 1).copied().unwrap_or(0));
+            format::freelist::write_page(self.page_mut(PageId(id))?, chunk, next);
         }
         let head = PageId(ids.first().copied().unwrap_or(0));
-        (head, all.len() as u64, ids)
+        Ok((head, all.len() as u64, ids))
     }
 
-    /// Seals every dirty page for `txn` and writes them to the file, coalescing
-    /// neighbours into one write. No sync.
-    pub(crate) fn write_out(&mut self, file: &DataFile, txn: TxnId) -> Result<()> {
+    /// Seals every page still in the cache and writes them to the file,
+    /// coalescing neighbours into one write. No sync. Empties the cache.
+    pub(crate) fn write_out(&mut self, file: &DataFile) -> Result<()> {
         const BATCH_BYTES: usize = 1 << 20;
-        let mut ids: Vec<u64> = self.dirty.keys().copied().collect();
+        let mut ids = self.cache.ids();
         ids.sort_unstable();
         let pb = self.page_bytes as u64;
-        let mut batch: Vec<u8> = Vec::with_capacity(BATCH_BYTES);
+        let mut batch: Vec<u8> = Vec::with_capacity(BATCH_BYTES.min(ids.len() * self.page_bytes));
         let mut batch_start = 0u64;
         for id in ids {
-            let page = self.dirty.get_mut(&id).expect("dirty id");
-            format::seal_page(page, PageId(id), txn);
+            let page = self.cache.peek_mut(id).expect("cached id");
+            format::seal_page(page, PageId(id), self.txn);
             let contiguous = batch_start + (batch.len() as u64) / pb == id;
             if !batch.is_empty() && (!contiguous || batch.len() + page.len() > BATCH_BYTES) {
                 file.write_at(&batch, batch_start * pb)?;
                 batch.clear();
-            }
-            if page.len() >= BATCH_BYTES {
-                file.write_at(page, id * pb)?;
-                continue;
             }
             if batch.is_empty() {
                 batch_start = id;
@@ -279,23 +347,41 @@ impl<'a> Pager<'a> {
         if !batch.is_empty() {
             file.write_at(&batch, batch_start * pb)?;
         }
+        self.cache.clear();
         Ok(())
     }
 
-    /// After a durable commit of `txn`: this transaction's freed pages wait for
-    /// readers; its recycled ones are free. Returns the free list to keep.
-    pub(crate) fn finish_commit(mut self, txn: TxnId) -> FreeList {
-        let freed = std::mem::take(&mut self.freed);
-        self.free.add_pending(txn, freed);
-        let recycled = std::mem::take(&mut self.recycled);
-        self.free.add_free(recycled);
+    /// After the commit of this transaction: its freed pages wait for readers
+    /// (keyed by `pending_txn`); its recycled ones are free now. Hands back
+    /// the free list and the (emptied) cache.
+    pub(crate) fn finish_commit(mut self, pending_txn: TxnId) -> (FreeList, Cache) {
         self.free
+            .add_pending(pending_txn, std::mem::take(&mut self.freed));
+        self.free.add_free(std::mem::take(&mut self.recycled));
+        self.cache.clear();
+        (self.free, self.cache)
     }
 
     /// Abort: pages taken from the free list go back; nothing else happened.
-    pub(crate) fn abort(mut self) -> FreeList {
-        let taken = std::mem::take(&mut self.taken);
-        self.free.add_free(taken);
-        self.free
+    pub(crate) fn abort(mut self) -> (FreeList, Cache) {
+        self.free.add_free(std::mem::take(&mut self.taken));
+        self.cache.clear();
+        (self.free, self.cache)
+    }
+
+    /// Pages of this transaction in the cache or spilled (for tests and stats).
+    pub(crate) fn dirty_pages(&self) -> usize {
+        self.cache.len() + self.spilled.len()
+    }
+
+    /// Free plus pending pages, as the next checkpoint's freelist will list them.
+    pub(crate) fn free_total(&self) -> u64 {
+        self.free.free_count()
+            + self.free.pending_count()
+            + (self.freed.len() + self.recycled.len()) as u64
+    }
+
+    pub(crate) fn pending_total(&self) -> u64 {
+        self.free.pending_count() + self.freed.len() as u64
     }
 }

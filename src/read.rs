@@ -7,23 +7,23 @@
 use std::ops::{Bound, RangeBounds};
 
 use crate::btree::{self, Cursor, OwnedBounds, RangeIter};
-use crate::db::Db;
+use crate::db::Inner;
 use crate::error::{Error, Result};
 use crate::format::{Meta, TreeDesc};
-use crate::pager::{MapSource, Src};
+use crate::pager::Src;
 use crate::snapshot::ReaderToken;
 
 /// A consistent snapshot of the database. Cheap to take, never blocks, and
 /// never blocked by the writer.
 pub struct ReadTxn<'db> {
-    db: &'db Db,
+    db: &'db Inner,
     token: ReaderToken,
     meta: Meta,
     map: usize,
 }
 
 impl<'db> ReadTxn<'db> {
-    pub(crate) fn new(db: &'db Db) -> ReadTxn<'db> {
+    pub(crate) fn new(db: &'db Inner) -> ReadTxn<'db> {
         let (token, meta, map) = db.readers.register(&db.published);
         ReadTxn {
             db,
@@ -35,17 +35,6 @@ impl<'db> ReadTxn<'db> {
 
     fn src(&self) -> Src<'_> {
         Src::Snapshot(self.db.map_source(&self.meta, self.map))
-    }
-
-    pub(crate) fn map_source_verified(&self) -> MapSource<'_> {
-        MapSource {
-            verify: true,
-            ..self.db.map_source(&self.meta, self.map)
-        }
-    }
-
-    pub(crate) fn meta(&self) -> &Meta {
-        &self.meta
     }
 
     /// The id of the commit this snapshot shows.

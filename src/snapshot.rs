@@ -163,6 +163,13 @@ impl ReaderTable {
         }
     }
 
+    /// Registers a reader of `txn` directly. Only safe while no writer can
+    /// be choosing pages to reuse (at open, or holding the writer lock) and
+    /// `txn`'s pages are known intact.
+    pub(crate) fn register_at(&self, txn: TxnId) -> ReaderToken {
+        self.claim(txn)
+    }
+
     fn claim(&self, txn: TxnId) -> ReaderToken {
         let now = self.now_nanos();
         let hint = SLOT_HINT.with(Cell::get);

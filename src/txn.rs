@@ -1,26 +1,30 @@
 //! The write transaction: named trees, and commit.
 //!
-//! There is one writer at a time: `WriteTxn` holds the writer mutex for its
-//! whole life, and a second `begin_write` waits for it. Dropping a `WriteTxn`
-//! without committing aborts it: its pages were never written, and the pages
-//! it took from the free list go back.
+//! There is one writer at a time: `WriteTxn` holds the writer mutex until it
+//! commits or is dropped, and a second `begin_write` waits for it. Dropping a
+//! `WriteTxn` without committing aborts it: nothing it wrote is reachable, and
+//! the pages it took from the free list go back.
 //!
-//! Commit, step by step (commit = checkpoint; each step's crash argument):
-//! 1. Tree descriptors go into the catalog and the new freelist is built, all
-//!    as dirty pages in locations no committed state uses.
-//!    Crash: nothing on disk changed.
-//! 2. The dirty pages are written (pwrite, no fsync), and the file is
-//!    extended to the new page count if its last pages were never written.
-//!    Crash: both meta slots still point at states these writes did not touch.
-//! 3. fsync the data file (the new pages and the file's new length).
-//!    Crash: as 2.
-//! 4. Write the meta slot the previous commit did not use.
-//!    Crash: a torn slot fails its checksum and open takes the other one.
-//! 5. fsync. The commit is durable.
-//! 6. Publish the new state to new snapshots; this commit's freed pages wait
-//!    until no snapshot older than it is alive.
+//! Commit, step by step (`Durability::Immediate`; each step's crash argument):
+//! 1. Tree descriptors go into the catalog. Every changed page is already in
+//!    a location no committed state uses (copy on write).
+//!    Crash: nothing any durable state refers to has changed.
+//! 2. The dirty pages are written (pwrite, no fsync; `data.write`) and the
+//!    file is extended to the new page count.
+//!    Crash: as 1; the newest checkpoint does not reach these pages.
+//! 3. The transaction's logical record is appended to the WAL (`wal.write`),
+//!    and the writer lock is released, so the next writer builds on this
+//!    state while the log flushes.
+//!    Crash: the record is unacknowledged; recovery replays it if it is whole
+//!    and drops it if torn: all or nothing.
+//! 4. A group-commit leader fsyncs the WAL (`wal.sync`) for every record
+//!    appended so far.
+//! 5. Only then is the new state published to new snapshots, and `commit`
+//!    returns: the commit survives any crash from here on.
 //!
-//! An error in steps 2–5 poisons the `Db`: later writes fail with
+//! A transaction whose record would exceed `wal_bytes_max` skips 3–4 and
+//! commits as a checkpoint instead (see `checkpoint`), so it is never logged
+//! twice. A failed write or fsync poisons the `Db`: later writes fail with
 //! `Error::Poisoned` until it is reopened, and no fsync is retried.
 
 use std::sync::atomic::Ordering;
@@ -28,9 +32,13 @@ use std::sync::atomic::Ordering;
 use parking_lot::MutexGuard;
 
 use crate::btree;
-use crate::db::{Db, Durability, WriterState};
+use crate::checkpoint;
+use crate::commit::SyncMode;
+use crate::db::{Inner, Signal, WriterState};
 use crate::error::{Error, Limit, Result};
+use crate::format::wal::{OP_CREATE_TREE, OP_DELETE_TREE, OpLog};
 use crate::format::{Meta, TREE_NAME_BYTES_MAX, TreeDesc, TxnId, VALUE_BYTES_MAX};
+use crate::options::Durability;
 use crate::pager::{Pager, Src};
 use crate::read::{Range, Tree, list_catalog, lookup_tree};
 
@@ -49,6 +57,16 @@ struct OpenTree {
     changed: bool,
 }
 
+/// What happens to the transaction's logical record.
+enum Logging {
+    /// Ops are recorded for the WAL.
+    On(OpLog),
+    /// The record outgrew `wal_bytes_max`: commit as a checkpoint.
+    TooLarge,
+    /// Recovery is replaying the WAL: commit as a checkpoint.
+    Replay,
+}
+
 /// The one open write transaction. Commit with [`WriteTxn::commit`]; drop to abort.
 ///
 /// A `WriteTxn` cannot be used after `commit`, which consumes it:
@@ -61,31 +79,63 @@ struct OpenTree {
 /// tx.open_tree("t").unwrap(); // error: use of moved value `tx`
 /// ```
 pub struct WriteTxn<'db> {
-    db: &'db Db,
-    state: MutexGuard<'db, WriterState>,
+    inner: &'db Inner,
+    signal: Option<&'db Signal>,
+    state: Option<MutexGuard<'db, WriterState>>,
     pager: Option<Pager<'db>>,
     txn: TxnId,
     catalog: TreeDesc,
     trees: Vec<OpenTree>,
     durability: Durability,
+    logging: Logging,
     failed: bool,
 }
 
 impl<'db> WriteTxn<'db> {
-    pub(crate) fn new(db: &'db Db, mut state: MutexGuard<'db, WriterState>) -> WriteTxn<'db> {
-        let oldest = db.readers.oldest().map(|(txn, _)| txn);
-        state.free.release(oldest);
-        let (meta, map) = db.published.load();
-        let committed = db.map_source(&meta, map);
+    /// Takes the writer lock (waiting for the current writer). If the WAL is
+    /// full, checkpoints first: the only time a writer waits for a checkpoint.
+    pub(crate) fn begin(inner: &'db Inner, signal: &'db Signal) -> Result<WriteTxn<'db>> {
+        let mut state = inner.writer.lock();
+        inner.check_poisoned()?;
+        if inner.log.uncovered_bytes() >= inner.options.wal_bytes_max {
+            inner
+                .counters
+                .backpressure_waits
+                .fetch_add(1, Ordering::Relaxed);
+            checkpoint::run_locked(inner, &mut state)?;
+        }
+        let mut tx = WriteTxn::new(inner, state);
+        tx.signal = Some(signal);
+        Ok(tx)
+    }
+
+    /// The transaction recovery replays the WAL into.
+    pub(crate) fn for_replay(inner: &'db Inner) -> Result<WriteTxn<'db>> {
+        let mut tx = WriteTxn::new(inner, inner.writer.lock());
+        tx.logging = Logging::Replay;
+        Ok(tx)
+    }
+
+    fn new(inner: &'db Inner, mut state: MutexGuard<'db, WriterState>) -> WriteTxn<'db> {
+        state.free.release(Some(inner.oldest_pinned()));
+        let head = state.head;
+        let committed = inner.map_source(&head, state.head_map);
         let free = std::mem::take(&mut state.free);
+        let cache = state
+            .cache
+            .take()
+            .expect("cache is home between transactions");
+        let txn = TxnId(head.txn.0 + 1);
         WriteTxn {
-            db,
-            state,
-            pager: Some(Pager::new(committed, free)),
-            txn: TxnId(meta.txn.0 + 1),
-            catalog: meta.catalog,
+            inner,
+            signal: None,
+            state: Some(state),
+            pager: Some(Pager::new(committed, free, cache, txn)),
+            txn,
+            catalog: head.catalog,
             trees: Vec::new(),
-            durability: db.options.durability,
+            durability: inner.options.durability,
+            logging: Logging::On(OpLog::default()),
             failed: false,
         }
     }
@@ -93,6 +143,12 @@ impl<'db> WriteTxn<'db> {
     /// The id this transaction will commit as.
     pub fn id(&self) -> u64 {
         self.txn.0
+    }
+
+    /// Replay: the transaction commits as the last replayed record's txn.
+    pub(crate) fn set_id(&mut self, txn: TxnId) {
+        debug_assert!(txn.0 >= self.txn.0, "replayed txn ids go backwards");
+        self.txn = txn;
     }
 
     /// Overrides the database's durability for this commit.
@@ -119,6 +175,17 @@ impl<'db> WriteTxn<'db> {
             self.failed = true;
         }
         r
+    }
+
+    /// Records an operation for the WAL, giving up on the record (and
+    /// committing as a checkpoint) once it outgrows the WAL bound.
+    fn log(&mut self, f: impl FnOnce(&mut OpLog)) {
+        if let Logging::On(ops) = &mut self.logging {
+            f(ops);
+            if ops.bytes() as u64 > self.inner.options.wal_bytes_max {
+                self.logging = Logging::TooLarge;
+            }
+        }
     }
 
     fn find(&mut self, name: &str) -> Result<Option<usize>> {
@@ -152,10 +219,10 @@ impl<'db> WriteTxn<'db> {
                 self.trees.len() - 1
             }
         };
-        let t = &mut self.trees[idx];
-        if t.desc.is_none() {
-            t.desc = Some(TreeDesc::default());
-            t.changed = true;
+        if self.trees[idx].desc.is_none() {
+            self.trees[idx].desc = Some(TreeDesc::default());
+            self.trees[idx].changed = true;
+            self.log(|ops| ops.tree(OP_CREATE_TREE, name));
         }
         Ok(TreeMut { tx: self, idx })
     }
@@ -163,7 +230,7 @@ impl<'db> WriteTxn<'db> {
     /// Deletes the tree `name` and frees its pages; returns whether it existed.
     pub fn delete_tree(&mut self, name: &str) -> Result<bool> {
         check_tree_name(name)?;
-        self.guarded(|tx| {
+        let deleted = self.guarded(|tx| {
             let Some(idx) = tx.find(name)? else {
                 return Ok(false);
             };
@@ -174,7 +241,11 @@ impl<'db> WriteTxn<'db> {
             tx.trees[idx].desc = None;
             tx.trees[idx].changed = true;
             Ok(true)
-        })
+        })?;
+        if deleted {
+            self.log(|ops| ops.tree(OP_DELETE_TREE, name));
+        }
+        Ok(deleted)
     }
 
     /// Names of all trees as this transaction sees them, in byte order.
@@ -204,75 +275,106 @@ impl<'db> WriteTxn<'db> {
     /// new snapshots. See the module documentation for the steps.
     pub fn commit(mut self) -> Result<()> {
         self.usable()?;
-        self.db.check_poisoned()?;
+        self.inner.check_poisoned()?;
         self.flush_catalog()?;
         if self.pager.as_ref().is_some_and(Pager::is_unchanged) {
             // Nothing changed: no new state, nothing to write (drop aborts).
             return Ok(());
         }
-        let old_freelist = std::mem::take(&mut self.state.freelist_pages);
-        let mut pager = self.pager.take().expect("pager");
-        let (freelist_head, free_count, freelist_pages) = pager.write_freelist(&old_freelist);
-        let meta = Meta {
-            txn: self.txn,
-            page_count: pager.page_count,
-            catalog: self.catalog,
-            freelist_head,
-            free_count,
-            wal_lsn: 0,
-        };
-        let durable = self.durability == Durability::Immediate;
-        let db = self.db;
-        let written = write_state(db, &mut pager, &meta, durable).and_then(|()| {
-            db.file
-                .ensure_mapped(meta.page_count * db.page_bytes as u64)
-        });
-        let map = match written {
-            Ok(map) => map,
+        let inner = self.inner;
+        let mut state = self.state.take().expect("writer lock held until commit");
+        let pager = self.pager.take().expect("pager");
+        let meta = match write_pages(inner, &mut state, pager, self.txn, self.catalog) {
+            Ok(meta) => meta,
             Err(e) => {
-                db.poisoned.store(true, Ordering::Release);
+                inner.poison();
                 return Err(e);
             }
         };
-        let free = pager.finish_commit(self.txn);
-        db.counters
-            .pending_pages
-            .store(free.pending_count(), Ordering::Relaxed);
-        self.state.free = free;
-        self.state.freelist_pages = freelist_pages;
-        db.published.store(&meta, map);
-        db.counters.commits.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        inner.counters.commits.fetch_add(1, Ordering::Relaxed);
+        let ops = match std::mem::replace(&mut self.logging, Logging::TooLarge) {
+            Logging::On(ops) => ops,
+            Logging::TooLarge | Logging::Replay => {
+                // Commit as a checkpoint: durable when it returns, whatever the mode.
+                checkpoint::run_locked(inner, &mut state)?;
+                inner
+                    .log
+                    .push_durable(&state.head, state.head_map, &inner.published);
+                return Ok(());
+            }
+        };
+        let mode = match self.durability {
+            Durability::Immediate => SyncMode::Now,
+            Durability::Group(d) => SyncMode::Within(d),
+            Durability::None => SyncMode::Never,
+        };
+        let appended = inner
+            .log
+            .append(&ops, &meta, state.head_map, mode, &inner.published);
+        match appended {
+            Ok(end) => state.head.wal_lsn = end,
+            Err(e) => {
+                inner.poison();
+                return Err(e);
+            }
+        }
+        drop(state); // the next writer may start while this record flushes
+        if inner.log.uncovered_bytes() >= inner.options.wal_bytes_max / 2
+            && let Some(signal) = self.signal
+        {
+            signal.kick();
+        }
+        inner
+            .log
+            .wait_published(meta.txn, &inner.published)
+            .inspect_err(|_| inner.poison())
     }
 
-    /// Dirty pages held by this transaction (for tests and stats).
+    /// Dirty pages held by this transaction, cached or spilled (for tests).
     pub fn dirty_pages(&self) -> usize {
         self.pager.as_ref().map_or(0, Pager::dirty_pages)
     }
 }
 
-/// Steps 2–5 of commit.
-fn write_state(db: &Db, pager: &mut Pager<'_>, meta: &Meta, durable: bool) -> Result<()> {
-    pager.write_out(&db.file, meta.txn)?;
-    db.file.extend_to(meta.page_count * db.page_bytes as u64)?;
-    if durable {
-        db.file.sync()?;
-    }
-    let slot = Meta::slot_for(meta.txn);
-    db.file.write_at(
-        &meta.encode(slot),
-        Meta::page_of_slot(slot) * db.page_bytes as u64,
-    )?;
-    if durable {
-        db.file.sync()?;
-    }
-    Ok(())
+/// Step 2 of commit: writes the dirty pages, makes the new state the writer's
+/// head, and returns its meta.
+fn write_pages(
+    inner: &Inner,
+    state: &mut WriterState,
+    mut pager: Pager<'_>,
+    txn: TxnId,
+    catalog: TreeDesc,
+) -> Result<Meta> {
+    let written = pager.write_out(&inner.file);
+    let page_count = pager.page_count;
+    let (free_total, pending_total) = (pager.free_total(), pager.pending_total());
+    let (free, cache) = pager.finish_commit(txn);
+    state.free = free;
+    state.cache = Some(cache);
+    written?;
+    let bytes = page_count * inner.page_bytes as u64;
+    inner.file.extend_to(bytes)?;
+    state.head_map = inner.file.ensure_mapped(bytes)?;
+    state.head = Meta {
+        txn,
+        page_count,
+        catalog,
+        freelist_head: crate::format::PageId(0),
+        free_count: 0,
+        wal_lsn: state.head.wal_lsn,
+    };
+    inner
+        .counters
+        .set_space(&state.head, free_total, pending_total);
+    Ok(state.head)
 }
 
 impl Drop for WriteTxn<'_> {
     fn drop(&mut self) {
-        if let Some(pager) = self.pager.take() {
-            self.state.free = pager.abort();
+        if let (Some(pager), Some(state)) = (self.pager.take(), self.state.as_mut()) {
+            let (free, cache) = pager.abort();
+            state.free = free;
+            state.cache = Some(cache);
         }
     }
 }
@@ -316,23 +418,29 @@ impl TreeMut<'_, '_> {
 
     /// Inserts or replaces `key`; returns whether it was already present.
     pub fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<bool> {
-        let key_max = self.tx.db.key_bytes_max();
+        let key_max = crate::format::key_bytes_max(self.tx.inner.page_bytes);
         check_len(Limit::KeyBytes, key.len(), key_max)?;
         check_len(Limit::ValueBytes, value.len(), VALUE_BYTES_MAX)?;
         let idx = self.idx;
-        self.tx.guarded(|tx| {
+        let replaced = self.tx.guarded(|tx| {
             let mut desc = tx.trees[idx].desc.expect("descriptor");
             let replaced = btree::insert(tx.pager(), &mut desc, key, value)?;
             tx.trees[idx].desc = Some(desc);
             tx.trees[idx].changed = true;
             Ok(replaced)
-        })
+        })?;
+        let WriteTxn { trees, logging, .. } = &mut *self.tx;
+        if let Logging::On(ops) = logging {
+            ops.put(&trees[idx].name, key, value);
+        }
+        self.tx.log(|_| {});
+        Ok(replaced)
     }
 
     /// Removes `key`; returns whether it was present.
     pub fn remove(&mut self, key: &[u8]) -> Result<bool> {
         let idx = self.idx;
-        self.tx.guarded(|tx| {
+        let removed = self.tx.guarded(|tx| {
             let mut desc = tx.trees[idx].desc.expect("descriptor");
             let removed = btree::remove(tx.pager(), &mut desc, key)?;
             if removed {
@@ -340,7 +448,15 @@ impl TreeMut<'_, '_> {
                 tx.trees[idx].changed = true;
             }
             Ok(removed)
-        })
+        })?;
+        if removed {
+            let WriteTxn { trees, logging, .. } = &mut *self.tx;
+            if let Logging::On(ops) = logging {
+                ops.delete(&trees[idx].name, key);
+            }
+            self.tx.log(|_| {});
+        }
+        Ok(removed)
     }
 
     /// The value under `key`.

@@ -161,13 +161,14 @@ fn creation_is_atomic_and_empty_commits_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("new.oak");
     let db = Db::open(&path).unwrap();
-    let names: Vec<_> = std::fs::read_dir(dir.path())
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
-        .map(|e| e.unwrap().file_name())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
+    names.sort();
     assert_eq!(
         names,
-        vec![std::ffi::OsString::from("new.oak")],
+        ["new.oak", "new.oak.wal0", "new.oak.wal1"],
         "temporary file left behind"
     );
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 3 * 4096);

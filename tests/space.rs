@@ -1,7 +1,8 @@
-//! Guards space reuse: freed pages are reused once no snapshot can reach
-//! them, so steady updates stop growing the file, a long-lived snapshot pins
-//! space only while it lives (and shows up in stats), and large values are
-//! stored in overflow runs that are freed with them.
+//! Guards space reuse: freed pages are reused once no snapshot and no
+//! durable checkpoint can reach them, so steady updates stop growing the
+//! file, a long-lived snapshot pins space only while it lives (and shows up
+//! in stats), and large values are stored in overflow runs that are freed
+//! with them.
 
 mod common;
 
@@ -9,9 +10,11 @@ use std::time::Duration;
 
 use oakmap::{Db, Durability, Options};
 
+/// A small WAL bound, so checkpoints (which let freed pages go) come often.
 fn open(dir: &tempfile::TempDir, name: &str) -> Db {
     Options::new()
         .durability(Durability::None)
+        .wal_bytes_max(1 << 20)
         .open(dir.path().join(name))
         .unwrap()
 }
@@ -29,18 +32,32 @@ fn update_round(db: &Db, round: u64) {
 fn steady_updates_stop_growing_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(&dir, "steady.oak");
-    for round in 0..20 {
-        update_round(&db, round);
-    }
-    let warm = db.stats().unwrap().file_bytes;
-    for round in 20..220 {
+    // Each round copies the whole tree (~35 pages) and logs ~75 KB, so without
+    // reuse 300 rounds would need over 40 MB. The WAL bound (1 MiB) forces a
+    // checkpoint every ~14 rounds at the latest, which lets freed pages go.
+    for round in 0..300 {
         update_round(&db, round);
     }
     let after = db.stats().unwrap();
-    assert_eq!(
-        after.file_bytes, warm,
+    assert!(
+        after.file_bytes < 8 << 20,
         "file grew under steady updates: {after:?}"
     );
+    assert!(
+        after.checkpoints + after.backpressure_waits > 10,
+        "{after:?}"
+    );
+    // With a checkpoint after every round, the size settles exactly.
+    for round in 300..320 {
+        update_round(&db, round);
+        db.checkpoint().unwrap();
+    }
+    let settled = db.stats().unwrap().file_bytes;
+    for round in 320..420 {
+        update_round(&db, round);
+        db.checkpoint().unwrap();
+    }
+    assert_eq!(db.stats().unwrap().file_bytes, settled);
     common::assert_clean(&db);
 }
 
@@ -50,6 +67,7 @@ fn long_reader_pins_space_until_dropped() {
     let db = open(&dir, "pinned.oak");
     for round in 0..20 {
         update_round(&db, round);
+        db.checkpoint().unwrap();
     }
     let unpinned = db.stats().unwrap().file_bytes;
     let reader = db.begin_read();
@@ -64,6 +82,7 @@ fn long_reader_pins_space_until_dropped() {
     std::thread::sleep(Duration::from_millis(20));
     for round in 20..120 {
         update_round(&db, round);
+        db.checkpoint().unwrap();
     }
     let pinned = db.stats().unwrap();
     assert!(
@@ -84,10 +103,12 @@ fn long_reader_pins_space_until_dropped() {
     drop(reader);
     for round in 120..140 {
         update_round(&db, round);
+        db.checkpoint().unwrap();
     }
     let settled = db.stats().unwrap().file_bytes;
     for round in 140..340 {
         update_round(&db, round);
+        db.checkpoint().unwrap();
     }
     let after = db.stats().unwrap();
     assert_eq!(

@@ -35,7 +35,7 @@ pub(crate) fn insert(
     let cell = if inline {
         leaf_cell(key, CellValue::Inline(value))
     } else {
-        let page = p.write_overflow(value);
+        let page = p.write_overflow(value)?;
         leaf_cell(
             key,
             CellValue::Overflow {
@@ -45,8 +45,8 @@ pub(crate) fn insert(
         )
     };
     if desc.depth == 0 {
-        let id = p.alloc_dirty(1);
-        let b = p.page_mut(id);
+        let id = p.alloc_dirty()?;
+        let b = p.page_mut(id)?;
         init_node(b, PageKind::Leaf);
         let ok = insert_cell(b, 0, &cell);
         assert!(ok, "a cell always fits an empty leaf");
@@ -67,10 +67,10 @@ pub(crate) fn insert(
                 max: u64::from(DEPTH_MAX),
             });
         }
-        let new_root = p.alloc_dirty(1);
+        let new_root = p.alloc_dirty()?;
         let cells = [branch_cell(b"", root), branch_cell(&sep, right)];
         build_node(
-            p.page_mut(new_root),
+            p.page_mut(new_root)?,
             PageKind::Branch,
             &[&cells[0], &cells[1]],
         );
@@ -103,9 +103,9 @@ fn insert_at(
                 let pages = p.run_pages(vlen);
                 p.free(page, pages);
             }
-            remove_cell(p.page_mut(id), idx, len);
+            remove_cell(p.page_mut(id)?, idx, len);
         }
-        if insert_cell(p.page_mut(id), idx, cell) {
+        if insert_cell(p.page_mut(id)?, idx, cell) {
             return Ok((id, None, old.is_some()));
         }
         let split = split(p, id, true, idx, cell)?;
@@ -116,13 +116,13 @@ fn insert_at(
     let child = node.child(idx)?;
     let (new_child, split, replaced) = insert_at(p, child, level + 1, depth, key, cell)?;
     if new_child != child {
-        set_child(p.page_mut(id), idx, new_child);
+        set_child(p.page_mut(id)?, idx, new_child);
     }
     let Some((sep, right)) = split else {
         return Ok((id, None, replaced));
     };
     let cell = branch_cell(&sep, right);
-    if insert_cell(p.page_mut(id), idx + 1, &cell) {
+    if insert_cell(p.page_mut(id)?, idx + 1, &cell) {
         return Ok((id, None, replaced));
     }
     let split = self::split(p, id, false, idx + 1, &cell)?;
@@ -151,7 +151,7 @@ fn split(p: &mut Pager<'_>, id: PageId, leaf: bool, idx: usize, new_cell: &[u8])
     } else {
         PageKind::Branch
     };
-    let right = p.alloc_dirty(1);
+    let right = p.alloc_dirty()?;
     let sep;
     let right_cells: Vec<Vec<u8>> = if leaf {
         sep = separator(cell_key(&cells[m - 1], true), cell_key(&cells[m], true));
@@ -168,9 +168,9 @@ fn split(p: &mut Pager<'_>, id: PageId, leaf: bool, idx: usize, new_cell: &[u8])
         r
     };
     let refs: Vec<&[u8]> = cells[..m].iter().map(Vec::as_slice).collect();
-    build_node(p.page_mut(id), kind, &refs);
+    build_node(p.page_mut(id)?, kind, &refs);
     let refs: Vec<&[u8]> = right_cells.iter().map(Vec::as_slice).collect();
-    build_node(p.page_mut(right), kind, &refs);
+    build_node(p.page_mut(right)?, kind, &refs);
     Ok((sep, right))
 }
 
@@ -273,7 +273,7 @@ fn remove_at(
             let pages = p.run_pages(vlen);
             p.free(page, pages);
         }
-        remove_cell(p.page_mut(id), i, len);
+        remove_cell(p.page_mut(id)?, i, len);
         return Ok((id, fill_of(p, id, true)?));
     }
     let node = p.src().node(id, false)?;
@@ -282,7 +282,7 @@ fn remove_at(
     let child_is_leaf = level + 1 == depth;
     let (new_child, fill) = remove_at(p, child, level + 1, depth, key)?;
     if new_child != child {
-        set_child(p.page_mut(id), idx, new_child);
+        set_child(p.page_mut(id)?, idx, new_child);
     }
     match fill {
         Fill::Empty => {
@@ -299,12 +299,12 @@ fn remove_at(
 fn remove_branch_cell(p: &mut Pager<'_>, id: PageId, idx: usize) -> Result<()> {
     let node = p.src().node(id, false)?;
     let len = node.cell(idx)?.len();
-    remove_cell(p.page_mut(id), idx, len);
+    remove_cell(p.page_mut(id)?, idx, len);
     let node = p.src().node(id, false)?;
     if idx == 0 && node.count() > 0 && !node.key(0)?.is_empty() {
         let child = node.child(0)?;
         let len = node.cell(0)?.len();
-        let b = p.page_mut(id);
+        let b = p.page_mut(id)?;
         remove_cell(b, 0, len);
         let ok = insert_cell(b, 0, &branch_cell(b"", child));
         assert!(ok, "a shorter cell fits where a longer one was");
@@ -346,9 +346,9 @@ fn merge_child(p: &mut Pager<'_>, parent: PageId, idx: usize, leaf: bool) -> Res
     };
     let lid = p.make_dirty(lid)?;
     let refs: Vec<&[u8]> = cells.iter().map(Vec::as_slice).collect();
-    build_node(p.page_mut(lid), kind, &refs);
+    build_node(p.page_mut(lid)?, kind, &refs);
     p.free(rid, 1);
-    set_child(p.page_mut(parent), l, lid);
+    set_child(p.page_mut(parent)?, l, lid);
     remove_branch_cell(p, parent, r)
 }
 

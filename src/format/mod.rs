@@ -11,10 +11,12 @@
 //! * §4 branch and leaf pages — [`node`]
 //! * §5 overflow runs — [`overflow`]
 //! * §6 freelist pages — [`freelist`]
+//! * §7 write-ahead log files and records — [`wal`]
 
 pub(crate) mod freelist;
 pub(crate) mod node;
 pub(crate) mod overflow;
+pub(crate) mod wal;
 
 use crate::error::{Error, Result};
 
@@ -82,7 +84,8 @@ pub const HEADER_BYTES: usize = 64;
 const HEADER_MAGIC: usize = 0; // [u8; 8]
 const HEADER_VERSION: usize = 8; // u32
 const HEADER_PAGE_BYTES: usize = 12; // u32
-// 16..60 reserved, zero
+const HEADER_FILE_ID: usize = 16; // u64: random at creation; WAL files carry it
+// 24..60 reserved, zero
 const HEADER_CRC: usize = 60; // u32, CRC-32 of bytes 0..60
 const _: () = assert!(HEADER_CRC + 4 == HEADER_BYTES);
 
@@ -93,6 +96,9 @@ pub struct FileHeader {
     pub version: u32,
     /// Page size in bytes, fixed at creation.
     pub page_bytes: u32,
+    /// A random number chosen at creation, which the WAL files repeat so a
+    /// WAL is never replayed into another database.
+    pub file_id: u64,
 }
 
 /// Why a file header could not be used.
@@ -112,6 +118,7 @@ impl FileHeader {
         b[HEADER_MAGIC..HEADER_MAGIC + 8].copy_from_slice(&MAGIC);
         put_u32(&mut b, HEADER_VERSION, self.version);
         put_u32(&mut b, HEADER_PAGE_BYTES, self.page_bytes);
+        put_u64(&mut b, HEADER_FILE_ID, self.file_id);
         let crc = crc32(&b[..HEADER_CRC]);
         put_u32(&mut b, HEADER_CRC, crc);
         b
@@ -139,6 +146,7 @@ impl FileHeader {
         Ok(FileHeader {
             version,
             page_bytes,
+            file_id: get_u64(b, HEADER_FILE_ID),
         })
     }
 }
@@ -241,11 +249,6 @@ impl Meta {
         1 + slot as u64
     }
 
-    /// The slot a commit of `txn` writes: alternating, so the other survives a torn write.
-    pub(crate) fn slot_for(txn: TxnId) -> usize {
-        (txn.0 % 2) as usize
-    }
-
     pub(crate) fn encode(&self, slot: usize) -> [u8; META_BYTES] {
         let mut b = [0u8; META_BYTES];
         put_u32(&mut b, META_SLOT, slot as u32);
@@ -304,8 +307,8 @@ const PH_CRC: usize = 0; // u32: CRC-32 of bytes 4..end of page (or overflow run
 const PH_KIND: usize = 4; // u8
 // 5: reserved u8, zero
 const PH_COUNT: usize = 6; // u16: cells or entries in the page
-const PH_PAGE_ID: usize = 8; // u64: the page's own id
-const PH_TXN: usize = 16; // u64: the commit that wrote it
+pub(crate) const PH_PAGE_ID: usize = 8; // u64: the page's own id
+pub(crate) const PH_TXN: usize = 16; // u64: the commit that wrote it
 /// Offset of the 8 kind-specific bytes (see §4–§6).
 pub(crate) const PH_KIND_SPECIFIC: usize = 24;
 const _: () = assert!(PH_KIND_SPECIFIC + 8 == PAGE_HEADER_BYTES);
@@ -398,6 +401,7 @@ mod tests {
         let h = FileHeader {
             version: FORMAT_VERSION,
             page_bytes: 8192,
+            file_id: 0x0123_4567_89ab_cdef,
         };
         let b = h.encode();
         assert_eq!(FileHeader::decode(&b), Ok(h));

@@ -7,10 +7,11 @@
 //! covers the whole run (bytes 4 to the end of the last page).
 
 use super::{
-    PAGE_HEADER_BYTES, PH_KIND_SPECIFIC, PageId, PageKind, get_u32, init_page_header, page_kind,
-    put_u32,
+    PAGE_HEADER_BYTES, PH_KIND_SPECIFIC, PH_PAGE_ID, PH_TXN, PageId, PageKind, TxnId, get_u32,
+    init_page_header, page_kind, put_u32, put_u64,
 };
 use crate::error::{Error, Result};
+use crate::file::DataFile;
 
 const RUN_PAGES: usize = PH_KIND_SPECIFIC; // u32
 const VALUE_LEN: usize = PH_KIND_SPECIFIC + 4; // u32
@@ -20,19 +21,33 @@ pub(crate) fn run_pages(len: usize, page_bytes: usize) -> u64 {
     (PAGE_HEADER_BYTES + len).div_ceil(page_bytes) as u64
 }
 
-/// Formats `run` (exactly `run_pages` pages) to hold `value`.
-pub(crate) fn write_run(run: &mut [u8], value: &[u8], page_bytes: usize) {
+/// Writes `value` as the overflow run at `id`, sealed for `txn`: the header
+/// page, the value, and zeros to the end of the last page. The checksum is
+/// computed as the bytes stream past, so the value is never copied.
+pub(crate) fn write_run(
+    file: &DataFile,
+    id: PageId,
+    txn: TxnId,
+    value: &[u8],
+    page_bytes: usize,
+) -> Result<()> {
     let pages = run_pages(value.len(), page_bytes);
-    assert_eq!(
-        run.len() as u64,
-        pages * page_bytes as u64,
-        "run buffer size"
-    );
-    init_page_header(run, PageKind::Overflow);
-    put_u32(run, RUN_PAGES, pages as u32);
-    put_u32(run, VALUE_LEN, value.len() as u32);
-    run[PAGE_HEADER_BYTES..PAGE_HEADER_BYTES + value.len()].copy_from_slice(value);
-    run[PAGE_HEADER_BYTES + value.len()..].fill(0);
+    let mut head = [0u8; PAGE_HEADER_BYTES];
+    init_page_header(&mut head, PageKind::Overflow);
+    put_u32(&mut head, RUN_PAGES, pages as u32);
+    put_u32(&mut head, VALUE_LEN, value.len() as u32);
+    put_u64(&mut head, PH_PAGE_ID, id.0);
+    put_u64(&mut head, PH_TXN, txn.0);
+    let tail = vec![0u8; pages as usize * page_bytes - PAGE_HEADER_BYTES - value.len()];
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&head[4..]);
+    crc.update(value);
+    crc.update(&tail);
+    put_u32(&mut head, 0, crc.finalize());
+    let at = id.0 * page_bytes as u64;
+    file.write_at(&head, at)?;
+    file.write_at(value, at + PAGE_HEADER_BYTES as u64)?;
+    file.write_at(&tail, at + (PAGE_HEADER_BYTES + value.len()) as u64)
 }
 
 /// Checks the header of an overflow run that a cell says holds `len` bytes,
@@ -67,16 +82,20 @@ pub(crate) fn value(run: &[u8], len: u32) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{TxnId, seal_page, verify_page};
+    use crate::format::verify_page;
 
     #[test]
     fn run_round_trip_and_flip() {
         let value: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
         let pages = run_pages(value.len(), 4096);
         assert_eq!(pages, 3);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run");
+        std::fs::write(&path, vec![0xeeu8; 20 * 4096]).unwrap();
+        let (file, _) = DataFile::open(&path, None).unwrap();
+        write_run(&file, PageId(8), TxnId(1), &value, 4096).unwrap();
         let mut run = vec![0u8; pages as usize * 4096];
-        write_run(&mut run, &value, 4096);
-        seal_page(&mut run, PageId(8), TxnId(1));
+        file.read_at(&mut run, 8 * 4096).unwrap();
         verify_page(&run, PageId(8), true).unwrap();
         assert_eq!(check_first_page(&run, PageId(8), 10_000, 4096).unwrap(), 3);
         assert_eq!(self::value(&run, 10_000), &value[..]);

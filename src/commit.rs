@@ -1,0 +1,353 @@
+//! Group commit: appending records to the WAL, sharing fsyncs, and
+//! publishing states to new snapshots in commit order.
+//!
+//! The writer appends its record (one pwrite, under this log's mutex) while
+//! it still holds the writer lock, then lets the lock go and waits here. A
+//! state is published — becomes what `begin_read` sees — once every earlier
+//! state is published and its own record is durable under its mode:
+//! `Immediate` records once fsynced, `Group` and `None` records once written.
+//! Whoever waits for an `Immediate` record while no fsync is running becomes
+//! the leader: it fsyncs everything written so far, outside the mutex, so
+//! every commit that arrives meanwhile shares the next fsync. A `Group`
+//! record asks the flusher thread for an fsync within its interval.
+//!
+//! A failed write or fsync poisons the log: waiters get `Error::Poisoned`,
+//! nothing is published after it, and no fsync is retried.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+use crate::format::wal::{OpLog, WAL_HEADER_BYTES};
+use crate::format::{Meta, TxnId};
+use crate::snapshot::Published;
+use crate::wal::WalFiles;
+
+/// When a commit's record must be durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SyncMode {
+    /// Before the commit is published or returns.
+    Now,
+    /// Within this long, by the flusher thread.
+    Within(Duration),
+    /// Never asked for (the next checkpoint or other fsync covers it).
+    Never,
+}
+
+struct Pending {
+    txn: TxnId,
+    end_lsn: u64,
+    needs_sync: bool,
+    meta: Meta,
+    map: usize,
+}
+
+struct LogState {
+    active: usize,
+    /// LSN of the first record of the active file.
+    base: u64,
+    /// LSN just past the last record written.
+    end: u64,
+    /// LSN up to which the log is fsynced.
+    durable: u64,
+    /// LSN the newest durable checkpoint covers.
+    checkpoint_lsn: u64,
+    flushing: bool,
+    queue: VecDeque<Pending>,
+    published: TxnId,
+    sync_deadline: Option<Instant>,
+    poisoned: bool,
+    stopping: bool,
+    fsyncs: u64,
+    bytes_written: u64,
+}
+
+pub(crate) struct CommitLog {
+    wal: WalFiles,
+    state: Mutex<LogState>,
+    cond: Condvar,
+}
+
+/// Figures for `Db::stats`.
+pub(crate) struct LogFigures {
+    pub(crate) fsyncs: u64,
+    pub(crate) bytes_written: u64,
+    pub(crate) bytes_since_checkpoint: u64,
+}
+
+impl CommitLog {
+    /// A log whose active file is `active`, starting at `base`, written up to
+    /// `end` (all of it durable: recovery just read it back and a checkpoint
+    /// covers `checkpoint_lsn`).
+    pub(crate) fn new(
+        wal: WalFiles,
+        active: usize,
+        base: u64,
+        end: u64,
+        checkpoint_lsn: u64,
+        published: TxnId,
+    ) -> CommitLog {
+        CommitLog {
+            wal,
+            state: Mutex::new(LogState {
+                active,
+                base,
+                end,
+                durable: end,
+                checkpoint_lsn,
+                flushing: false,
+                queue: VecDeque::new(),
+                published,
+                sync_deadline: None,
+                poisoned: false,
+                stopping: false,
+                fsyncs: 0,
+                bytes_written: 0,
+            }),
+            cond: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn figures(&self) -> LogFigures {
+        let st = self.state.lock();
+        LogFigures {
+            fsyncs: st.fsyncs,
+            bytes_written: st.bytes_written,
+            bytes_since_checkpoint: st.end - st.checkpoint_lsn,
+        }
+    }
+
+    /// Bytes of log a checkpoint has not yet covered.
+    pub(crate) fn uncovered_bytes(&self) -> u64 {
+        let st = self.state.lock();
+        st.end - st.checkpoint_lsn
+    }
+
+    /// Stops waiters and refuses everything from now on.
+    pub(crate) fn poison(&self) {
+        self.state.lock().poisoned = true;
+        self.cond.notify_all();
+    }
+
+    /// Appends the record of commit `meta.txn`; the caller holds the writer
+    /// lock, so records are appended in commit order. Returns the record's end.
+    pub(crate) fn append(
+        &self,
+        ops: &OpLog,
+        meta: &Meta,
+        map: usize,
+        mode: SyncMode,
+        published: &Published,
+    ) -> Result<u64> {
+        let mut st = self.state.lock();
+        if st.poisoned {
+            return Err(Error::Poisoned);
+        }
+        let lsn = st.end;
+        let record = ops.encode(lsn, meta.txn.0, st.durable);
+        let offset = WAL_HEADER_BYTES as u64 + (lsn - st.base);
+        if let Err(e) = self.wal.write_at(st.active, &record, offset) {
+            st.poisoned = true;
+            self.cond.notify_all();
+            return Err(e);
+        }
+        st.end += record.len() as u64;
+        st.bytes_written += record.len() as u64;
+        let end_lsn = st.end;
+        let meta = Meta {
+            wal_lsn: end_lsn,
+            ..*meta
+        };
+        st.queue.push_back(Pending {
+            txn: meta.txn,
+            end_lsn,
+            needs_sync: mode == SyncMode::Now,
+            meta,
+            map,
+        });
+        if let SyncMode::Within(d) = mode {
+            let at = Instant::now() + d;
+            st.sync_deadline = Some(st.sync_deadline.map_or(at, |old| old.min(at)));
+        }
+        self.publish_ready(&mut st, published);
+        Ok(end_lsn)
+    }
+
+    /// Queues a commit that a checkpoint has already made durable.
+    pub(crate) fn push_durable(&self, meta: &Meta, map: usize, published: &Published) {
+        let mut st = self.state.lock();
+        let end_lsn = st.end;
+        st.queue.push_back(Pending {
+            txn: meta.txn,
+            end_lsn,
+            needs_sync: false,
+            meta: *meta,
+            map,
+        });
+        self.publish_ready(&mut st, published);
+    }
+
+    /// Publishes the longest run of queued states whose records are durable
+    /// enough, and wakes the waiters.
+    fn publish_ready(&self, st: &mut LogState, published: &Published) {
+        let mut newest = None;
+        while let Some(p) = st.queue.front() {
+            if p.needs_sync && st.durable < p.end_lsn {
+                break;
+            }
+            newest = st.queue.pop_front();
+        }
+        if let Some(p) = newest {
+            published.store(&p.meta, p.map);
+            st.published = p.txn;
+            self.cond.notify_all();
+        }
+    }
+
+    /// Waits until commit `txn` is published, leading an fsync if one is needed
+    /// and none is running.
+    pub(crate) fn wait_published(&self, txn: TxnId, published: &Published) -> Result<()> {
+        let mut st = self.state.lock();
+        loop {
+            if st.published >= txn {
+                return Ok(());
+            }
+            if st.poisoned {
+                return Err(Error::Poisoned);
+            }
+            let front_needs_sync = st.queue.front().is_some_and(|p| p.needs_sync);
+            if front_needs_sync && !st.flushing {
+                st = self.lead_sync(st, published)?;
+            } else {
+                self.cond.wait(&mut st);
+            }
+        }
+    }
+
+    /// Makes everything written so far durable (for `Db::sync`).
+    pub(crate) fn sync_all(&self, published: &Published) -> Result<()> {
+        let mut st = self.state.lock();
+        let target = st.end;
+        loop {
+            if st.poisoned {
+                return Err(Error::Poisoned);
+            }
+            if st.durable >= target {
+                return Ok(());
+            }
+            if st.flushing {
+                self.cond.wait(&mut st);
+            } else {
+                st = self.lead_sync(st, published)?;
+            }
+        }
+    }
+
+    /// The leader's fsync: of everything written when it starts, outside the
+    /// mutex so that other commits append (and queue for the next one) meanwhile.
+    fn lead_sync<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, LogState>,
+        published: &Published,
+    ) -> Result<MutexGuard<'a, LogState>> {
+        st.flushing = true;
+        let target = st.end;
+        let file = st.active;
+        let r = MutexGuard::unlocked(&mut st, || self.wal.sync(file));
+        st.flushing = false;
+        st.fsyncs += 1;
+        if let Err(e) = r {
+            st.poisoned = true;
+            self.cond.notify_all();
+            return Err(e);
+        }
+        // A switch while unlocked synced the old file itself and moved
+        // `durable` on; never move it back.
+        st.durable = st.durable.max(target);
+        if st.durable >= st.end {
+            st.sync_deadline = None;
+        }
+        self.publish_ready(&mut st, published);
+        self.cond.notify_all();
+        Ok(st)
+    }
+
+    /// Checkpoint step: syncs the active file, publishes what that makes
+    /// durable, then empties the other file and makes it active, starting at
+    /// the current end. Returns that LSN: what the checkpoint will cover.
+    pub(crate) fn switch(&self, published: &Published) -> Result<u64> {
+        let mut st = self.state.lock();
+        while st.flushing {
+            self.cond.wait(&mut st);
+        }
+        if st.poisoned {
+            return Err(Error::Poisoned);
+        }
+        let fail = |st: &mut LogState, e: Error| {
+            st.poisoned = true;
+            self.cond.notify_all();
+            e
+        };
+        if st.durable < st.end {
+            st.fsyncs += 1;
+            if let Err(e) = self.wal.sync(st.active) {
+                return Err(fail(&mut st, e));
+            }
+            st.durable = st.end;
+            st.sync_deadline = None;
+            self.publish_ready(&mut st, published);
+        }
+        let other = 1 - st.active;
+        if let Err(e) = self.wal.reset(other, st.end) {
+            return Err(fail(&mut st, e));
+        }
+        st.active = other;
+        st.base = st.end;
+        Ok(st.end)
+    }
+
+    /// A checkpoint covering `lsn` is durable: the inactive file's records are
+    /// no longer needed, so it is cut back to its header.
+    pub(crate) fn checkpointed(&self, lsn: u64) -> Result<()> {
+        let mut st = self.state.lock();
+        st.checkpoint_lsn = st.checkpoint_lsn.max(lsn);
+        let inactive = 1 - st.active;
+        if st.base == lsn {
+            self.wal.truncate(inactive, WAL_HEADER_BYTES as u64)?;
+        }
+        Ok(())
+    }
+
+    /// The flusher thread's loop: fsyncs `Group` records by their deadline.
+    pub(crate) fn run_flusher(&self, published: &Published) {
+        let mut st = self.state.lock();
+        loop {
+            if st.stopping || st.poisoned {
+                return;
+            }
+            match st.sync_deadline {
+                None => self.cond.wait(&mut st),
+                Some(d) if Instant::now() < d => {
+                    self.cond.wait_until(&mut st, d);
+                }
+                Some(_) if st.flushing => self.cond.wait(&mut st),
+                Some(_) => match self.lead_sync(st, published) {
+                    Ok(g) => st = g,
+                    Err(_) => return,
+                },
+            }
+        }
+    }
+
+    /// Ends the flusher thread.
+    pub(crate) fn stop(&self) {
+        self.state.lock().stopping = true;
+        self.cond.notify_all();
+    }
+
+    pub(crate) fn wal_path(&self, i: usize) -> &std::path::Path {
+        self.wal.path(i)
+    }
+}

@@ -1,0 +1,129 @@
+//! Named failure points, for tests that make I/O fail on purpose.
+//!
+//! Every write and fsync of the data file and the WAL passes a named point
+//! (see [`FailPoints::POINTS`]); a test arms a point to fail its Nth pass,
+//! once or from then on, with an `EIO`-like error. Production code passes
+//! `None` and pays one branch.
+
+use std::collections::HashMap;
+use std::io;
+
+use parking_lot::Mutex;
+
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    /// Passes left before the point fails.
+    countdown: u64,
+    /// Keep failing after the first failure.
+    persistent: bool,
+    fired: bool,
+}
+
+/// A set of armed failure points, shared with a `Db` through
+/// `Options::fail_points`. For tests.
+#[derive(Debug, Default)]
+pub struct FailPoints {
+    rules: Mutex<HashMap<&'static str, Rule>>,
+    passes: Mutex<HashMap<&'static str, u64>>,
+}
+
+impl FailPoints {
+    /// Every point there is, in the order a commit and a checkpoint pass them.
+    pub const POINTS: &'static [&'static str] = &[
+        "data.write",
+        "wal.write",
+        "wal.sync",
+        "checkpoint.data.sync",
+        "meta.write",
+        "meta.sync",
+    ];
+
+    /// An empty set: nothing fails.
+    pub fn new() -> FailPoints {
+        FailPoints::default()
+    }
+
+    /// Makes the `nth` pass (0-based, counted from now) of `point` fail; with
+    /// `persistent`, every pass after it fails too.
+    pub fn arm(&self, point: &'static str, nth: u64, persistent: bool) {
+        assert!(
+            Self::POINTS.contains(&point),
+            "unknown failure point {point}"
+        );
+        self.rules.lock().insert(
+            point,
+            Rule {
+                countdown: nth,
+                persistent,
+                fired: false,
+            },
+        );
+    }
+
+    /// Disarms every point.
+    pub fn clear(&self) {
+        self.rules.lock().clear();
+    }
+
+    /// How many times `point` has been passed (failed passes included).
+    pub fn passes(&self, point: &str) -> u64 {
+        self.passes.lock().get(point).copied().unwrap_or(0)
+    }
+
+    /// Whether any armed point has failed.
+    pub fn any_fired(&self) -> bool {
+        self.rules.lock().values().any(|r| r.fired)
+    }
+
+    pub(crate) fn pass(&self, point: &'static str) -> io::Result<()> {
+        *self.passes.lock().entry(point).or_default() += 1;
+        let mut rules = self.rules.lock();
+        let Some(rule) = rules.get_mut(point) else {
+            return Ok(());
+        };
+        if rule.fired && rule.persistent {
+            return Err(injected(point));
+        }
+        if rule.fired {
+            return Ok(());
+        }
+        if rule.countdown == 0 {
+            rule.fired = true;
+            return Err(injected(point));
+        }
+        rule.countdown -= 1;
+        Ok(())
+    }
+}
+
+fn injected(point: &str) -> io::Error {
+    io::Error::other(format!("injected failure at {point}"))
+}
+
+/// Passes `point` if failure points are installed.
+pub(crate) fn pass(points: Option<&FailPoints>, point: &'static str) -> io::Result<()> {
+    match points {
+        Some(p) => p.pass(point),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nth_pass_fails_once_or_always() {
+        let f = FailPoints::new();
+        f.arm("wal.sync", 2, false);
+        assert!(f.pass("wal.sync").is_ok());
+        assert!(f.pass("wal.sync").is_ok());
+        assert!(f.pass("wal.sync").is_err());
+        assert!(f.pass("wal.sync").is_ok());
+        f.arm("meta.write", 0, true);
+        assert!(f.pass("meta.write").is_err());
+        assert!(f.pass("meta.write").is_err());
+        assert_eq!(f.passes("wal.sync"), 4);
+        assert!(f.any_fired());
+    }
+}

@@ -1,0 +1,127 @@
+//! How a database is opened: page size, durability, WAL and cache bounds.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::db::Db;
+use crate::error::Result;
+use crate::fail::FailPoints;
+use crate::format;
+
+/// When `commit` returns relative to the data reaching the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `commit` returns after the commit's WAL record is fsynced; concurrent
+    /// commits share one fsync.
+    #[default]
+    Immediate,
+    /// `commit` returns once its record is written; a background fsync follows
+    /// within the interval. A power cut loses at most that window of commits,
+    /// never consistency; a process crash loses nothing.
+    Group(Duration),
+    /// No fsync is asked for (checkpoints still sync). A process crash loses
+    /// nothing; a power cut loses the commits since the last checkpoint or
+    /// other sync, and recovery returns a consistent earlier state.
+    None,
+}
+
+/// How to open a database. Every setting has a default.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let db = oakmap::Options::new()
+///     .cache_bytes(256 << 20)
+///     .durability(oakmap::Durability::Group(Duration::from_millis(5)))
+///     .wal_bytes_max(64 << 20)
+///     .open("app.oak")?;
+/// # Ok::<(), oakmap::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub(crate) page_bytes: usize,
+    pub(crate) durability: Durability,
+    pub(crate) verify_checksums: bool,
+    pub(crate) create: bool,
+    pub(crate) cache_bytes: usize,
+    pub(crate) wal_bytes_max: u64,
+    pub(crate) checkpoint_interval: Duration,
+    pub(crate) fail_points: Option<Arc<FailPoints>>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            page_bytes: format::PAGE_BYTES_DEFAULT,
+            durability: Durability::Immediate,
+            verify_checksums: true,
+            create: true,
+            cache_bytes: 256 << 20,
+            wal_bytes_max: 64 << 20,
+            checkpoint_interval: Duration::from_secs(30),
+            fail_points: None,
+        }
+    }
+}
+
+impl Options {
+    /// The defaults: 4 KiB pages, `Durability::Immediate`, checksums verified
+    /// on read, a 256 MiB cache, a 64 MiB WAL bound, checkpoints at least
+    /// every 30 seconds while there are commits.
+    pub fn new() -> Options {
+        Options::default()
+    }
+    /// Page size for a new file (a power of two, 4 KiB to 64 KiB). An existing
+    /// file keeps the page size it was created with.
+    pub fn page_bytes(mut self, page_bytes: usize) -> Options {
+        self.page_bytes = page_bytes;
+        self
+    }
+    /// The default durability of commits ([`crate::WriteTxn::set_durability`]
+    /// overrides it per transaction).
+    pub fn durability(mut self, durability: Durability) -> Options {
+        self.durability = durability;
+        self
+    }
+    /// Whether every page read verifies its checksum (default true). Structural
+    /// checks that keep bad bytes from causing a panic run either way.
+    pub fn verify_checksums(mut self, verify: bool) -> Options {
+        self.verify_checksums = verify;
+        self
+    }
+    /// Whether a missing file is created (default true).
+    pub fn create(mut self, create: bool) -> Options {
+        self.create = create;
+        self
+    }
+    /// The bound on the writer's dirty-page cache: one arena of this many bytes
+    /// (at least 128 pages), allocated at open off the Rust heap. A transaction
+    /// larger than it spills pages to the file early.
+    pub fn cache_bytes(mut self, cache_bytes: usize) -> Options {
+        self.cache_bytes = cache_bytes;
+        self
+    }
+    /// The bound on the write-ahead log. A checkpoint starts when half of it
+    /// is used; a writer that finds it full checkpoints before it starts
+    /// (back-pressure); a transaction whose record would not fit commits as a
+    /// checkpoint instead. Recovery replays at most this much.
+    pub fn wal_bytes_max(mut self, bytes: u64) -> Options {
+        self.wal_bytes_max = bytes.max(4096);
+        self
+    }
+    /// Checkpoint at least this often while there are commits (default 30 s).
+    pub fn checkpoint_interval(mut self, interval: Duration) -> Options {
+        self.checkpoint_interval = interval;
+        self
+    }
+    /// Installs failure points that tests arm to make I/O fail.
+    #[doc(hidden)]
+    pub fn fail_points(mut self, points: Arc<FailPoints>) -> Options {
+        self.fail_points = Some(points);
+        self
+    }
+    /// Opens (or creates) the database at `path`.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
+        Db::open_with(path.as_ref(), self)
+    }
+}

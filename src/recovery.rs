@@ -1,0 +1,271 @@
+//! Opening a database: the file, the newest checkpoint, and the WAL after it.
+//!
+//! Order: create the file if it is missing (header and both meta slots,
+//! written under a temporary name, synced, linked into place, directory
+//! synced); take the exclusive lock; validate the header; take the newest
+//! meta slot whose checksum holds (a torn slot falls back to the other);
+//! check the file is as long as that state says; load its freelist; read the
+//! WAL from the position that slot covers (`wal::WalFiles::scan`), dropping a
+//! torn tail and refusing damage in acknowledged records; replay the records
+//! in one transaction and commit it as a checkpoint, so a crash during
+//! recovery starts again from a good state.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::cache::{Cache, CacheCounters};
+use crate::checkpoint::CheckpointState;
+use crate::commit::CommitLog;
+use crate::db::{Counters, Inner, WriterState};
+use crate::error::{Error, Limit, Result};
+use crate::file::DataFile;
+use crate::format::wal::{Op, WAL_HEADER_BYTES, decode_ops, decode_record};
+use crate::format::{
+    self, FIRST_DATA_PAGE, FORMAT_VERSION, FileHeader, HEADER_BYTES, META_BYTES, Meta, TxnId,
+    freelist,
+};
+use crate::freelist::FreeList;
+use crate::options::Options;
+use crate::pager::MapSource;
+use crate::snapshot::{Published, ReaderTable};
+use crate::txn::WriteTxn;
+use crate::wal::{Scan, WalFiles};
+
+/// Opens (creating if allowed) and recovers the database at `path`.
+pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
+    if !format::page_size_ok(options.page_bytes) {
+        return Err(Error::LimitExceeded {
+            what: Limit::PageSize,
+            actual: options.page_bytes as u64,
+            max: format::PAGE_BYTES_MAX as u64,
+        });
+    }
+    if options.create && !path.exists() {
+        DataFile::create(path, &initial_pages(options.page_bytes))?;
+    }
+    let (file, empty) = DataFile::open(path, options.fail_points.clone())?;
+    if empty {
+        // A file the caller made empty on purpose: initialize it in place.
+        file.write_at(&initial_pages(options.page_bytes), 0)?;
+        file.sync("meta.sync")?;
+    }
+    let header = read_header(&file)?;
+    let page_bytes = header.page_bytes as usize;
+    let (meta, slot) = newest_meta(&file, page_bytes)?;
+    let file_bytes = file.len()?;
+    if file_bytes < meta.page_count * page_bytes as u64 {
+        return Err(Error::corrupt(
+            Meta::page_of_slot(slot),
+            format!(
+                "file is truncated: {} bytes, but the state needs {} pages of {}",
+                file_bytes, meta.page_count, page_bytes
+            ),
+        ));
+    }
+    let map = file.ensure_mapped(meta.page_count * page_bytes as u64)?;
+    let src = MapSource {
+        file: &file,
+        map,
+        page_count: meta.page_count,
+        page_bytes,
+        verify: true,
+    };
+    let (free_ids, freelist_pages) = load_freelist(&src, &meta)?;
+    let wal = WalFiles::open(path, header.file_id, options.fail_points.clone())?;
+    let scan = wal.scan(meta.wal_lsn)?;
+    let (active, base) = match scan.end_file {
+        Some((f, base)) => {
+            // Drop a torn tail, so appends continue from the last good record.
+            wal.truncate(f, WAL_HEADER_BYTES as u64 + (scan.end_lsn - base))?;
+            (f, base)
+        }
+        None => {
+            wal.reset(0, meta.wal_lsn)?;
+            (0, meta.wal_lsn)
+        }
+    };
+    let log = CommitLog::new(wal, active, base, scan.end_lsn, meta.wal_lsn, meta.txn);
+    let readers = ReaderTable::new();
+    let cache_counters = Arc::new(CacheCounters::default());
+    let cache = Cache::new(options.cache_bytes, page_bytes, cache_counters.clone())?;
+    let cache_bytes = cache.capacity_bytes();
+    let counters = Counters::default();
+    counters.set_space(&meta, free_ids.len() as u64, 0);
+    let inner = Inner {
+        published: Published::new(&meta, map),
+        page_bytes,
+        readers,
+        writer: Mutex::new(WriterState {
+            free: FreeList::from_free(free_ids),
+            head: meta,
+            head_map: map,
+            cache: Some(cache),
+        }),
+        checkpoint: Mutex::new(CheckpointState {
+            txn: meta.txn,
+            slot,
+            freelist_pages,
+            count: 0,
+            last_duration: Duration::ZERO,
+            total_duration: Duration::ZERO,
+            last_at: Instant::now(),
+        }),
+        log,
+        poisoned: AtomicBool::new(false),
+        counters,
+        checkpoint_txn: AtomicU64::new(meta.txn.0),
+        cache_counters,
+        cache_bytes,
+        options,
+        file,
+    };
+    if !scan.records.is_empty() {
+        replay(&inner, &scan)?;
+    }
+    Ok(inner)
+}
+
+/// Applies the scanned records in one transaction, committed as a checkpoint.
+fn replay(inner: &Inner, scan: &Scan) -> Result<()> {
+    let mut tx = WriteTxn::for_replay(inner)?;
+    for found in &scan.records {
+        let bytes = &scan.bytes[found.file][found.offset..];
+        let rec = decode_record(bytes, found.lsn).expect("scan found this record valid");
+        let ops = decode_ops(&rec).ok_or_else(|| Error::WalCorruption {
+            path: inner.log.wal_path(found.file).to_path_buf(),
+            offset: found.offset as u64,
+            reason: "record's operations do not parse".into(),
+        })?;
+        for op in ops {
+            match op {
+                Op::Put { tree, key, value } => {
+                    tx.open_tree(tree)?.insert(key, value)?;
+                }
+                Op::Delete { tree, key } => {
+                    tx.open_tree(tree)?.remove(key)?;
+                }
+                Op::CreateTree { tree } => {
+                    tx.open_tree(tree)?;
+                }
+                Op::DeleteTree { tree } => {
+                    tx.delete_tree(tree)?;
+                }
+            }
+        }
+        tx.set_id(TxnId(rec.txn));
+    }
+    tx.commit()
+}
+
+/// The first three pages of a new file: the header and two meta slots, both
+/// describing the empty database (txn 0).
+fn initial_pages(page_bytes: usize) -> Vec<u8> {
+    let mut b = vec![0u8; 3 * page_bytes];
+    let header = FileHeader {
+        version: FORMAT_VERSION,
+        page_bytes: page_bytes as u32,
+        file_id: random_u64(),
+    };
+    b[..HEADER_BYTES].copy_from_slice(&header.encode());
+    let meta = Meta {
+        txn: TxnId(0),
+        page_count: FIRST_DATA_PAGE,
+        ..Meta::default()
+    };
+    for slot in 0..2 {
+        let at = Meta::page_of_slot(slot) as usize * page_bytes;
+        b[at..at + META_BYTES].copy_from_slice(&meta.encode(slot));
+    }
+    b
+}
+
+fn read_header(file: &DataFile) -> Result<FileHeader> {
+    let mut b = [0u8; HEADER_BYTES];
+    let n = file.read_at(&mut b, 0)?;
+    FileHeader::decode(&b[..n]).map_err(|e| match e {
+        format::HeaderError::NotOurs => Error::NotADatabase {
+            path: file.path().to_path_buf(),
+        },
+        format::HeaderError::Version(found) => Error::UnsupportedVersion {
+            path: file.path().to_path_buf(),
+            found,
+            supported: FORMAT_VERSION,
+        },
+        format::HeaderError::Corrupt(reason) => Error::corrupt(0, reason),
+    })
+}
+
+/// Reads both meta slots and returns the newest valid one and its slot.
+pub(crate) fn newest_meta(file: &DataFile, page_bytes: usize) -> Result<(Meta, usize)> {
+    let mut best: Option<(Meta, usize)> = None;
+    let mut first_err = None;
+    for slot in 0..2 {
+        let mut b = [0u8; META_BYTES];
+        let n = file.read_at(&mut b, Meta::page_of_slot(slot) * page_bytes as u64)?;
+        match Meta::decode(&b[..n], slot) {
+            Ok(m) if best.is_none_or(|(b, _)| m.txn > b.txn) => best = Some((m, slot)),
+            Ok(_) => {}
+            Err(e) => first_err = first_err.or(Some(e)),
+        }
+    }
+    match (best, first_err) {
+        (Some(best), _) => Ok(best),
+        (None, Some(Error::Corruption { reason, .. })) => Err(Error::corrupt(
+            1,
+            format!("no valid meta slot (slot 0: {reason}; slot 1 also invalid)"),
+        )),
+        (None, _) => Err(Error::corrupt(1, "no valid meta slot")),
+    }
+}
+
+/// Walks the freelist chain of `meta`: the free page ids and the chain's pages.
+fn load_freelist(src: &MapSource<'_>, meta: &Meta) -> Result<(Vec<u64>, Vec<u64>)> {
+    // Taking the freelist's own pages from the free set can leave its last
+    // pages short or empty, so bound the chain by the file, not the count.
+    let max_pages = meta.page_count;
+    let mut ids = Vec::with_capacity(meta.free_count.min(1 << 24) as usize);
+    let mut pages = Vec::new();
+    let mut next = meta.freelist_head;
+    while next.0 != 0 {
+        if pages.len() as u64 >= max_pages {
+            return Err(Error::corrupt(next.0, "freelist chain loops"));
+        }
+        let (entries, after) = freelist::read_page(src.page(next)?, next)?;
+        for &id in &entries {
+            if id < FIRST_DATA_PAGE || id >= meta.page_count {
+                return Err(Error::corrupt(
+                    next.0,
+                    format!("free page id {id} out of range"),
+                ));
+            }
+        }
+        ids.extend(entries);
+        pages.push(next.0);
+        next = after;
+    }
+    if ids.len() as u64 != meta.free_count {
+        return Err(Error::corrupt(
+            meta.freelist_head.0,
+            format!(
+                "freelist holds {} ids, meta says {}",
+                ids.len(),
+                meta.free_count
+            ),
+        ));
+    }
+    Ok((ids, pages))
+}
+
+/// A number unlikely to repeat across databases: the time, the process and a
+/// per-process random key, hashed.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    RandomState::new().hash_one((now, std::process::id()))
+}

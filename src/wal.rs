@@ -1,0 +1,256 @@
+//! The write-ahead log's two files, and reading them back at recovery.
+//!
+//! The log is a pair of files, `<db>.wal0` and `<db>.wal1`, used in turn.
+//! New records go to the active file. Each checkpoint switches: it syncs the
+//! active file, then resets the other one (truncate, write a header whose
+//! `base_lsn` is the current end of the log) and makes it active. The file
+//! it resets was covered by the previous checkpoint, whose meta slot is
+//! durable, so nothing in it is still needed; the file it leaves holds the
+//! records between the previous checkpoint and this one, needed only until
+//! this checkpoint's meta slot is durable. The log on disk is therefore at
+//! most the two files' worth: about twice the checkpoint trigger.
+//!
+//! Recovery (`scan`) starts at the LSN the chosen meta slot covers, in the
+//! file whose range holds it, and follows records, then into the other file
+//! if it starts exactly where the first ends. A record that fails to decode
+//! ends the log if nothing valid follows it, or if what follows was written
+//! when the log was durable only up to the bad record (a torn tail: never
+//! acknowledged). A valid record after it that was appended when the bad one
+//! was already durable means acknowledged data is damaged: an error naming
+//! the file and offset.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::fail::{self, FailPoints};
+use crate::format::wal::{WAL_HEADER_BYTES, WalHeader, decode_record};
+
+pub(crate) struct WalFiles {
+    files: [File; 2],
+    paths: [PathBuf; 2],
+    file_id: u64,
+    fail: Option<Arc<FailPoints>>,
+}
+
+/// A record found by `scan`: which file, where, and its LSN and txn.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FoundRecord {
+    pub(crate) file: usize,
+    pub(crate) offset: usize,
+    pub(crate) lsn: u64,
+}
+
+/// What `scan` found after the checkpoint's LSN.
+pub(crate) struct Scan {
+    /// Both files' bytes, as read.
+    pub(crate) bytes: [Vec<u8>; 2],
+    pub(crate) records: Vec<FoundRecord>,
+    /// The LSN just past the last good record.
+    pub(crate) end_lsn: u64,
+    /// The file the log ends in, and its base LSN, if any file holds `end_lsn`.
+    pub(crate) end_file: Option<(usize, u64)>,
+}
+
+/// The WAL file paths for the database at `db`.
+pub(crate) fn wal_paths(db: &Path) -> [PathBuf; 2] {
+    let name = db
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    [0, 1].map(|i| db.with_file_name(format!("{name}.wal{i}")))
+}
+
+impl WalFiles {
+    /// Opens (creating if missing) both WAL files of the database at `db`.
+    pub(crate) fn open(db: &Path, file_id: u64, fail: Option<Arc<FailPoints>>) -> Result<WalFiles> {
+        let paths = wal_paths(db);
+        let mut created = false;
+        let mut open = |p: &PathBuf| -> Result<File> {
+            created |= !p.exists();
+            Ok(OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(p)?)
+        };
+        let files = [open(&paths[0])?, open(&paths[1])?];
+        if created {
+            let dir = db.parent().filter(|p| !p.as_os_str().is_empty());
+            File::open(dir.unwrap_or(Path::new(".")))?.sync_all()?;
+        }
+        Ok(WalFiles {
+            files,
+            paths,
+            file_id,
+            fail,
+        })
+    }
+
+    pub(crate) fn path(&self, i: usize) -> &Path {
+        &self.paths[i]
+    }
+
+    pub(crate) fn write_at(&self, i: usize, bytes: &[u8], offset: u64) -> Result<()> {
+        fail::pass(self.fail.as_deref(), "wal.write")?;
+        Ok(self.files[i].write_all_at(bytes, offset)?)
+    }
+
+    pub(crate) fn sync(&self, i: usize) -> Result<()> {
+        fail::pass(self.fail.as_deref(), "wal.sync")?;
+        Ok(self.files[i].sync_data()?)
+    }
+
+    /// Empties file `i` and starts it at `base_lsn` (not synced: the first
+    /// sync of a record in it makes the header durable too).
+    pub(crate) fn reset(&self, i: usize, base_lsn: u64) -> Result<()> {
+        fail::pass(self.fail.as_deref(), "wal.write")?;
+        self.files[i].set_len(0)?;
+        let header = WalHeader {
+            file_id: self.file_id,
+            base_lsn,
+        };
+        Ok(self.files[i].write_all_at(&header.encode(), 0)?)
+    }
+
+    /// Cuts file `i` to `len` bytes (dropping a torn tail before appending).
+    pub(crate) fn truncate(&self, i: usize, len: u64) -> Result<()> {
+        Ok(self.files[i].set_len(len)?)
+    }
+
+    fn read(&self, i: usize) -> Result<Vec<u8>> {
+        let len = self.files[i].metadata()?.len();
+        let mut b =
+            vec![0u8; usize::try_from(len).map_err(|_| Error::corrupt(0, "WAL file too large"))?];
+        self.files[i].read_exact_at(&mut b, 0)?;
+        Ok(b)
+    }
+
+    /// Reads both files and finds every good record from `from_lsn` on.
+    pub(crate) fn scan(&self, from_lsn: u64) -> Result<Scan> {
+        let bytes = [self.read(0)?, self.read(1)?];
+        let mut headers = [None, None];
+        for i in 0..2 {
+            if let Some(h) = WalHeader::decode(&bytes[i]) {
+                if h.file_id != self.file_id {
+                    return Err(Error::WalCorruption {
+                        path: self.paths[i].clone(),
+                        offset: 0,
+                        reason: "WAL file belongs to a different database".into(),
+                    });
+                }
+                headers[i] = Some(h.base_lsn);
+            }
+        }
+        let end_of = |i: usize, base: u64| base + (bytes[i].len() - WAL_HEADER_BYTES) as u64;
+        // The file whose range holds from_lsn; the newer one if both do.
+        let start = (0..2)
+            .filter_map(|i| headers[i].map(|b| (i, b)))
+            .filter(|&(i, b)| b <= from_lsn && from_lsn <= end_of(i, b))
+            .max_by_key(|&(_, b)| b);
+        let mut scan = Scan {
+            records: Vec::new(),
+            end_lsn: from_lsn,
+            end_file: start,
+            bytes: [Vec::new(), Vec::new()],
+        };
+        let Some((mut file, mut base)) = start else {
+            if let Some(i) = (0..2).find(|&i| headers[i].is_some_and(|b| b > from_lsn)) {
+                return Err(self.corrupt(
+                    i,
+                    0,
+                    "WAL starts after the checkpoint's position: records are missing",
+                ));
+            }
+            scan.bytes = bytes;
+            return Ok(scan);
+        };
+        let mut lsn = from_lsn;
+        loop {
+            let torn = self.scan_file(&bytes[file], file, base, &mut lsn, &mut scan.records)?;
+            let other = 1 - file;
+            match headers[other] {
+                Some(b) if b == lsn && !torn && b > base => {
+                    file = other;
+                    base = b;
+                }
+                Some(b) if b > lsn => {
+                    return Err(self.corrupt(
+                        other,
+                        0,
+                        "WAL continues past a gap or a damaged record",
+                    ));
+                }
+                _ => break,
+            }
+        }
+        scan.end_lsn = lsn;
+        scan.end_file = Some((file, base));
+        scan.bytes = bytes;
+        Ok(scan)
+    }
+
+    /// Follows records in one file from `*lsn`; returns whether it stopped at
+    /// a torn record rather than at the end of the file.
+    fn scan_file(
+        &self,
+        b: &[u8],
+        file: usize,
+        base: u64,
+        lsn: &mut u64,
+        out: &mut Vec<FoundRecord>,
+    ) -> Result<bool> {
+        let offset_of = |lsn: u64| WAL_HEADER_BYTES + (lsn - base) as usize;
+        loop {
+            let off = offset_of(*lsn);
+            if off == b.len() {
+                return Ok(false);
+            }
+            match decode_record(&b[off..], *lsn) {
+                Some(r) => {
+                    out.push(FoundRecord {
+                        file,
+                        offset: off,
+                        lsn: *lsn,
+                    });
+                    *lsn += r.len as u64;
+                }
+                None => {
+                    self.check_tail(b, file, base, off)?;
+                    return Ok(true);
+                }
+            }
+        }
+    }
+
+    /// A bad record at `off`: corruption if a later valid record says the log
+    /// was durable past this point when it was written.
+    fn check_tail(&self, b: &[u8], file: usize, base: u64, off: usize) -> Result<()> {
+        let bad_lsn = base + (off - WAL_HEADER_BYTES) as u64;
+        for p in off + 1..b.len() {
+            let lsn = base + (p - WAL_HEADER_BYTES) as u64;
+            if let Some(r) = decode_record(&b[p..], lsn)
+                && r.synced_lsn > bad_lsn
+            {
+                return Err(self.corrupt(
+                    file,
+                    off as u64,
+                    "damaged record followed by acknowledged ones",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, file: usize, offset: u64, reason: &str) -> Error {
+        Error::WalCorruption {
+            path: self.paths[file].clone(),
+            offset,
+            reason: reason.to_string(),
+        }
+    }
+}
