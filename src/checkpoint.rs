@@ -62,10 +62,18 @@ pub(crate) fn prepare(
         return Ok(None);
     }
     let started = Instant::now();
+    // From here H's pages must stay intact too (see `freelist`).
+    inner.prepared_txn.store(w.head.txn.0, Ordering::Release);
     let lsn = inner.log.switch(&inner.published)?;
     let src = inner.map_source(&w.head, w.head_map);
     let cache = w.cache.take().expect("cache is home between transactions");
-    let mut pager = Pager::new(src, std::mem::take(&mut w.free), cache, w.head.txn);
+    let mut pager = Pager::new(
+        src,
+        std::mem::take(&mut w.free),
+        cache,
+        w.head.txn,
+        w.head.txn,
+    );
     let written = pager
         .write_freelist(&k.freelist_pages)
         .and_then(|list| pager.write_out(&inner.file).map(|()| list));

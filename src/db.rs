@@ -3,8 +3,9 @@
 //!
 //! Two background threads run while a `Db` is open: the flusher, which
 //! fsyncs `Durability::Group` records by their deadline, and the
-//! checkpointer, which checkpoints when the WAL passes half its bound or the
-//! checkpoint interval has passed with commits outstanding. Dropping the `Db`
+//! checkpointer, which checkpoints when the WAL passes half its bound, the
+//! checkpoint interval has passed with commits outstanding, or freed pages
+//! waiting for a checkpoint pass an eighth of the file. Dropping the `Db`
 //! stops both and takes a last checkpoint, so a clean reopen replays nothing.
 
 use std::path::Path;
@@ -73,6 +74,9 @@ pub(crate) struct Inner {
     pub(crate) counters: Counters,
     /// The newest durable checkpoint's txn: its pages must not be reused.
     pub(crate) checkpoint_txn: AtomicU64,
+    /// The newest checkpoint prepared (being written) or durable; set under
+    /// the writer lock.
+    pub(crate) prepared_txn: AtomicU64,
     pub(crate) cache_counters: Arc<CacheCounters>,
     pub(crate) cache_bytes: usize,
 }
@@ -416,19 +420,19 @@ impl Inner {
         )
     }
 
-    /// The oldest state any page may still be needed for: the oldest live
-    /// snapshot's, or the newest durable checkpoint's if that is older.
-    pub(crate) fn oldest_pinned(&self) -> TxnId {
-        let checkpoint = TxnId(self.checkpoint_txn.load(Ordering::Acquire));
-        match self.readers.oldest() {
-            Some((t, _)) => t.min(checkpoint),
-            None => checkpoint,
-        }
+    /// Lets the free list release what no snapshot or checkpoint can reach.
+    pub(crate) fn release_free(&self, free: &mut FreeList) {
+        let durable = TxnId(self.checkpoint_txn.load(Ordering::Acquire));
+        free.release(self.readers.oldest().map(|(t, _)| t), durable);
     }
 }
 
+/// Below this many pinned pages, space is not a reason to checkpoint.
+const PINNED_PAGES_MIN: u64 = 1024;
+
 /// The checkpointer thread: checkpoints when the WAL passes half its bound,
-/// or when the interval has passed with commits not yet checkpointed.
+/// when the interval has passed with commits not yet checkpointed, or when
+/// pages waiting for a checkpoint before reuse pass an eighth of the file.
 fn run_checkpointer(inner: &Inner, signal: &Signal) {
     let poll = inner
         .options
@@ -443,8 +447,13 @@ fn run_checkpointer(inner: &Inner, signal: &Signal) {
         }
         let uncovered = inner.log.uncovered_bytes();
         let since = inner.checkpoint.lock().last_at.elapsed();
+        // Freed pages the last checkpoint still reaches cannot be reused until
+        // the next one: when they are an eighth of the file, checkpoint.
+        let pinned = inner.counters.pending_pages.load(Ordering::Relaxed);
+        let pages = inner.counters.page_count.load(Ordering::Relaxed);
         let due = uncovered >= inner.options.wal_bytes_max / 2
-            || (uncovered > 0 && since >= inner.options.checkpoint_interval);
+            || (uncovered > 0 && since >= inner.options.checkpoint_interval)
+            || (uncovered > 0 && pinned >= PINNED_PAGES_MIN && pinned >= pages / 8);
         if due {
             // An error poisons the database; writers report it.
             let _ = checkpoint::run(inner);

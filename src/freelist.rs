@@ -1,10 +1,16 @@
 //! Which pages are free, and when a freed page may be reused.
 //!
-//! A page freed by commit T is still reachable from every state before T. It
-//! moves from `pending` to `free` once no live snapshot is older than T
-//! (invariant 2 of design.md). With commit = checkpoint, the durable fallback
-//! meta slot is the state just before the newest commit, which frees nothing
-//! it can reach, so only in-process readers hold pages back.
+//! A page freed by commit T is reachable from every state from its birth (the
+//! commit that wrote it) up to T. It may be reused once nothing that could
+//! read one of those states remains (invariant 2 of design.md):
+//!
+//! * no live snapshot older than T, and
+//! * no checkpoint that reaches it: neither the newest durable one (D) nor one
+//!   being written (P, with D <= P). A page born after P is in neither
+//!   (`pending_readers`); any other page waits until D >= T, when the newest
+//!   durable checkpoint was taken after it was freed (`pending_checkpoint`).
+//!
+//! Both queues are keyed by T, so releasing is a split of a sorted map.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,35 +18,54 @@ use crate::format::TxnId;
 
 #[derive(Debug, Default, Clone)]
 pub(crate) struct FreeList {
-    /// Pages no state any reader can see refers to.
+    /// Pages no state anyone can read refers to.
     free: BTreeSet<u64>,
-    /// Pages freed by commit T, reachable from states older than T.
-    pending: BTreeMap<TxnId, Vec<u64>>,
+    /// Pages freed by commit T that only snapshots older than T can reach.
+    pending_readers: BTreeMap<TxnId, Vec<u64>>,
+    /// Pages freed by commit T that a checkpoint may also reach.
+    pending_checkpoint: BTreeMap<TxnId, Vec<u64>>,
+}
+
+/// Moves the entries of `pending` keyed at most `upto` into `free`.
+fn release_upto(
+    pending: &mut BTreeMap<TxnId, Vec<u64>>,
+    free: &mut BTreeSet<u64>,
+    upto: Option<TxnId>,
+) {
+    let keep = match upto {
+        Some(t) => pending.split_off(&TxnId(t.0 + 1)),
+        None => BTreeMap::new(),
+    };
+    for (_, ids) in std::mem::replace(pending, keep) {
+        free.extend(ids);
+    }
 }
 
 impl FreeList {
     pub(crate) fn from_free(ids: impl IntoIterator<Item = u64>) -> FreeList {
         FreeList {
             free: ids.into_iter().collect(),
-            pending: BTreeMap::new(),
+            ..FreeList::default()
         }
     }
 
-    /// Makes reusable every page freed by a commit no later than `oldest_reader`
-    /// (the txn id of the oldest live snapshot; `None` when there is none).
-    pub(crate) fn release(&mut self, oldest_reader: Option<TxnId>) {
-        let keep = match oldest_reader {
-            Some(t) => self.pending.split_off(&TxnId(t.0 + 1)),
-            None => BTreeMap::new(),
-        };
-        for (_, ids) in std::mem::replace(&mut self.pending, keep) {
-            self.free.extend(ids);
-        }
+    /// Makes reusable every page nothing can read any more, given the oldest
+    /// live snapshot (`None`: no snapshot) and the newest durable checkpoint.
+    pub(crate) fn release(&mut self, oldest_reader: Option<TxnId>, durable_checkpoint: TxnId) {
+        release_upto(&mut self.pending_readers, &mut self.free, oldest_reader);
+        let upto = oldest_reader.map_or(durable_checkpoint, |r| r.min(durable_checkpoint));
+        release_upto(&mut self.pending_checkpoint, &mut self.free, Some(upto));
     }
 
-    pub(crate) fn add_pending(&mut self, txn: TxnId, ids: Vec<u64>) {
+    /// Pages freed by commit `txn`; `checkpointed` if a checkpoint may reach them.
+    pub(crate) fn add_pending(&mut self, txn: TxnId, ids: Vec<u64>, checkpointed: bool) {
         if !ids.is_empty() {
-            self.pending.entry(txn).or_default().extend(ids);
+            let queue = if checkpointed {
+                &mut self.pending_checkpoint
+            } else {
+                &mut self.pending_readers
+            };
+            queue.entry(txn).or_default().extend(ids);
         }
     }
 
@@ -86,13 +111,15 @@ impl FreeList {
     }
 
     pub(crate) fn pending_count(&self) -> u64 {
-        self.pending.values().map(|v| v.len() as u64).sum()
+        let count = |q: &BTreeMap<TxnId, Vec<u64>>| q.values().map(|v| v.len() as u64).sum::<u64>();
+        count(&self.pending_readers) + count(&self.pending_checkpoint)
     }
 
     /// Every page free or pending, ascending: what the on-disk freelist lists.
     pub(crate) fn all_ids(&self) -> Vec<u64> {
         let mut all: Vec<u64> = self.free.iter().copied().collect();
-        all.extend(self.pending.values().flatten().copied());
+        all.extend(self.pending_readers.values().flatten().copied());
+        all.extend(self.pending_checkpoint.values().flatten().copied());
         all.sort_unstable();
         all
     }
@@ -103,18 +130,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pending_waits_for_readers() {
+    fn pending_waits_for_readers_and_checkpoints() {
         let mut f = FreeList::default();
-        f.add_pending(TxnId(5), vec![10, 11]);
-        f.add_pending(TxnId(7), vec![12]);
-        f.release(Some(TxnId(4)));
+        f.add_pending(TxnId(5), vec![10, 11], false);
+        f.add_pending(TxnId(7), vec![12], false);
+        f.add_pending(TxnId(6), vec![13], true);
+        f.release(Some(TxnId(4)), TxnId(9));
         assert_eq!(f.free_count(), 0);
-        f.release(Some(TxnId(5)));
+        f.release(Some(TxnId(5)), TxnId(9));
         assert_eq!(f.free_count(), 2);
-        assert_eq!(f.pending_count(), 1);
-        f.release(None);
+        assert_eq!(f.pending_count(), 2);
+        // No readers, but the durable checkpoint is older than the free.
+        f.release(None, TxnId(5));
         assert_eq!(f.free_count(), 3);
-        assert_eq!(f.all_ids(), vec![10, 11, 12]);
+        assert_eq!(f.pending_count(), 1);
+        f.release(None, TxnId(6));
+        assert_eq!(f.free_count(), 4);
+        assert_eq!(f.all_ids(), vec![10, 11, 12, 13]);
     }
 
     #[test]

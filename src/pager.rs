@@ -12,8 +12,9 @@
 //!   (overflow runs, written whole when created). Nothing else is ours to
 //!   change. A committed page is never changed: `make_dirty` copies it to a
 //!   new page.
-//! * A committed page freed by the transaction goes to `freed` (reusable only
-//!   after later commits, see `freelist`); a page both allocated and freed by
+//! * A committed page freed by the transaction goes to `freed_young` (born
+//!   after the newest checkpoint, so only snapshots pin it) or `freed_old`
+//!   (see `freelist`); a page both allocated and freed by
 //!   the transaction is reusable at once (`recycled`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -125,8 +126,13 @@ pub(crate) struct Pager<'a> {
     runs: HashMap<u64, u64>,
     /// Pages allocated and then freed by this transaction.
     recycled: BTreeSet<u64>,
-    /// Committed pages this transaction no longer uses.
-    freed: Vec<u64>,
+    /// Committed pages this transaction no longer uses, born after the newest
+    /// checkpoint (prepared or durable): no checkpoint reaches them.
+    freed_young: Vec<u64>,
+    /// The other committed pages this transaction no longer uses.
+    freed_old: Vec<u64>,
+    /// The newest checkpoint prepared or durable when the transaction began.
+    prepared: TxnId,
     /// Pages taken from `free`, to hand back on abort.
     taken: Vec<u64>,
     pub(crate) free: FreeList,
@@ -138,6 +144,7 @@ impl<'a> Pager<'a> {
         free: FreeList,
         cache: Cache,
         txn: TxnId,
+        prepared: TxnId,
     ) -> Pager<'a> {
         debug_assert_eq!(
             cache.len(),
@@ -154,7 +161,9 @@ impl<'a> Pager<'a> {
             spilled: HashSet::new(),
             runs: HashMap::new(),
             recycled: BTreeSet::new(),
-            freed: Vec::new(),
+            freed_young: Vec::new(),
+            freed_old: Vec::new(),
+            prepared,
             taken: Vec::new(),
             free,
         }
@@ -179,7 +188,8 @@ impl<'a> Pager<'a> {
         self.cache.len() == 0
             && self.spilled.is_empty()
             && self.runs.is_empty()
-            && self.freed.is_empty()
+            && self.freed_young.is_empty()
+            && self.freed_old.is_empty()
             && self.recycled.is_empty()
     }
 
@@ -260,7 +270,7 @@ impl<'a> Pager<'a> {
         self.cache.frame_mut(f).copy_from_slice(src);
         let new = self.alloc(1);
         self.cache.install(new.0, f);
-        self.freed.push(id.0);
+        self.release_committed(id, 1);
         Ok(new)
     }
 
@@ -272,8 +282,30 @@ impl<'a> Pager<'a> {
         if ours {
             self.recycled.extend(id.0..id.0 + pages);
         } else {
-            self.freed.extend(id.0..id.0 + pages);
+            self.release_committed(id, pages);
         }
+    }
+
+    /// Queues committed pages for reuse, by whether a checkpoint may reach
+    /// them: only if they were born (their header's txn) no later than the
+    /// newest checkpoint. An unreadable or impossible birth counts as old.
+    fn release_committed(&mut self, id: PageId, pages: u64) {
+        let born = self
+            .committed
+            .file
+            .mapped(
+                self.committed.map,
+                id.0 * self.page_bytes as u64,
+                format::PAGE_HEADER_BYTES,
+            )
+            .map_or(0, format::page_txn);
+        let young = born > self.prepared.0 && born < self.txn.0;
+        let queue = if young {
+            &mut self.freed_young
+        } else {
+            &mut self.freed_old
+        };
+        queue.extend(id.0..id.0 + pages);
     }
 
     /// Stores `value` in a new overflow run, written to the file at once
@@ -303,7 +335,7 @@ impl<'a> Pager<'a> {
         let per_page = format::freelist::entries_per_page(self.page_bytes);
         let count = self.free.free_count()
             + self.free.pending_count()
-            + (self.freed.len() + self.recycled.len()) as u64;
+            + (self.freed_young.len() + self.freed_old.len() + self.recycled.len()) as u64;
         let pages_needed = count.div_ceil(per_page as u64);
         // Allocating only shrinks what is left to list, so this many pages suffice.
         let mut ids = Vec::with_capacity(pages_needed as usize);
@@ -311,7 +343,12 @@ impl<'a> Pager<'a> {
             ids.push(self.alloc_dirty()?.0);
         }
         let mut all = self.free.all_ids();
-        all.extend(self.freed.iter().chain(self.recycled.iter()));
+        all.extend(
+            self.freed_young
+                .iter()
+                .chain(&self.freed_old)
+                .chain(&self.recycled),
+        );
         all.sort_unstable();
         for (i, &id) in ids.iter().enumerate() {
             let chunk = &all[(i * per_page).min(all.len())..((i + 1) * per_page).min(all.len())];
@@ -356,7 +393,9 @@ impl<'a> Pager<'a> {
     /// the free list and the (emptied) cache.
     pub(crate) fn finish_commit(mut self, pending_txn: TxnId) -> (FreeList, Cache) {
         self.free
-            .add_pending(pending_txn, std::mem::take(&mut self.freed));
+            .add_pending(pending_txn, std::mem::take(&mut self.freed_young), false);
+        self.free
+            .add_pending(pending_txn, std::mem::take(&mut self.freed_old), true);
         self.free.add_free(std::mem::take(&mut self.recycled));
         self.cache.clear();
         (self.free, self.cache)
@@ -378,10 +417,10 @@ impl<'a> Pager<'a> {
     pub(crate) fn free_total(&self) -> u64 {
         self.free.free_count()
             + self.free.pending_count()
-            + (self.freed.len() + self.recycled.len()) as u64
+            + (self.freed_young.len() + self.freed_old.len() + self.recycled.len()) as u64
     }
 
     pub(crate) fn pending_total(&self) -> u64 {
-        self.free.pending_count() + self.freed.len() as u64
+        self.free.pending_count() + (self.freed_young.len() + self.freed_old.len()) as u64
     }
 }

@@ -118,6 +118,7 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
         poisoned: AtomicBool::new(false),
         counters,
         checkpoint_txn: AtomicU64::new(meta.txn.0),
+        prepared_txn: AtomicU64::new(meta.txn.0),
         cache_counters,
         cache_bytes,
         options,

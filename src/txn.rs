@@ -117,7 +117,7 @@ impl<'db> WriteTxn<'db> {
     }
 
     fn new(inner: &'db Inner, mut state: MutexGuard<'db, WriterState>) -> WriteTxn<'db> {
-        state.free.release(Some(inner.oldest_pinned()));
+        inner.release_free(&mut state.free);
         let head = state.head;
         let committed = inner.map_source(&head, state.head_map);
         let free = std::mem::take(&mut state.free);
@@ -130,7 +130,13 @@ impl<'db> WriteTxn<'db> {
             inner,
             signal: None,
             state: Some(state),
-            pager: Some(Pager::new(committed, free, cache, txn)),
+            pager: Some(Pager::new(
+                committed,
+                free,
+                cache,
+                txn,
+                TxnId(inner.prepared_txn.load(Ordering::Acquire)),
+            )),
             txn,
             catalog: head.catalog,
             trees: Vec::new(),

@@ -338,6 +338,11 @@ impl PageKind {
     }
 }
 
+/// The txn a page header says wrote the page.
+pub(crate) fn page_txn(b: &[u8]) -> u64 {
+    get_u64(b, PH_TXN)
+}
+
 pub(crate) fn page_kind(b: &[u8]) -> Option<PageKind> {
     PageKind::from_u8(b[PH_KIND])
 }
