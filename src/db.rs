@@ -421,9 +421,18 @@ impl Inner {
     }
 
     /// Lets the free list release what no snapshot or checkpoint can reach.
+    /// New snapshots start at the published state, which may lag the writer's
+    /// head while commits wait for their fsync: it counts as a reader too.
+    /// (Read it before scanning the slots: a reader that registers after the
+    /// scan holds a state at least this new.)
     pub(crate) fn release_free(&self, free: &mut FreeList) {
+        let published = self.published.txn();
         let durable = TxnId(self.checkpoint_txn.load(Ordering::Acquire));
-        free.release(self.readers.oldest().map(|(t, _)| t), durable);
+        let oldest = match self.readers.oldest() {
+            Some((t, _)) => t.min(published),
+            None => published,
+        };
+        free.release(Some(oldest), durable);
     }
 }
 

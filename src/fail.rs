@@ -2,13 +2,14 @@
 //!
 //! Every write and fsync of the data file and the WAL passes a named point
 //! (see [`FailPoints::POINTS`]); a test arms a point to fail its Nth pass,
-//! once or from then on, with an `EIO`-like error. Production code passes
-//! `None` and pays one branch.
+//! once or from then on, with an `EIO`-like error, or holds a point so that
+//! threads passing it wait (an fsync that takes as long as the test likes).
+//! Production code passes `None` and pays one branch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 #[derive(Debug, Clone, Copy)]
 struct Rule {
@@ -25,6 +26,9 @@ struct Rule {
 pub struct FailPoints {
     rules: Mutex<HashMap<&'static str, Rule>>,
     passes: Mutex<HashMap<&'static str, u64>>,
+    /// Held points, and how many threads wait at each.
+    held: Mutex<(HashSet<&'static str>, HashMap<&'static str, u64>)>,
+    unheld: Condvar,
 }
 
 impl FailPoints {
@@ -65,6 +69,26 @@ impl FailPoints {
         self.rules.lock().clear();
     }
 
+    /// Makes every thread that passes `point` wait until [`FailPoints::release`].
+    pub fn hold(&self, point: &'static str) {
+        assert!(
+            Self::POINTS.contains(&point),
+            "unknown failure point {point}"
+        );
+        self.held.lock().0.insert(point);
+    }
+
+    /// Lets the threads waiting at `point` go on.
+    pub fn release(&self, point: &'static str) {
+        self.held.lock().0.remove(point);
+        self.unheld.notify_all();
+    }
+
+    /// Threads waiting at `point` now.
+    pub fn waiting(&self, point: &str) -> u64 {
+        self.held.lock().1.get(point).copied().unwrap_or(0)
+    }
+
     /// How many times `point` has been passed (failed passes included).
     pub fn passes(&self, point: &str) -> u64 {
         self.passes.lock().get(point).copied().unwrap_or(0)
@@ -77,6 +101,15 @@ impl FailPoints {
 
     pub(crate) fn pass(&self, point: &'static str) -> io::Result<()> {
         *self.passes.lock().entry(point).or_default() += 1;
+        let mut held = self.held.lock();
+        if held.0.contains(point) {
+            *held.1.entry(point).or_default() += 1;
+            while held.0.contains(point) {
+                self.unheld.wait(&mut held);
+            }
+            *held.1.entry(point).or_default() -= 1;
+        }
+        drop(held);
         let mut rules = self.rules.lock();
         let Some(rule) = rules.get_mut(point) else {
             return Ok(());

@@ -1,0 +1,150 @@
+//! Guards failure handling: a failed write or fsync at any named point of a
+//! commit or checkpoint returns an error and poisons the `Db` (later writes
+//! fail with `Error::Poisoned`, reads keep working), nothing is retried, and
+//! reopening recovers every acknowledged commit. A failed write inside a
+//! transaction (an overflow run, a spill) fails only that transaction.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use oakmap::{Db, Durability, Error, FailPoints, Options};
+
+fn open(path: &Path, fail: &Arc<FailPoints>) -> Db {
+    Options::new()
+        .fail_points(fail.clone())
+        .checkpoint_interval(Duration::from_secs(3600))
+        .open(path)
+        .unwrap()
+}
+
+/// Where the armed failure surfaced.
+#[derive(Debug, PartialEq, Eq)]
+enum Failed {
+    /// Inside a transaction (writing an overflow run or spilling a page):
+    /// the transaction fails, nothing committed is touched, no poison.
+    InTransaction,
+    /// In a commit or checkpoint: the `Db` is poisoned.
+    InCommitOrCheckpoint,
+}
+
+/// Arms `point` to fail at its `nth` pass from now, then commits (and
+/// checkpoints every few commits) until something fails. Returns the
+/// acknowledged commits and where it failed.
+fn run_until_failure(db: &Db, fail: &FailPoints, point: &'static str, nth: u64) -> (u64, Failed) {
+    fail.arm(point, nth, false);
+    let mut acked = 0;
+    for i in 0..200u64 {
+        let mut tx = db.begin_write().unwrap();
+        tx.open_tree("t")
+            .unwrap()
+            .insert(&i.to_be_bytes(), &[i as u8; 100])
+            .unwrap();
+        if i % 3 == 0
+            && let Err(e) = tx
+                .open_tree("big")
+                .unwrap()
+                .insert(&i.to_be_bytes(), &vec![7u8; 9000])
+        {
+            assert!(fail.any_fired(), "{point}: insert failed by itself: {e}");
+            assert!(matches!(tx.commit(), Err(Error::TransactionFailed)));
+            return (acked, Failed::InTransaction);
+        }
+        match tx.commit() {
+            Ok(()) => acked = i + 1,
+            Err(e) => {
+                assert!(fail.any_fired(), "{point}: commit failed by itself: {e}");
+                return (acked, Failed::InCommitOrCheckpoint);
+            }
+        }
+        if i % 4 == 3
+            && let Err(e) = db.checkpoint()
+        {
+            assert!(
+                fail.any_fired(),
+                "{point}: checkpoint failed by itself: {e}"
+            );
+            return (acked, Failed::InCommitOrCheckpoint);
+        }
+    }
+    panic!("{point} (pass {nth}) never failed");
+}
+
+#[test]
+fn every_failure_point_poisons_and_recovers() {
+    for &point in FailPoints::POINTS {
+        for nth in [0, 1, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("p.oak");
+            let fail = Arc::new(FailPoints::new());
+            let db = open(&path, &fail);
+            db.insert("t", b"before", b"1").unwrap();
+            let (mut acked, failed) = run_until_failure(&db, &fail, point, nth);
+            if failed == Failed::InTransaction {
+                // Only that transaction failed: the database goes on.
+                db.insert("t", &acked.to_be_bytes(), &[acked as u8; 100])
+                    .unwrap();
+                acked += 1;
+                db.checkpoint().unwrap();
+            } else {
+                // Poisoned: every write refuses, reads still work.
+                assert!(
+                    matches!(db.begin_write().err(), Some(Error::Poisoned)),
+                    "{point}"
+                );
+                assert!(
+                    matches!(db.insert("t", b"x", b"y"), Err(Error::Poisoned)),
+                    "{point}"
+                );
+                assert!(matches!(db.checkpoint(), Err(Error::Poisoned)), "{point}");
+                assert!(matches!(db.sync(), Err(Error::Poisoned)), "{point}");
+            }
+            assert_eq!(
+                db.get("t", b"before").unwrap(),
+                Some(b"1".to_vec()),
+                "{point}"
+            );
+            drop(db);
+            // Reopen without failures: every acknowledged commit is there.
+            let db = Db::open(&path).unwrap();
+            for i in 0..acked {
+                assert_eq!(
+                    db.get("t", &i.to_be_bytes()).unwrap(),
+                    Some(vec![i as u8; 100]),
+                    "{point} pass {nth}: acknowledged commit {i} of {acked} lost"
+                );
+            }
+            common::assert_clean(&db);
+        }
+    }
+}
+
+#[test]
+fn failed_group_fsync_poisons_later_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.oak");
+    let fail = Arc::new(FailPoints::new());
+    let db = Options::new()
+        .fail_points(fail.clone())
+        .durability(Durability::Group(Duration::from_millis(1)))
+        .open(&path)
+        .unwrap();
+    fail.arm("wal.sync", 0, true);
+    db.insert("t", b"a", b"1").unwrap(); // returns before the background fsync
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while db.insert("t", b"b", b"2").is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failed background fsync never poisoned"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(matches!(db.insert("t", b"c", b"3"), Err(Error::Poisoned)));
+    drop(db);
+    let db = Db::open(&path).unwrap();
+    // Not fsynced, but the process did not crash: the records are in the file.
+    assert_eq!(db.get("t", b"a").unwrap(), Some(b"1".to_vec()));
+    common::assert_clean(&db);
+}
