@@ -45,6 +45,16 @@ pub(crate) struct CheckpointState {
     pub(crate) last_at: Instant,
 }
 
+/// Whether step 1 switches WAL files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Switch {
+    Yes,
+    /// Recovery's checkpoint of the replayed records: they may span both
+    /// files, so neither may be emptied until the checkpoint is durable;
+    /// `run_after_recovery` empties both afterwards.
+    AfterRecovery,
+}
+
 /// A checkpoint between steps 1 and 2.
 pub(crate) struct Prepared {
     meta: Meta,
@@ -57,6 +67,7 @@ pub(crate) fn prepare(
     inner: &Inner,
     w: &mut WriterState,
     k: &mut CheckpointState,
+    switch: Switch,
 ) -> Result<Option<Prepared>> {
     if w.head.txn == k.txn {
         return Ok(None);
@@ -64,7 +75,10 @@ pub(crate) fn prepare(
     let started = Instant::now();
     // From here H's pages must stay intact too (see `freelist`).
     inner.prepared_txn.store(w.head.txn.0, Ordering::Release);
-    let lsn = inner.log.switch(&inner.published)?;
+    let lsn = match switch {
+        Switch::Yes => inner.log.switch(&inner.published)?,
+        Switch::AfterRecovery => inner.log.end_lsn(),
+    };
     let src = inner.map_source(&w.head, w.head_map);
     let cache = w.cache.take().expect("cache is home between transactions");
     let mut pager = Pager::new(
@@ -129,10 +143,25 @@ pub(crate) fn finish(inner: &Inner, k: &mut CheckpointState, p: Prepared) -> Res
 /// A whole checkpoint, for a caller holding the writer lock.
 pub(crate) fn run_locked(inner: &Inner, w: &mut WriterState) -> Result<()> {
     let mut k = inner.checkpoint.lock();
-    let result = prepare(inner, w, &mut k).and_then(|p| match p {
+    let result = prepare(inner, w, &mut k, Switch::Yes).and_then(|p| match p {
         Some(p) => finish(inner, &mut k, p),
         None => Ok(()),
     });
+    if result.is_err() {
+        inner.poison();
+    }
+    result
+}
+
+/// Recovery's checkpoint of the replayed records, then a fresh WAL.
+pub(crate) fn run_after_recovery(inner: &Inner, w: &mut WriterState) -> Result<()> {
+    let mut k = inner.checkpoint.lock();
+    let result = prepare(inner, w, &mut k, Switch::AfterRecovery)
+        .and_then(|p| match p {
+            Some(p) => finish(inner, &mut k, p),
+            None => Ok(()),
+        })
+        .and_then(|()| inner.log.restart());
     if result.is_err() {
         inner.poison();
     }
@@ -144,7 +173,7 @@ pub(crate) fn run(inner: &Inner) -> Result<()> {
     let mut w = inner.writer.lock();
     inner.check_poisoned()?;
     let mut k = inner.checkpoint.lock();
-    let prepared = prepare(inner, &mut w, &mut k);
+    let prepared = prepare(inner, &mut w, &mut k, Switch::Yes);
     drop(w);
     let result = prepared.and_then(|p| match p {
         Some(p) => finish(inner, &mut k, p),

@@ -8,13 +8,16 @@
 //! `Immediate` records once fsynced, `Group` and `None` records once written.
 //! Whoever waits for an `Immediate` record while no fsync is running becomes
 //! the leader: it fsyncs everything written so far, outside the mutex, so
-//! every commit that arrives meanwhile shares the next fsync. A `Group`
+//! every commit that arrives meanwhile shares the next fsync. A leader first
+//! waits (at most `LEADER_WAIT`) for writers that are already building to
+//! append: their records would otherwise need an fsync of their own. A `Group`
 //! record asks the flusher thread for an fsync within its interval.
 //!
 //! A failed write or fsync poisons the log: waiters get `Error::Poisoned`,
 //! nothing is published after it, and no fsync is retried.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -68,7 +71,13 @@ pub(crate) struct CommitLog {
     wal: WalFiles,
     state: Mutex<LogState>,
     cond: Condvar,
+    /// Writers between `begin_write` and their append (or abort).
+    writers_in_flight: AtomicUsize,
 }
+
+/// How long a would-be fsync leader waits for writers already building to
+/// append, so that their records share its fsync instead of needing the next.
+const LEADER_WAIT: Duration = Duration::from_micros(100);
 
 /// Figures for `Db::stats`.
 pub(crate) struct LogFigures {
@@ -107,7 +116,19 @@ impl CommitLog {
                 bytes_written: 0,
             }),
             cond: Condvar::new(),
+            writers_in_flight: AtomicUsize::new(0),
         }
+    }
+
+    /// A writer starts building a transaction (before it takes the writer lock).
+    pub(crate) fn writer_enter(&self) {
+        self.writers_in_flight.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A writer appended its record, or gave up.
+    pub(crate) fn writer_leave(&self) {
+        self.writers_in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.cond.notify_all();
     }
 
     pub(crate) fn figures(&self) -> LogFigures {
@@ -219,6 +240,16 @@ impl CommitLog {
             }
             let front_needs_sync = st.queue.front().is_some_and(|p| p.needs_sync);
             if front_needs_sync && !st.flushing {
+                // Writers already building will append within microseconds;
+                // waiting a little for them lets one fsync cover them too.
+                let until = Instant::now() + LEADER_WAIT;
+                while self.writers_in_flight.load(Ordering::SeqCst) > 0
+                    && !st.flushing
+                    && !self.cond.wait_until(&mut st, until).timed_out()
+                {}
+                if st.flushing || st.published >= txn {
+                    continue;
+                }
                 st = self.lead_sync(st, published)?;
             } else {
                 self.cond.wait(&mut st);
@@ -299,6 +330,11 @@ impl CommitLog {
             st.sync_deadline = None;
             self.publish_ready(&mut st, published);
         }
+        if st.base == st.end {
+            // The active file holds no records: switching would only give
+            // both files the same base.
+            return Ok(st.end);
+        }
         let other = 1 - st.active;
         if let Err(e) = self.wal.reset(other, st.end) {
             return Err(fail(&mut st, e));
@@ -306,6 +342,22 @@ impl CommitLog {
         st.active = other;
         st.base = st.end;
         Ok(st.end)
+    }
+
+    /// The LSN just past the last record written.
+    pub(crate) fn end_lsn(&self) -> u64 {
+        self.state.lock().end
+    }
+
+    /// After recovery's checkpoint covered every record: empties both files
+    /// and starts the log afresh in file 0 at the current end.
+    pub(crate) fn restart(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        self.wal.reset(1, st.end)?;
+        self.wal.reset(0, st.end)?;
+        st.active = 0;
+        st.base = st.end;
+        Ok(())
     }
 
     /// A checkpoint covering `lsn` is durable: the inactive file's records are

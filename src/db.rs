@@ -50,13 +50,17 @@ pub(crate) struct Counters {
     pub(crate) page_count: AtomicU64,
     pub(crate) free_pages: AtomicU64,
     pub(crate) pending_pages: AtomicU64,
+    /// Of the pending pages, those waiting for the next checkpoint.
+    pub(crate) checkpoint_pinned: AtomicU64,
 }
 
 impl Counters {
-    pub(crate) fn set_space(&self, head: &Meta, free: u64, pending: u64) {
+    pub(crate) fn set_space(&self, head: &Meta, free: u64, pending: u64, checkpoint_pinned: u64) {
         self.page_count.store(head.page_count, Ordering::Relaxed);
         self.free_pages.store(free, Ordering::Relaxed);
         self.pending_pages.store(pending, Ordering::Relaxed);
+        self.checkpoint_pinned
+            .store(checkpoint_pinned, Ordering::Relaxed);
     }
 }
 
@@ -458,7 +462,7 @@ fn run_checkpointer(inner: &Inner, signal: &Signal) {
         let since = inner.checkpoint.lock().last_at.elapsed();
         // Freed pages the last checkpoint still reaches cannot be reused until
         // the next one: when they are an eighth of the file, checkpoint.
-        let pinned = inner.counters.pending_pages.load(Ordering::Relaxed);
+        let pinned = inner.counters.checkpoint_pinned.load(Ordering::Relaxed);
         let pages = inner.counters.page_count.load(Ordering::Relaxed);
         let due = uncovered >= inner.options.wal_bytes_max / 2
             || (uncovered > 0 && since >= inner.options.checkpoint_interval)

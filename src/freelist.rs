@@ -115,6 +115,14 @@ impl FreeList {
         count(&self.pending_readers) + count(&self.pending_checkpoint)
     }
 
+    /// Pending pages that wait for a checkpoint as well as for snapshots.
+    pub(crate) fn checkpoint_pinned_count(&self) -> u64 {
+        self.pending_checkpoint
+            .values()
+            .map(|v| v.len() as u64)
+            .sum()
+    }
+
     /// Every page free or pending, ascending: what the on-disk freelist lists.
     pub(crate) fn all_ids(&self) -> Vec<u64> {
         let mut all: Vec<u64> = self.free.iter().copied().collect();

@@ -420,6 +420,11 @@ impl<'a> Pager<'a> {
             + (self.freed_young.len() + self.freed_old.len() + self.recycled.len()) as u64
     }
 
+    /// Pending pages that wait for the next checkpoint.
+    pub(crate) fn checkpoint_pinned_total(&self) -> u64 {
+        self.free.checkpoint_pinned_count() + self.freed_old.len() as u64
+    }
+
     pub(crate) fn pending_total(&self) -> u64 {
         self.free.pending_count() + (self.freed_young.len() + self.freed_old.len()) as u64
     }

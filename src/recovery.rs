@@ -94,7 +94,7 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
     let cache = Cache::new(options.cache_bytes, page_bytes, cache_counters.clone())?;
     let cache_bytes = cache.capacity_bytes();
     let counters = Counters::default();
-    counters.set_space(&meta, free_ids.len() as u64, 0);
+    counters.set_space(&meta, free_ids.len() as u64, 0, 0);
     let inner = Inner {
         published: Published::new(&meta, map),
         page_bytes,

@@ -89,24 +89,39 @@ pub struct WriteTxn<'db> {
     durability: Durability,
     logging: Logging,
     failed: bool,
+    /// Counted in the commit log's writers in flight.
+    in_flight: bool,
 }
 
 impl<'db> WriteTxn<'db> {
     /// Takes the writer lock (waiting for the current writer). If the WAL is
     /// full, checkpoints first: the only time a writer waits for a checkpoint.
     pub(crate) fn begin(inner: &'db Inner, signal: &'db Signal) -> Result<WriteTxn<'db>> {
-        let mut state = inner.writer.lock();
-        inner.check_poisoned()?;
-        if inner.log.uncovered_bytes() >= inner.options.wal_bytes_max {
-            inner
-                .counters
-                .backpressure_waits
-                .fetch_add(1, Ordering::Relaxed);
-            checkpoint::run_locked(inner, &mut state)?;
-        }
+        inner.log.writer_enter();
+        let begun = (|| -> Result<MutexGuard<'db, WriterState>> {
+            let mut state = inner.writer.lock();
+            inner.check_poisoned()?;
+            if inner.log.uncovered_bytes() >= inner.options.wal_bytes_max {
+                inner
+                    .counters
+                    .backpressure_waits
+                    .fetch_add(1, Ordering::Relaxed);
+                checkpoint::run_locked(inner, &mut state)?;
+            }
+            Ok(state)
+        })();
+        let state = begun.inspect_err(|_| inner.log.writer_leave())?;
         let mut tx = WriteTxn::new(inner, state);
         tx.signal = Some(signal);
+        tx.in_flight = true;
         Ok(tx)
+    }
+
+    /// This writer no longer holds up a group-commit leader.
+    fn leave_flight(&mut self) {
+        if std::mem::take(&mut self.in_flight) {
+            self.inner.log.writer_leave();
+        }
     }
 
     /// The transaction recovery replays the WAL into.
@@ -143,6 +158,7 @@ impl<'db> WriteTxn<'db> {
             durability: inner.options.durability,
             logging: Logging::On(OpLog::default()),
             failed: false,
+            in_flight: false,
         }
     }
 
@@ -300,9 +316,17 @@ impl<'db> WriteTxn<'db> {
         inner.counters.commits.fetch_add(1, Ordering::Relaxed);
         let ops = match std::mem::replace(&mut self.logging, Logging::TooLarge) {
             Logging::On(ops) => ops,
-            Logging::TooLarge | Logging::Replay => {
+            Logging::TooLarge => {
                 // Commit as a checkpoint: durable when it returns, whatever the mode.
+                self.leave_flight();
                 checkpoint::run_locked(inner, &mut state)?;
+                inner
+                    .log
+                    .push_durable(&state.head, state.head_map, &inner.published);
+                return Ok(());
+            }
+            Logging::Replay => {
+                checkpoint::run_after_recovery(inner, &mut state)?;
                 inner
                     .log
                     .push_durable(&state.head, state.head_map, &inner.published);
@@ -317,6 +341,7 @@ impl<'db> WriteTxn<'db> {
         let appended = inner
             .log
             .append(&ops, &meta, state.head_map, mode, &inner.published);
+        self.leave_flight();
         match appended {
             Ok(end) => state.head.wal_lsn = end,
             Err(e) => {
@@ -353,7 +378,11 @@ fn write_pages(
 ) -> Result<Meta> {
     let written = pager.write_out(&inner.file);
     let page_count = pager.page_count;
-    let (free_total, pending_total) = (pager.free_total(), pager.pending_total());
+    let (free_total, pending_total, pinned) = (
+        pager.free_total(),
+        pager.pending_total(),
+        pager.checkpoint_pinned_total(),
+    );
     let (free, cache) = pager.finish_commit(txn);
     state.free = free;
     state.cache = Some(cache);
@@ -371,12 +400,13 @@ fn write_pages(
     };
     inner
         .counters
-        .set_space(&state.head, free_total, pending_total);
+        .set_space(&state.head, free_total, pending_total, pinned);
     Ok(state.head)
 }
 
 impl Drop for WriteTxn<'_> {
     fn drop(&mut self) {
+        self.leave_flight();
         if let (Some(pager), Some(state)) = (self.pager.take(), self.state.as_mut()) {
             let (free, cache) = pager.abort();
             state.free = free;

@@ -147,11 +147,13 @@ impl WalFiles {
             }
         }
         let end_of = |i: usize, base: u64| base + (bytes[i].len() - WAL_HEADER_BYTES) as u64;
-        // The file whose range holds from_lsn; the newer one if both do.
+        // The file whose range holds from_lsn; the newer one if both do, and
+        // of two starting at the same LSN (only one can hold records), the
+        // longer.
         let start = (0..2)
             .filter_map(|i| headers[i].map(|b| (i, b)))
             .filter(|&(i, b)| b <= from_lsn && from_lsn <= end_of(i, b))
-            .max_by_key(|&(_, b)| b);
+            .max_by_key(|&(i, b)| (b, end_of(i, b)));
         let mut scan = Scan {
             records: Vec::new(),
             end_lsn: from_lsn,

@@ -1,7 +1,8 @@
 //! Guards the tree against a model: random sequences of insert, remove, get,
 //! range (both directions), prefix, len, commit, abort, reopen and tree deletion over
 //! several trees, with keys and values of every size up to the limits, must
-//! read back exactly what a `BTreeMap` says, and every state must pass check.
+//! read back exactly what a `BTreeMap` says, and every state must pass check,
+//! while checkpoints and cache spills happen underneath.
 
 mod common;
 
@@ -64,10 +65,15 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A small WAL bound and the smallest cache, so that checkpoints (in the
+/// background, by back-pressure, and for transactions too large to log) and
+/// cache spills all happen during the model run.
 fn open(path: &std::path::Path, page_bytes: usize) -> Db {
     Options::new()
         .page_bytes(page_bytes)
         .durability(Durability::None)
+        .wal_bytes_max(64 << 10)
+        .cache_bytes(0)
         .open(path)
         .expect("open")
 }
@@ -287,6 +293,8 @@ fn deep_trees_grow_and_shrink() {
     tx.commit().unwrap();
     common::assert_clean(&db);
     let stats = db.stats().unwrap();
+    assert!(stats.cache_spills > 0, "the cache never spilled: {stats:?}");
+    assert!(stats.checkpoints > 0, "no checkpoint ran: {stats:?}");
     // Left in use: the catalog's one leaf and the freelist's own pages.
     let freelist_pages = stats.free_pages.div_ceil((4096 - 32) / 8);
     assert_eq!(stats.pages_in_use, 1 + freelist_pages, "{stats:?}");

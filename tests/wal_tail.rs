@@ -157,3 +157,97 @@ fn damaged_middle_record_is_refused_with_its_offset() {
     // recovers everything.
     assert_eq!(recover(image.path(), &name, |_| {}).unwrap(), COMMITS);
 }
+
+/// Opens a fresh copy of `image_dir/db.oak`, with `options`.
+fn open_copy(image: &Path, options: Options) -> (tempfile::TempDir, Result<oakmap::Db, Error>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.oak");
+    copy_db(&image.join("db.oak"), &path);
+    let db = options.open(&path);
+    (dir, db)
+}
+
+/// A checkpoint with no records since the last one, then more commits: the
+/// two WAL files start at the same LSN and only one holds records. Found by
+/// the kill test, which lost the commits after such a pair.
+#[test]
+fn commits_after_two_switches_without_records_between() {
+    let live = tempfile::tempdir().unwrap();
+    let path = live.path().join("db.oak");
+    let db = options().wal_bytes_max(64 << 10).open(&path).unwrap();
+    db.insert("t", b"a", b"1").unwrap();
+    db.checkpoint().unwrap();
+    // Too large to log: commits as a checkpoint of its own, right away.
+    db.insert("t", b"big", &vec![9u8; 100_000]).unwrap();
+    for i in 0..5u8 {
+        db.insert("t", &[b'k', i], &[i]).unwrap();
+    }
+    let image = tempfile::tempdir().unwrap();
+    copy_db(&path, &image.path().join("db.oak"));
+    drop(db);
+    let (_dir, db) = open_copy(image.path(), options());
+    let db = db.unwrap();
+    for i in 0..5u8 {
+        assert_eq!(
+            db.get("t", &[b'k', i]).unwrap(),
+            Some(vec![i]),
+            "commit {i} after the switches lost"
+        );
+    }
+    common::assert_clean(&db);
+}
+
+/// Records spanning both WAL files (a checkpoint switched files but crashed
+/// before its meta slot), and a crash during recovery's own checkpoint: the
+/// next open must still find every record.
+#[test]
+fn crash_during_recovery_checkpoint_loses_nothing() {
+    use oakmap::FailPoints;
+    use std::sync::Arc;
+
+    let live = tempfile::tempdir().unwrap();
+    let path = live.path().join("db.oak");
+    let fail = Arc::new(FailPoints::new());
+    let db = Arc::new(options().fail_points(fail.clone()).open(&path).unwrap());
+    db.insert("t", b"before", b"0").unwrap();
+    db.checkpoint().unwrap();
+    db.insert("t", b"first-file", b"1").unwrap();
+    // A checkpoint that switches files, then stalls before its fsync...
+    fail.hold("checkpoint.data.sync");
+    let stalled = {
+        let db = db.clone();
+        std::thread::spawn(move || db.checkpoint())
+    };
+    while fail.waiting("checkpoint.data.sync") == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // ...while commits go on into the other file. The crash image is taken now.
+    db.insert("t", b"second-file", b"2").unwrap();
+    let image = tempfile::tempdir().unwrap();
+    copy_db(&path, &image.path().join("db.oak"));
+    fail.release("checkpoint.data.sync");
+    stalled.join().unwrap().unwrap();
+
+    // Recovery replays both files, then its checkpoint fails at the meta write.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("db.oak");
+    copy_db(&image.path().join("db.oak"), &copy);
+    let failing = Arc::new(FailPoints::new());
+    failing.arm("meta.write", 0, false);
+    assert!(options().fail_points(failing).open(&copy).is_err());
+    // The next open still has every record to replay.
+    let db = options().open(&copy).unwrap();
+    for (k, v) in [
+        (&b"before"[..], b"0"),
+        (b"first-file", b"1"),
+        (b"second-file", b"2"),
+    ] {
+        assert_eq!(
+            db.get("t", k).unwrap(),
+            Some(v.to_vec()),
+            "{}",
+            String::from_utf8_lossy(k)
+        );
+    }
+    common::assert_clean(&db);
+}

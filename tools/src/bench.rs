@@ -142,20 +142,46 @@ impl Workload {
         ))
     }
 
-    fn durable_commits(&mut self) -> oakmap::Result<Row> {
-        let mut lat = Vec::with_capacity(1000);
+    /// 1,000 durable single-insert commits split over `threads` threads;
+    /// the note gives latency percentiles and commits per WAL fsync.
+    fn durable_commits(&mut self, threads: usize) -> oakmap::Result<Row> {
+        let per_thread = 1000 / threads;
+        let work: Vec<Vec<_>> = (0..threads)
+            .map(|_| (0..per_thread).map(|_| self.random_pair()).collect())
+            .collect();
+        let before = self.db.stats()?;
         let t0 = Instant::now();
-        for _ in 0..1000 {
-            let (k, v) = self.random_pair();
-            let s = Instant::now();
-            self.db.insert(TREE, &k, &v)?;
-            lat.push(s.elapsed());
+        let handles: Vec<_> = work
+            .into_iter()
+            .map(|pairs| {
+                let db = self.db.clone();
+                std::thread::spawn(move || -> oakmap::Result<Vec<Duration>> {
+                    let mut lat = Vec::with_capacity(pairs.len());
+                    for (k, v) in pairs {
+                        let s = Instant::now();
+                        db.insert(TREE, &k, &v)?;
+                        lat.push(s.elapsed());
+                    }
+                    Ok(lat)
+                })
+            })
+            .collect();
+        let mut lat = Vec::new();
+        for h in handles {
+            lat.extend(h.join().expect("writer thread")?);
         }
+        let elapsed = t0.elapsed();
+        let after = self.db.stats()?;
+        let fsyncs = (after.wal_fsyncs - before.wal_fsyncs).max(1);
+        let per_fsync = (after.commits - before.commits) as f64 / fsyncs as f64;
+        let plural = if threads == 1 { "" } else { "s" };
+        let phase = format!("durable commits, {threads} thread{plural}");
+        let note = format!("{}; {per_fsync:.1} commits/fsync", percentiles(lat));
         Ok(Row::new(
-            "durable commits, 1 insert each",
-            1000,
-            t0.elapsed(),
-            percentiles(lat),
+            &phase,
+            (per_thread * threads) as u64,
+            elapsed,
+            note,
         ))
     }
 
@@ -320,7 +346,8 @@ pub fn run(args: &Args) -> oakmap::Result<()> {
     };
     let rows = vec![
         w.bulk_load()?,
-        w.durable_commits()?,
+        w.durable_commits(1)?,
+        w.durable_commits(4)?,
         w.batched_commits()?,
         w.len()?,
         w.gets("random gets (1st pass)")?,
@@ -331,6 +358,7 @@ pub fn run(args: &Args) -> oakmap::Result<()> {
         w.threaded_gets(4)?,
         w.remove_half()?,
         w.file_size()?,
+        recovery(dir.path(), args.seed)?,
         fsync_reference(dir.path())?,
     ];
     print_rows(&rows);
@@ -340,6 +368,65 @@ pub fn run(args: &Args) -> oakmap::Result<()> {
         println!("kept {}", kept.join("bench.oak").display());
     }
     Ok(())
+}
+
+/// Recovery after a crash with a full WAL at the default bound (64 MiB):
+/// fill a fresh database's log with batched commits, copy its files as a
+/// crash would leave them, and time opening the copy.
+fn recovery(dir: &std::path::Path, seed: u64) -> oakmap::Result<Row> {
+    const WAL_BYTES: u64 = 64 << 20;
+    let live = dir.join("recovery.oak");
+    let db = Options::new()
+        .wal_bytes_max(4 * WAL_BYTES)
+        .checkpoint_interval(Duration::from_secs(3600))
+        .durability(Durability::None)
+        .open(&live)?;
+    let mut rng = Rng(seed ^ 0xdead_beef);
+    let (mut k, mut v) = ([0u8; KEY_BYTES], [0u8; VALUE_BYTES]);
+    let mut records = 0u64;
+    while db.stats()?.wal_bytes < WAL_BYTES {
+        let mut tx = db.begin_write()?;
+        let mut t = tx.open_tree(TREE)?;
+        for _ in 0..1000 {
+            rng.fill(&mut k);
+            rng.fill(&mut v);
+            t.insert(&k, &v)?;
+        }
+        tx.commit()?;
+        records += 1;
+    }
+    db.sync()?;
+    let wal_bytes = db.stats()?.wal_bytes;
+    let image = dir.join("recovered.oak");
+    let copy = |from: &std::path::Path, to: &std::path::Path| -> std::io::Result<()> {
+        std::fs::copy(from, to)?;
+        for i in 0..2 {
+            std::fs::copy(
+                format!("{}.wal{i}", from.display()),
+                format!("{}.wal{i}", to.display()),
+            )?;
+        }
+        Ok(())
+    };
+    copy(&live, &image)?;
+    drop(db);
+    let t0 = Instant::now();
+    let recovered = Options::new().open(&image)?;
+    let elapsed = t0.elapsed();
+    let entries = recovered
+        .begin_read()
+        .tree(TREE)?
+        .map_or(Ok(0), |t| t.len())?;
+    let note = format!(
+        "{:.0} MiB WAL, {records} records, {entries} entries",
+        wal_bytes as f64 / (1 << 20) as f64
+    );
+    Ok(Row::new(
+        "recovery: open after crash",
+        records,
+        elapsed,
+        note,
+    ))
 }
 
 /// One 4 KiB append plus fdatasync, 1,000 times: the floor for a durable commit.
