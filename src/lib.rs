@@ -3,9 +3,13 @@
 //! A copy-on-write B+tree over a memory-mapped file. Any number of readers
 //! each see a consistent snapshot for as long as they live, reading values
 //! straight out of the mapping; one writer at a time builds the next state in
-//! fresh pages, and a commit makes it durable with two fsyncs (pages, then the
-//! meta slot that points at them). Keys and values are byte strings ordered by
-//! byte comparison, kept in named trees.
+//! fresh pages. A commit writes those pages without syncing and appends one
+//! logical record to a write-ahead log; commits arriving together share one
+//! fsync of the log (group commit). A background checkpoint later makes the
+//! tree in the file reach a committed state and lets the log go. The writer's
+//! dirty pages live in a cache arena of fixed size, so memory stays flat
+//! however large a transaction is. Keys and values are byte strings ordered
+//! by byte comparison, kept in named trees.
 //!
 //! ```
 //! # let dir = tempfile::tempdir().unwrap();
