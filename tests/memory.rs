@@ -67,6 +67,13 @@ fn loading_far_more_than_the_cache_stays_within_it() {
     );
     assert!(stats.file_bytes > 10 * CACHE_BYTES as u64, "{stats:?}");
     let bound = CACHE_BYTES as u64 + SLACK_BYTES;
+    eprintln!(
+        "anonymous memory: +{} MiB after the bulk load, +{} MiB after the updates; file {} MiB; {} spills",
+        after_bulk.saturating_sub(before) >> 20,
+        after.saturating_sub(before) >> 20,
+        stats.file_bytes >> 20,
+        stats.cache_spills
+    );
     assert!(
         after_bulk.saturating_sub(before) <= bound,
         "bulk load grew anonymous memory by {} MiB (bound {} MiB)",
