@@ -217,14 +217,7 @@ fn flipped_meta_slots() {
     drop(db); // the closing checkpoint: txn 2 -> slot 0
     let copy = |name: &str| {
         let to = dir.path().join(name);
-        std::fs::copy(&path, &to).unwrap();
-        for i in 0..2 {
-            std::fs::copy(
-                format!("{}.wal{i}", path.display()),
-                format!("{}.wal{i}", to.display()),
-            )
-            .unwrap();
-        }
+        common::copy_db(&path, &to);
         to
     };
     // The newest slot damaged: falling back to the older checkpoint would
@@ -271,14 +264,7 @@ fn torn_meta_write_falls_back_and_replays() {
     let snapshot_dir = tempfile::tempdir().unwrap();
     let copy = snapshot_dir.path().join("torn.oak");
     db.sync().unwrap();
-    std::fs::copy(&path, &copy).unwrap();
-    for i in 0..2 {
-        std::fs::copy(
-            format!("{}.wal{i}", path.display()),
-            format!("{}.wal{i}", copy.display()),
-        )
-        .unwrap();
-    }
+    common::copy_db(&path, &copy);
     drop(db);
     flip(&copy, PAGE + 10, 0x04); // slot 0 holds txn 0 here; tearing it is harmless
     let db = Db::open(&copy).unwrap();

@@ -46,7 +46,7 @@ fn crash_image() -> (tempfile::TempDir, PathBuf, Vec<u64>) {
         "each commit appends a record: {ends:?}"
     );
     let image = tempfile::tempdir().unwrap();
-    copy_db(&path, &image.path().join("db.oak"));
+    common::copy_db(&path, &image.path().join("db.oak"));
     drop(db);
     let wal_in_image = image.path().join(wal.file_name().unwrap());
     (image, wal_in_image, ends)
@@ -60,23 +60,12 @@ fn active_wal(db: &Path) -> PathBuf {
         .unwrap()
 }
 
-fn copy_db(from: &Path, to: &Path) {
-    std::fs::copy(from, to).unwrap();
-    for i in 0..2 {
-        std::fs::copy(
-            format!("{}.wal{i}", from.display()),
-            format!("{}.wal{i}", to.display()),
-        )
-        .unwrap();
-    }
-}
-
 /// Opens a fresh copy of the image with its active WAL changed by `damage`,
 /// and returns how many of the commits it holds (checking they are exact).
 fn recover(image: &Path, wal_name: &str, damage: impl FnOnce(&mut Vec<u8>)) -> Result<u64, Error> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.oak");
-    copy_db(&image.join("db.oak"), &path);
+    common::copy_db(&image.join("db.oak"), &path);
     let wal = dir.path().join(wal_name);
     let mut bytes = std::fs::read(&wal).unwrap();
     damage(&mut bytes);
@@ -162,7 +151,7 @@ fn damaged_middle_record_is_refused_with_its_offset() {
 fn open_copy(image: &Path, options: Options) -> (tempfile::TempDir, Result<oakmap::Db, Error>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.oak");
-    copy_db(&image.join("db.oak"), &path);
+    common::copy_db(&image.join("db.oak"), &path);
     let db = options.open(&path);
     (dir, db)
 }
@@ -183,7 +172,7 @@ fn commits_after_two_switches_without_records_between() {
         db.insert("t", &[b'k', i], &[i]).unwrap();
     }
     let image = tempfile::tempdir().unwrap();
-    copy_db(&path, &image.path().join("db.oak"));
+    common::copy_db(&path, &image.path().join("db.oak"));
     drop(db);
     let (_dir, db) = open_copy(image.path(), options());
     let db = db.unwrap();
@@ -224,14 +213,14 @@ fn crash_during_recovery_checkpoint_loses_nothing() {
     // ...while commits go on into the other file. The crash image is taken now.
     db.insert("t", b"second-file", b"2").unwrap();
     let image = tempfile::tempdir().unwrap();
-    copy_db(&path, &image.path().join("db.oak"));
+    common::copy_db(&path, &image.path().join("db.oak"));
     fail.release("checkpoint.data.sync");
     stalled.join().unwrap().unwrap();
 
     // Recovery replays both files, then its checkpoint fails at the meta write.
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("db.oak");
-    copy_db(&image.path().join("db.oak"), &copy);
+    common::copy_db(&image.path().join("db.oak"), &copy);
     let failing = Arc::new(FailPoints::new());
     failing.arm("meta.write", 0, false);
     assert!(options().fail_points(failing).open(&copy).is_err());

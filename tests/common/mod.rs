@@ -1,7 +1,22 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::path::Path;
+
 use oakmap::Db;
+
+/// Copies a database's three files (data file and both WAL files), as a
+/// crash would leave them if taken while it is open.
+pub fn copy_db(from: &Path, to: &Path) {
+    std::fs::copy(from, to).unwrap();
+    for i in 0..2 {
+        std::fs::copy(
+            format!("{}.wal{i}", from.display()),
+            format!("{}.wal{i}", to.display()),
+        )
+        .unwrap();
+    }
+}
 
 /// Runs the integrity check and fails the test with its report if it finds anything.
 pub fn assert_clean(db: &Db) {
