@@ -105,7 +105,7 @@ pub(crate) fn prepare(
         wal_lsn: lsn,
         ..w.head
     };
-    inner.file.extend_to(page_count * inner.page_bytes as u64)?;
+    inner.file.grow_to(page_count * inner.page_bytes as u64)?;
     w.head_map = inner
         .file
         .ensure_mapped(page_count * inner.page_bytes as u64)?;

@@ -11,6 +11,8 @@ use std::io;
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::io::{IoFile, IoHook, IoOp};
+
 #[derive(Debug, Clone, Copy)]
 struct Rule {
     /// Passes left before the point fails.
@@ -35,6 +37,7 @@ impl FailPoints {
     /// Every point there is, in the order a commit and a checkpoint pass them.
     pub const POINTS: &'static [&'static str] = &[
         "data.write",
+        "data.grow",
         "wal.write",
         "wal.sync",
         "checkpoint.data.sync",
@@ -99,7 +102,7 @@ impl FailPoints {
         self.rules.lock().values().any(|r| r.fired)
     }
 
-    pub(crate) fn pass(&self, point: &'static str) -> io::Result<()> {
+    fn pass(&self, point: &'static str) -> io::Result<()> {
         *self.passes.lock().entry(point).or_default() += 1;
         let mut held = self.held.lock();
         if held.0.contains(point) {
@@ -133,11 +136,9 @@ fn injected(point: &str) -> io::Error {
     io::Error::other(format!("injected failure at {point}"))
 }
 
-/// Passes `point` if failure points are installed.
-pub(crate) fn pass(points: Option<&FailPoints>, point: &'static str) -> io::Result<()> {
-    match points {
-        Some(p) => p.pass(point),
-        None => Ok(()),
+impl IoHook for FailPoints {
+    fn before(&self, _file: IoFile, _op: &IoOp<'_>, point: &'static str) -> io::Result<()> {
+        self.pass(point)
     }
 }
 
@@ -149,6 +150,7 @@ mod tests {
     fn nth_pass_fails_once_or_always() {
         let f = FailPoints::new();
         f.arm("wal.sync", 2, false);
+        assert!(f.pass("data.grow").is_ok());
         assert!(f.pass("wal.sync").is_ok());
         assert!(f.pass("wal.sync").is_ok());
         assert!(f.pass("wal.sync").is_err());

@@ -14,21 +14,26 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use memmap2::{Mmap, MmapOptions};
 
 use crate::error::{Error, Result};
-use crate::fail::{self, FailPoints};
+use crate::io::{Io, IoFile, IoHook};
 
 /// Mappings double in size, so 40 slots cover any file a 64-bit address space can map.
 const MAPS_MAX: usize = 40;
+/// Bounds on how far ahead the file grows.
+const GROW_BYTES_MIN: u64 = 256 << 10;
+const GROW_BYTES_MAX: u64 = 64 << 20;
 /// The smallest mapping: a virtual reservation, not memory.
 const MAP_BYTES_MIN: u64 = 1 << 30;
 
 pub(crate) struct DataFile {
-    file: File,
-    fail: Option<Arc<FailPoints>>,
+    io: Io,
+    /// The file's length as this process last set or saw it.
+    len: AtomicU64,
     path: PathBuf,
     maps: [OnceLock<Mmap>; MAPS_MAX],
     /// Index of the newest mapping; only the writer (or open) changes it.
@@ -65,7 +70,7 @@ impl DataFile {
 
     /// Opens the existing file `path` and takes its exclusive lock. Returns
     /// whether the file is empty (zero bytes: a database yet to be initialized).
-    pub(crate) fn open(path: &Path, fail: Option<Arc<FailPoints>>) -> Result<(DataFile, bool)> {
+    pub(crate) fn open(path: &Path, hook: Option<Arc<dyn IoHook>>) -> Result<(DataFile, bool)> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         match file.try_lock() {
             Ok(()) => {}
@@ -76,15 +81,15 @@ impl DataFile {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
         }
-        let empty = file.metadata()?.len() == 0;
+        let len = file.metadata()?.len();
         let df = DataFile {
-            file,
-            fail,
+            io: Io::new(file, IoFile::Data, hook),
+            len: AtomicU64::new(len),
             path: path.to_path_buf(),
             maps: std::array::from_fn(|_| OnceLock::new()),
             newest: parking_lot::Mutex::new(0),
         };
-        Ok((df, empty))
+        Ok((df, len == 0))
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -92,47 +97,42 @@ impl DataFile {
     }
 
     pub(crate) fn len(&self) -> Result<u64> {
-        Ok(self.file.metadata()?.len())
+        Ok(self.io.len()?)
     }
 
     pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
-        let mut done = 0;
-        while done < buf.len() {
-            match self.file.read_at(&mut buf[done..], offset + done as u64)? {
-                0 => break,
-                n => done += n,
-            }
-        }
-        Ok(done)
+        Ok(self.io.read_at(buf, offset)?)
     }
 
-    /// Writes tree, overflow or freelist pages (failure point `data.write`).
+    /// Writes tree, overflow or freelist pages (hook point `data.write`).
     pub(crate) fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
-        fail::pass(self.fail.as_deref(), "data.write")?;
-        Ok(self.file.write_all_at(buf, offset)?)
+        Ok(self.io.write_at(buf, offset, "data.write")?)
     }
 
-    /// Writes a meta slot (failure point `meta.write`).
+    /// Writes a meta slot (hook point `meta.write`).
     pub(crate) fn write_meta(&self, buf: &[u8], offset: u64) -> Result<()> {
-        fail::pass(self.fail.as_deref(), "meta.write")?;
-        Ok(self.file.write_all_at(buf, offset)?)
+        Ok(self.io.write_at(buf, offset, "meta.write")?)
     }
 
-    /// Grows the file to at least `bytes` (pages allocated but never written,
-    /// such as ones freed again in the same transaction, must still exist).
-    pub(crate) fn extend_to(&self, bytes: u64) -> Result<()> {
-        if self.file.metadata()?.len() < bytes {
-            fail::pass(self.fail.as_deref(), "data.write")?;
-            self.file.set_len(bytes)?;
+    /// Makes the file at least `bytes` long, growing it ahead by a sixteenth
+    /// of its size (256 KiB to 64 MiB) so that most allocations need no
+    /// growth; hook point `data.grow`. The new bytes are zeros (a hole).
+    pub(crate) fn grow_to(&self, bytes: u64) -> Result<()> {
+        let len = self.len.load(Ordering::Acquire);
+        if bytes <= len {
+            return Ok(());
         }
+        let step = (len / 16).clamp(GROW_BYTES_MIN, GROW_BYTES_MAX);
+        let target = bytes.max(len + step);
+        self.io.set_len(target, "data.grow")?;
+        self.len.store(target, Ordering::Release);
         Ok(())
     }
 
     /// fdatasync: the data and the file size reach the disk. `point` names
     /// the boundary (`checkpoint.data.sync` or `meta.sync`).
     pub(crate) fn sync(&self, point: &'static str) -> Result<()> {
-        fail::pass(self.fail.as_deref(), point)?;
-        Ok(self.file.sync_data()?)
+        Ok(self.io.sync(point)?)
     }
 
     /// Makes sure a mapping covers `bytes` and returns the index of the newest one.
@@ -160,7 +160,7 @@ impl DataFile {
         // locked against other oakmap processes. Pages past the end of the file
         // are never touched: readers only see page ids below a committed
         // page_count, all of which were written before being published.
-        let map = unsafe { MmapOptions::new().len(len).map(&self.file)? };
+        let map = unsafe { MmapOptions::new().len(len).map(self.io.file())? };
         let ok = self.maps[idx].set(map).is_ok();
         assert!(ok, "mapping slot {idx} set twice");
         *newest = idx;

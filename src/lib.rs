@@ -60,6 +60,7 @@ mod fail;
 mod file;
 mod format;
 mod freelist;
+mod io;
 mod options;
 mod pager;
 mod read;
@@ -76,6 +77,7 @@ pub use format::{
     DEPTH_MAX, FORMAT_VERSION, PAGE_BYTES_DEFAULT, PAGE_BYTES_MAX, PAGE_BYTES_MIN,
     TREE_NAME_BYTES_MAX, VALUE_BYTES_MAX, key_bytes_max,
 };
+pub use io::{IoFile, IoHook, IoOp};
 pub use options::{Durability, Options};
 pub use read::{Range, ReadTxn, Tree};
 pub use txn::{CasConflict, TreeMut, WriteTxn};

@@ -8,6 +8,7 @@ use crate::db::Db;
 use crate::error::Result;
 use crate::fail::FailPoints;
 use crate::format;
+use crate::io::IoHook;
 
 /// When `commit` returns relative to the data reaching the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,7 +38,7 @@ pub enum Durability {
 ///     .open("app.oak")?;
 /// # Ok::<(), oakmap::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     pub(crate) page_bytes: usize,
     pub(crate) durability: Durability,
@@ -46,7 +47,7 @@ pub struct Options {
     pub(crate) cache_bytes: usize,
     pub(crate) wal_bytes_max: u64,
     pub(crate) checkpoint_interval: Duration,
-    pub(crate) fail_points: Option<Arc<FailPoints>>,
+    pub(crate) io_hook: Option<Arc<dyn IoHook>>,
 }
 
 impl Default for Options {
@@ -59,7 +60,7 @@ impl Default for Options {
             cache_bytes: 256 << 20,
             wal_bytes_max: 64 << 20,
             checkpoint_interval: Duration::from_secs(30),
-            fail_points: None,
+            io_hook: None,
         }
     }
 }
@@ -117,7 +118,14 @@ impl Options {
     /// Installs failure points that tests arm to make I/O fail.
     #[doc(hidden)]
     pub fn fail_points(mut self, points: Arc<FailPoints>) -> Options {
-        self.fail_points = Some(points);
+        self.io_hook = Some(points);
+        self
+    }
+    /// Installs a hook that sees every write, length change and sync (tests:
+    /// fault injection, crash images).
+    #[doc(hidden)]
+    pub fn io_hook(mut self, hook: Arc<dyn IoHook>) -> Options {
+        self.io_hook = Some(hook);
         self
     }
     /// Opens (or creates) the database at `path`.

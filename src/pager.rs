@@ -197,22 +197,28 @@ impl<'a> Pager<'a> {
         self.cache.contains(id.0) || self.spilled.contains(&id.0)
     }
 
-    fn alloc(&mut self, pages: u64) -> PageId {
+    /// Takes `pages` consecutive pages: a recycled or free one, else new
+    /// pages at the end, growing the file ahead of them (so growth, and a
+    /// full disk, shows up here rather than in the middle of a commit).
+    fn alloc(&mut self, pages: u64) -> Result<PageId> {
         if pages == 1 {
             if let Some(id) = self.recycled.pop_first() {
-                return PageId(id);
+                return Ok(PageId(id));
             }
             if let Some(id) = self.free.take_one() {
                 self.taken.push(id);
-                return PageId(id);
+                return Ok(PageId(id));
             }
         } else if let Some(id) = self.free.take_run(pages) {
             self.taken.extend(id..id + pages);
-            return PageId(id);
+            return Ok(PageId(id));
         }
         let id = self.page_count;
+        self.committed
+            .file
+            .grow_to((id + pages) * self.page_bytes as u64)?;
         self.page_count += pages;
-        PageId(id)
+        Ok(PageId(id))
     }
 
     /// A frame for a page coming into the cache, spilling the least recently
@@ -235,7 +241,7 @@ impl<'a> Pager<'a> {
     /// A new zeroed page, dirty in the cache.
     pub(crate) fn alloc_dirty(&mut self) -> Result<PageId> {
         let f = self.frame()?;
-        let id = self.alloc(1);
+        let id = self.alloc(1)?;
         self.cache.install(id.0, f).fill(0);
         Ok(id)
     }
@@ -268,7 +274,7 @@ impl<'a> Pager<'a> {
         let f = self.frame()?;
         let src = self.committed.page(id)?;
         self.cache.frame_mut(f).copy_from_slice(src);
-        let new = self.alloc(1);
+        let new = self.alloc(1)?;
         self.cache.install(new.0, f);
         self.release_committed(id, 1);
         Ok(new)
@@ -312,7 +318,7 @@ impl<'a> Pager<'a> {
     /// (it is never changed afterwards); returns its first page.
     pub(crate) fn write_overflow(&mut self, value: &[u8]) -> Result<PageId> {
         let pages = overflow::run_pages(value.len(), self.page_bytes);
-        let id = self.alloc(pages);
+        let id = self.alloc(pages)?;
         let file = self.committed.file;
         overflow::write_run(file, id, self.txn, value, self.page_bytes)?;
         self.runs.insert(id.0, pages);

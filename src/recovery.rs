@@ -47,7 +47,7 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
     if options.create && !path.exists() {
         DataFile::create(path, &initial_pages(options.page_bytes))?;
     }
-    let (file, empty) = DataFile::open(path, options.fail_points.clone())?;
+    let (file, empty) = DataFile::open(path, options.io_hook.clone())?;
     if empty {
         // A file the caller made empty on purpose: initialize it in place.
         file.write_at(&initial_pages(options.page_bytes), 0)?;
@@ -75,7 +75,7 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
         verify: true,
     };
     let (free_ids, freelist_pages) = load_freelist(&src, &meta)?;
-    let wal = WalFiles::open(path, header.file_id, options.fail_points.clone())?;
+    let wal = WalFiles::open(path, header.file_id, options.io_hook.clone())?;
     let scan = wal.scan(meta.wal_lsn)?;
     let (active, base) = match scan.end_file {
         Some((f, base)) => {

@@ -388,7 +388,7 @@ fn write_pages(
     state.cache = Some(cache);
     written?;
     let bytes = page_count * inner.page_bytes as u64;
-    inner.file.extend_to(bytes)?;
+    inner.file.grow_to(bytes)?;
     state.head_map = inner.file.ensure_mapped(bytes)?;
     state.head = Meta {
         txn,

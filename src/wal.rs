@@ -20,19 +20,17 @@
 //! the file and offset.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::fail::{self, FailPoints};
 use crate::format::wal::{WAL_HEADER_BYTES, WalHeader, decode_record};
+use crate::io::{Io, IoFile, IoHook};
 
 pub(crate) struct WalFiles {
-    files: [File; 2],
+    files: [Io; 2],
     paths: [PathBuf; 2],
     file_id: u64,
-    fail: Option<Arc<FailPoints>>,
 }
 
 /// A record found by `scan`: which file, where, and its LSN and txn.
@@ -66,7 +64,7 @@ pub(crate) fn wal_paths(db: &Path) -> [PathBuf; 2] {
 
 impl WalFiles {
     /// Opens (creating if missing) both WAL files of the database at `db`.
-    pub(crate) fn open(db: &Path, file_id: u64, fail: Option<Arc<FailPoints>>) -> Result<WalFiles> {
+    pub(crate) fn open(db: &Path, file_id: u64, hook: Option<Arc<dyn IoHook>>) -> Result<WalFiles> {
         let paths = wal_paths(db);
         let mut created = false;
         let mut open = |p: &PathBuf| -> Result<File> {
@@ -78,7 +76,10 @@ impl WalFiles {
                 .truncate(false)
                 .open(p)?)
         };
-        let files = [open(&paths[0])?, open(&paths[1])?];
+        let files = [
+            Io::new(open(&paths[0])?, IoFile::Wal(0), hook.clone()),
+            Io::new(open(&paths[1])?, IoFile::Wal(1), hook),
+        ];
         if created {
             let dir = db.parent().filter(|p| !p.as_os_str().is_empty());
             File::open(dir.unwrap_or(Path::new(".")))?.sync_all()?;
@@ -87,7 +88,6 @@ impl WalFiles {
             files,
             paths,
             file_id,
-            fail,
         })
     }
 
@@ -96,37 +96,35 @@ impl WalFiles {
     }
 
     pub(crate) fn write_at(&self, i: usize, bytes: &[u8], offset: u64) -> Result<()> {
-        fail::pass(self.fail.as_deref(), "wal.write")?;
-        Ok(self.files[i].write_all_at(bytes, offset)?)
+        Ok(self.files[i].write_at(bytes, offset, "wal.write")?)
     }
 
     pub(crate) fn sync(&self, i: usize) -> Result<()> {
-        fail::pass(self.fail.as_deref(), "wal.sync")?;
-        Ok(self.files[i].sync_data()?)
+        Ok(self.files[i].sync("wal.sync")?)
     }
 
     /// Empties file `i` and starts it at `base_lsn` (not synced: the first
     /// sync of a record in it makes the header durable too).
     pub(crate) fn reset(&self, i: usize, base_lsn: u64) -> Result<()> {
-        fail::pass(self.fail.as_deref(), "wal.write")?;
-        self.files[i].set_len(0)?;
+        self.files[i].set_len(0, "wal.write")?;
         let header = WalHeader {
             file_id: self.file_id,
             base_lsn,
         };
-        Ok(self.files[i].write_all_at(&header.encode(), 0)?)
+        Ok(self.files[i].write_at(&header.encode(), 0, "wal.write")?)
     }
 
     /// Cuts file `i` to `len` bytes (dropping a torn tail before appending).
     pub(crate) fn truncate(&self, i: usize, len: u64) -> Result<()> {
-        Ok(self.files[i].set_len(len)?)
+        Ok(self.files[i].set_len(len, "wal.write")?)
     }
 
     fn read(&self, i: usize) -> Result<Vec<u8>> {
-        let len = self.files[i].metadata()?.len();
+        let len = self.files[i].len()?;
         let mut b =
             vec![0u8; usize::try_from(len).map_err(|_| Error::corrupt(0, "WAL file too large"))?];
-        self.files[i].read_exact_at(&mut b, 0)?;
+        let n = self.files[i].read_at(&mut b, 0)?;
+        b.truncate(n);
         Ok(b)
     }
 

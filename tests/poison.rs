@@ -38,16 +38,17 @@ fn run_until_failure(db: &Db, fail: &FailPoints, point: &'static str, nth: u64) 
     let mut acked = 0;
     for i in 0..200u64 {
         let mut tx = db.begin_write().unwrap();
-        tx.open_tree("t")
+        let inserted = tx
+            .open_tree("t")
             .unwrap()
             .insert(&i.to_be_bytes(), &[i as u8; 100])
-            .unwrap();
-        if i % 3 == 0
-            && let Err(e) = tx
-                .open_tree("big")
-                .unwrap()
-                .insert(&i.to_be_bytes(), &vec![7u8; 9000])
-        {
+            .and_then(|_| match i % 3 {
+                0 => tx
+                    .open_tree("big")?
+                    .insert(&i.to_be_bytes(), &vec![7u8; 40_000]),
+                _ => Ok(false),
+            });
+        if let Err(e) = inserted {
             assert!(fail.any_fired(), "{point}: insert failed by itself: {e}");
             assert!(matches!(tx.commit(), Err(Error::TransactionFailed)));
             return (acked, Failed::InTransaction);
