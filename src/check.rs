@@ -103,10 +103,21 @@ struct Checker<'a> {
     src: MapSource<'a>,
     marks: Vec<Mark>,
     report: CheckReport,
+    progress: Option<&'a dyn Fn(u64, u64)>,
+    marked: u64,
 }
 
 /// Checks the state `meta` describes, read through `src` (which must verify checksums).
 pub(crate) fn check_state(src: MapSource<'_>, meta: &Meta) -> CheckReport {
+    check_state_with_progress(src, meta, None)
+}
+
+/// `check_state`, calling `progress(pages seen, pages in the file)` now and then.
+pub(crate) fn check_state_with_progress<'a>(
+    src: MapSource<'a>,
+    meta: &Meta,
+    progress: Option<&'a dyn Fn(u64, u64)>,
+) -> CheckReport {
     let mut c = Checker {
         src,
         marks: vec![Mark::Unseen; meta.page_count as usize],
@@ -114,6 +125,8 @@ pub(crate) fn check_state(src: MapSource<'_>, meta: &Meta) -> CheckReport {
             pages: meta.page_count,
             ..CheckReport::default()
         },
+        progress,
+        marked: 0,
     };
     let mut trees = Vec::new();
     c.walk_tree(&meta.catalog, "catalog", &mut |c, key, value| {
@@ -183,6 +196,13 @@ impl<'a> Checker<'a> {
         }
         for p in id..end {
             self.marks[p as usize] = as_mark;
+        }
+        let before = self.marked;
+        self.marked += pages;
+        if let Some(progress) = self.progress
+            && before / 4096 != self.marked / 4096
+        {
+            progress(self.marked, self.marks.len() as u64);
         }
         true
     }

@@ -92,6 +92,20 @@ impl DataFile {
         Ok((df, len == 0))
     }
 
+    /// Opens `path` for reading only, without the lock: for tools that look
+    /// at a file (perhaps one another process has open) and change nothing.
+    pub(crate) fn open_read_only(path: &Path) -> Result<DataFile> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(DataFile {
+            io: Io::new(file, IoFile::Data, None),
+            len: AtomicU64::new(len),
+            path: path.to_path_buf(),
+            maps: std::array::from_fn(|_| OnceLock::new()),
+            newest: parking_lot::Mutex::new(0),
+        })
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

@@ -60,6 +60,7 @@ mod fail;
 mod file;
 mod format;
 mod freelist;
+pub mod inspect;
 mod io;
 mod options;
 mod pager;

@@ -131,6 +131,23 @@ impl WalFiles {
     /// Reads both files and finds every good record from `from_lsn` on.
     pub(crate) fn scan(&self, from_lsn: u64) -> Result<Scan> {
         let bytes = [self.read(0)?, self.read(1)?];
+        LogReader {
+            paths: &self.paths,
+            file_id: self.file_id,
+        }
+        .scan(bytes, from_lsn)
+    }
+}
+
+/// Reads the log's bytes back (recovery, and read-only tools).
+pub(crate) struct LogReader<'a> {
+    pub(crate) paths: &'a [PathBuf; 2],
+    pub(crate) file_id: u64,
+}
+
+impl LogReader<'_> {
+    /// Finds every good record from `from_lsn` on in the two files' bytes.
+    pub(crate) fn scan(&self, bytes: [Vec<u8>; 2], from_lsn: u64) -> Result<Scan> {
         let mut headers = [None, None];
         for i in 0..2 {
             if let Some(h) = WalHeader::decode(&bytes[i]) {

@@ -338,6 +338,37 @@ impl PageKind {
     }
 }
 
+/// The common header's fields as stored, undecoded (for tools).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawPageHeader {
+    /// The checksum as stored.
+    pub crc: u32,
+    /// The checksum the bytes have (over the page, or the first page of a run).
+    pub crc_computed: u32,
+    /// The kind byte (1 branch, 2 leaf, 3 overflow, 4 freelist).
+    pub kind: u8,
+    /// Cells or entries.
+    pub count: u16,
+    /// The id the page gives itself.
+    pub page_id: u64,
+    /// The commit that wrote the page.
+    pub txn: u64,
+    /// The kind-specific word (bytes 24..32).
+    pub specific: u64,
+}
+
+pub(crate) fn raw_page_header(b: &[u8]) -> RawPageHeader {
+    RawPageHeader {
+        crc: get_u32(b, PH_CRC),
+        crc_computed: crc32(&b[PH_CRC + 4..]),
+        kind: b[PH_KIND],
+        count: get_u16(b, PH_COUNT),
+        page_id: get_u64(b, PH_PAGE_ID),
+        txn: get_u64(b, PH_TXN),
+        specific: get_u64(b, PH_KIND_SPECIFIC),
+    }
+}
+
 /// The txn a page header says wrote the page.
 pub(crate) fn page_txn(b: &[u8]) -> u64 {
     get_u64(b, PH_TXN)

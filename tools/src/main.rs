@@ -1,17 +1,27 @@
 //! The `oakmap` command: look inside a database file and measure the engine.
 //!
-//! * `oakmap check FILE` — the full integrity check; exit 0 clean, 1 with
-//!   problems, 2 when the file cannot be opened.
+//! * `oakmap dump FILE [--tree NAME [--values] | --page N | --freelist | --wal] [--json]`
+//!   — every byte, decoded where it decodes (read-only, no lock).
+//! * `oakmap check FILE` — the full integrity check, WAL chain included; exit
+//!   0 clean, 1 with problems, 2 when the file cannot be opened.
 //! * `oakmap stats FILE` — depth, pages per type, fill factor, free space.
+//! * `oakmap crash-test` — the kill harness.
 //! * `oakmap bench` — the standard workload, printed as a table.
+//!
+//! `dump`, `check` and `stats` open the files read-only and take no lock, so
+//! they work on a database a server has open, and change nothing.
 
 mod bench;
+mod crash;
+mod dump;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::io::IsTerminal;
+
 use clap::{Parser, Subcommand};
-use oakmap::{Db, Options};
+use oakmap::inspect::RawDb;
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +36,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Show the header, meta slots, trees, pages, freelist or WAL of FILE.
+    Dump(dump::Args),
     /// Verify every checksum, ordering, reachability and count in FILE.
     Check {
         /// The database file.
@@ -36,55 +48,60 @@ enum Command {
         /// The database file.
         file: PathBuf,
     },
+    /// Kill a writer process at random moments and verify what survives.
+    CrashTest(crash::Args),
+    /// The writer the crash test kills (internal).
+    #[command(hide = true)]
+    CrashChild(crash::ChildArgs),
     /// Run the standard workload and print a table of figures.
     Bench(bench::Args),
 }
 
-fn open_existing(file: &PathBuf) -> Result<Db, oakmap::Error> {
-    Options::new().create(false).open(file)
-}
-
 fn check(file: &PathBuf) -> ExitCode {
-    let db = match open_existing(file) {
+    let db = match RawDb::open(file) {
         Ok(db) => db,
         Err(e) => {
             eprintln!("oakmap check: cannot open {}: {e}", file.display());
             return ExitCode::from(2);
         }
     };
-    match db.check() {
-        Ok(report) => {
-            print!("{report}");
-            if report.is_clean() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+    let show_progress = std::io::stderr().is_terminal();
+    let progress = |done: u64, total: u64| {
+        if show_progress && total > 100_000 {
+            eprint!(
+                "\rchecking: {:>3}% of {total} pages",
+                done * 100 / total.max(1)
+            );
         }
-        Err(e) => {
-            eprintln!("oakmap check: {e}");
-            ExitCode::from(1)
-        }
+    };
+    let report = db.check(Some(&progress));
+    if show_progress && report.pages > 100_000 {
+        eprintln!();
+    }
+    print!("{report}");
+    if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
 fn stats(file: &PathBuf) -> Result<(), oakmap::Error> {
-    let db = open_existing(file)?;
-    let s = db.stats()?;
-    let r = db.check()?;
+    let db = RawDb::open(file)?;
+    let r = db.check(None);
     let fill = if r.node_bytes_total == 0 {
         0.0
     } else {
         100.0 * r.node_bytes_used as f64 / r.node_bytes_total as f64
     };
+    let wal = db.wal();
+    let wal_bytes: u64 = wal.files.iter().map(|f| f.bytes).sum();
+    let meta = db.newest_meta();
     println!("file            {}", file.display());
-    println!("file bytes      {}", s.file_bytes);
-    println!("page bytes      {}", s.page_bytes);
-    println!("txn id          {}", s.txn_id);
-    println!(
-        "pages           {} (in use {}, free {})",
-        r.pages, s.pages_in_use, s.free_pages
-    );
+    println!("file bytes      {}", db.file_bytes());
+    println!("page bytes      {}", db.page_bytes());
+    println!("checkpoint txn  {}", meta.map_or(0, |m| m.txn.0));
+    println!("pages           {} (free {})", r.pages, r.free_pages);
     println!("  branch        {}", r.branch_pages);
     println!("  leaf          {}", r.leaf_pages);
     println!("  overflow      {}", r.overflow_pages);
@@ -97,6 +114,11 @@ fn stats(file: &PathBuf) -> Result<(), oakmap::Error> {
             t.name, t.depth, t.entries
         );
     }
+    let replay = wal.recovery.as_ref().map_or_else(
+        |e| format!("recovery would fail: {e}"),
+        |n| format!("{n} records to replay"),
+    );
+    println!("wal bytes       {wal_bytes} ({replay})");
     if !r.is_clean() {
         println!(
             "integrity       {} problems (run `oakmap check`)",
@@ -109,6 +131,15 @@ fn stats(file: &PathBuf) -> Result<(), oakmap::Error> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Dump(args) => match dump::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("oakmap dump: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::CrashTest(args) => crash::run(&args),
+        Command::CrashChild(args) => crash::child(&args),
         Command::Check { file } => check(&file),
         Command::Stats { file } => match stats(&file) {
             Ok(()) => ExitCode::SUCCESS,

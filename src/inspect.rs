@@ -1,0 +1,786 @@
+//! Read-only access to a database's files, for tools (`oakmap dump`,
+//! `check`, `stats`).
+//!
+//! [`RawDb`] opens the data file for reading only, takes no lock, replays
+//! nothing and writes nothing, so it works on a database another process has
+//! open and on a damaged one: every view reports what it could not decode
+//! instead of failing as a whole. Page reads use `pread`, never the mapping,
+//! so a file truncated below what its meta slot says cannot fault.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::check::{self, CheckReport, Problem};
+use crate::error::{Error, Result};
+use crate::file::DataFile;
+use crate::format::node::{CellValue, Node};
+use crate::format::wal::{Op, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record};
+use crate::format::{self, DEPTH_MAX, HEADER_BYTES, META_BYTES, freelist, overflow};
+pub use crate::format::{
+    FIRST_DATA_PAGE, FileHeader, Meta, PageId, PageKind, RawPageHeader, TreeDesc, TxnId,
+};
+use crate::pager::MapSource;
+use crate::wal::{LogReader, wal_paths};
+
+/// The file header as found.
+#[derive(Debug, Clone)]
+pub struct HeaderView {
+    /// Decoded, if it decodes.
+    pub header: Option<FileHeader>,
+    /// Why it does not.
+    pub problem: Option<String>,
+}
+
+/// One meta slot as found.
+#[derive(Debug, Clone)]
+pub struct MetaView {
+    /// 0 or 1.
+    pub slot: usize,
+    /// Decoded, or why not.
+    pub meta: std::result::Result<Meta, String>,
+    /// The slot recovery would use.
+    pub newest: bool,
+}
+
+/// One cell of a branch or leaf page.
+#[derive(Debug, Clone)]
+pub enum CellView {
+    /// A branch cell: separator key and child page.
+    Branch {
+        /// The separator (empty in cell 0).
+        key: Vec<u8>,
+        /// The child page.
+        child: u64,
+    },
+    /// A leaf cell with its value inline.
+    Inline {
+        /// The key.
+        key: Vec<u8>,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// A leaf cell whose value is in an overflow run.
+    Overflow {
+        /// The key.
+        key: Vec<u8>,
+        /// First page of the run.
+        page: u64,
+        /// Value length.
+        len: u32,
+    },
+}
+
+/// One page, decoded as far as it goes.
+#[derive(Debug, Clone)]
+pub struct PageView {
+    /// The page number.
+    pub id: u64,
+    /// The header fields as stored.
+    pub header: RawPageHeader,
+    /// The kind, if the kind byte is one.
+    pub kind: Option<PageKind>,
+    /// Whether the stored checksum matches (for an overflow run: the whole run).
+    pub crc_ok: bool,
+    /// Cells (branch, leaf) in slot order.
+    pub cells: Vec<CellView>,
+    /// Entries (freelist pages).
+    pub free_ids: Vec<u64>,
+    /// Bytes used by slots and cells (branch, leaf).
+    pub used_bytes: usize,
+    /// What could not be decoded.
+    pub problem: Option<String>,
+    /// The raw bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// One page of a tree, as a tree walk meets it.
+#[derive(Debug, Clone)]
+pub struct TreePage {
+    /// The page number.
+    pub id: u64,
+    /// 0 at the root.
+    pub level: u32,
+    /// Whether it is a leaf.
+    pub leaf: bool,
+    /// Cells.
+    pub count: usize,
+    /// Smallest and largest key (branch: of its separators after cell 0).
+    pub first_key: Option<Vec<u8>>,
+    /// See `first_key`.
+    pub last_key: Option<Vec<u8>>,
+    /// Fraction of the page body in use.
+    pub fill: f64,
+    /// What was wrong with it.
+    pub problem: Option<String>,
+}
+
+/// A WAL file as found.
+#[derive(Debug, Clone)]
+pub struct WalFileView {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its length in bytes (0 if missing).
+    pub bytes: u64,
+    /// Its header's `file_id` and `base_lsn`, if the header decodes.
+    pub header: Option<(u64, u64)>,
+}
+
+/// How a record fared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordStatus {
+    /// Valid, and not yet covered by the newest checkpoint: recovery replays it.
+    Replay,
+    /// Valid, but before the newest checkpoint's position.
+    Covered,
+}
+
+/// One WAL record.
+#[derive(Debug, Clone)]
+pub struct RecordView {
+    /// Which file (0 or 1).
+    pub file: usize,
+    /// Byte offset in it.
+    pub offset: u64,
+    /// Its LSN.
+    pub lsn: u64,
+    /// The commit it records.
+    pub txn: u64,
+    /// How far the log was durable when it was written.
+    pub synced_lsn: u64,
+    /// Its length in bytes.
+    pub len: usize,
+    /// Its operations, as text: `put tree key (N bytes)` and so on.
+    pub ops: Vec<String>,
+    /// Replayed or covered.
+    pub status: RecordStatus,
+}
+
+/// Where a WAL file's records end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalEnd {
+    /// At the end of the file.
+    Clean,
+    /// At bytes that do not decode, with nothing acknowledged after them.
+    TornTail {
+        /// Byte offset where the bad bytes start.
+        offset: u64,
+    },
+    /// At a damaged record that acknowledged records follow.
+    Corrupt {
+        /// Byte offset of the damaged record.
+        offset: u64,
+    },
+}
+
+/// Both WAL files, every record in each.
+#[derive(Debug, Clone)]
+pub struct WalView {
+    /// The two files.
+    pub files: Vec<WalFileView>,
+    /// Every decodable record, file by file.
+    pub records: Vec<RecordView>,
+    /// How each file's records end.
+    pub ends: Vec<WalEnd>,
+    /// What recovery would conclude: Ok(records to replay) or its error.
+    pub recovery: std::result::Result<usize, String>,
+}
+
+/// The freelist of the newest checkpoint.
+#[derive(Debug, Clone, Default)]
+pub struct FreelistView {
+    /// The freelist's own pages, in chain order.
+    pub pages: Vec<u64>,
+    /// The free page ids it lists.
+    pub ids: Vec<u64>,
+    /// What went wrong walking it.
+    pub problem: Option<String>,
+}
+
+/// A database's files, opened for reading only.
+pub struct RawDb {
+    path: PathBuf,
+    file: DataFile,
+    len: u64,
+    page_bytes: usize,
+    header: HeaderView,
+    metas: Vec<MetaView>,
+}
+
+impl RawDb {
+    /// Opens the data file at `path` read-only. Fails only if the file cannot
+    /// be read or is not an oakmap file at all.
+    pub fn open(path: impl AsRef<Path>) -> Result<RawDb> {
+        let path = path.as_ref();
+        let file = DataFile::open_read_only(path)?;
+        let len = file.len()?;
+        let mut b = [0u8; HEADER_BYTES];
+        let n = file.read_at(&mut b, 0)?;
+        let header = match FileHeader::decode(&b[..n]) {
+            Ok(h) => HeaderView {
+                header: Some(h),
+                problem: None,
+            },
+            Err(format::HeaderError::NotOurs) => {
+                return Err(Error::NotADatabase {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(format::HeaderError::Version(v)) => HeaderView {
+                header: None,
+                problem: Some(format!(
+                    "format version {v}, this build reads {}",
+                    format::FORMAT_VERSION
+                )),
+            },
+            Err(format::HeaderError::Corrupt(reason)) => HeaderView {
+                header: None,
+                problem: Some(reason.to_string()),
+            },
+        };
+        // A damaged header: guess the page size from its field if plausible.
+        let page_bytes = match &header.header {
+            Some(h) => h.page_bytes as usize,
+            None => {
+                let field = b.get(12..16).map_or(0, |f| {
+                    u32::from_le_bytes(f.try_into().expect("4 bytes")) as usize
+                });
+                if format::page_size_ok(field) {
+                    field
+                } else {
+                    format::PAGE_BYTES_DEFAULT
+                }
+            }
+        };
+        let mut raw = RawDb {
+            path: path.to_path_buf(),
+            file,
+            len,
+            page_bytes,
+            header,
+            metas: Vec::new(),
+        };
+        raw.metas = raw.read_metas()?;
+        Ok(raw)
+    }
+
+    fn read_metas(&self) -> Result<Vec<MetaView>> {
+        let mut metas = Vec::new();
+        for slot in 0..2 {
+            let mut b = [0u8; META_BYTES];
+            let n = self
+                .file
+                .read_at(&mut b, Meta::page_of_slot(slot) * self.page_bytes as u64)?;
+            let meta = Meta::decode(&b[..n], slot).map_err(|e| match e {
+                Error::Corruption { reason, .. } => reason,
+                other => other.to_string(),
+            });
+            metas.push(MetaView {
+                slot,
+                meta,
+                newest: false,
+            });
+        }
+        let newest = (0..2)
+            .filter(|&i| metas[i].meta.is_ok())
+            .max_by_key(|&i| metas[i].meta.as_ref().map(|m| m.txn).unwrap_or_default());
+        if let Some(i) = newest {
+            metas[i].newest = true;
+        }
+        Ok(metas)
+    }
+
+    /// The data file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The data file's length in bytes.
+    pub fn file_bytes(&self) -> u64 {
+        self.len
+    }
+
+    /// The page size (from the header, or guessed if it is damaged).
+    pub fn page_bytes(&self) -> usize {
+        self.page_bytes
+    }
+
+    /// The file header.
+    pub fn header(&self) -> &HeaderView {
+        &self.header
+    }
+
+    /// Both meta slots.
+    pub fn metas(&self) -> &[MetaView] {
+        &self.metas
+    }
+
+    /// The meta slot recovery would use, if any is valid.
+    pub fn newest_meta(&self) -> Option<Meta> {
+        self.metas
+            .iter()
+            .find(|m| m.newest)
+            .and_then(|m| m.meta.as_ref().ok().copied())
+    }
+
+    fn newest_or_err(&self) -> Result<Meta> {
+        self.newest_meta()
+            .ok_or_else(|| Error::corrupt(1, "no valid meta slot"))
+    }
+
+    /// `pages` pages from `id`, read with pread; an error past the file's end.
+    fn read_pages(&self, id: u64, pages: u64) -> Result<Vec<u8>> {
+        let bytes = pages
+            .checked_mul(self.page_bytes as u64)
+            .filter(|b| id.saturating_mul(self.page_bytes as u64).saturating_add(*b) <= self.len)
+            .ok_or_else(|| Error::corrupt(id, "page is beyond the end of the file"))?;
+        let mut b = vec![0u8; bytes as usize];
+        self.file.read_at(&mut b, id * self.page_bytes as u64)?;
+        Ok(b)
+    }
+
+    /// Page `id` decoded field by field.
+    pub fn page(&self, id: u64) -> Result<PageView> {
+        let bytes = self.read_pages(id, 1)?;
+        let header = format::raw_page_header(&bytes);
+        let kind = PageKind::from_u8(header.kind);
+        let mut view = PageView {
+            id,
+            header,
+            kind,
+            crc_ok: header.crc == header.crc_computed,
+            cells: Vec::new(),
+            free_ids: Vec::new(),
+            used_bytes: 0,
+            problem: None,
+            bytes,
+        };
+        if id < FIRST_DATA_PAGE {
+            view.problem = Some("pages 0-2 are the header and meta slots, not data pages".into());
+            return Ok(view);
+        }
+        let decoded = match kind {
+            Some(PageKind::Leaf | PageKind::Branch) => self.decode_node(&mut view),
+            Some(PageKind::Freelist) => {
+                freelist::read_page(&view.bytes, PageId(id)).map(|(ids, _)| view.free_ids = ids)
+            }
+            Some(PageKind::Overflow) => self.check_run(&mut view),
+            None => Err(Error::corrupt(
+                id,
+                format!("kind byte {} is no page kind", header.kind),
+            )),
+        };
+        if let Err(e) = decoded {
+            view.problem = Some(e.to_string());
+        }
+        Ok(view)
+    }
+
+    fn decode_node(&self, view: &mut PageView) -> Result<()> {
+        let leaf = view.kind == Some(PageKind::Leaf);
+        let node = Node::new(&view.bytes, PageId(view.id), leaf)?;
+        view.used_bytes = node.used_bytes();
+        let mut cells = Vec::with_capacity(node.count());
+        for i in 0..node.count() {
+            let key = node.key(i)?.to_vec();
+            cells.push(if !leaf {
+                CellView::Branch {
+                    key,
+                    child: node.child(i)?.0,
+                }
+            } else {
+                match node.value(i)? {
+                    CellValue::Inline(v) => CellView::Inline {
+                        key,
+                        value: v.to_vec(),
+                    },
+                    CellValue::Overflow { page, len } => CellView::Overflow {
+                        key,
+                        page: page.0,
+                        len,
+                    },
+                }
+            });
+        }
+        view.cells = cells;
+        Ok(())
+    }
+
+    /// An overflow run's checksum covers the whole run.
+    fn check_run(&self, view: &mut PageView) -> Result<()> {
+        let len = (view.header.specific >> 32) as u32;
+        let pages = overflow::check_first_page(&view.bytes, PageId(view.id), len, self.page_bytes)?;
+        let run = self.read_pages(view.id, pages)?;
+        view.crc_ok = format::verify_page(&run, PageId(view.id), true).is_ok();
+        Ok(())
+    }
+
+    /// The named trees of the newest checkpoint.
+    pub fn trees(&self) -> Result<Vec<(String, TreeDesc)>> {
+        let meta = self.newest_or_err()?;
+        let mut trees = Vec::new();
+        let mut err = None;
+        self.walk_leaves(&meta.catalog, &mut |key, value| {
+            let name = String::from_utf8_lossy(key).into_owned();
+            match value {
+                LeafValue::Inline(v) => match TreeDesc::decode(v, meta.catalog.root.0) {
+                    Ok(d) => trees.push((name, d)),
+                    Err(e) => err = Some(e),
+                },
+                LeafValue::Overflow { .. } => {
+                    err = Some(Error::corrupt(
+                        meta.catalog.root.0,
+                        "catalog value in an overflow run",
+                    ))
+                }
+            }
+        })?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(trees),
+        }
+    }
+
+    /// Every page of a tree, depth first, with what was wrong where.
+    pub fn tree_pages(&self, desc: &TreeDesc) -> Vec<TreePage> {
+        let mut out = Vec::new();
+        if desc.depth > 0 {
+            let mut seen = HashSet::new();
+            self.walk_page(desc.root.0, 0, desc.depth, &mut seen, &mut out);
+        }
+        out
+    }
+
+    fn walk_page(
+        &self,
+        id: u64,
+        level: u32,
+        depth: u32,
+        seen: &mut HashSet<u64>,
+        out: &mut Vec<TreePage>,
+    ) {
+        let leaf = level + 1 == depth;
+        let mut page = TreePage {
+            id,
+            level,
+            leaf,
+            count: 0,
+            first_key: None,
+            last_key: None,
+            fill: 0.0,
+            problem: None,
+        };
+        if level >= DEPTH_MAX || !seen.insert(id) {
+            page.problem = Some("page reached twice (a cycle or shared page)".into());
+            return out.push(page);
+        }
+        let view = match self.page(id) {
+            Ok(v) => v,
+            Err(e) => {
+                page.problem = Some(e.to_string());
+                return out.push(page);
+            }
+        };
+        let want = if leaf {
+            PageKind::Leaf
+        } else {
+            PageKind::Branch
+        };
+        if view.kind != Some(want) {
+            page.problem = Some(format!(
+                "expected a {want:?} page, found kind byte {}",
+                view.header.kind
+            ));
+            return out.push(page);
+        }
+        page.problem = view
+            .problem
+            .clone()
+            .or_else(|| (!view.crc_ok).then(|| "checksum mismatch".to_string()));
+        page.count = view.cells.len();
+        page.fill = view.used_bytes as f64 / (self.page_bytes - format::PAGE_HEADER_BYTES) as f64;
+        let keys: Vec<&Vec<u8>> = view
+            .cells
+            .iter()
+            .map(|c| match c {
+                CellView::Branch { key, .. }
+                | CellView::Inline { key, .. }
+                | CellView::Overflow { key, .. } => key,
+            })
+            .skip(usize::from(!leaf))
+            .collect();
+        page.first_key = keys.first().map(|k| k.to_vec());
+        page.last_key = keys.last().map(|k| k.to_vec());
+        out.push(page);
+        for cell in &view.cells {
+            if let CellView::Branch { child, .. } = cell {
+                self.walk_page(*child, level + 1, depth, seen, out);
+            }
+        }
+    }
+
+    /// Calls `visit` for each entry of a tree, in order; stops at the first
+    /// page it cannot read.
+    pub fn entries(
+        &self,
+        desc: &TreeDesc,
+        visit: &mut dyn FnMut(&[u8], LeafValue<'_>),
+    ) -> Result<()> {
+        self.walk_leaves(desc, visit)
+    }
+
+    fn walk_leaves(
+        &self,
+        desc: &TreeDesc,
+        visit: &mut dyn FnMut(&[u8], LeafValue<'_>),
+    ) -> Result<()> {
+        if desc.depth == 0 {
+            return Ok(());
+        }
+        let mut stack = vec![(desc.root.0, 0u32)];
+        let mut seen = HashSet::new();
+        while let Some((id, level)) = stack.pop() {
+            if level >= desc.depth || !seen.insert(id) {
+                return Err(Error::corrupt(
+                    id,
+                    "page reached twice or below the tree's depth",
+                ));
+            }
+            let bytes = self.read_pages(id, 1)?;
+            let leaf = level + 1 == desc.depth;
+            let node = Node::new(&bytes, PageId(id), leaf)?;
+            if leaf {
+                for i in 0..node.count() {
+                    let key = node.key(i)?;
+                    match node.value(i)? {
+                        CellValue::Inline(v) => visit(key, LeafValue::Inline(v)),
+                        CellValue::Overflow { page, len } => {
+                            visit(key, LeafValue::Overflow { page: page.0, len })
+                        }
+                    }
+                }
+            } else {
+                for i in (0..node.count()).rev() {
+                    stack.push((node.child(i)?.0, level + 1));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The value of an overflow run, read in full.
+    pub fn overflow_value(&self, page: u64, len: u32) -> Result<Vec<u8>> {
+        let pages = overflow::run_pages(len as usize, self.page_bytes);
+        let run = self.read_pages(page, pages)?;
+        overflow::check_first_page(&run, PageId(page), len, self.page_bytes)?;
+        format::verify_page(&run, PageId(page), true)?;
+        Ok(overflow::value(&run, len).to_vec())
+    }
+
+    /// The newest checkpoint's freelist.
+    pub fn freelist(&self) -> FreelistView {
+        let mut view = FreelistView::default();
+        let Some(meta) = self.newest_meta() else {
+            view.problem = Some("no valid meta slot".into());
+            return view;
+        };
+        let mut next = meta.freelist_head;
+        while next.0 != 0 {
+            if view.pages.len() as u64 >= meta.page_count || view.pages.contains(&next.0) {
+                view.problem = Some(format!("freelist chain loops at page {}", next.0));
+                break;
+            }
+            match self
+                .read_pages(next.0, 1)
+                .and_then(|b| freelist::read_page(&b, next))
+            {
+                Ok((ids, after)) => {
+                    view.pages.push(next.0);
+                    view.ids.extend(ids);
+                    next = after;
+                }
+                Err(e) => {
+                    view.problem = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        view
+    }
+
+    /// Both WAL files and every record in them.
+    pub fn wal(&self) -> WalView {
+        let paths = wal_paths(&self.path);
+        let bytes: [Vec<u8>; 2] = [0, 1].map(|i| std::fs::read(&paths[i]).unwrap_or_default());
+        let covered = self.newest_meta().map_or(0, |m| m.wal_lsn);
+        let mut view = WalView {
+            files: Vec::new(),
+            records: Vec::new(),
+            ends: Vec::new(),
+            recovery: Ok(0),
+        };
+        for (i, b) in bytes.iter().enumerate() {
+            let header = WalHeader::decode(b);
+            view.files.push(WalFileView {
+                path: paths[i].clone(),
+                bytes: b.len() as u64,
+                header: header.map(|h| (h.file_id, h.base_lsn)),
+            });
+            let end = match header {
+                Some(h) => walk_wal_file(b, i, h.base_lsn, covered, &mut view.records),
+                None => WalEnd::Clean,
+            };
+            view.ends.push(end);
+        }
+        let file_id = self.header.header.map_or(0, |h| h.file_id);
+        view.recovery = match self.newest_meta() {
+            Some(meta) => LogReader {
+                paths: &paths,
+                file_id,
+            }
+            .scan(bytes, meta.wal_lsn)
+            .map(|s| s.records.len())
+            .map_err(|e| e.to_string()),
+            None => Err("no valid meta slot".into()),
+        };
+        view
+    }
+
+    /// The full integrity check of the newest checkpoint, plus the WAL chain
+    /// recovery would follow. `progress(done, total)` is called as pages are
+    /// walked.
+    pub fn check(&self, progress: Option<&dyn Fn(u64, u64)>) -> CheckReport {
+        let mut report = CheckReport::default();
+        if let Some(p) = &self.header.problem {
+            report.problems.push(Problem {
+                page: 0,
+                reason: format!("header: {p}"),
+            });
+        }
+        for m in &self.metas {
+            if let Err(reason) = &m.meta {
+                report.problems.push(Problem {
+                    page: Meta::page_of_slot(m.slot),
+                    reason: format!("meta slot {}: {reason}", m.slot),
+                });
+            }
+        }
+        let Some(meta) = self.newest_meta() else {
+            return report;
+        };
+        let needed = meta.page_count.saturating_mul(self.page_bytes as u64);
+        if self.len < needed {
+            report.problems.push(Problem {
+                page: meta.page_count,
+                reason: format!(
+                    "file is truncated: {} bytes, the state needs {needed}",
+                    self.len
+                ),
+            });
+            return report;
+        }
+        let map = match self.file.ensure_mapped(needed) {
+            Ok(m) => m,
+            Err(e) => {
+                report.problems.push(Problem {
+                    page: 0,
+                    reason: e.to_string(),
+                });
+                return report;
+            }
+        };
+        let src = MapSource {
+            file: &self.file,
+            map,
+            page_count: meta.page_count,
+            page_bytes: self.page_bytes,
+            verify: true,
+        };
+        let mut state = check::check_state_with_progress(src, &meta, progress);
+        state.problems.splice(0..0, report.problems);
+        if let Err(reason) = self.wal().recovery {
+            state.problems.push(Problem {
+                page: 0,
+                reason: format!("WAL: {reason}"),
+            });
+        }
+        state
+    }
+}
+
+/// A leaf value as stored.
+#[derive(Debug, Clone, Copy)]
+pub enum LeafValue<'a> {
+    /// Inline bytes.
+    Inline(&'a [u8]),
+    /// In an overflow run.
+    Overflow {
+        /// First page of the run.
+        page: u64,
+        /// Value length.
+        len: u32,
+    },
+}
+
+/// Decodes one WAL file's records in order, from its header on.
+fn walk_wal_file(
+    b: &[u8],
+    file: usize,
+    base: u64,
+    covered: u64,
+    out: &mut Vec<RecordView>,
+) -> WalEnd {
+    let mut off = WAL_HEADER_BYTES;
+    loop {
+        if off >= b.len() {
+            return WalEnd::Clean;
+        }
+        let lsn = base + (off - WAL_HEADER_BYTES) as u64;
+        let Some(rec) = decode_record(&b[off..], lsn) else {
+            let acknowledged_after = (off + 1..b.len()).any(|p| {
+                let lsn_p = base + (p - WAL_HEADER_BYTES) as u64;
+                decode_record(&b[p..], lsn_p).is_some_and(|r| r.synced_lsn > lsn)
+            });
+            return if acknowledged_after {
+                WalEnd::Corrupt { offset: off as u64 }
+            } else {
+                WalEnd::TornTail { offset: off as u64 }
+            };
+        };
+        let ops = match decode_ops(&rec) {
+            Some(ops) => ops.iter().map(describe_op).collect(),
+            None => vec!["(operations do not parse)".to_string()],
+        };
+        out.push(RecordView {
+            file,
+            offset: off as u64,
+            lsn,
+            txn: rec.txn,
+            synced_lsn: rec.synced_lsn,
+            len: rec.len,
+            ops,
+            status: if lsn >= covered {
+                RecordStatus::Replay
+            } else {
+                RecordStatus::Covered
+            },
+        });
+        off += rec.len;
+    }
+}
+
+fn describe_op(op: &Op<'_>) -> String {
+    let esc = |b: &[u8]| {
+        let s = b.escape_ascii().to_string();
+        if s.len() > 48 {
+            format!("{}..", &s[..48])
+        } else {
+            s
+        }
+    };
+    match op {
+        Op::Put { tree, key, value } => format!("put {tree} {} ({} bytes)", esc(key), value.len()),
+        Op::Delete { tree, key } => format!("delete {tree} {}", esc(key)),
+        Op::CreateTree { tree } => format!("create tree {tree}"),
+        Op::DeleteTree { tree } => format!("delete tree {tree}"),
+    }
+}

@@ -1,0 +1,35 @@
+//! Guards the kill harness: `oakmap crash-test` runs 1,000 kills of a child
+//! writer (some during checkpoints, some during recovery) in CI and finds no
+//! violation. `OAKMAP_CRASH_KILLS=N` runs more (soak).
+
+use std::process::Command;
+
+#[test]
+fn a_thousand_kills_without_a_violation() {
+    let kills: u64 = std::env::var("OAKMAP_CRASH_KILLS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_oakmap"))
+        .args([
+            "crash-test",
+            "--iterations",
+            &kills.to_string(),
+            "--seed",
+            "7",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "crash-test failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains(&format!("{kills} kills")), "{stdout}");
+    assert!(stdout.contains(" 0 violations"), "{stdout}");
+    eprintln!("{stdout}");
+}
