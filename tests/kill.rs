@@ -155,12 +155,14 @@ fn run_child(dir: &Path, mode: &str, delay: Duration, during_open: bool) -> Hash
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            let mut parts = line.split_whitespace();
-            if parts.next() == Some("ack") {
-                let t: usize = parts.next().unwrap().parse().unwrap();
-                let n: u64 = parts.next().unwrap().parse().unwrap();
-                tx.send((t, n)).unwrap();
-            }
+            // The first ack shares its line with libtest's "test kill_child ... ".
+            let Some(at) = line.find("ack ") else {
+                continue;
+            };
+            let mut parts = line[at..].split_whitespace().skip(1);
+            let t: usize = parts.next().unwrap().parse().unwrap();
+            let n: u64 = parts.next().unwrap().parse().unwrap();
+            tx.send((t, n)).unwrap();
         }
     });
     let mut acked = HashMap::new();
