@@ -398,17 +398,7 @@ fn recovery(dir: &std::path::Path, seed: u64) -> oakmap::Result<Row> {
     db.sync()?;
     let wal_bytes = db.stats()?.wal_bytes;
     let image = dir.join("recovered.oak");
-    let copy = |from: &std::path::Path, to: &std::path::Path| -> std::io::Result<()> {
-        std::fs::copy(from, to)?;
-        for i in 0..2 {
-            std::fs::copy(
-                format!("{}.wal{i}", from.display()),
-                format!("{}.wal{i}", to.display()),
-            )?;
-        }
-        Ok(())
-    };
-    copy(&live, &image)?;
+    crate::crash::copy_db(&live, &image)?;
     drop(db);
     let t0 = Instant::now();
     let recovered = Options::new().open(&image)?;

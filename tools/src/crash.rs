@@ -250,7 +250,9 @@ fn read_state(db: &Db) -> oakmap::Result<State> {
     Ok(state)
 }
 
-fn copy_db(from: &Path, to: &Path) -> std::io::Result<()> {
+/// Copies a database's three files, as a crash leaves them when taken while
+/// it is open.
+pub(crate) fn copy_db(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::copy(from, to)?;
     for i in 0..2 {
         let (a, b) = (
