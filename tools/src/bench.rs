@@ -1,15 +1,19 @@
 //! The standard workload: random 24-byte keys and 150-byte values from a
-//! seeded generator, run phase by phase on one database, printed as a table.
+//! seeded generator, run phase by phase on oakmap and, with `--engines`, on
+//! its peers one after another, printed as one table.
 //! The last row is a reference measured in the same run and directory: one
 //! 4 KiB append plus fdatasync, the floor for a durable commit.
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oakmap::{Durability, Options};
+
+use crate::engines::{self, BenchResult, Engine};
+use crate::plot;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,13 +27,20 @@ pub struct Args {
     /// it should be on the disk you care about, not a tmpfs.
     #[arg(long, default_value = ".")]
     dir: PathBuf,
-    /// Page size of the database.
-    #[arg(long, default_value_t = 4096)]
-    page_bytes: usize,
-    /// Keep the database file afterwards (its path is printed), for
+    /// Keep oakmap's database file afterwards (its path is printed), for
     /// `oakmap check` and `oakmap stats`.
     #[arg(long)]
     keep: bool,
+    /// Engines to run, one after another, each in a fresh directory:
+    /// oakmap, lmdb, redb, sqlite, sled (peers need `--features peers`).
+    #[arg(long, default_value = "oakmap")]
+    engines: String,
+    /// The cache every engine gets, in MiB.
+    #[arg(long, default_value_t = 256)]
+    cache_mib: usize,
+    /// With several engines: draw the table as a bar chart (SVG) here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 const KEY_BYTES: usize = 24;
@@ -58,11 +69,11 @@ impl Rng {
     }
 }
 
-struct Row {
-    phase: String,
-    ops: u64,
-    elapsed: Duration,
-    note: String,
+pub(crate) struct Row {
+    pub(crate) phase: String,
+    pub(crate) ops: u64,
+    pub(crate) elapsed: Duration,
+    pub(crate) note: String,
 }
 
 impl Row {
@@ -107,16 +118,25 @@ fn percentiles(mut lat: Vec<Duration>) -> String {
     )
 }
 
-/// The state every phase works on.
+/// The state every phase works on, for one engine.
 struct Workload {
-    db: Arc<oakmap::Db>,
+    engine: Arc<dyn Engine>,
     keys: Arc<Vec<[u8; KEY_BYTES]>>,
     rng: Rng,
     seed: u64,
 }
 
+type Pair = ([u8; KEY_BYTES], [u8; VALUE_BYTES]);
+
+fn refs(pairs: &[Pair]) -> Vec<(&[u8], &[u8])> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_slice()))
+        .collect()
+}
+
 impl Workload {
-    fn random_pair(&mut self) -> ([u8; KEY_BYTES], [u8; VALUE_BYTES]) {
+    fn random_pair(&mut self) -> Pair {
         let mut k = [0u8; KEY_BYTES];
         let mut v = [0u8; VALUE_BYTES];
         self.rng.fill(&mut k);
@@ -124,59 +144,66 @@ impl Workload {
         (k, v)
     }
 
-    fn bulk_load(&mut self) -> oakmap::Result<Row> {
-        let t0 = Instant::now();
-        let mut tx = self.db.begin_write()?;
-        let mut t = tx.open_tree(TREE)?;
+    fn bulk_load(&mut self) -> BenchResult<Row> {
         let mut value = [0u8; VALUE_BYTES];
-        for k in self.keys.iter() {
-            self.rng.fill(&mut value);
-            t.insert(k, &value)?;
-        }
-        tx.commit()?;
+        let pairs: Vec<Pair> = self
+            .keys
+            .iter()
+            .map(|k| {
+                self.rng.fill(&mut value);
+                (*k, value)
+            })
+            .collect();
+        let t0 = Instant::now();
+        self.engine.put_batch(&refs(&pairs))?;
         Ok(Row::new(
             "bulk load (1 txn)",
-            self.keys.len() as u64,
+            pairs.len() as u64,
             t0.elapsed(),
             String::new(),
         ))
     }
 
-    /// 1,000 durable single-insert commits split over `threads` threads;
-    /// the note gives latency percentiles and commits per WAL fsync.
-    fn durable_commits(&mut self, threads: usize) -> oakmap::Result<Row> {
+    /// 1,000 durable single-insert commits split over `threads` threads.
+    fn durable_commits(&mut self, threads: usize) -> BenchResult<Row> {
         let per_thread = 1000 / threads;
-        let work: Vec<Vec<_>> = (0..threads)
+        let work: Vec<Vec<Pair>> = (0..threads)
             .map(|_| (0..per_thread).map(|_| self.random_pair()).collect())
             .collect();
-        let before = self.db.stats()?;
+        let before = self.engine.commit_counts();
         let t0 = Instant::now();
-        let handles: Vec<_> = work
-            .into_iter()
-            .map(|pairs| {
-                let db = self.db.clone();
-                std::thread::spawn(move || -> oakmap::Result<Vec<Duration>> {
-                    let mut lat = Vec::with_capacity(pairs.len());
-                    for (k, v) in pairs {
-                        let s = Instant::now();
-                        db.insert(TREE, &k, &v)?;
-                        lat.push(s.elapsed());
-                    }
-                    Ok(lat)
+        let engine = &*self.engine;
+        let lat: Vec<Duration> = std::thread::scope(|s| {
+            let handles: Vec<_> = work
+                .iter()
+                .map(|pairs| {
+                    s.spawn(move || -> BenchResult<Vec<Duration>> {
+                        let mut lat = Vec::with_capacity(pairs.len());
+                        for (k, v) in pairs {
+                            let s = Instant::now();
+                            engine.put_batch(&[(k.as_slice(), v.as_slice())])?;
+                            lat.push(s.elapsed());
+                        }
+                        Ok(lat)
+                    })
                 })
-            })
-            .collect();
-        let mut lat = Vec::new();
-        for h in handles {
-            lat.extend(h.join().expect("writer thread")?);
-        }
+                .collect();
+            let mut all = Vec::new();
+            for h in handles {
+                all.extend(h.join().expect("writer thread")?);
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(all)
+        })?;
         let elapsed = t0.elapsed();
-        let after = self.db.stats()?;
-        let fsyncs = (after.wal_fsyncs - before.wal_fsyncs).max(1);
-        let per_fsync = (after.commits - before.commits) as f64 / fsyncs as f64;
+        let mut note = percentiles(lat);
+        if let (Some((c0, f0)), Some((c1, f1))) = (before, self.engine.commit_counts()) {
+            note += &format!(
+                "; {:.1} commits/fsync",
+                (c1 - c0) as f64 / (f1 - f0).max(1) as f64
+            );
+        }
         let plural = if threads == 1 { "" } else { "s" };
         let phase = format!("durable commits, {threads} thread{plural}");
-        let note = format!("{}; {per_fsync:.1} commits/fsync", percentiles(lat));
         Ok(Row::new(
             &phase,
             (per_thread * threads) as u64,
@@ -185,16 +212,11 @@ impl Workload {
         ))
     }
 
-    fn batched_commits(&mut self) -> oakmap::Result<Row> {
+    fn batched_commits(&mut self) -> BenchResult<Row> {
         let t0 = Instant::now();
         for _ in 0..100 {
-            let batch: Vec<_> = (0..1000).map(|_| self.random_pair()).collect();
-            let mut tx = self.db.begin_write()?;
-            let mut t = tx.open_tree(TREE)?;
-            for (k, v) in &batch {
-                t.insert(k, v)?;
-            }
-            tx.commit()?;
+            let batch: Vec<Pair> = (0..1000).map(|_| self.random_pair()).collect();
+            self.engine.put_batch(&refs(&batch))?;
         }
         Ok(Row::new(
             "100 commits of 1,000 inserts",
@@ -204,24 +226,19 @@ impl Workload {
         ))
     }
 
-    fn len(&mut self) -> oakmap::Result<Row> {
+    fn len(&mut self) -> BenchResult<Row> {
         let t0 = Instant::now();
-        let len = self
-            .db
-            .begin_read()
-            .tree(TREE)?
-            .map_or(Ok(0), |t| t.len())?;
+        let len = self.engine.len()?;
         Ok(Row::new("len", 1, t0.elapsed(), format!("{len} entries")))
     }
 
-    fn gets(&mut self, phase: &str) -> oakmap::Result<Row> {
-        let rx = self.db.begin_read();
-        let t = rx.tree(TREE)?.expect("bench tree");
+    fn gets(&mut self, phase: &str) -> BenchResult<Row> {
+        let mut r = self.engine.reader()?;
         let t0 = Instant::now();
         let mut found = 0u64;
         for _ in 0..1_000_000 {
             let k = &self.keys[self.rng.below(self.keys.len())];
-            found += u64::from(t.get(k)?.is_some());
+            found += u64::from(r.get(k)?);
         }
         Ok(Row::new(
             phase,
@@ -231,17 +248,13 @@ impl Workload {
         ))
     }
 
-    fn range_reads(&mut self) -> oakmap::Result<Row> {
-        let rx = self.db.begin_read();
-        let t = rx.tree(TREE)?.expect("bench tree");
+    fn range_reads(&mut self) -> BenchResult<Row> {
+        let mut r = self.engine.reader()?;
         let t0 = Instant::now();
         let mut entries = 0u64;
         for _ in 0..500_000 {
             let k = &self.keys[self.rng.below(self.keys.len())];
-            for e in t.range(k.as_slice()..)?.take(10) {
-                e?;
-                entries += 1;
-            }
+            entries += r.range(k, 10)? as u64;
         }
         Ok(Row::new(
             "range reads of 10",
@@ -251,34 +264,34 @@ impl Workload {
         ))
     }
 
-    /// 1,000,000 gets split over `threads` threads, each in its own snapshot.
-    fn threaded_gets(&mut self, threads: usize) -> oakmap::Result<Row> {
+    /// 1,000,000 gets split over `threads` threads, each with its own reader.
+    fn threaded_gets(&mut self, threads: usize) -> BenchResult<Row> {
         let per_thread = 1_000_000 / threads;
+        let (engine, keys) = (&*self.engine, &*self.keys);
         let t0 = Instant::now();
-        let handles: Vec<_> = (0..threads)
-            .map(|i| {
-                let (db, keys) = (self.db.clone(), self.keys.clone());
-                let seed = self.seed ^ ((i as u64 + 1) * 0x1234_5678);
-                std::thread::spawn(move || -> oakmap::Result<u64> {
-                    let mut rng = Rng(seed);
-                    let rx = db.begin_read();
-                    let t = rx.tree(TREE)?.expect("bench tree");
-                    let mut found = 0;
-                    for _ in 0..per_thread {
-                        found += u64::from(t.get(&keys[rng.below(keys.len())])?.is_some());
-                    }
-                    Ok(found)
+        let found: u64 = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|i| {
+                    let seed = self.seed ^ ((i as u64 + 1) * 0x1234_5678);
+                    s.spawn(move || -> BenchResult<u64> {
+                        let mut rng = Rng(seed);
+                        let mut r = engine.reader()?;
+                        let mut found = 0;
+                        for _ in 0..per_thread {
+                            found += u64::from(r.get(&keys[rng.below(keys.len())])?);
+                        }
+                        Ok(found)
+                    })
                 })
-            })
-            .collect();
-        let mut found = 0;
-        for h in handles {
-            found += h.join().expect("reader thread")?;
-        }
-        let phase = format!(
-            "random gets, {threads} thread{}",
-            if threads == 1 { "" } else { "s" }
-        );
+                .collect();
+            let mut found = 0;
+            for h in handles {
+                found += h.join().expect("reader thread")?;
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(found)
+        })?;
+        let plural = if threads == 1 { "" } else { "s" };
+        let phase = format!("random gets, {threads} thread{plural}");
         Ok(Row::new(
             &phase,
             (per_thread * threads) as u64,
@@ -287,64 +300,52 @@ impl Workload {
         ))
     }
 
-    fn remove_half(&mut self) -> oakmap::Result<Row> {
+    fn remove_half(&mut self) -> BenchResult<Row> {
+        let keys: Vec<&[u8]> = self.keys.iter().step_by(2).map(|k| k.as_slice()).collect();
         let t0 = Instant::now();
-        let mut tx = self.db.begin_write()?;
-        let mut t = tx.open_tree(TREE)?;
-        for k in self.keys.iter().step_by(2) {
-            t.remove(k)?;
-        }
-        tx.commit()?;
-        let n = self.keys.len().div_ceil(2) as u64;
+        self.engine.remove_batch(&keys)?;
         Ok(Row::new(
             "remove half the keys (1 txn)",
-            n,
+            keys.len() as u64,
             t0.elapsed(),
             String::new(),
         ))
     }
-
-    fn file_size(&mut self) -> oakmap::Result<Row> {
-        let stats = self.db.stats()?;
-        let note = format!(
-            "{:.1} MiB ({} pages in use, {} free)",
-            stats.file_bytes as f64 / (1 << 20) as f64,
-            stats.pages_in_use,
-            stats.free_pages
-        );
-        Ok(Row::new("file size", 0, Duration::ZERO, note))
-    }
 }
 
-pub fn run(args: &Args) -> oakmap::Result<()> {
-    std::fs::create_dir_all(&args.dir)?;
+/// Bytes of every file under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Runs the standard workload on one engine in a fresh directory.
+fn run_engine(
+    name: &str,
+    args: &Args,
+    keys: &Arc<Vec<[u8; KEY_BYTES]>>,
+    parent: &Path,
+) -> BenchResult<Vec<Row>> {
     let dir = tempfile::Builder::new()
-        .prefix("oakmap-bench-")
-        .tempdir_in(&args.dir)?;
-    let path = dir.path().join("bench.oak");
-    let db = Options::new()
-        .page_bytes(args.page_bytes)
-        .durability(Durability::Immediate)
-        .open(&path)?;
-    let mut rng = Rng(args.seed);
-    let mut keys = vec![[0u8; KEY_BYTES]; args.entries as usize];
-    for k in keys.iter_mut() {
-        rng.fill(k);
-    }
-    println!(
-        "oakmap bench: {} entries, {KEY_BYTES}-byte keys, {VALUE_BYTES}-byte values, seed {}, page {} bytes, in {}",
-        args.entries,
-        args.seed,
-        args.page_bytes,
-        dir.path().display()
-    );
+        .prefix(&format!("{name}-"))
+        .tempdir_in(parent)?;
+    let engine: Arc<dyn Engine> = Arc::from(engines::open(name, dir.path(), args.cache_mib << 20)?);
     let mut w = Workload {
-        db: Arc::new(db),
-        keys: Arc::new(keys),
-        rng,
+        engine,
+        keys: keys.clone(),
+        rng: Rng(args.seed ^ 0x5eed),
         seed: args.seed,
     };
-    let rows = vec![
+    let mut rows = vec![
         w.bulk_load()?,
         w.durable_commits(1)?,
         w.durable_commits(4)?,
@@ -357,17 +358,132 @@ pub fn run(args: &Args) -> oakmap::Result<()> {
         w.threaded_gets(2)?,
         w.threaded_gets(4)?,
         w.remove_half()?,
-        w.file_size()?,
+    ];
+    let note = w.engine.note().to_string();
+    drop(w);
+    let bytes = dir_bytes(dir.path());
+    rows.push(Row {
+        phase: "file size (MiB)".into(),
+        ops: bytes,
+        elapsed: Duration::ZERO,
+        note,
+    });
+    if args.keep && name == "oakmap" {
+        println!("kept {}", dir.keep().join("bench.oak").display());
+    }
+    Ok(rows)
+}
+
+pub fn run(args: &Args) -> BenchResult<()> {
+    std::fs::create_dir_all(&args.dir)?;
+    let dir = tempfile::Builder::new()
+        .prefix("oakmap-bench-")
+        .tempdir_in(&args.dir)?;
+    let mut rng = Rng(args.seed);
+    let mut keys = vec![[0u8; KEY_BYTES]; args.entries as usize];
+    for k in keys.iter_mut() {
+        rng.fill(k);
+    }
+    let keys = Arc::new(keys);
+    let names: Vec<&str> = args
+        .engines
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    println!(
+        "oakmap bench: {} entries, {KEY_BYTES}-byte keys, {VALUE_BYTES}-byte values, seed {}, cache {} MiB, engines {}, in {}",
+        args.entries,
+        args.seed,
+        args.cache_mib,
+        names.join(","),
+        dir.path().display()
+    );
+    let mut results: Vec<(String, Vec<Row>)> = Vec::new();
+    for name in &names {
+        eprintln!("running {name} ...");
+        results.push((name.to_string(), run_engine(name, args, &keys, dir.path())?));
+    }
+    let extra = vec![
         recovery(dir.path(), args.seed)?,
         fsync_reference(dir.path())?,
     ];
-    print_rows(&rows);
-    drop(w);
-    if args.keep {
-        let kept = dir.keep();
-        println!("kept {}", kept.join("bench.oak").display());
+    if results.len() == 1 {
+        let mut rows = results.pop().expect("one engine").1;
+        if let Some(size) = rows.last_mut() {
+            size.note = format!(
+                "{:.1} MiB {}",
+                size.ops as f64 / (1 << 20) as f64,
+                size.note
+            );
+            size.ops = 0;
+        }
+        rows.extend(extra);
+        print_rows(&rows);
+    } else {
+        let table = comparison_table(&results);
+        print!("{table}");
+        print_rows(&extra);
+        if let Some(svg) = &args.plot {
+            std::fs::write(svg, plot::svg(&results))?;
+            println!("plot written to {}", svg.display());
+        }
     }
     Ok(())
+}
+
+/// Rows = phases, columns = engines (ops/s, or MiB for the file size), and
+/// oakmap's ratio to the best peer (above 1 means oakmap leads).
+fn comparison_table(results: &[(String, Vec<Row>)]) -> String {
+    let mut t = format!("{:<32}", "phase");
+    for (name, _) in results {
+        t += &format!(" {name:>12}");
+    }
+    t += "   oakmap/best peer\n";
+    let phases = results[0].1.len();
+    for i in 0..phases {
+        let phase = &results[0].1[i].phase;
+        t += &format!("{phase:<32}");
+        let size_row = phase.starts_with("file size");
+        let value = |r: &Row| {
+            if size_row {
+                r.ops as f64 / (1 << 20) as f64
+            } else {
+                r.ops as f64 / r.elapsed.as_secs_f64().max(1e-9)
+            }
+        };
+        let mut oak = None;
+        let mut best: Option<f64> = None;
+        for (name, rows) in results {
+            let v = value(&rows[i]);
+            t += &format!(" {v:>12.0}");
+            if name == "oakmap" {
+                oak = Some(v);
+            } else {
+                best = Some(match best {
+                    None => v,
+                    Some(b) if size_row => b.min(v),
+                    Some(b) => b.max(v),
+                });
+            }
+        }
+        if let (Some(o), Some(b)) = (oak, best) {
+            let ratio = if size_row { b / o } else { o / b };
+            t += &format!("   {ratio:>6.2}x");
+        }
+        t += "\n";
+    }
+    t += "(ops/s per engine; file size in MiB, where a ratio above 1 means oakmap's file is smaller)\n";
+    for (name, rows) in results {
+        if let Some(note) = rows
+            .last()
+            .map(|r| r.note.as_str())
+            .filter(|n| !n.is_empty())
+        {
+            t += &format!("note, {name}: {note}\n");
+        }
+    }
+    t
 }
 
 /// Recovery after a crash with a full WAL at the default bound (64 MiB):

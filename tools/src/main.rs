@@ -14,6 +14,8 @@
 mod bench;
 mod crash;
 mod dump;
+mod engines;
+mod plot;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,0 +1,10 @@
+//! Adapters for the peer engines, each behind its cargo feature.
+
+#[cfg(feature = "lmdb")]
+pub mod lmdb;
+#[cfg(feature = "redb")]
+pub mod redb;
+#[cfg(feature = "sled")]
+pub mod sled;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
