@@ -80,5 +80,5 @@ pub use format::{
 };
 pub use io::{IoFile, IoHook, IoOp};
 pub use options::{Durability, Options};
-pub use read::{Range, ReadTxn, Tree};
+pub use read::{Range, ReadTxn, Tree, TreeSnapshot};
 pub use txn::{CasConflict, TreeMut, WriteTxn};

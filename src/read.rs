@@ -52,6 +52,40 @@ impl<'db> ReadTxn<'db> {
     pub fn list_trees(&self) -> Result<Vec<String>> {
         list_catalog(self.src(), &self.meta.catalog)
     }
+
+    /// The tree `name` together with this snapshot, to keep across calls
+    /// without looking the tree up each time (`None` if it does not exist).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// db.insert("users", b"alice", b"1")?;
+    /// let users = db.begin_read().into_tree("users")?.expect("exists");
+    /// assert_eq!(users.tree().get(b"alice")?, Some(&b"1"[..]));
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn into_tree(self, name: &str) -> Result<Option<TreeSnapshot<'db>>> {
+        let desc = lookup_tree(self.src(), &self.meta.catalog, name)?;
+        Ok(desc.map(|desc| TreeSnapshot { rx: self, desc }))
+    }
+}
+
+/// A tree and the snapshot it reads, owned together (see [`ReadTxn::into_tree`]).
+pub struct TreeSnapshot<'db> {
+    rx: ReadTxn<'db>,
+    desc: TreeDesc,
+}
+
+impl TreeSnapshot<'_> {
+    /// The tree, borrowing this snapshot.
+    pub fn tree(&self) -> Tree<'_> {
+        Tree::new(self.rx.src(), self.desc)
+    }
+
+    /// The id of the commit this snapshot shows.
+    pub fn id(&self) -> u64 {
+        self.rx.id()
+    }
 }
 
 impl Drop for ReadTxn<'_> {

@@ -120,7 +120,7 @@ impl Engine for OakmapEngine {
 
     fn reader(&self) -> BenchResult<Box<dyn Reader + '_>> {
         Ok(Box::new(OakmapReader {
-            rx: self.db.begin_read(),
+            snap: self.db.begin_read().into_tree(TREE)?,
         }))
     }
 
@@ -129,24 +129,23 @@ impl Engine for OakmapEngine {
     }
 }
 
+/// Holds the tree with its snapshot, so a get does not look the tree up.
 struct OakmapReader<'a> {
-    rx: oakmap::ReadTxn<'a>,
+    snap: Option<oakmap::TreeSnapshot<'a>>,
 }
 
 impl Reader for OakmapReader<'_> {
     fn get(&mut self, key: &[u8]) -> BenchResult<bool> {
-        let Some(t) = self.rx.tree(TREE)? else {
+        let Some(s) = &self.snap else {
             return Ok(false);
         };
-        Ok(t.get(key)?.map(<[u8]>::len).is_some())
+        Ok(s.tree().get(key)?.map(<[u8]>::len).is_some())
     }
 
     fn range(&mut self, start: &[u8], n: usize) -> BenchResult<usize> {
-        let Some(t) = self.rx.tree(TREE)? else {
-            return Ok(0);
-        };
+        let Some(s) = &self.snap else { return Ok(0) };
         let mut seen = 0;
-        for e in t.range(start..)?.take(n) {
+        for e in s.tree().range(start..)?.take(n) {
             e?;
             seen += 1;
         }
