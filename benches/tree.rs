@@ -33,8 +33,8 @@ fn loaded(dir: &tempfile::TempDir) -> Db {
 fn reads(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let db = loaded(&dir);
-    let rx = db.begin_read();
-    let t = rx.tree("bench").unwrap().unwrap();
+    let snap = db.begin_read().into_tree("bench").unwrap().unwrap();
+    let t = snap.tree();
     let mut i = 0u64;
     c.bench_function("get_hit", |b| {
         b.iter(|| {
@@ -58,13 +58,59 @@ fn reads(c: &mut Criterion) {
     c.bench_function("snapshot_begin_end", |b| {
         b.iter(|| black_box(db.begin_read().id()))
     });
+    c.bench_function("snapshot_begin_end_4_threads", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| {
+                        for _ in 0..iters {
+                            black_box(db.begin_read().id());
+                        }
+                    });
+                }
+            });
+            start.elapsed() / 4
+        })
+    });
+    c.bench_function("cursor_step_x1000", |b| {
+        b.iter(|| {
+            i = (i + 7919) % ENTRIES;
+            black_box(t.range(key(i).as_slice()..).unwrap().take(1000).count())
+        })
+    });
+}
+
+/// In-page key search: a tree of one leaf, so a get is one binary search.
+fn in_page(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Options::new()
+        .durability(Durability::None)
+        .open(dir.path().join("leaf.oak"))
+        .unwrap();
+    let mut tx = db.begin_write().unwrap();
+    let mut t = tx.open_tree("leaf").unwrap();
+    for i in 0..20 {
+        t.insert(&key(i), &[3u8; 150]).unwrap();
+    }
+    tx.commit().unwrap();
+    let snap = db.begin_read().into_tree("leaf").unwrap().unwrap();
+    assert_eq!(snap.tree().depth(), 1);
+    let mut i = 0;
+    c.bench_function("in_page_search", |b| {
+        b.iter(|| {
+            i = (i + 7) % 20;
+            black_box(snap.tree().get(&key(i)).unwrap())
+        })
+    });
 }
 
 fn writes(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let db = loaded(&dir);
     let mut i = ENTRIES;
-    c.bench_function("insert_commit_nosync", |b| {
+    // Durability::None: the WAL append and the page writes, no fsync.
+    c.bench_function("insert_commit_wal_append", |b| {
         b.iter_batched(
             || {
                 i += 1;
@@ -76,5 +122,5 @@ fn writes(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, reads, writes);
+criterion_group!(benches, reads, in_page, writes);
 criterion_main!(benches);
