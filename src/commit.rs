@@ -353,7 +353,9 @@ impl CommitLog {
     /// and starts the log afresh in file 0 at the current end.
     pub(crate) fn restart(&self) -> Result<()> {
         let mut st = self.state.lock();
-        self.wal.reset(1, st.end)?;
+        // File 1 loses its header (so it cannot claim the same base as file
+        // 0), then file 0 starts at the end.
+        self.wal.invalidate(1)?;
         self.wal.reset(0, st.end)?;
         st.active = 0;
         st.base = st.end;
@@ -361,15 +363,10 @@ impl CommitLog {
     }
 
     /// A checkpoint covering `lsn` is durable: the inactive file's records are
-    /// no longer needed, so it is cut back to its header.
-    pub(crate) fn checkpointed(&self, lsn: u64) -> Result<()> {
+    /// no longer needed (the file is reused, not shrunk, at the next switch).
+    pub(crate) fn checkpointed(&self, lsn: u64) {
         let mut st = self.state.lock();
         st.checkpoint_lsn = st.checkpoint_lsn.max(lsn);
-        let inactive = 1 - st.active;
-        if st.base == lsn {
-            self.wal.truncate(inactive, WAL_HEADER_BYTES as u64)?;
-        }
-        Ok(())
     }
 
     /// The flusher thread's loop: fsyncs `Group` records by their deadline.

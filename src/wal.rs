@@ -2,13 +2,16 @@
 //!
 //! The log is a pair of files, `<db>.wal0` and `<db>.wal1`, used in turn.
 //! New records go to the active file. Each checkpoint switches: it syncs the
-//! active file, then resets the other one (truncate, write a header whose
-//! `base_lsn` is the current end of the log) and makes it active. The file
-//! it resets was covered by the previous checkpoint, whose meta slot is
-//! durable, so nothing in it is still needed; the file it leaves holds the
-//! records between the previous checkpoint and this one, needed only until
-//! this checkpoint's meta slot is durable. The log on disk is therefore at
-//! most the two files' worth: about twice the checkpoint trigger.
+//! active file, then resets the other one (writes a header whose `base_lsn`
+//! is the current end of the log; the old bytes stay and are overwritten)
+//! and makes it active. The file it resets was covered by the previous
+//! checkpoint, whose meta slot is durable, so nothing in it is still needed;
+//! the file it leaves holds the records between the previous checkpoint and
+//! this one, needed only until this checkpoint's meta slot is durable. Files
+//! grow in zeroed 1 MiB steps and never shrink (but for recovery cutting a
+//! torn tail), so an fsync rarely has a file length to write. The log on disk
+//! is therefore at most the two files' worth: about twice the checkpoint
+//! trigger.
 //!
 //! Recovery (`scan`) starts at the LSN the chosen meta slot covers, in the
 //! file whose range holds it, and follows records, then into the other file
@@ -22,6 +25,7 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::format::wal::{WAL_HEADER_BYTES, WalHeader, decode_record};
@@ -31,7 +35,13 @@ pub(crate) struct WalFiles {
     files: [Io; 2],
     paths: [PathBuf; 2],
     file_id: u64,
+    /// Each file's length: appends below it overwrite bytes already on disk.
+    lens: [AtomicU64; 2],
 }
+
+/// Appends past a file's end first extend it with this much zeroed space, so
+/// most fsyncs find the file's length unchanged and have no metadata to write.
+const WAL_GROW_BYTES: u64 = 1 << 20;
 
 /// A record found by `scan`: which file, where, and its LSN and txn.
 #[derive(Debug, Clone, Copy)]
@@ -84,10 +94,15 @@ impl WalFiles {
             let dir = db.parent().filter(|p| !p.as_os_str().is_empty());
             File::open(dir.unwrap_or(Path::new(".")))?.sync_all()?;
         }
+        let lens = [
+            AtomicU64::new(files[0].len()?),
+            AtomicU64::new(files[1].len()?),
+        ];
         Ok(WalFiles {
             files,
             paths,
             file_id,
+            lens,
         })
     }
 
@@ -95,7 +110,17 @@ impl WalFiles {
         &self.paths[i]
     }
 
+    /// Writes at `offset`; past the end of the file, first writes zeros up
+    /// to the next `WAL_GROW_BYTES` boundary beyond the write.
     pub(crate) fn write_at(&self, i: usize, bytes: &[u8], offset: u64) -> Result<()> {
+        let end = offset + bytes.len() as u64;
+        let len = self.lens[i].load(Ordering::Acquire);
+        if end > len {
+            let grown = end.next_multiple_of(WAL_GROW_BYTES);
+            let zeros = vec![0u8; (grown - len) as usize];
+            self.files[i].write_at(&zeros, len, "wal.write")?;
+            self.lens[i].store(grown, Ordering::Release);
+        }
         Ok(self.files[i].write_at(bytes, offset, "wal.write")?)
     }
 
@@ -103,20 +128,30 @@ impl WalFiles {
         Ok(self.files[i].sync("wal.sync")?)
     }
 
-    /// Empties file `i` and starts it at `base_lsn` (not synced: the first
-    /// sync of a record in it makes the header durable too).
+    /// Starts file `i` afresh at `base_lsn` by writing its header (not
+    /// synced: the first sync of a record in it makes the header durable too).
+    /// The file keeps its length and its old bytes, which new records
+    /// overwrite: an old record cannot be taken for a new one, as its LSN is
+    /// below the new base.
     pub(crate) fn reset(&self, i: usize, base_lsn: u64) -> Result<()> {
-        self.files[i].set_len(0, "wal.write")?;
         let header = WalHeader {
             file_id: self.file_id,
             base_lsn,
         };
-        Ok(self.files[i].write_at(&header.encode(), 0, "wal.write")?)
+        self.write_at(i, &header.encode(), 0)
     }
 
-    /// Cuts file `i` to `len` bytes (dropping a torn tail before appending).
+    /// Zeroes file `i`'s header: it holds no records until reset again.
+    pub(crate) fn invalidate(&self, i: usize) -> Result<()> {
+        self.write_at(i, &[0u8; WAL_HEADER_BYTES], 0)
+    }
+
+    /// Cuts file `i` to `len` bytes (recovery dropping a torn tail: records
+    /// after it of the same base must not survive to be read later).
     pub(crate) fn truncate(&self, i: usize, len: u64) -> Result<()> {
-        Ok(self.files[i].set_len(len, "wal.write")?)
+        self.files[i].set_len(len, "wal.write")?;
+        self.lens[i].store(len, Ordering::Release);
+        Ok(())
     }
 
     fn read(&self, i: usize) -> Result<Vec<u8>> {
@@ -163,12 +198,19 @@ impl LogReader<'_> {
         }
         let end_of = |i: usize, base: u64| base + (bytes[i].len() - WAL_HEADER_BYTES) as u64;
         // The file whose range holds from_lsn; the newer one if both do, and
-        // of two starting at the same LSN (only one can hold records), the
-        // longer.
+        // of two starting at the same LSN (only one can hold records: files
+        // are preallocated, so their lengths do not tell), the one with a
+        // record at from_lsn.
+        let has_record_at = |i: usize, b: u64| {
+            let off = WAL_HEADER_BYTES + (from_lsn - b) as usize;
+            bytes[i]
+                .get(off..)
+                .is_some_and(|rest| decode_record(rest, from_lsn).is_some())
+        };
         let start = (0..2)
             .filter_map(|i| headers[i].map(|b| (i, b)))
             .filter(|&(i, b)| b <= from_lsn && from_lsn <= end_of(i, b))
-            .max_by_key(|&(i, b)| (b, end_of(i, b)));
+            .max_by_key(|&(i, b)| (b, has_record_at(i, b)));
         let mut scan = Scan {
             records: Vec::new(),
             end_lsn: from_lsn,
@@ -188,10 +230,13 @@ impl LogReader<'_> {
         };
         let mut lsn = from_lsn;
         loop {
-            let torn = self.scan_file(&bytes[file], file, base, &mut lsn, &mut scan.records)?;
+            self.scan_file(&bytes[file], file, base, &mut lsn, &mut scan.records)?;
             let other = 1 - file;
+            // The older file ends where the newer begins; bytes after that
+            // point in it are an earlier cycle's (files are reused, not
+            // truncated), so a "torn" end there is not a gap.
             match headers[other] {
-                Some(b) if b == lsn && !torn && b > base => {
+                Some(b) if b == lsn && b > base => {
                     file = other;
                     base = b;
                 }
@@ -211,8 +256,8 @@ impl LogReader<'_> {
         Ok(scan)
     }
 
-    /// Follows records in one file from `*lsn`; returns whether it stopped at
-    /// a torn record rather than at the end of the file.
+    /// Follows records in one file from `*lsn` to the first that does not
+    /// decode (or the end of the file); returns whether it stopped early.
     fn scan_file(
         &self,
         b: &[u8],

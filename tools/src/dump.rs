@@ -422,7 +422,7 @@ fn wal(db: &RawDb) -> Out {
         t += &match &w.ends[i] {
             WalEnd::Clean => "  end of file\n".to_string(),
             WalEnd::TornTail { offset } => format!(
-                "  TORN TAIL at offset {offset}: bytes that do not decode, nothing acknowledged after them\n"
+                "  end of records at offset {offset}: what follows does not decode (a torn write, zeros, or an earlier cycle's records) and acknowledges nothing\n"
             ),
             WalEnd::Corrupt { offset } => {
                 format!("  CORRUPT RECORD at offset {offset}: acknowledged records follow it\n")
