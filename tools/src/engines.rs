@@ -44,7 +44,7 @@ pub const ENGINES: &[(&str, bool)] = &[
     ("redb", cfg!(feature = "redb")),
     ("sqlite", cfg!(feature = "sqlite")),
     ("sled", cfg!(feature = "sled")),
-    ("rocksdb", false),
+    ("rocksdb", cfg!(feature = "rocksdb")),
     ("fjall", false),
     ("canopydb", false),
 ];
@@ -61,6 +61,8 @@ pub fn open(name: &str, dir: &Path, cache_bytes: usize) -> BenchResult<Box<dyn E
         "sqlite" => Ok(Box::new(peers::sqlite::Sqlite::open(dir, cache_bytes)?)),
         #[cfg(feature = "sled")]
         "sled" => Ok(Box::new(peers::sled::Sled::open(dir, cache_bytes)?)),
+        #[cfg(feature = "rocksdb")]
+        "rocksdb" => Ok(Box::new(peers::rocksdb::Rocks::open(dir, cache_bytes)?)),
         other => {
             let known = ENGINES.iter().any(|(n, _)| *n == other);
             Err(if known {
@@ -157,6 +159,7 @@ impl Reader for OakmapReader<'_> {
     feature = "lmdb",
     feature = "redb",
     feature = "sqlite",
-    feature = "sled"
+    feature = "sled",
+    feature = "rocksdb"
 ))]
 mod peers;
