@@ -102,14 +102,7 @@ fn workload(db: &Db, seed: u64) -> (Vec<Model>, u64, Stop) {
 }
 
 fn read(db: &Db) -> Model {
-    match db.begin_read().tree("t").unwrap() {
-        Some(t) => t
-            .iter()
-            .unwrap()
-            .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
-            .collect(),
-        None => Model::new(),
-    }
+    common::entries(&db.begin_read(), "t")
 }
 
 /// Runs the workload with operation `n` failing; checks the aftermath.

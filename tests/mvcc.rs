@@ -11,14 +11,7 @@ use oakmap::{Db, Durability, Options, ReadTxn};
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 fn read_all(rx: &ReadTxn<'_>) -> Model {
-    match rx.tree("t").unwrap() {
-        Some(t) => t
-            .iter()
-            .unwrap()
-            .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
-            .collect(),
-        None => Model::new(),
-    }
+    common::entries(rx, "t")
 }
 
 #[test]

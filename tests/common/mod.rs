@@ -5,7 +5,21 @@ pub mod crash;
 
 use std::path::Path;
 
-use oakmap::Db;
+use std::collections::BTreeMap;
+
+use oakmap::{Db, ReadTxn};
+
+/// Every entry of tree `name` in a snapshot (empty if the tree is missing).
+pub fn entries(rx: &ReadTxn<'_>, name: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    match rx.tree(name).unwrap() {
+        Some(t) => t
+            .iter()
+            .unwrap()
+            .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+            .collect(),
+        None => BTreeMap::new(),
+    }
+}
 
 /// Copies a database's three files (data file and both WAL files), as a
 /// crash would leave them if taken while it is open.
