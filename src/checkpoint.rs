@@ -4,7 +4,7 @@
 //! Step by step (each fsync is a named failure point):
 //! 1. Under the writer lock (no transaction is building), take the newest
 //!    committed state H. Switch the WAL (`CommitLog::switch`: sync the
-//!    active file, empty the other and make it active): the log up to H is
+//!    active file, reset the other to start here and make it active): the log up to H is
 //!    durable and H's checkpoint will cover it. Write H's freelist into free
 //!    pages. Let the writer lock go.
 //!    Crash: the newest meta slot still names the previous checkpoint C, whose
@@ -51,7 +51,7 @@ pub(crate) enum Switch {
     Yes,
     /// Recovery's checkpoint of the replayed records: they may span both
     /// files, so neither may be emptied until the checkpoint is durable;
-    /// `run_after_recovery` empties both afterwards.
+    /// `run_after_recovery` restarts the log afterwards.
     AfterRecovery,
 }
 

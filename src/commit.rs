@@ -306,8 +306,9 @@ impl CommitLog {
     }
 
     /// Checkpoint step: syncs the active file, publishes what that makes
-    /// durable, then empties the other file and makes it active, starting at
-    /// the current end. Returns that LSN: what the checkpoint will cover.
+    /// durable, then resets the other file (a new header; its old bytes are
+    /// overwritten) and makes it active, starting at the current end.
+    /// Returns that LSN: what the checkpoint will cover.
     pub(crate) fn switch(&self, published: &Published) -> Result<u64> {
         let mut st = self.state.lock();
         while st.flushing {
@@ -349,8 +350,8 @@ impl CommitLog {
         self.state.lock().end
     }
 
-    /// After recovery's checkpoint covered every record: empties both files
-    /// and starts the log afresh in file 0 at the current end.
+    /// After recovery's checkpoint covered every record: zeroes file 1's
+    /// header and starts the log afresh in file 0 at the current end.
     pub(crate) fn restart(&self) -> Result<()> {
         let mut st = self.state.lock();
         // File 1 loses its header (so it cannot claim the same base as file

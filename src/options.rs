@@ -50,6 +50,21 @@ pub struct Options {
     pub(crate) io_hook: Option<Arc<dyn IoHook>>,
 }
 
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("page_bytes", &self.page_bytes)
+            .field("durability", &self.durability)
+            .field("verify_checksums", &self.verify_checksums)
+            .field("create", &self.create)
+            .field("cache_bytes", &self.cache_bytes)
+            .field("wal_bytes_max", &self.wal_bytes_max)
+            .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("io_hook", &self.io_hook.is_some())
+            .finish()
+    }
+}
+
 impl Default for Options {
     fn default() -> Options {
         Options {
