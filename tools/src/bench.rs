@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long)]
     keep: bool,
     /// Engines to run, one after another, each in a fresh directory:
-    /// oakmap, lmdb, redb, rocksdb, sqlite, sled (peers need
+    /// oakmap, lmdb, redb, rocksdb, fjall, canopydb, sqlite, sled (peers need
     /// `--features peers`, RocksDB `--features rocksdb`).
     #[arg(long, default_value = "oakmap")]
     engines: String,

@@ -45,8 +45,8 @@ pub const ENGINES: &[(&str, bool)] = &[
     ("sqlite", cfg!(feature = "sqlite")),
     ("sled", cfg!(feature = "sled")),
     ("rocksdb", cfg!(feature = "rocksdb")),
-    ("fjall", false),
-    ("canopydb", false),
+    ("fjall", cfg!(feature = "fjall")),
+    ("canopydb", cfg!(feature = "canopydb")),
 ];
 
 /// Opens engine `name` in directory `dir` with a cache of `cache_bytes`.
@@ -63,6 +63,10 @@ pub fn open(name: &str, dir: &Path, cache_bytes: usize) -> BenchResult<Box<dyn E
         "sled" => Ok(Box::new(peers::sled::Sled::open(dir, cache_bytes)?)),
         #[cfg(feature = "rocksdb")]
         "rocksdb" => Ok(Box::new(peers::rocksdb::Rocks::open(dir, cache_bytes)?)),
+        #[cfg(feature = "fjall")]
+        "fjall" => Ok(Box::new(peers::fjall::Fjall::open(dir, cache_bytes)?)),
+        #[cfg(feature = "canopydb")]
+        "canopydb" => Ok(Box::new(peers::canopydb::Canopy::open(dir, cache_bytes)?)),
         other => {
             let known = ENGINES.iter().any(|(n, _)| *n == other);
             Err(if known {
@@ -160,6 +164,8 @@ impl Reader for OakmapReader<'_> {
     feature = "redb",
     feature = "sqlite",
     feature = "sled",
-    feature = "rocksdb"
+    feature = "rocksdb",
+    feature = "fjall",
+    feature = "canopydb"
 ))]
 mod peers;

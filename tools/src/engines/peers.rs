@@ -1,5 +1,9 @@
 //! Adapters for the peer engines, each behind its cargo feature.
 
+#[cfg(feature = "canopydb")]
+pub mod canopydb;
+#[cfg(feature = "fjall")]
+pub mod fjall;
 #[cfg(feature = "lmdb")]
 pub mod lmdb;
 #[cfg(feature = "redb")]
