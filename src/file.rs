@@ -21,6 +21,7 @@ use memmap2::{Mmap, MmapOptions};
 
 use crate::error::{Error, Result};
 use crate::io::{Io, IoFile, IoHook};
+use crate::verified::Verified;
 
 /// Mappings double in size, so 40 slots cover any file a 64-bit address space can map.
 const MAPS_MAX: usize = 40;
@@ -38,6 +39,8 @@ pub(crate) struct DataFile {
     maps: [OnceLock<Mmap>; MAPS_MAX],
     /// Index of the newest mapping; only the writer (or open) changes it.
     newest: parking_lot::Mutex<usize>,
+    /// Pages whose bytes in the mapping are known good (see `verified`).
+    pub(crate) verified: Verified,
 }
 
 impl DataFile {
@@ -88,6 +91,7 @@ impl DataFile {
             path: path.to_path_buf(),
             maps: std::array::from_fn(|_| OnceLock::new()),
             newest: parking_lot::Mutex::new(0),
+            verified: Verified::new(),
         };
         Ok((df, len == 0))
     }
@@ -103,6 +107,7 @@ impl DataFile {
             path: path.to_path_buf(),
             maps: std::array::from_fn(|_| OnceLock::new()),
             newest: parking_lot::Mutex::new(0),
+            verified: Verified::new(),
         })
     }
 
@@ -121,6 +126,15 @@ impl DataFile {
     /// Writes tree, overflow or freelist pages (hook point `data.write`).
     pub(crate) fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
         Ok(self.io.write_at(buf, offset, "data.write")?)
+    }
+
+    /// Writes `buf`, whole sealed pages of `page_bytes` starting at page
+    /// `first`, and records them as verified: the writer sealed these bytes.
+    pub(crate) fn write_pages(&self, buf: &[u8], first: u64, page_bytes: usize) -> Result<()> {
+        self.write_at(buf, first * page_bytes as u64)?;
+        self.verified
+            .insert(first, (buf.len() / page_bytes.max(1)) as u64);
+        Ok(())
     }
 
     /// Writes a meta slot (hook point `meta.write`).

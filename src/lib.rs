@@ -68,6 +68,7 @@ mod read;
 mod recovery;
 mod snapshot;
 mod txn;
+mod verified;
 mod wal;
 
 pub use check::{CheckReport, Problem, TreeSummary};

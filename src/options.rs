@@ -99,8 +99,11 @@ impl Options {
         self.durability = durability;
         self
     }
-    /// Whether every page read verifies its checksum (default true). Structural
-    /// checks that keep bad bytes from causing a panic run either way.
+    /// Whether page reads verify checksums (default true): each page's CRC is
+    /// checked the first time this process reads it from the file; pages the
+    /// process wrote itself are trusted. Structural checks that keep bad
+    /// bytes from causing a panic run on every read either way; `oakmap
+    /// check` verifies every page.
     pub fn verify_checksums(mut self, verify: bool) -> Options {
         self.verify_checksums = verify;
         self

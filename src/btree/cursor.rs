@@ -72,7 +72,8 @@ impl<'a> Cursor<'a> {
     /// The entry under the cursor.
     pub(crate) fn entry(&self) -> Result<(&'a [u8], &'a [u8])> {
         let (leaf, i) = self.stack.last().expect("entry() on an invalid cursor");
-        Ok((leaf.key(*i)?, self.src.value(leaf.value(*i)?)?))
+        let (key, value) = leaf.entry(*i)?;
+        Ok((key, self.src.value(value)?))
     }
 
     fn level_is_leaf(&self, level: usize) -> bool {
@@ -259,7 +260,13 @@ impl<'a> RangeIter<'a> {
     pub(crate) fn new(src: Src<'a>, desc: TreeDesc, bounds: OwnedBounds) -> Result<RangeIter<'a>> {
         let mut it = RangeIter {
             front: Cursor::new(src, desc),
-            back: Cursor::new(src, desc),
+            // Most ranges are read forward only: the back cursor's stack is
+            // allocated when it is first used.
+            back: Cursor {
+                src,
+                desc,
+                stack: Vec::new(),
+            },
             bounds,
             front_pending: true,
             back_started: false,

@@ -47,7 +47,9 @@ pub(crate) fn write_run(
     let at = id.0 * page_bytes as u64;
     file.write_at(&head, at)?;
     file.write_at(value, at + PAGE_HEADER_BYTES as u64)?;
-    file.write_at(&tail, at + (PAGE_HEADER_BYTES + value.len()) as u64)
+    file.write_at(&tail, at + (PAGE_HEADER_BYTES + value.len()) as u64)?;
+    file.verified.insert(id.0, pages);
+    Ok(())
 }
 
 /// Checks the header of an overflow run that a cell says holds `len` bytes,
