@@ -1,18 +1,24 @@
 //! The writer's page cache: a fixed arena of page frames in one anonymous
-//! mapping, allocated at open and never grown, with an LRU order over the
-//! pages it holds.
+//! mapping, allocated at open and never grown, with a CLOCK order (an LRU
+//! approximation) over the pages it holds.
 //!
 //! Every page in the cache is a dirty page of the running write transaction.
-//! When the arena is full, the pager takes the least recently used page out
-//! (`pop_lru`), writes it to its own file location (a "spill": the location
-//! was allocated by this transaction, so no snapshot can see it) and reuses
-//! the frame. The cache itself does no I/O. Engine memory is this arena plus
-//! small per-transaction maps, however large a transaction is.
+//! When the arena is full, the pager takes a page that was not used since the
+//! clock hand last passed it (`pop_victim`), writes it to its own file location
+//! (a "spill": the location was allocated by this transaction, so no snapshot
+//! can see it) and reuses the frame. The cache itself does no I/O. Engine
+//! memory is this arena plus small per-transaction maps, however large a
+//! transaction is.
+//!
+//! Why CLOCK rather than a linked LRU list: every step of a descent touches
+//! a page, and moving a list node to the front costs cache misses on three
+//! heap nodes; CLOCK sets one byte per frame and pays only at eviction.
 
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use lru::LruCache;
 use memmap2::MmapMut;
 
 use crate::error::Result;
@@ -20,6 +26,29 @@ use crate::error::Result;
 /// The fewest frames a cache has: enough for a root-to-leaf path at the
 /// maximum depth, both halves of every split on it, and room to spare.
 pub(crate) const FRAMES_MIN: usize = 128;
+
+/// Hashes page ids by one multiplication: the low bits (the bucket) of the
+/// product are a bijection of the id's low bits, so runs of ids never
+/// collide, and the high bits (hashbrown's tag) are well mixed.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct PageIdHasher(u64);
+
+impl Hasher for PageIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, id: u64) {
+        self.0 = (self.0 ^ id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+pub(crate) type PageMap<V> = HashMap<u64, V, BuildHasherDefault<PageIdHasher>>;
+pub(crate) type PageSet = HashSet<u64, BuildHasherDefault<PageIdHasher>>;
 
 /// Counters, readable without the writer lock.
 #[derive(Debug, Default)]
@@ -35,11 +64,25 @@ pub(crate) struct CacheCounters {
     pub(crate) evictions: AtomicU64,
 }
 
+/// `Frame::page` of a frame holding nothing.
+const NO_PAGE: u64 = u64::MAX;
+
+#[derive(Clone, Copy)]
+struct Frame {
+    page: u64,
+    /// Used since the clock hand last passed.
+    referenced: bool,
+}
+
 pub(crate) struct Cache {
     arena: MmapMut,
     page_bytes: usize,
     free_frames: Vec<u32>,
-    lru: LruCache<u64, u32>,
+    /// Page id → frame, for every page held.
+    map: PageMap<u32>,
+    frames: Vec<Frame>,
+    /// Next frame the clock looks at for a victim.
+    hand: usize,
     counters: Arc<CacheCounters>,
 }
 
@@ -57,7 +100,15 @@ impl Cache {
             arena,
             page_bytes,
             free_frames: (0..frames as u32).rev().collect(),
-            lru: LruCache::unbounded(),
+            map: PageMap::default(),
+            frames: vec![
+                Frame {
+                    page: NO_PAGE,
+                    referenced: false,
+                };
+                frames
+            ],
+            hand: 0,
             counters,
         })
     }
@@ -71,7 +122,7 @@ impl Cache {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.lru.len()
+        self.map.len()
     }
 
     fn frame_range(&self, frame: u32) -> std::ops::Range<usize> {
@@ -80,18 +131,19 @@ impl Cache {
     }
 
     pub(crate) fn contains(&self, id: u64) -> bool {
-        self.lru.contains(&id)
+        self.map.contains_key(&id)
     }
 
-    /// Page `id`'s bytes, without changing the LRU order (readers hold `&self`).
+    /// Page `id`'s bytes, without marking it used (readers hold `&self`).
     pub(crate) fn peek(&self, id: u64) -> Option<&[u8]> {
-        let f = *self.lru.peek(&id)?;
+        let f = *self.map.get(&id)?;
         Some(&self.arena[self.frame_range(f)])
     }
 
-    /// Page `id`'s bytes for writing; marks it most recently used.
+    /// Page `id`'s bytes for writing; marks it used.
     pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut [u8]> {
-        let f = *self.lru.get(&id)?;
+        let f = *self.map.get(&id)?;
+        self.frames[f as usize].referenced = true;
         self.counters.hits.fetch_add(1, Ordering::Relaxed);
         let r = self.frame_range(f);
         Some(&mut self.arena[r])
@@ -102,14 +154,30 @@ impl Cache {
         self.free_frames.pop()
     }
 
-    /// Takes the least recently used page out; its frame's bytes stay valid
-    /// (see `frame`) until the frame is installed again.
-    pub(crate) fn pop_lru(&mut self) -> Option<(u64, u32)> {
-        let popped = self.lru.pop_lru();
-        if popped.is_some() {
-            self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+    /// Takes out a page not used since the clock hand last passed it (the
+    /// hand clears the marks it passes, so this ends within two sweeps); its
+    /// frame's bytes stay valid (see `frame`) until the frame is installed
+    /// again.
+    pub(crate) fn pop_victim(&mut self) -> Option<(u64, u32)> {
+        if self.map.is_empty() {
+            return None;
         }
-        popped
+        loop {
+            let f = self.hand;
+            self.hand = (self.hand + 1) % self.frames.len();
+            let frame = &mut self.frames[f];
+            if frame.page == NO_PAGE {
+                continue;
+            }
+            if frame.referenced {
+                frame.referenced = false;
+                continue;
+            }
+            let id = std::mem::replace(&mut frame.page, NO_PAGE);
+            self.map.remove(&id);
+            self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+            return Some((id, f as u32));
+        }
     }
 
     pub(crate) fn frame_mut(&mut self, frame: u32) -> &mut [u8] {
@@ -117,18 +185,23 @@ impl Cache {
         &mut self.arena[r]
     }
 
-    /// Puts page `id` in `frame` as most recently used.
+    /// Puts page `id` in `frame`, marked used.
     pub(crate) fn install(&mut self, id: u64, frame: u32) -> &mut [u8] {
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
-        let prev = self.lru.put(id, frame);
+        let prev = self.map.insert(id, frame);
         assert!(prev.is_none(), "page {id} cached twice");
+        self.frames[frame as usize] = Frame {
+            page: id,
+            referenced: true,
+        };
         self.frame_mut(frame)
     }
 
     /// Drops page `id`, freeing its frame; false if it was not cached.
     pub(crate) fn remove(&mut self, id: u64) -> bool {
-        match self.lru.pop(&id) {
+        match self.map.remove(&id) {
             Some(f) => {
+                self.frames[f as usize].page = NO_PAGE;
                 self.free_frames.push(f);
                 true
             }
@@ -138,21 +211,24 @@ impl Cache {
 
     /// Every cached page id.
     pub(crate) fn ids(&self) -> Vec<u64> {
-        self.lru.iter().map(|(id, _)| *id).collect()
+        self.map.keys().copied().collect()
     }
 
-    /// Page `id`'s bytes for sealing at commit, without touching the LRU order.
+    /// Page `id`'s bytes for sealing at commit, without marking it used.
     pub(crate) fn peek_mut(&mut self, id: u64) -> Option<&mut [u8]> {
-        let f = *self.lru.peek(&id)?;
+        let f = *self.map.get(&id)?;
         let r = self.frame_range(f);
         Some(&mut self.arena[r])
     }
 
-    /// Empties the cache (after commit or abort).
+    /// Empties the cache (after commit or abort). A map grown by a large
+    /// transaction is shrunk back, so small commits do not pay to clear it.
     pub(crate) fn clear(&mut self) {
-        while let Some((_, f)) = self.lru.pop_lru() {
+        for (_, f) in self.map.drain() {
+            self.frames[f as usize].page = NO_PAGE;
             self.free_frames.push(f);
         }
+        self.map.shrink_to(1024);
     }
 }
 
@@ -161,15 +237,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lru_order_and_frames() {
+    fn clock_order_and_frames() {
         let mut c = Cache::new(0, 4096, Arc::default()).unwrap();
         assert_eq!(c.capacity_bytes(), FRAMES_MIN * 4096);
         let f1 = c.free_frame().unwrap();
         c.install(10, f1)[0] = 1;
         let f2 = c.free_frame().unwrap();
         c.install(11, f2)[0] = 2;
-        assert_eq!(c.get_mut(10).unwrap()[0], 1); // 10 is now most recent
-        assert_eq!(c.pop_lru(), Some((11, f2)));
+        assert_eq!(c.get_mut(10).unwrap()[0], 1);
+        // Both were used since installed: the hand clears both marks on its
+        // first sweep and takes the first it reaches again.
+        assert_eq!(c.pop_victim(), Some((10, f1)));
+        c.install(10, f1);
+        c.get_mut(10);
+        // 11 is unmarked now, 10 was just used: 11 goes.
+        assert_eq!(c.pop_victim(), Some((11, f2)));
         assert_eq!(c.frame_mut(f2)[0], 2, "popped frame keeps its bytes");
         assert!(c.remove(10));
         assert!(!c.contains(10));

@@ -17,10 +17,10 @@
 //!   (see `freelist`); a page both allocated and freed by
 //!   the transaction is reusable at once (`recycled`).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, PageMap, PageSet};
 use crate::error::{Error, Result};
 use crate::file::DataFile;
 use crate::format::node::{CellValue, Node};
@@ -127,9 +127,9 @@ pub(crate) struct Pager<'a> {
     /// Newest mapping, covering pages written early (spills and runs).
     written_map: usize,
     /// Pages written early to their own location, no longer in the cache.
-    spilled: HashSet<u64>,
+    spilled: PageSet,
     /// Overflow runs created by this transaction: first page → pages.
-    runs: HashMap<u64, u64>,
+    runs: PageMap<u64>,
     /// Pages allocated and then freed by this transaction.
     recycled: BTreeSet<u64>,
     /// Committed pages this transaction no longer uses, born after the newest
@@ -164,8 +164,8 @@ impl<'a> Pager<'a> {
             committed,
             txn,
             cache,
-            spilled: HashSet::new(),
-            runs: HashMap::new(),
+            spilled: PageSet::default(),
+            runs: PageMap::default(),
             recycled: BTreeSet::new(),
             freed_young: Vec::new(),
             freed_old: Vec::new(),
@@ -233,7 +233,7 @@ impl<'a> Pager<'a> {
         if let Some(f) = self.cache.free_frame() {
             return Ok(f);
         }
-        let (victim, f) = self.cache.pop_lru().expect("a full cache has pages");
+        let (victim, f) = self.cache.pop_victim().expect("a full cache has pages");
         let bytes = self.cache.frame_mut(f);
         format::seal_page(bytes, PageId(victim), self.txn);
         let file = self.committed.file;
