@@ -483,8 +483,15 @@ impl Drop for Db {
         }
         if !self.inner.poisoned.load(Ordering::Acquire) {
             // A clean close: the next open replays nothing. An error leaves
-            // the WAL to recovery.
-            let _ = checkpoint::run(&self.inner);
+            // the WAL to recovery. No reader is left (they borrow the Db), so
+            // the room grown ahead of the last page can go.
+            if checkpoint::run(&self.inner).is_ok() {
+                let w = self.inner.writer.lock();
+                let _ = self
+                    .inner
+                    .file
+                    .trim_to(w.head.page_count * self.inner.page_bytes as u64);
+            }
         }
     }
 }

@@ -34,7 +34,7 @@ pub struct FailPoints {
 }
 
 impl FailPoints {
-    /// Every point there is, in the order a commit and a checkpoint pass them.
+    /// Every point a commit and a checkpoint pass, in that order.
     pub const POINTS: &'static [&'static str] = &[
         "data.write",
         "data.grow",
@@ -44,6 +44,8 @@ impl FailPoints {
         "meta.write",
         "meta.sync",
     ];
+    /// Points passed only when a `Db` closes cleanly (after its checkpoint).
+    pub const CLOSE_POINTS: &'static [&'static str] = &["data.trim"];
 
     /// An empty set: nothing fails.
     pub fn new() -> FailPoints {
@@ -54,7 +56,7 @@ impl FailPoints {
     /// `persistent`, every pass after it fails too.
     pub fn arm(&self, point: &'static str, nth: u64, persistent: bool) {
         assert!(
-            Self::POINTS.contains(&point),
+            Self::POINTS.contains(&point) || Self::CLOSE_POINTS.contains(&point),
             "unknown failure point {point}"
         );
         self.rules.lock().insert(
@@ -75,7 +77,7 @@ impl FailPoints {
     /// Makes every thread that passes `point` wait until [`FailPoints::release`].
     pub fn hold(&self, point: &'static str) {
         assert!(
-            Self::POINTS.contains(&point),
+            Self::POINTS.contains(&point) || Self::CLOSE_POINTS.contains(&point),
             "unknown failure point {point}"
         );
         self.held.lock().0.insert(point);

@@ -151,9 +151,22 @@ impl DataFile {
             return Ok(());
         }
         let step = (len / 16).clamp(GROW_BYTES_MIN, GROW_BYTES_MAX);
-        let target = bytes.max(len + step);
+        // Whole 64 KiB units: a multiple of every page size.
+        let target = bytes.max(len + step).next_multiple_of(64 << 10);
         self.io.set_len(target, "data.grow")?;
         self.len.store(target, Ordering::Release);
+        Ok(())
+    }
+
+    /// Cuts the file back to `bytes` if it is longer (hook point
+    /// `data.trim`): at a clean close, the room grown ahead that no page
+    /// uses. Only with no reader left, as mapped pages past the end of a
+    /// file cannot be read.
+    pub(crate) fn trim_to(&self, bytes: u64) -> Result<()> {
+        if self.len.load(Ordering::Acquire) > bytes {
+            self.io.set_len(bytes, "data.trim")?;
+            self.len.store(bytes, Ordering::Release);
+        }
         Ok(())
     }
 

@@ -37,7 +37,8 @@ pub enum IoOp<'a> {
 
 /// Sees each operation before it is done; an error is returned in its place.
 /// `point` names the step (`data.write`, `data.grow`, `wal.write`,
-/// `wal.sync`, `checkpoint.data.sync`, `meta.write`, `meta.sync`).
+/// `wal.sync`, `checkpoint.data.sync`, `meta.write`, `meta.sync`, and
+/// `data.trim` at a clean close).
 pub trait IoHook: Send + Sync {
     /// Called before `op` on `file`; return an error to make it fail.
     fn before(&self, file: IoFile, op: &IoOp<'_>, point: &'static str) -> io::Result<()>;

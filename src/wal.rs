@@ -42,6 +42,10 @@ pub(crate) struct WalFiles {
 /// Appends past a file's end first extend it with this much zeroed space, so
 /// most fsyncs find the file's length unchanged and have no metadata to write.
 const WAL_GROW_BYTES: u64 = 1 << 20;
+/// A file started afresh keeps at most this much of its length: enough that
+/// commits after a switch rarely grow it, little enough that one large
+/// transaction does not leave a large file behind for good.
+const WAL_KEEP_BYTES: u64 = 4 << 20;
 
 /// A record found by `scan`: which file, where, and its LSN and txn.
 #[derive(Debug, Clone, Copy)]
@@ -130,10 +134,14 @@ impl WalFiles {
 
     /// Starts file `i` afresh at `base_lsn` by writing its header (not
     /// synced: the first sync of a record in it makes the header durable too).
-    /// The file keeps its length and its old bytes, which new records
-    /// overwrite: an old record cannot be taken for a new one, as its LSN is
-    /// below the new base.
+    /// The file keeps its old bytes, which new records overwrite: an old
+    /// record cannot be taken for a new one, as its LSN is below the new
+    /// base. Past `WAL_KEEP_BYTES` it is cut back (those bytes are all old
+    /// records, so a crash that undoes the cut changes nothing).
     pub(crate) fn reset(&self, i: usize, base_lsn: u64) -> Result<()> {
+        if self.lens[i].load(Ordering::Acquire) > WAL_KEEP_BYTES {
+            self.truncate(i, WAL_KEEP_BYTES)?;
+        }
         let header = WalHeader {
             file_id: self.file_id,
             base_lsn,
@@ -147,7 +155,8 @@ impl WalFiles {
     }
 
     /// Cuts file `i` to `len` bytes (recovery dropping a torn tail: records
-    /// after it of the same base must not survive to be read later).
+    /// after it of the same base must not survive to be read later; a reset
+    /// giving back space).
     pub(crate) fn truncate(&self, i: usize, len: u64) -> Result<()> {
         self.files[i].set_len(len, "wal.write")?;
         self.lens[i].store(len, Ordering::Release);

@@ -177,3 +177,54 @@ fn values_at_the_inline_overflow_boundary() {
     drop(rx);
     common::assert_clean(&db);
 }
+
+/// After a clean close the data file ends at its last page (no room grown
+/// ahead), and a WAL file a large transaction grew is cut back once a
+/// checkpoint starts it afresh.
+#[test]
+fn close_and_checkpoints_give_back_unused_file_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.oak");
+    let db = Options::new()
+        .durability(Durability::None)
+        .open(&path)
+        .unwrap();
+    // One transaction logging about 10 MiB.
+    let mut tx = db.begin_write().unwrap();
+    let mut t = tx.open_tree("t").unwrap();
+    for i in 0..60_000u64 {
+        t.insert(&i.to_be_bytes(), &[i as u8; 150]).unwrap();
+    }
+    tx.commit().unwrap();
+    let wal_len = |i: usize| {
+        std::fs::metadata(dir.path().join(format!("c.oak.wal{i}")))
+            .unwrap()
+            .len()
+    };
+    assert!(
+        wal_len(0).max(wal_len(1)) > 8 << 20,
+        "the big record grew a WAL file"
+    );
+    // Two checkpoints with commits between: each WAL file is started afresh.
+    for round in 0..2u64 {
+        db.checkpoint().unwrap();
+        db.insert("t", &round.to_be_bytes(), b"x").unwrap();
+    }
+    db.checkpoint().unwrap();
+    for i in 0..2 {
+        assert!(wal_len(i) <= 4 << 20, "wal{i} is {} bytes", wal_len(i));
+    }
+    drop(db);
+    let raw = oakmap::inspect::RawDb::open(&path).unwrap();
+    let meta = raw.newest_meta().unwrap();
+    assert_eq!(
+        raw.file_bytes(),
+        meta.page_count * raw.page_bytes() as u64,
+        "the file ends at its last page"
+    );
+    let db = Options::new().open(&path).unwrap();
+    assert_eq!(
+        db.get("t", &59_999u64.to_be_bytes()).unwrap(),
+        Some(vec![59_999u64 as u8; 150])
+    );
+}

@@ -409,6 +409,10 @@ pub fn run(args: &Args) -> BenchResult<()> {
         recovery(dir.path(), args.seed)?,
         fsync_reference(dir.path())?,
     ];
+    if args.keep {
+        // The kept database lives inside this directory.
+        let _ = dir.keep();
+    }
     if results.len() == 1 {
         let mut rows = results.pop().expect("one engine").1;
         if let Some(size) = rows.last_mut() {
