@@ -21,23 +21,39 @@ pub(crate) struct FreeList {
     /// Pages no state anyone can read refers to.
     free: BTreeSet<u64>,
     /// Pages freed by commit T that only snapshots older than T can reach.
-    pending_readers: BTreeMap<TxnId, Vec<u64>>,
+    pending_readers: Queue,
     /// Pages freed by commit T that a checkpoint may also reach.
-    pending_checkpoint: BTreeMap<TxnId, Vec<u64>>,
+    pending_checkpoint: Queue,
 }
 
-/// Moves the entries of `pending` keyed at most `upto` into `free`.
-fn release_upto(
-    pending: &mut BTreeMap<TxnId, Vec<u64>>,
-    free: &mut BTreeSet<u64>,
-    upto: Option<TxnId>,
-) {
-    let keep = match upto {
-        Some(t) => pending.split_off(&TxnId(t.0 + 1)),
-        None => BTreeMap::new(),
-    };
-    for (_, ids) in std::mem::replace(pending, keep) {
-        free.extend(ids);
+/// Pending pages keyed by the commit that freed them, with their count kept
+/// (every commit reports it; summing the queue each time was linear in it).
+#[derive(Debug, Default, Clone)]
+struct Queue {
+    by_txn: BTreeMap<TxnId, Vec<u64>>,
+    pages: u64,
+}
+
+impl Queue {
+    fn add(&mut self, txn: TxnId, ids: Vec<u64>) {
+        self.pages += ids.len() as u64;
+        self.by_txn.entry(txn).or_default().extend(ids);
+    }
+
+    /// Moves the entries keyed at most `upto` into `free`.
+    fn release_upto(&mut self, free: &mut BTreeSet<u64>, upto: Option<TxnId>) {
+        let keep = match upto {
+            Some(t) => self.by_txn.split_off(&TxnId(t.0 + 1)),
+            None => BTreeMap::new(),
+        };
+        for (_, ids) in std::mem::replace(&mut self.by_txn, keep) {
+            self.pages -= ids.len() as u64;
+            free.extend(ids);
+        }
+    }
+
+    fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.by_txn.values().flatten().copied()
     }
 }
 
@@ -52,9 +68,11 @@ impl FreeList {
     /// Makes reusable every page nothing can read any more, given the oldest
     /// live snapshot (`None`: no snapshot) and the newest durable checkpoint.
     pub(crate) fn release(&mut self, oldest_reader: Option<TxnId>, durable_checkpoint: TxnId) {
-        release_upto(&mut self.pending_readers, &mut self.free, oldest_reader);
+        self.pending_readers
+            .release_upto(&mut self.free, oldest_reader);
         let upto = oldest_reader.map_or(durable_checkpoint, |r| r.min(durable_checkpoint));
-        release_upto(&mut self.pending_checkpoint, &mut self.free, Some(upto));
+        self.pending_checkpoint
+            .release_upto(&mut self.free, Some(upto));
     }
 
     /// Pages freed by commit `txn`; `checkpointed` if a checkpoint may reach them.
@@ -65,7 +83,7 @@ impl FreeList {
             } else {
                 &mut self.pending_readers
             };
-            queue.entry(txn).or_default().extend(ids);
+            queue.add(txn, ids);
         }
     }
 
@@ -111,23 +129,19 @@ impl FreeList {
     }
 
     pub(crate) fn pending_count(&self) -> u64 {
-        let count = |q: &BTreeMap<TxnId, Vec<u64>>| q.values().map(|v| v.len() as u64).sum::<u64>();
-        count(&self.pending_readers) + count(&self.pending_checkpoint)
+        self.pending_readers.pages + self.pending_checkpoint.pages
     }
 
     /// Pending pages that wait for a checkpoint as well as for snapshots.
     pub(crate) fn checkpoint_pinned_count(&self) -> u64 {
-        self.pending_checkpoint
-            .values()
-            .map(|v| v.len() as u64)
-            .sum()
+        self.pending_checkpoint.pages
     }
 
     /// Every page free or pending, ascending: what the on-disk freelist lists.
     pub(crate) fn all_ids(&self) -> Vec<u64> {
         let mut all: Vec<u64> = self.free.iter().copied().collect();
-        all.extend(self.pending_readers.values().flatten().copied());
-        all.extend(self.pending_checkpoint.values().flatten().copied());
+        all.extend(self.pending_readers.ids());
+        all.extend(self.pending_checkpoint.ids());
         all.sort_unstable();
         all
     }
