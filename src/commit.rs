@@ -9,8 +9,10 @@
 //! Whoever waits for an `Immediate` record while no fsync is running becomes
 //! the leader: it fsyncs everything written so far, outside the mutex, so
 //! every commit that arrives meanwhile shares the next fsync. A leader first
-//! waits (at most `LEADER_WAIT`) for writers that are already building to
-//! append: their records would otherwise need an fsync of their own. A `Group`
+//! waits (at most `LEADER_WAIT`) for the writer holding the writer lock, if
+//! any, to append: its record would otherwise need an fsync of its own.
+//! Writers still queued for the lock are not waited for: they build while
+//! the fsync runs and share the next one, which keeps the disk busy. A `Group`
 //! record asks the flusher thread for an fsync within its interval.
 //!
 //! A failed write or fsync poisons the log: waiters get `Error::Poisoned`,
@@ -71,12 +73,15 @@ pub(crate) struct CommitLog {
     wal: WalFiles,
     state: Mutex<LogState>,
     cond: Condvar,
-    /// Writers between `begin_write` and their append (or abort).
+    /// Where a would-be fsync leader waits for writers in flight: only a
+    /// writer's append (or abort) wakes it, and it wakes nobody else.
+    leader_cond: Condvar,
+    /// Writers holding the writer lock, before their append (or abort): 0 or 1.
     writers_in_flight: AtomicUsize,
 }
 
-/// How long a would-be fsync leader waits for writers already building to
-/// append, so that their records share its fsync instead of needing the next.
+/// How long a would-be fsync leader waits for the writer building now to
+/// append, so that its record shares this fsync instead of needing the next.
 const LEADER_WAIT: Duration = Duration::from_micros(100);
 
 /// Figures for `Db::stats`.
@@ -116,19 +121,22 @@ impl CommitLog {
                 bytes_written: 0,
             }),
             cond: Condvar::new(),
+            leader_cond: Condvar::new(),
             writers_in_flight: AtomicUsize::new(0),
         }
     }
 
-    /// A writer starts building a transaction (before it takes the writer lock).
+    /// A writer took the writer lock and starts building a transaction.
     pub(crate) fn writer_enter(&self) {
         self.writers_in_flight.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// A writer appended its record, or gave up.
+    /// A writer appended its record, or gave up. Under the state mutex, so a
+    /// leader cannot miss the wake-up between its check and its wait.
     pub(crate) fn writer_leave(&self) {
+        let _st = self.state.lock();
         self.writers_in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.cond.notify_all();
+        self.leader_cond.notify_all();
     }
 
     pub(crate) fn figures(&self) -> LogFigures {
@@ -240,12 +248,12 @@ impl CommitLog {
             }
             let front_needs_sync = st.queue.front().is_some_and(|p| p.needs_sync);
             if front_needs_sync && !st.flushing {
-                // Writers already building will append within microseconds;
-                // waiting a little for them lets one fsync cover them too.
+                // The writer building now will append within microseconds;
+                // waiting a little for it lets one fsync cover it too.
                 let until = Instant::now() + LEADER_WAIT;
                 while self.writers_in_flight.load(Ordering::SeqCst) > 0
                     && !st.flushing
-                    && !self.cond.wait_until(&mut st, until).timed_out()
+                    && !self.leader_cond.wait_until(&mut st, until).timed_out()
                 {}
                 if st.flushing || st.published >= txn {
                     continue;
@@ -284,6 +292,8 @@ impl CommitLog {
         published: &Published,
     ) -> Result<MutexGuard<'a, LogState>> {
         st.flushing = true;
+        // Any other would-be leader has nothing to wait for now.
+        self.leader_cond.notify_all();
         let target = st.end;
         let file = st.active;
         let r = MutexGuard::unlocked(&mut st, || self.wal.sync(file));

@@ -97,9 +97,9 @@ impl<'db> WriteTxn<'db> {
     /// Takes the writer lock (waiting for the current writer). If the WAL is
     /// full, checkpoints first: the only time a writer waits for a checkpoint.
     pub(crate) fn begin(inner: &'db Inner, signal: &'db Signal) -> Result<WriteTxn<'db>> {
-        inner.log.writer_enter();
         let begun = (|| -> Result<MutexGuard<'db, WriterState>> {
             let mut state = inner.writer.lock();
+            inner.log.writer_enter();
             inner.check_poisoned()?;
             if inner.log.uncovered_bytes() >= inner.options.wal_bytes_max {
                 inner
