@@ -130,23 +130,19 @@ impl Cache {
         start..start + self.page_bytes
     }
 
-    pub(crate) fn contains(&self, id: u64) -> bool {
-        self.map.contains_key(&id)
-    }
-
     /// Page `id`'s bytes, without marking it used (readers hold `&self`).
     pub(crate) fn peek(&self, id: u64) -> Option<&[u8]> {
         let f = *self.map.get(&id)?;
         Some(&self.arena[self.frame_range(f)])
     }
 
-    /// Page `id`'s bytes for writing; marks it used.
-    pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut [u8]> {
+    /// The frame holding page `id`, marked used: one lookup, after which
+    /// `frame_mut` reaches the bytes.
+    pub(crate) fn touch(&mut self, id: u64) -> Option<u32> {
         let f = *self.map.get(&id)?;
         self.frames[f as usize].referenced = true;
         self.counters.hits.fetch_add(1, Ordering::Relaxed);
-        let r = self.frame_range(f);
-        Some(&mut self.arena[r])
+        Some(f)
     }
 
     /// A frame with nothing in it, if any.
@@ -244,17 +240,18 @@ mod tests {
         c.install(10, f1)[0] = 1;
         let f2 = c.free_frame().unwrap();
         c.install(11, f2)[0] = 2;
-        assert_eq!(c.get_mut(10).unwrap()[0], 1);
+        assert_eq!(c.touch(10), Some(f1));
+        assert_eq!(c.frame_mut(f1)[0], 1);
         // Both were used since installed: the hand clears both marks on its
         // first sweep and takes the first it reaches again.
         assert_eq!(c.pop_victim(), Some((10, f1)));
         c.install(10, f1);
-        c.get_mut(10);
+        c.touch(10);
         // 11 is unmarked now, 10 was just used: 11 goes.
         assert_eq!(c.pop_victim(), Some((11, f2)));
         assert_eq!(c.frame_mut(f2)[0], 2, "popped frame keeps its bytes");
         assert!(c.remove(10));
-        assert!(!c.contains(10));
+        assert!(c.peek(10).is_none());
         assert_eq!(c.len(), 0);
     }
 }

@@ -199,10 +199,6 @@ impl<'a> Pager<'a> {
             && self.recycled.is_empty()
     }
 
-    fn is_ours(&self, id: PageId) -> bool {
-        self.cache.contains(id.0) || self.spilled.contains(&id.0)
-    }
-
     /// Takes `pages` consecutive pages: a recycled or free one, else new
     /// pages at the end, growing the file ahead of them (so growth, and a
     /// full disk, shows up here rather than in the middle of a commit).
@@ -255,8 +251,8 @@ impl<'a> Pager<'a> {
     /// A dirty page's bytes, to change in place; a spilled page comes back
     /// into the cache first.
     pub(crate) fn page_mut(&mut self, id: PageId) -> Result<&mut [u8]> {
-        if self.cache.contains(id.0) {
-            return Ok(self.cache.get_mut(id.0).expect("cached"));
+        if let Some(f) = self.cache.touch(id.0) {
+            return Ok(self.cache.frame_mut(f));
         }
         assert!(
             self.spilled.contains(&id.0),
@@ -273,7 +269,10 @@ impl<'a> Pager<'a> {
     /// The id under which page `id` may be changed: itself if the transaction
     /// allocated it, else a copy in a new page.
     pub(crate) fn make_dirty(&mut self, id: PageId) -> Result<PageId> {
-        if self.is_ours(id) {
+        if self.cache.touch(id.0).is_some() {
+            return Ok(id);
+        }
+        if self.spilled.contains(&id.0) {
             self.page_mut(id)?;
             return Ok(id);
         }
