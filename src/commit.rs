@@ -76,6 +76,10 @@ pub(crate) struct CommitLog {
     /// Where a would-be fsync leader waits for writers in flight: only a
     /// writer's append (or abort) wakes it, and it wakes nobody else.
     leader_cond: Condvar,
+    /// Where the flusher thread waits: woken only for what it acts on (an
+    /// earlier `Group` deadline, the end of an fsync while one is due, stop
+    /// or poison), not by every commit.
+    flusher_cond: Condvar,
     /// Writers holding the writer lock, before their append (or abort): 0 or 1.
     writers_in_flight: AtomicUsize,
 }
@@ -122,6 +126,7 @@ impl CommitLog {
             }),
             cond: Condvar::new(),
             leader_cond: Condvar::new(),
+            flusher_cond: Condvar::new(),
             writers_in_flight: AtomicUsize::new(0),
         }
     }
@@ -158,6 +163,7 @@ impl CommitLog {
     pub(crate) fn poison(&self) {
         self.state.lock().poisoned = true;
         self.cond.notify_all();
+        self.flusher_cond.notify_all();
     }
 
     /// Appends the record of commit `meta.txn`; the caller holds the writer
@@ -198,7 +204,10 @@ impl CommitLog {
         });
         if let SyncMode::Within(d) = mode {
             let at = Instant::now() + d;
-            st.sync_deadline = Some(st.sync_deadline.map_or(at, |old| old.min(at)));
+            if st.sync_deadline.is_none_or(|old| at < old) {
+                st.sync_deadline = Some(at);
+                self.flusher_cond.notify_one();
+            }
         }
         self.publish_ready(&mut st, published);
         Ok(end_lsn)
@@ -309,6 +318,9 @@ impl CommitLog {
         st.durable = st.durable.max(target);
         if st.durable >= st.end {
             st.sync_deadline = None;
+        } else if st.sync_deadline.is_some() {
+            // The flusher may be waiting for this fsync to end.
+            self.flusher_cond.notify_one();
         }
         self.publish_ready(&mut st, published);
         self.cond.notify_all();
@@ -388,11 +400,11 @@ impl CommitLog {
                 return;
             }
             match st.sync_deadline {
-                None => self.cond.wait(&mut st),
+                None => self.flusher_cond.wait(&mut st),
                 Some(d) if Instant::now() < d => {
-                    self.cond.wait_until(&mut st, d);
+                    self.flusher_cond.wait_until(&mut st, d);
                 }
-                Some(_) if st.flushing => self.cond.wait(&mut st),
+                Some(_) if st.flushing => self.flusher_cond.wait(&mut st),
                 Some(_) => match self.lead_sync(st, published) {
                     Ok(g) => st = g,
                     Err(_) => return,
@@ -405,6 +417,7 @@ impl CommitLog {
     pub(crate) fn stop(&self) {
         self.state.lock().stopping = true;
         self.cond.notify_all();
+        self.flusher_cond.notify_all();
     }
 
     pub(crate) fn wal_path(&self, i: usize) -> &std::path::Path {
