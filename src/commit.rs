@@ -170,7 +170,7 @@ impl CommitLog {
     /// lock, so records are appended in commit order. Returns the record's end.
     pub(crate) fn append(
         &self,
-        ops: &OpLog,
+        ops: &mut OpLog,
         meta: &Meta,
         map: usize,
         mode: SyncMode,
@@ -183,7 +183,7 @@ impl CommitLog {
         let lsn = st.end;
         let record = ops.encode(lsn, meta.txn.0, st.durable);
         let offset = WAL_HEADER_BYTES as u64 + (lsn - st.base);
-        if let Err(e) = self.wal.write_at(st.active, &record, offset) {
+        if let Err(e) = self.wal.write_at(st.active, record, offset) {
             st.poisoned = true;
             self.cond.notify_all();
             return Err(e);

@@ -314,7 +314,7 @@ impl<'db> WriteTxn<'db> {
             }
         };
         inner.counters.commits.fetch_add(1, Ordering::Relaxed);
-        let ops = match std::mem::replace(&mut self.logging, Logging::TooLarge) {
+        let mut ops = match std::mem::replace(&mut self.logging, Logging::TooLarge) {
             Logging::On(ops) => ops,
             Logging::TooLarge => {
                 // Commit as a checkpoint: durable when it returns, whatever the mode.
@@ -340,7 +340,7 @@ impl<'db> WriteTxn<'db> {
         };
         let appended = inner
             .log
-            .append(&ops, &meta, state.head_map, mode, &inner.published);
+            .append(&mut ops, &meta, state.head_map, mode, &inner.published);
         self.leave_flight();
         match appended {
             Ok(end) => state.head.wal_lsn = end,

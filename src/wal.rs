@@ -114,18 +114,22 @@ impl WalFiles {
         &self.paths[i]
     }
 
-    /// Writes at `offset`; past the end of the file, first writes zeros up
-    /// to the next `WAL_GROW_BYTES` boundary beyond the write.
+    /// Writes at `offset`; a write past the end of the file is followed by
+    /// zeros up to the next `WAL_GROW_BYTES` boundary (less than 1 MiB, so a
+    /// large record is not doubled in memory or on disk).
     pub(crate) fn write_at(&self, i: usize, bytes: &[u8], offset: u64) -> Result<()> {
         let end = offset + bytes.len() as u64;
         let len = self.lens[i].load(Ordering::Acquire);
+        self.files[i].write_at(bytes, offset, "wal.write")?;
         if end > len {
             let grown = end.next_multiple_of(WAL_GROW_BYTES);
-            let zeros = vec![0u8; (grown - len) as usize];
-            self.files[i].write_at(&zeros, len, "wal.write")?;
+            if grown > end {
+                let zeros = vec![0u8; (grown - end) as usize];
+                self.files[i].write_at(&zeros, end, "wal.write")?;
+            }
             self.lens[i].store(grown, Ordering::Release);
         }
-        Ok(self.files[i].write_at(bytes, offset, "wal.write")?)
+        Ok(())
     }
 
     pub(crate) fn sync(&self, i: usize) -> Result<()> {

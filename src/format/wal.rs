@@ -83,16 +83,27 @@ impl WalHeader {
     }
 }
 
-/// Builds one record's operations as a transaction runs.
-#[derive(Debug, Default)]
+/// Builds one record as a transaction runs: its operations go straight after
+/// room for the header, which `encode` fills in place (a large transaction's
+/// record is held once, not copied again at commit).
+#[derive(Debug)]
 pub(crate) struct OpLog {
     ops: Vec<u8>,
     count: u32,
 }
 
+impl Default for OpLog {
+    fn default() -> OpLog {
+        OpLog {
+            ops: vec![0; RECORD_HEADER_BYTES],
+            count: 0,
+        }
+    }
+}
+
 impl OpLog {
     pub(crate) fn bytes(&self) -> usize {
-        RECORD_HEADER_BYTES + self.ops.len()
+        self.ops.len()
     }
 
     fn start(&mut self, kind: u8, tree: &str) {
@@ -126,18 +137,16 @@ impl OpLog {
     }
 
     /// The complete record for `txn` at `lsn`.
-    pub(crate) fn encode(&self, lsn: u64, txn: u64, synced_lsn: u64) -> Vec<u8> {
+    pub(crate) fn encode(&mut self, lsn: u64, txn: u64, synced_lsn: u64) -> &[u8] {
         let len = self.bytes();
-        let mut b = Vec::with_capacity(len);
-        b.resize(RECORD_HEADER_BYTES, 0);
-        put_u32(&mut b, R_LEN, len as u32);
-        put_u64(&mut b, R_LSN, lsn);
-        put_u64(&mut b, R_TXN, txn);
-        put_u64(&mut b, R_SYNCED, synced_lsn);
-        put_u32(&mut b, R_OP_COUNT, self.count);
-        b.extend_from_slice(&self.ops);
-        let crc = record_crc(&b);
-        put_u32(&mut b, R_CRC, crc);
+        let b = &mut self.ops;
+        put_u32(b, R_LEN, len as u32);
+        put_u64(b, R_LSN, lsn);
+        put_u64(b, R_TXN, txn);
+        put_u64(b, R_SYNCED, synced_lsn);
+        put_u32(b, R_OP_COUNT, self.count);
+        let crc = record_crc(b);
+        put_u32(b, R_CRC, crc);
         b
     }
 }
@@ -270,8 +279,9 @@ mod tests {
         log.put("users", b"alice", b"{}");
         log.delete("users", b"bob");
         log.tree(OP_DELETE_TREE, "old");
-        let b = log.encode(500, 7, 400);
-        assert_eq!(b.len(), log.bytes());
+        let len = log.bytes();
+        let b = log.encode(500, 7, 400).to_vec();
+        assert_eq!(b.len(), len);
         let rec = decode_record(&b, 500).unwrap();
         assert_eq!((rec.txn, rec.synced_lsn, rec.len), (7, 400, b.len()));
         let ops = decode_ops(&rec).unwrap();
