@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use oakmap::{Durability, Options};
 
-use crate::engines::{self, BenchResult, Engine};
+use crate::engines::{self, BenchResult, Engine, Pairs, SlicePairs};
 use crate::plot;
 
 #[derive(clap::Args)]
@@ -129,11 +129,20 @@ struct Workload {
 
 type Pair = ([u8; KEY_BYTES], [u8; VALUE_BYTES]);
 
-fn refs(pairs: &[Pair]) -> Vec<(&[u8], &[u8])> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.as_slice(), v.as_slice()))
-        .collect()
+/// The bulk load's pairs: each key with a fresh value, made as the engine
+/// asks for it.
+struct Generated<'a> {
+    keys: std::slice::Iter<'a, [u8; KEY_BYTES]>,
+    rng: &'a mut Rng,
+    value: [u8; VALUE_BYTES],
+}
+
+impl Pairs for Generated<'_> {
+    fn next(&mut self) -> Option<(&[u8], &[u8])> {
+        let k = self.keys.next()?;
+        self.rng.fill(&mut self.value);
+        Some((k, &self.value))
+    }
 }
 
 impl Workload {
@@ -146,20 +155,17 @@ impl Workload {
     }
 
     fn bulk_load(&mut self) -> BenchResult<Row> {
-        let mut value = [0u8; VALUE_BYTES];
-        let pairs: Vec<Pair> = self
-            .keys
-            .iter()
-            .map(|k| {
-                self.rng.fill(&mut value);
-                (*k, value)
-            })
-            .collect();
+        let keys = self.keys.clone();
+        let mut pairs = Generated {
+            keys: keys.iter(),
+            rng: &mut self.rng,
+            value: [0u8; VALUE_BYTES],
+        };
         let t0 = Instant::now();
-        self.engine.put_batch(&refs(&pairs))?;
+        self.engine.put_batch(&mut pairs)?;
         Ok(Row::new(
             "bulk load (1 txn)",
-            pairs.len() as u64,
+            keys.len() as u64,
             t0.elapsed(),
             String::new(),
         ))
@@ -182,7 +188,7 @@ impl Workload {
                         let mut lat = Vec::with_capacity(pairs.len());
                         for (k, v) in pairs {
                             let s = Instant::now();
-                            engine.put_batch(&[(k.as_slice(), v.as_slice())])?;
+                            engine.put_batch(&mut SlicePairs::new(&[(k, v)]))?;
                             lat.push(s.elapsed());
                         }
                         Ok(lat)
@@ -217,7 +223,7 @@ impl Workload {
         let t0 = Instant::now();
         for _ in 0..100 {
             let batch: Vec<Pair> = (0..1000).map(|_| self.random_pair()).collect();
-            self.engine.put_batch(&refs(&batch))?;
+            self.engine.put_batch(&mut SlicePairs::new(&batch))?;
         }
         Ok(Row::new(
             "100 commits of 1,000 inserts",
@@ -302,15 +308,59 @@ impl Workload {
     }
 
     fn remove_half(&mut self) -> BenchResult<Row> {
-        let keys: Vec<&[u8]> = self.keys.iter().step_by(2).map(|k| k.as_slice()).collect();
+        let mut keys = self.keys.iter().step_by(2).map(|k| k.as_slice());
         let t0 = Instant::now();
-        self.engine.remove_batch(&keys)?;
+        self.engine.remove_batch(&mut keys)?;
         Ok(Row::new(
             "remove half the keys (1 txn)",
-            keys.len() as u64,
+            self.keys.len().div_ceil(2) as u64,
             t0.elapsed(),
             String::new(),
         ))
+    }
+}
+
+/// Rows measured in MiB, where smaller is better (file size, memory).
+pub fn smaller_is_better(phase: &str) -> bool {
+    phase.ends_with("(MiB)")
+}
+
+/// The process's anonymous resident memory (heap, anonymous mappings such as
+/// oakmap's cache arena, stacks), from /proc/self/status; `None` where there
+/// is no procfs. Pages mapped from a file (reads through an mmap) are not in it.
+fn anon_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("RssAnon:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib << 10)
+}
+
+/// Samples `anon_bytes` every 5 ms on a thread of its own and keeps the peak.
+struct AnonPeak {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl AnonPeak {
+    fn start() -> AnonPeak {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            loop {
+                peak = anon_bytes().unwrap_or(0).max(peak);
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    return peak;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        AnonPeak { stop, thread }
+    }
+
+    fn peak(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or(0)
     }
 }
 
@@ -339,6 +389,8 @@ fn run_engine(
     let dir = tempfile::Builder::new()
         .prefix(&format!("{name}-"))
         .tempdir_in(parent)?;
+    let before = anon_bytes().unwrap_or(0);
+    let sampler = AnonPeak::start();
     let engine: Arc<dyn Engine> = Arc::from(engines::open(name, dir.path(), args.cache_mib << 20)?);
     let mut w = Workload {
         engine,
@@ -362,6 +414,12 @@ fn run_engine(
     ];
     let note = w.engine.note().to_string();
     drop(w);
+    rows.push(Row {
+        phase: "peak memory (MiB)".into(),
+        ops: sampler.peak().saturating_sub(before),
+        elapsed: Duration::ZERO,
+        note: String::new(),
+    });
     let bytes = dir_bytes(dir.path());
     rows.push(Row {
         phase: "file size (MiB)".into(),
@@ -415,7 +473,7 @@ pub fn run(args: &Args) -> BenchResult<()> {
     }
     if results.len() == 1 {
         let mut rows = results.pop().expect("one engine").1;
-        if let Some(size) = rows.last_mut() {
+        for size in rows.iter_mut().filter(|r| smaller_is_better(&r.phase)) {
             size.note = format!(
                 "{:.1} MiB {}",
                 size.ops as f64 / (1 << 20) as f64,
@@ -449,7 +507,7 @@ fn comparison_table(results: &[(String, Vec<Row>)]) -> String {
     for i in 0..phases {
         let phase = &results[0].1[i].phase;
         t += &format!("{phase:<32}");
-        let size_row = phase.starts_with("file size");
+        let size_row = smaller_is_better(phase);
         let value = |r: &Row| {
             if size_row {
                 r.ops as f64 / (1 << 20) as f64
@@ -478,7 +536,7 @@ fn comparison_table(results: &[(String, Vec<Row>)]) -> String {
         }
         t += "\n";
     }
-    t += "(ops/s per engine; file size in MiB, where a ratio above 1 means oakmap's file is smaller)\n";
+    t += "(ops/s per engine; file size and peak memory in MiB, where a ratio above 1 means oakmap's is smaller)\n";
     for (name, rows) in results {
         if let Some(note) = rows
             .last()

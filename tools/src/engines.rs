@@ -9,12 +9,39 @@ use oakmap::{Durability, Options};
 
 pub type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
+/// The pairs of one write transaction, handed out one at a time, so the
+/// harness never holds a large transaction's data in memory itself (the
+/// memory row measures the engine).
+pub trait Pairs {
+    /// The next pair; `None` when done. The slices live until the next call.
+    fn next(&mut self) -> Option<(&[u8], &[u8])>;
+}
+
+/// Pairs from a slice.
+pub struct SlicePairs<'a, K: AsRef<[u8]>, V: AsRef<[u8]>> {
+    pairs: std::slice::Iter<'a, (K, V)>,
+}
+
+impl<'a, K: AsRef<[u8]>, V: AsRef<[u8]>> SlicePairs<'a, K, V> {
+    pub fn new(pairs: &'a [(K, V)]) -> Self {
+        SlicePairs {
+            pairs: pairs.iter(),
+        }
+    }
+}
+
+impl<K: AsRef<[u8]>, V: AsRef<[u8]>> Pairs for SlicePairs<'_, K, V> {
+    fn next(&mut self) -> Option<(&[u8], &[u8])> {
+        self.pairs.next().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+}
+
 /// A key-value engine under test. Every write call is one transaction.
 pub trait Engine: Send + Sync {
     /// Inserts (or replaces) all pairs in one durable transaction.
-    fn put_batch(&self, pairs: &[(&[u8], &[u8])]) -> BenchResult<()>;
+    fn put_batch(&self, pairs: &mut dyn Pairs) -> BenchResult<()>;
     /// Removes all keys in one durable transaction.
-    fn remove_batch(&self, keys: &[&[u8]]) -> BenchResult<()>;
+    fn remove_batch(&self, keys: &mut dyn Iterator<Item = &[u8]>) -> BenchResult<()>;
     /// Number of entries.
     fn len(&self) -> BenchResult<u64>;
     /// A reader over one snapshot (one per thread).
@@ -96,17 +123,17 @@ impl OakmapEngine {
 }
 
 impl Engine for OakmapEngine {
-    fn put_batch(&self, pairs: &[(&[u8], &[u8])]) -> BenchResult<()> {
+    fn put_batch(&self, pairs: &mut dyn Pairs) -> BenchResult<()> {
         let mut tx = self.db.begin_write()?;
         let mut t = tx.open_tree(TREE)?;
-        for (k, v) in pairs {
+        while let Some((k, v)) = pairs.next() {
             t.insert(k, v)?;
         }
         tx.commit()?;
         Ok(())
     }
 
-    fn remove_batch(&self, keys: &[&[u8]]) -> BenchResult<()> {
+    fn remove_batch(&self, keys: &mut dyn Iterator<Item = &[u8]>) -> BenchResult<()> {
         let mut tx = self.db.begin_write()?;
         let mut t = tx.open_tree(TREE)?;
         for k in keys {

@@ -1,6 +1,6 @@
 //! A small SVG bar chart of a comparison: one group of bars per phase, each
 //! bar's height relative to the best engine in that phase (for the file
-//! size, the smallest file is best).
+//! size and peak memory, the smallest is best).
 
 use crate::bench::Row;
 
@@ -8,9 +8,9 @@ const COLORS: [&str; 8] = [
     "#2e7d32", "#1565c0", "#c62828", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037", "#455a64",
 ];
 
-/// Higher is better for every phase but the file size.
+/// Higher is better for every phase but the file size and memory.
 fn score(row: &Row) -> f64 {
-    if row.phase.starts_with("file size") {
+    if crate::bench::smaller_is_better(&row.phase) {
         1.0 / (row.ops.max(1) as f64)
     } else {
         row.ops as f64 / row.elapsed.as_secs_f64().max(1e-9)

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use canopydb::{Database, DbOptions, EnvOptions, ReadTransaction};
 
-use crate::engines::{BenchResult, Engine, Reader};
+use crate::engines::{BenchResult, Engine, Pairs, Reader};
 
 const TREE: &[u8] = b"bench";
 
@@ -32,11 +32,11 @@ impl Canopy {
 }
 
 impl Engine for Canopy {
-    fn put_batch(&self, pairs: &[(&[u8], &[u8])]) -> BenchResult<()> {
+    fn put_batch(&self, pairs: &mut dyn Pairs) -> BenchResult<()> {
         let w = self.db.begin_write()?;
         {
             let mut t = w.get_or_create_tree(TREE)?;
-            for (k, v) in pairs {
+            while let Some((k, v)) = pairs.next() {
                 t.insert(k, v)?;
             }
         }
@@ -44,7 +44,7 @@ impl Engine for Canopy {
         Ok(())
     }
 
-    fn remove_batch(&self, keys: &[&[u8]]) -> BenchResult<()> {
+    fn remove_batch(&self, keys: &mut dyn Iterator<Item = &[u8]>) -> BenchResult<()> {
         let w = self.db.begin_write()?;
         {
             let mut t = w.get_or_create_tree(TREE)?;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Snapshot};
 
-use crate::engines::{BenchResult, Engine, Reader};
+use crate::engines::{BenchResult, Engine, Pairs, Reader};
 
 pub struct Fjall {
     db: Database,
@@ -24,19 +24,19 @@ impl Fjall {
 }
 
 impl Engine for Fjall {
-    fn put_batch(&self, pairs: &[(&[u8], &[u8])]) -> BenchResult<()> {
+    fn put_batch(&self, pairs: &mut dyn Pairs) -> BenchResult<()> {
         let mut b = self.db.batch().durability(Some(PersistMode::SyncData));
-        for (k, v) in pairs {
-            b.insert(&self.items, *k, *v);
+        while let Some((k, v)) = pairs.next() {
+            b.insert(&self.items, k, v);
         }
         b.commit()?;
         Ok(())
     }
 
-    fn remove_batch(&self, keys: &[&[u8]]) -> BenchResult<()> {
+    fn remove_batch(&self, keys: &mut dyn Iterator<Item = &[u8]>) -> BenchResult<()> {
         let mut b = self.db.batch().durability(Some(PersistMode::SyncData));
         for k in keys {
-            b.remove(&self.items, *k);
+            b.remove(&self.items, k);
         }
         b.commit()?;
         Ok(())

@@ -6,7 +6,7 @@ use std::path::Path;
 use heed::types::Bytes;
 use heed::{Database, Env, EnvOpenOptions};
 
-use crate::engines::{BenchResult, Engine, Reader};
+use crate::engines::{BenchResult, Engine, Pairs, Reader};
 
 pub struct Lmdb {
     env: Env,
@@ -31,16 +31,16 @@ impl Lmdb {
 }
 
 impl Engine for Lmdb {
-    fn put_batch(&self, pairs: &[(&[u8], &[u8])]) -> BenchResult<()> {
+    fn put_batch(&self, pairs: &mut dyn Pairs) -> BenchResult<()> {
         let mut wtxn = self.env.write_txn()?;
-        for (k, v) in pairs {
+        while let Some((k, v)) = pairs.next() {
             self.db.put(&mut wtxn, k, v)?;
         }
         wtxn.commit()?;
         Ok(())
     }
 
-    fn remove_batch(&self, keys: &[&[u8]]) -> BenchResult<()> {
+    fn remove_batch(&self, keys: &mut dyn Iterator<Item = &[u8]>) -> BenchResult<()> {
         let mut wtxn = self.env.write_txn()?;
         for k in keys {
             self.db.delete(&mut wtxn, k)?;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition};
 
-use crate::engines::{BenchResult, Engine, Reader};
+use crate::engines::{BenchResult, Engine, Pairs, Reader};
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bench");
 
@@ -25,24 +25,24 @@ impl Redb {
 }
 
 impl Engine for Redb {
-    fn put_batch(&self, pairs: &[(&[u8], &[u8])]) -> BenchResult<()> {
+    fn put_batch(&self, pairs: &mut dyn Pairs) -> BenchResult<()> {
         let w = self.db.begin_write()?;
         {
             let mut t = w.open_table(TABLE)?;
-            for (k, v) in pairs {
-                t.insert(*k, *v)?;
+            while let Some((k, v)) = pairs.next() {
+                t.insert(k, v)?;
             }
         }
         w.commit()?;
         Ok(())
     }
 
-    fn remove_batch(&self, keys: &[&[u8]]) -> BenchResult<()> {
+    fn remove_batch(&self, keys: &mut dyn Iterator<Item = &[u8]>) -> BenchResult<()> {
         let w = self.db.begin_write()?;
         {
             let mut t = w.open_table(TABLE)?;
             for k in keys {
-                t.remove(*k)?;
+                t.remove(k)?;
             }
         }
         w.commit()?;

@@ -8,7 +8,7 @@ use rocksdb::{
     BlockBasedOptions, Cache, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
 
-use crate::engines::{BenchResult, Engine, Reader};
+use crate::engines::{BenchResult, Engine, Pairs, Reader};
 
 pub struct Rocks {
     db: DB,
@@ -35,15 +35,15 @@ impl Rocks {
 }
 
 impl Engine for Rocks {
-    fn put_batch(&self, pairs: &[(&[u8], &[u8])]) -> BenchResult<()> {
+    fn put_batch(&self, pairs: &mut dyn Pairs) -> BenchResult<()> {
         let mut b = WriteBatch::default();
-        for (k, v) in pairs {
+        while let Some((k, v)) = pairs.next() {
             b.put(k, v);
         }
         self.write(b)
     }
 
-    fn remove_batch(&self, keys: &[&[u8]]) -> BenchResult<()> {
+    fn remove_batch(&self, keys: &mut dyn Iterator<Item = &[u8]>) -> BenchResult<()> {
         let mut b = WriteBatch::default();
         for k in keys {
             b.delete(k);

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::engines::{BenchResult, Engine, Reader};
+use crate::engines::{BenchResult, Engine, Pairs, Reader};
 
 pub struct Sled {
     db: sled::Db,
@@ -20,20 +20,20 @@ impl Sled {
 }
 
 impl Engine for Sled {
-    fn put_batch(&self, pairs: &[(&[u8], &[u8])]) -> BenchResult<()> {
+    fn put_batch(&self, pairs: &mut dyn Pairs) -> BenchResult<()> {
         let mut b = sled::Batch::default();
-        for (k, v) in pairs {
-            b.insert(*k, *v);
+        while let Some((k, v)) = pairs.next() {
+            b.insert(k, v);
         }
         self.db.apply_batch(b)?;
         self.db.flush()?;
         Ok(())
     }
 
-    fn remove_batch(&self, keys: &[&[u8]]) -> BenchResult<()> {
+    fn remove_batch(&self, keys: &mut dyn Iterator<Item = &[u8]>) -> BenchResult<()> {
         let mut b = sled::Batch::default();
         for k in keys {
-            b.remove(*k);
+            b.remove(k);
         }
         self.db.apply_batch(b)?;
         self.db.flush()?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::engines::{BenchResult, Engine, Reader};
+use crate::engines::{BenchResult, Engine, Pairs, Reader};
 
 pub struct Sqlite {
     path: PathBuf,
@@ -41,12 +41,12 @@ impl Sqlite {
 }
 
 impl Engine for Sqlite {
-    fn put_batch(&self, pairs: &[(&[u8], &[u8])]) -> BenchResult<()> {
+    fn put_batch(&self, pairs: &mut dyn Pairs) -> BenchResult<()> {
         let mut c = self.writer.lock();
         let tx = c.transaction()?;
         {
             let mut st = tx.prepare_cached("INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)")?;
-            for (k, v) in pairs {
+            while let Some((k, v)) = pairs.next() {
                 st.execute(params![k, v])?;
             }
         }
@@ -54,7 +54,7 @@ impl Engine for Sqlite {
         Ok(())
     }
 
-    fn remove_batch(&self, keys: &[&[u8]]) -> BenchResult<()> {
+    fn remove_batch(&self, keys: &mut dyn Iterator<Item = &[u8]>) -> BenchResult<()> {
         let mut c = self.writer.lock();
         let tx = c.transaction()?;
         {
