@@ -371,9 +371,17 @@ impl<'a> Pager<'a> {
     }
 
     /// Seals every page still in the cache and writes them to the file,
-    /// coalescing neighbours into one write. No sync. Empties the cache.
+    /// coalescing neighbours into one write of at most `BATCH_BYTES`. No
+    /// sync. Empties the cache.
+    ///
+    /// Why 64 KiB and not more: Linux sizes a page-cache folio by the write
+    /// that creates it, and on ext4 every later write into a folio costs
+    /// per-block work over the whole folio. 1 MiB writes at bulk load made
+    /// each later one-page commit write walk 256 blocks (perf: 19% of a
+    /// commit in `ext4_block_write_begin`); at 64 KiB, 100 commits of 1,000
+    /// random inserts took 520 ms instead of 770 ms, a bulk load ~4% longer.
     pub(crate) fn write_out(&mut self, file: &DataFile) -> Result<()> {
-        const BATCH_BYTES: usize = 1 << 20;
+        const BATCH_BYTES: usize = 64 << 10;
         let mut ids = self.cache.ids();
         ids.sort_unstable();
         let pb = self.page_bytes as u64;
