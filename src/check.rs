@@ -101,6 +101,8 @@ enum Mark {
 
 struct Checker<'a> {
     src: MapSource<'a>,
+    /// The state's commit: no page it reaches can have been written later.
+    txn: u64,
     marks: Vec<Mark>,
     report: CheckReport,
     progress: Option<&'a dyn Fn(u64, u64)>,
@@ -120,6 +122,7 @@ pub(crate) fn check_state_with_progress<'a>(
 ) -> CheckReport {
     let mut c = Checker {
         src,
+        txn: meta.txn.0,
         marks: vec![Mark::Unseen; meta.page_count as usize],
         report: CheckReport {
             pages: meta.page_count,
@@ -173,6 +176,23 @@ type Visit<'v> = dyn FnMut(&mut Checker<'_>, &[u8], &[u8]) + 'v;
 impl<'a> Checker<'a> {
     fn problem(&mut self, page: u64, reason: String) {
         self.report.problems.push(Problem { page, reason });
+    }
+
+    /// A page the state reaches must have been written by a commit no later
+    /// than the state's own: a later one means the page was reused since
+    /// (the state is not intact, e.g. an older meta slot whose pages newer
+    /// commits took over).
+    fn written_after(&mut self, id: u64, b: &[u8]) {
+        let born = format::page_txn(b);
+        if born > self.txn {
+            self.problem(
+                id,
+                format!(
+                    "page written by commit {born}, after this state's commit {}",
+                    self.txn
+                ),
+            );
+        }
     }
 
     /// Marks `pages` pages from `id` used; false (with a problem) if any is
@@ -248,6 +268,9 @@ impl<'a> Checker<'a> {
             Ok(n) => n,
             Err(e) => return self.problem(id.0, e.to_string()),
         };
+        if let Ok(b) = self.src.page(id) {
+            self.written_after(id.0, b);
+        }
         if node.count() == 0 {
             self.problem(id.0, "empty node".to_string());
         }
@@ -350,7 +373,10 @@ impl<'a> Checker<'a> {
             .and_then(|f| overflow::check_first_page(f, page, len, self.src.page_bytes))
             .and_then(|_| self.src_run(page, pages));
         match run {
-            Ok(r) => Some(overflow::value(r, len)),
+            Ok(r) => {
+                self.written_after(page.0, r);
+                Some(overflow::value(r, len))
+            }
             Err(e) => {
                 self.problem(page.0, e.to_string());
                 None
@@ -377,11 +403,14 @@ impl<'a> Checker<'a> {
                 return;
             }
             self.report.freelist_pages += 1;
-            let page = match self
-                .src
-                .page(next)
-                .and_then(|b| freelist::read_page(b, next))
-            {
+            let page = match self.src.page(next) {
+                Ok(b) => {
+                    self.written_after(next.0, b);
+                    freelist::read_page(b, next)
+                }
+                Err(e) => Err(e),
+            };
+            let page = match page {
                 Ok(p) => p,
                 Err(e) => return self.problem(next.0, e.to_string()),
             };

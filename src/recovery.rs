@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::cache::{Cache, CacheCounters};
+use crate::check;
 use crate::checkpoint::CheckpointState;
 use crate::commit::CommitLog;
 use crate::db::{Counters, Inner, WriterState};
@@ -55,7 +56,7 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
     }
     let header = read_header(&file)?;
     let page_bytes = header.page_bytes as usize;
-    let (meta, slot) = newest_meta(&file, page_bytes)?;
+    let (meta, slot, other_damaged) = newest_meta(&file, page_bytes)?;
     let file_bytes = file.len()?;
     if file_bytes < meta.page_count * page_bytes as u64 {
         return Err(Error::corrupt(
@@ -74,6 +75,29 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
         page_bytes,
         verify: true,
     };
+    if other_damaged {
+        // A meta slot that does not decode is either the checkpoint a crash
+        // interrupted (then the state of this one is intact: nothing reuses
+        // its pages before the next checkpoint is durable) or a newer slot
+        // damaged after it was written (then newer commits may have reused
+        // this state's pages, and it must not be recovered from). Only a
+        // walk of the whole state tells them apart.
+        let report = check::check_state(src, &meta);
+        if let Some(p) = report.problems.first() {
+            return Err(Error::corrupt(
+                Meta::page_of_slot(1 - slot),
+                format!(
+                    "meta slot {} is damaged and the state of slot {slot} (commit {}) is \
+                     not intact, so neither can be recovered from: page {}: {} ({} problems)",
+                    1 - slot,
+                    meta.txn.0,
+                    p.page,
+                    p.reason,
+                    report.problems.len()
+                ),
+            ));
+        }
+    }
     let (free_ids, freelist_pages) = load_freelist(&src, &meta)?;
     let wal = WalFiles::open(path, header.file_id, options.io_hook.clone())?;
     let scan = wal.scan(meta.wal_lsn)?;
@@ -125,17 +149,35 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
         file,
     };
     if !scan.records.is_empty() {
-        replay(&inner, &scan)?;
+        replay(&inner, &scan, meta.txn)?;
     }
     Ok(inner)
 }
 
 /// Applies the scanned records in one transaction, committed as a checkpoint.
-fn replay(inner: &Inner, scan: &Scan) -> Result<()> {
+/// Commits are numbered without gaps, and every commit after the checkpoint
+/// `from` has a record, except one committed as a checkpoint of its own
+/// (too large to log): a gap means such a checkpoint's meta slot is gone,
+/// and the records after it must not be applied without it.
+fn replay(inner: &Inner, scan: &Scan, from: TxnId) -> Result<()> {
     let mut tx = WriteTxn::for_replay(inner)?;
+    let mut expected = from.0 + 1;
     for found in &scan.records {
         let bytes = &scan.bytes[found.file][found.offset..];
         let rec = decode_record(bytes, found.lsn).expect("scan found this record valid");
+        if rec.txn != expected {
+            return Err(Error::WalCorruption {
+                path: inner.log.wal_path(found.file).to_path_buf(),
+                offset: found.offset as u64,
+                reason: format!(
+                    "record of commit {} where commit {expected} was due: the commits \
+                     between are in no record (committed as checkpoints whose meta slot \
+                     is damaged)",
+                    rec.txn
+                ),
+            });
+        }
+        expected = rec.txn + 1;
         let ops = decode_ops(&rec).ok_or_else(|| Error::WalCorruption {
             path: inner.log.wal_path(found.file).to_path_buf(),
             offset: found.offset as u64,
@@ -200,8 +242,9 @@ fn read_header(file: &DataFile) -> Result<FileHeader> {
     })
 }
 
-/// Reads both meta slots and returns the newest valid one and its slot.
-pub(crate) fn newest_meta(file: &DataFile, page_bytes: usize) -> Result<(Meta, usize)> {
+/// Reads both meta slots and returns the newest valid one, its slot, and
+/// whether the other slot failed to decode.
+pub(crate) fn newest_meta(file: &DataFile, page_bytes: usize) -> Result<(Meta, usize, bool)> {
     let mut best: Option<(Meta, usize)> = None;
     let mut first_err = None;
     for slot in 0..2 {
@@ -214,7 +257,7 @@ pub(crate) fn newest_meta(file: &DataFile, page_bytes: usize) -> Result<(Meta, u
         }
     }
     match (best, first_err) {
-        (Some(best), _) => Ok(best),
+        (Some((meta, slot)), err) => Ok((meta, slot, err.is_some())),
         (None, Some(Error::Corruption { reason, .. })) => Err(Error::corrupt(
             1,
             format!("no valid meta slot (slot 0: {reason}; slot 1 also invalid)"),

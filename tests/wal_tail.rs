@@ -272,3 +272,45 @@ fn commits_after_a_recovery_survive_the_next_crash() {
     }
     common::assert_clean(&db);
 }
+
+/// The newest checkpoint was a transaction too large to log (it has no WAL
+/// record) and its meta slot rots afterwards. The older slot's state is not
+/// intact (commits since have reused its pages), and its log goes on past a
+/// commit that is in no record: open must refuse rather than recover a state
+/// that never existed. Before the fix it opened, and reading the large value
+/// reported a page that was not an overflow run.
+#[test]
+fn a_damaged_meta_of_an_unlogged_commit_is_refused_not_skipped() {
+    let live = tempfile::tempdir().unwrap();
+    let path = live.path().join("db.oak");
+    let db = options().wal_bytes_max(64 << 10).open(&path).unwrap();
+    db.insert("t", b"a", b"1").unwrap();
+    db.checkpoint().unwrap();
+    db.insert("t", b"big", &vec![9u8; 100_000]).unwrap();
+    for i in 0..3u8 {
+        db.insert("t", &[b'k', i], &[i]).unwrap();
+    }
+    let image = tempfile::tempdir().unwrap();
+    let copy = image.path().join("db.oak");
+    common::copy_db(&path, &copy);
+    drop(db);
+    let raw = oakmap::inspect::RawDb::open(&copy).unwrap();
+    let newest = raw.metas().iter().find(|m| m.newest).unwrap().slot;
+    let page_bytes = raw.page_bytes() as u64;
+    drop(raw);
+    // Rot one byte of the newest meta slot (pages 1 and 2 hold slots 0 and 1).
+    let mut bytes = std::fs::read(&copy).unwrap();
+    bytes[((1 + newest as u64) * page_bytes + 20) as usize] ^= 0x40;
+    std::fs::write(&copy, &bytes).unwrap();
+    match options().open(&copy) {
+        Err(e @ (Error::Corruption { .. } | Error::WalCorruption { .. })) => {
+            let text = e.to_string();
+            assert!(text.contains("commit"), "{text}");
+        }
+        Err(e) => panic!("expected a corruption error, got {e}"),
+        Ok(db) => panic!(
+            "opened without the large commit: big = {:?}",
+            db.get("t", b"big").unwrap().map(|v| v.len())
+        ),
+    }
+}
