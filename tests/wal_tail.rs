@@ -314,3 +314,31 @@ fn a_damaged_meta_of_an_unlogged_commit_is_refused_not_skipped() {
         ),
     }
 }
+
+/// A gap in the commit numbers of the log (a record whose commit is not the
+/// one after the last) means commits are in no record: open refuses with
+/// the file and offset instead of replaying around them. The record is
+/// otherwise valid: its CRC is recomputed after the commit number changes.
+#[test]
+fn a_gap_in_commit_numbers_is_refused() {
+    let (image, wal, ends) = crash_image();
+    let name = wal.file_name().unwrap().to_str().unwrap().to_string();
+    let at = ends[4] as usize; // the fifth record
+    let err = recover(image.path(), &name, |b| {
+        let len = u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+        let txn = u64::from_le_bytes(b[at + 16..at + 24].try_into().unwrap());
+        b[at + 16..at + 24].copy_from_slice(&(txn + 1).to_le_bytes());
+        let mut h = crc32fast::Hasher::new();
+        h.update(&b[at..at + 4]);
+        h.update(&b[at + 8..at + len]);
+        b[at + 4..at + 8].copy_from_slice(&h.finalize().to_le_bytes());
+    })
+    .unwrap_err();
+    match err {
+        Error::WalCorruption { offset, reason, .. } => {
+            assert_eq!(offset, at as u64, "{reason}");
+            assert!(reason.contains("in no record"), "{reason}");
+        }
+        e => panic!("expected a WAL corruption error, got {e}"),
+    }
+}
