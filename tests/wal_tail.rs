@@ -1,7 +1,9 @@
 //! Guards WAL recovery at the tail: truncating the log at every byte of its
 //! last records, or filling the tail with zeros or garbage, recovers exactly
-//! the longest valid prefix of commits; a damaged record in the middle makes
-//! open fail with the WAL file and offset, and changes nothing.
+//! the longest valid prefix of commits; a damaged record in the middle, or a
+//! gap in the commit numbers, makes open fail with the WAL file and offset,
+//! and changes nothing; a newest meta slot damaged after newer commits
+//! reused the older state's pages makes open fail rather than fall back.
 
 mod common;
 
