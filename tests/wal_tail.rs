@@ -158,24 +158,31 @@ fn open_copy(image: &Path, options: Options) -> (tempfile::TempDir, Result<oakma
     (dir, db)
 }
 
-/// A checkpoint with no records since the last one, then more commits: the
-/// two WAL files start at the same LSN and only one holds records. Found by
-/// the kill test, which lost the commits after such a pair.
-#[test]
-fn commits_after_two_switches_without_records_between() {
+/// A crash image (`db.oak` in the returned directory): a checkpoint, a
+/// commit too large to log (a checkpoint of its own, with no record), then
+/// `commits` small commits only in the WAL, keys `k0`, `k1`, ...
+fn unlogged_commit_image(commits: u8) -> tempfile::TempDir {
     let live = tempfile::tempdir().unwrap();
     let path = live.path().join("db.oak");
     let db = options().wal_bytes_max(64 << 10).open(&path).unwrap();
     db.insert("t", b"a", b"1").unwrap();
     db.checkpoint().unwrap();
-    // Too large to log: commits as a checkpoint of its own, right away.
     db.insert("t", b"big", &vec![9u8; 100_000]).unwrap();
-    for i in 0..5u8 {
+    for i in 0..commits {
         db.insert("t", &[b'k', i], &[i]).unwrap();
     }
     let image = tempfile::tempdir().unwrap();
     common::copy_db(&path, &image.path().join("db.oak"));
     drop(db);
+    image
+}
+
+/// A checkpoint with no records since the last one, then more commits: the
+/// two WAL files start at the same LSN and only one holds records. Found by
+/// the kill test, which lost the commits after such a pair.
+#[test]
+fn commits_after_two_switches_without_records_between() {
+    let image = unlogged_commit_image(5);
     let (_dir, db) = open_copy(image.path(), options());
     let db = db.unwrap();
     for i in 0..5u8 {
@@ -283,19 +290,8 @@ fn commits_after_a_recovery_survive_the_next_crash() {
 /// reported a page that was not an overflow run.
 #[test]
 fn a_damaged_meta_of_an_unlogged_commit_is_refused_not_skipped() {
-    let live = tempfile::tempdir().unwrap();
-    let path = live.path().join("db.oak");
-    let db = options().wal_bytes_max(64 << 10).open(&path).unwrap();
-    db.insert("t", b"a", b"1").unwrap();
-    db.checkpoint().unwrap();
-    db.insert("t", b"big", &vec![9u8; 100_000]).unwrap();
-    for i in 0..3u8 {
-        db.insert("t", &[b'k', i], &[i]).unwrap();
-    }
-    let image = tempfile::tempdir().unwrap();
+    let image = unlogged_commit_image(3);
     let copy = image.path().join("db.oak");
-    common::copy_db(&path, &copy);
-    drop(db);
     let raw = oakmap::inspect::RawDb::open(&copy).unwrap();
     let newest = raw.metas().iter().find(|m| m.newest).unwrap().slot;
     let page_bytes = raw.page_bytes() as u64;
