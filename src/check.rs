@@ -264,13 +264,17 @@ impl<'a> Checker<'a> {
             return;
         }
         let leaf = level == depth;
-        let node = match self.src.page(id).and_then(|b| Node::new(b, id, leaf)) {
+        let node = match self.src.page(id) {
+            Ok(b) => {
+                self.written_after(id.0, b);
+                Node::new(b, id, leaf)
+            }
+            Err(e) => Err(e),
+        };
+        let node = match node {
             Ok(n) => n,
             Err(e) => return self.problem(id.0, e.to_string()),
         };
-        if let Ok(b) = self.src.page(id) {
-            self.written_after(id.0, b);
-        }
         if node.count() == 0 {
             self.problem(id.0, "empty node".to_string());
         }
