@@ -168,6 +168,7 @@ impl CommitLog {
 
     /// Appends the record of commit `meta.txn`; the caller holds the writer
     /// lock, so records are appended in commit order. Returns the record's end.
+    /// `in_flight`: the caller was counted by `writer_enter` and leaves now.
     pub(crate) fn append(
         &self,
         ops: &mut OpLog,
@@ -175,8 +176,16 @@ impl CommitLog {
         map: usize,
         mode: SyncMode,
         published: &Published,
+        in_flight: bool,
     ) -> Result<u64> {
         let mut st = self.state.lock();
+        if in_flight {
+            // The writer leaves the flight here, under the mutex it already
+            // holds: a waiting leader wakes once the record is in (it needs
+            // the mutex back), and the commit takes no second lock for it.
+            self.writers_in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.leader_cond.notify_all();
+        }
         if st.poisoned {
             return Err(Error::Poisoned);
         }

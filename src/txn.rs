@@ -338,10 +338,15 @@ impl<'db> WriteTxn<'db> {
             Durability::Group(d) => SyncMode::Within(d),
             Durability::None => SyncMode::Never,
         };
-        let appended = inner
-            .log
-            .append(&mut ops, &meta, state.head_map, mode, &inner.published);
-        self.leave_flight();
+        let in_flight = std::mem::take(&mut self.in_flight);
+        let appended = inner.log.append(
+            &mut ops,
+            &meta,
+            state.head_map,
+            mode,
+            &inner.published,
+            in_flight,
+        );
         match appended {
             Ok(end) => state.head.wal_lsn = end,
             Err(e) => {
