@@ -1,12 +1,14 @@
 //! Checkpoints: making the tree in the file reach a committed state, so the
-//! WAL before it can go.
+//! WAL before it can go; and the meta writes at open and close that tell
+//! recovery whether it needs the log.
 //!
 //! Step by step (each fsync is a named failure point):
 //! 1. Under the writer lock (no transaction is building), take the newest
 //!    committed state H. Switch the WAL (`CommitLog::switch`: sync the
-//!    active file, reset the other to start here and make it active): the log up to H is
-//!    durable and H's checkpoint will cover it. Write H's freelist into free
-//!    pages. Let the writer lock go.
+//!    active file, reset the other to start here, sync its header, and make
+//!    it active): the log up to H is durable, H's checkpoint will cover it,
+//!    and the file it names is durable. Write H's freelist into free pages.
+//!    Let the writer lock go.
 //!    Crash: the newest meta slot still names the previous checkpoint C, whose
 //!    pages are intact (see below) and whose WAL records are in the file just
 //!    left, untouched.
@@ -22,6 +24,16 @@
 //! The newest durable checkpoint counts as a reader of its own state, so no
 //! page it reaches is reused by later commits (invariant 2); the previous
 //! freelist's pages wait for the pin to move too.
+//!
+//! The clean mark. A clean close's last checkpoint carries it (the log
+//! holds nothing the state lacks, so the log files may even be gone). The
+//! first thing an open does after recovery is write a meta without it,
+//! naming the log file commits will go to (`open_log`), so no commit is
+//! acknowledged while the newest slot says the log is not needed. Such a
+//! meta write of an unchanged state goes to the other slot with the same
+//! `txn` and a larger `seq`; a torn one leaves the previous slot, which is
+//! as good.
+//!
 //! Lock order: writer, then checkpoint.
 
 use std::sync::atomic::Ordering;
@@ -34,7 +46,8 @@ use crate::pager::Pager;
 
 /// The newest durable checkpoint, and figures about checkpoints.
 pub(crate) struct CheckpointState {
-    pub(crate) txn: TxnId,
+    /// Its meta, as written.
+    pub(crate) meta: Meta,
     /// The meta slot it was written to.
     pub(crate) slot: usize,
     /// Pages of its on-disk freelist.
@@ -45,20 +58,25 @@ pub(crate) struct CheckpointState {
     pub(crate) last_at: Instant,
 }
 
+impl CheckpointState {
+    pub(crate) fn txn(&self) -> TxnId {
+        self.meta.txn
+    }
+}
+
 /// Whether step 1 switches WAL files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Switch {
     Yes,
     /// Recovery's checkpoint of the replayed records: they may span both
-    /// files, so neither may be emptied until the checkpoint is durable;
-    /// `run_after_recovery` restarts the log afterwards.
+    /// files, so neither may be reset until the checkpoint is durable. The
+    /// meta names the active file, where commits go on after them.
     AfterRecovery,
 }
 
 /// A checkpoint between steps 1 and 2.
 pub(crate) struct Prepared {
     meta: Meta,
-    slot: usize,
     started: Instant,
 }
 
@@ -69,16 +87,16 @@ pub(crate) fn prepare(
     k: &mut CheckpointState,
     switch: Switch,
 ) -> Result<Option<Prepared>> {
-    if w.head.txn == k.txn {
+    if w.head.txn == k.txn() {
         return Ok(None);
     }
     let started = Instant::now();
     // From here H's pages must stay intact too (see `freelist`).
     inner.prepared_txn.store(w.head.txn.0, Ordering::Release);
-    let lsn = match switch {
-        Switch::Yes => inner.log.switch(&inner.published)?,
-        Switch::AfterRecovery => inner.log.end_lsn(),
-    };
+    if switch == Switch::Yes {
+        inner.log.switch(&inner.published)?;
+    }
+    let (wal_file, base, lsn) = inner.log.position();
     let src = inner.map_source(&w.head, w.head_map);
     let cache = w.cache.take().expect("cache is home between transactions");
     let mut pager = Pager::new(
@@ -103,6 +121,9 @@ pub(crate) fn prepare(
         free_count,
         page_count,
         wal_lsn: lsn,
+        wal_base: base,
+        wal_file,
+        clean: false,
         ..w.head
     };
     inner.file.grow_to(page_count * inner.page_bytes as u64)?;
@@ -111,21 +132,18 @@ pub(crate) fn prepare(
         .ensure_mapped(page_count * inner.page_bytes as u64)?;
     w.head = meta;
     k.freelist_pages = pages;
-    Ok(Some(Prepared {
-        meta,
-        slot: 1 - k.slot,
-        started,
-    }))
+    Ok(Some(Prepared { meta, started }))
 }
 
-/// Steps 2–4.
-pub(crate) fn finish(inner: &Inner, k: &mut CheckpointState, p: Prepared) -> Result<()> {
+/// Steps 2–4; `clean` marks the last checkpoint of a clean close.
+pub(crate) fn finish(
+    inner: &Inner,
+    k: &mut CheckpointState,
+    p: Prepared,
+    clean: bool,
+) -> Result<()> {
     inner.file.sync("checkpoint.data.sync")?;
-    let offset = Meta::page_of_slot(p.slot) * inner.page_bytes as u64;
-    inner.file.write_meta(&p.meta.encode(p.slot), offset)?;
-    inner.file.sync("meta.sync")?;
-    k.slot = p.slot;
-    k.txn = p.meta.txn;
+    write_meta(inner, k, Meta { clean, ..p.meta })?;
     inner.checkpoint_txn.store(p.meta.txn.0, Ordering::Release);
     inner.log.checkpointed(p.meta.wal_lsn);
     let took = p.started.elapsed();
@@ -140,32 +158,100 @@ pub(crate) fn finish(inner: &Inner, k: &mut CheckpointState, p: Prepared) -> Res
     Ok(())
 }
 
-/// A whole checkpoint, for a caller holding the writer lock.
-pub(crate) fn run_locked(inner: &Inner, w: &mut WriterState) -> Result<()> {
+/// Step 3: writes `meta` into the slot the newest checkpoint does not
+/// occupy, with the next `seq`, and syncs it.
+fn write_meta(inner: &Inner, k: &mut CheckpointState, meta: Meta) -> Result<()> {
+    let slot = 1 - k.slot;
+    let meta = Meta {
+        seq: k.meta.seq + 1,
+        ..meta
+    };
+    let offset = Meta::page_of_slot(slot) * inner.page_bytes as u64;
+    inner.file.write_meta(&meta.encode(slot), offset)?;
+    inner.file.sync("meta.sync")?;
+    k.slot = slot;
+    k.meta = meta;
+    Ok(())
+}
+
+/// Runs `f` with the checkpoint lock, poisoning the database if it fails.
+fn poisoning(inner: &Inner, f: impl FnOnce(&mut CheckpointState) -> Result<()>) -> Result<()> {
     let mut k = inner.checkpoint.lock();
-    let result = prepare(inner, w, &mut k, Switch::Yes).and_then(|p| match p {
-        Some(p) => finish(inner, &mut k, p),
-        None => Ok(()),
-    });
+    let result = f(&mut k);
     if result.is_err() {
         inner.poison();
     }
     result
 }
 
-/// Recovery's checkpoint of the replayed records, then a fresh WAL.
+/// A whole checkpoint, for a caller holding the writer lock.
+pub(crate) fn run_locked(inner: &Inner, w: &mut WriterState) -> Result<()> {
+    poisoning(inner, |k| match prepare(inner, w, k, Switch::Yes)? {
+        Some(p) => finish(inner, k, p, false),
+        None => Ok(()),
+    })
+}
+
+/// Recovery's checkpoint of the replayed records.
 pub(crate) fn run_after_recovery(inner: &Inner, w: &mut WriterState) -> Result<()> {
-    let mut k = inner.checkpoint.lock();
-    let result = prepare(inner, w, &mut k, Switch::AfterRecovery)
-        .and_then(|p| match p {
-            Some(p) => finish(inner, &mut k, p),
+    poisoning(inner, |k| {
+        match prepare(inner, w, k, Switch::AfterRecovery)? {
+            Some(p) => finish(inner, k, p, false),
             None => Ok(()),
-        })
-        .and_then(|()| inner.log.restart());
-    if result.is_err() {
-        inner.poison();
-    }
-    result
+        }
+    })
+}
+
+/// The end of opening: the newest meta slot must name the log file commits
+/// will be appended to, without the clean mark. `afresh`: the log is started
+/// anew first (after a clean close, or a loss the user accepted).
+pub(crate) fn open_log(inner: &Inner, afresh: bool) -> Result<()> {
+    let _w = inner.writer.lock();
+    poisoning(inner, |k| {
+        if afresh {
+            inner.log.start_afresh()?;
+        }
+        let (wal_file, base, end) = inner.log.position();
+        let m = k.meta;
+        if !m.clean && m.wal_base == base && m.wal_lsn == end && m.wal_file == wal_file {
+            return Ok(());
+        }
+        debug_assert!(
+            afresh || m.wal_lsn == end,
+            "records after the checkpoint not replayed"
+        );
+        write_meta(
+            inner,
+            k,
+            Meta {
+                wal_base: base,
+                wal_lsn: end,
+                wal_file,
+                clean: false,
+                ..m
+            },
+        )?;
+        inner.log.checkpointed(end);
+        Ok(())
+    })
+}
+
+/// The last checkpoint of a clean close, carrying the clean mark; with
+/// nothing to checkpoint, the mark alone.
+pub(crate) fn close(inner: &Inner) -> Result<()> {
+    let mut w = inner.writer.lock();
+    inner.check_poisoned()?;
+    poisoning(inner, |k| match prepare(inner, &mut w, k, Switch::Yes)? {
+        Some(p) => finish(inner, k, p, true),
+        None => write_meta(
+            inner,
+            k,
+            Meta {
+                clean: true,
+                ..k.meta
+            },
+        ),
+    })
 }
 
 /// A whole checkpoint that holds the writer lock only for step 1.
@@ -176,7 +262,7 @@ pub(crate) fn run(inner: &Inner) -> Result<()> {
     let prepared = prepare(inner, &mut w, &mut k, Switch::Yes);
     drop(w);
     let result = prepared.and_then(|p| match p {
-        Some(p) => finish(inner, &mut k, p),
+        Some(p) => finish(inner, &mut k, p, false),
         None => Ok(()),
     });
     if result.is_err() {

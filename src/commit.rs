@@ -190,7 +190,7 @@ impl CommitLog {
             return Err(Error::Poisoned);
         }
         let lsn = st.end;
-        let record = ops.encode(lsn, meta.txn.0, st.durable);
+        let record = ops.encode(lsn, meta.txn.0, st.durable, self.wal.tag());
         let offset = WAL_HEADER_BYTES as u64 + (lsn - st.base);
         if let Err(e) = self.wal.write_at(st.active, record, offset) {
             st.poisoned = true;
@@ -337,9 +337,10 @@ impl CommitLog {
     }
 
     /// Checkpoint step: syncs the active file, publishes what that makes
-    /// durable, then resets the other file (a new header; its old bytes are
-    /// overwritten) and makes it active, starting at the current end.
-    /// Returns that LSN: what the checkpoint will cover.
+    /// durable, then resets the other file (a new header, synced, so that a
+    /// meta slot may name it; its old bytes are overwritten) and makes it
+    /// active, starting at the current end. Returns that LSN: what the
+    /// checkpoint will cover, and the `base_lsn` of the file holding it.
     pub(crate) fn switch(&self, published: &Published) -> Result<u64> {
         let mut st = self.state.lock();
         while st.flushing {
@@ -364,31 +365,35 @@ impl CommitLog {
         }
         if st.base == st.end {
             // The active file holds no records: switching would only give
-            // both files the same base.
+            // both files the same base. Its header is durable already.
             return Ok(st.end);
         }
         let other = 1 - st.active;
-        if let Err(e) = self.wal.reset(other, st.end) {
+        let reset = self
+            .wal
+            .reset(other, st.end)
+            .and_then(|()| self.wal.sync(other));
+        if let Err(e) = reset {
             return Err(fail(&mut st, e));
         }
+        st.fsyncs += 1;
         st.active = other;
         st.base = st.end;
         Ok(st.end)
     }
 
-    /// The LSN just past the last record written.
-    pub(crate) fn end_lsn(&self) -> u64 {
-        self.state.lock().end
+    /// The active file, its base LSN, and the LSN just past the last record.
+    pub(crate) fn position(&self) -> (usize, u64, u64) {
+        let st = self.state.lock();
+        (st.active, st.base, st.end)
     }
 
-    /// After recovery's checkpoint covered every record: zeroes file 1's
-    /// header and starts the log afresh in file 0 at the current end.
-    pub(crate) fn restart(&self) -> Result<()> {
+    /// At open, after a clean close or a loss the user accepted: the log
+    /// starts afresh at its end in file 0 (synced), nothing of the old
+    /// files readable.
+    pub(crate) fn start_afresh(&self) -> Result<()> {
         let mut st = self.state.lock();
-        // File 1 loses its header (so it cannot claim the same base as file
-        // 0), then file 0 starts at the end.
-        self.wal.invalidate(1)?;
-        self.wal.reset(0, st.end)?;
+        self.wal.start_afresh(st.end)?;
         st.active = 0;
         st.base = st.end;
         Ok(())
@@ -427,9 +432,5 @@ impl CommitLog {
         self.state.lock().stopping = true;
         self.cond.notify_all();
         self.flusher_cond.notify_all();
-    }
-
-    pub(crate) fn wal_path(&self, i: usize) -> &std::path::Path {
-        self.wal.path(i)
     }
 }

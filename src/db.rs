@@ -83,6 +83,9 @@ pub(crate) struct Inner {
     pub(crate) prepared_txn: AtomicU64,
     pub(crate) cache_counters: Arc<CacheCounters>,
     pub(crate) cache_bytes: usize,
+    /// Why the log could not be recovered in full, when the user opened
+    /// with `Options::accept_log_loss` and commits were dropped.
+    pub(crate) log_loss: Option<String>,
 }
 
 impl Inner {
@@ -271,9 +274,17 @@ impl Db {
         self.inner.page_bytes
     }
 
-    /// The file this database lives in.
+    /// The file this database lives in (a symbolic link resolved).
     pub fn path(&self) -> &Path {
         self.inner.file.path()
+    }
+
+    /// When this database was opened with [`Options::accept_log_loss`] and
+    /// its write-ahead log could not be recovered in full: why, and so that
+    /// commits after the last readable one were dropped. `None` when nothing
+    /// was lost.
+    pub fn log_loss(&self) -> Option<&str> {
+        self.inner.log_loss.as_deref()
     }
 
     /// Space, snapshot, commit, WAL, checkpoint and cache figures.
@@ -482,15 +493,16 @@ impl Drop for Db {
             let _ = t.join();
         }
         if !self.inner.poisoned.load(Ordering::Acquire) {
-            // A clean close: the next open replays nothing. An error leaves
-            // the WAL to recovery. No reader is left (they borrow the Db), so
-            // the room grown ahead of the last page can go.
-            if checkpoint::run(&self.inner).is_ok() {
-                let w = self.inner.writer.lock();
-                let _ = self
-                    .inner
-                    .file
-                    .trim_to(w.head.page_count * self.inner.page_bytes as u64);
+            // A clean close: the last checkpoint carries the clean mark, so
+            // the next open needs no log. An error leaves the WAL to
+            // recovery. No reader is left (they borrow the Db), so the room
+            // grown ahead of the last page can go, and never more: the
+            // file keeps every page the newest checkpoint reaches.
+            if checkpoint::close(&self.inner).is_ok() {
+                let k = self.inner.checkpoint.lock();
+                if let Some(bytes) = k.meta.page_count.checked_mul(self.inner.page_bytes as u64) {
+                    let _ = self.inner.file.trim_to(bytes);
+                }
             }
         }
     }

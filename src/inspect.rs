@@ -14,13 +14,13 @@ use crate::check::{self, CheckReport, Problem};
 use crate::error::{Error, Result};
 use crate::file::DataFile;
 use crate::format::node::{CellValue, Node};
-use crate::format::wal::{Op, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record};
+use crate::format::wal::{Op, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag};
 use crate::format::{self, DEPTH_MAX, HEADER_BYTES, META_BYTES, freelist, overflow};
 pub use crate::format::{
     FIRST_DATA_PAGE, FileHeader, Meta, PageId, PageKind, RawPageHeader, TreeDesc, TxnId,
 };
 use crate::pager::MapSource;
-use crate::wal::{LogReader, wal_paths};
+use crate::wal::{self, LogReader, wal_paths};
 
 /// The file header as found.
 #[derive(Debug, Clone)]
@@ -607,18 +607,22 @@ impl RawDb {
         view
     }
 
-    /// Both WAL files and every record in them.
+    /// Both WAL files and every record in them, and what recovery would
+    /// conclude (the same scan opening runs).
     pub fn wal(&self) -> WalView {
-        let paths = wal_paths(&self.path);
-        let bytes: [Vec<u8>; 2] = [0, 1].map(|i| std::fs::read(&paths[i]).unwrap_or_default());
+        let paths = wal_paths(&std::fs::canonicalize(&self.path).unwrap_or(self.path.clone()));
+        let files = wal::read_files(&paths).unwrap_or_default();
         let covered = self.newest_meta().map_or(0, |m| m.wal_lsn);
+        let file_id = self.header.header.map_or(0, |h| h.file_id);
+        let tag = file_tag(file_id);
         let mut view = WalView {
             files: Vec::new(),
             records: Vec::new(),
             ends: Vec::new(),
             recovery: Ok(0),
         };
-        for (i, b) in bytes.iter().enumerate() {
+        for (i, b) in files.iter().enumerate() {
+            let b = b.as_deref().unwrap_or_default();
             let header = WalHeader::decode(b);
             view.files.push(WalFileView {
                 path: paths[i].clone(),
@@ -626,19 +630,21 @@ impl RawDb {
                 header: header.map(|h| (h.file_id, h.base_lsn)),
             });
             let end = match header {
-                Some(h) => walk_wal_file(b, i, h.base_lsn, covered, &mut view.records),
+                Some(h) => walk_wal_file(b, i, h.base_lsn, covered, tag, &mut view.records),
                 None => WalEnd::Clean,
             };
             view.ends.push(end);
         }
-        let file_id = self.header.header.map_or(0, |h| h.file_id);
         view.recovery = match self.newest_meta() {
             Some(meta) => LogReader {
                 paths: &paths,
                 file_id,
             }
-            .scan(bytes, meta.wal_lsn)
-            .map(|s| s.records.len())
+            .scan(files, &meta)
+            .and_then(|s| match s.loss {
+                Some(e) => Err(e),
+                None => Ok(s.records.len()),
+            })
             .map_err(|e| e.to_string()),
             None => Err("no valid meta slot".into()),
         };
@@ -727,6 +733,7 @@ fn walk_wal_file(
     file: usize,
     base: u64,
     covered: u64,
+    tag: u32,
     out: &mut Vec<RecordView>,
 ) -> WalEnd {
     let mut off = WAL_HEADER_BYTES;
@@ -735,12 +742,8 @@ fn walk_wal_file(
             return WalEnd::Clean;
         }
         let lsn = base + (off - WAL_HEADER_BYTES) as u64;
-        let Some(rec) = decode_record(&b[off..], lsn) else {
-            let acknowledged_after = (off + 1..b.len()).any(|p| {
-                let lsn_p = base + (p - WAL_HEADER_BYTES) as u64;
-                decode_record(&b[p..], lsn_p).is_some_and(|r| r.synced_lsn > lsn)
-            });
-            return if acknowledged_after {
+        let Some(rec) = decode_record(&b[off..], lsn, tag) else {
+            return if wal::acknowledged_after(b, off, lsn, tag).is_some() {
                 WalEnd::Corrupt { offset: off as u64 }
             } else {
                 WalEnd::TornTail { offset: off as u64 }

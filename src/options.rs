@@ -47,6 +47,7 @@ pub struct Options {
     pub(crate) cache_bytes: usize,
     pub(crate) wal_bytes_max: u64,
     pub(crate) checkpoint_interval: Duration,
+    pub(crate) accept_log_loss: bool,
     pub(crate) io_hook: Option<Arc<dyn IoHook>>,
 }
 
@@ -60,6 +61,7 @@ impl std::fmt::Debug for Options {
             .field("cache_bytes", &self.cache_bytes)
             .field("wal_bytes_max", &self.wal_bytes_max)
             .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("accept_log_loss", &self.accept_log_loss)
             .field("io_hook", &self.io_hook.is_some())
             .finish()
     }
@@ -75,6 +77,7 @@ impl Default for Options {
             cache_bytes: 256 << 20,
             wal_bytes_max: 64 << 20,
             checkpoint_interval: Duration::from_secs(30),
+            accept_log_loss: false,
             io_hook: None,
         }
     }
@@ -131,6 +134,29 @@ impl Options {
     /// Checkpoint at least this often while there are commits (default 30 s).
     pub fn checkpoint_interval(mut self, interval: Duration) -> Options {
         self.checkpoint_interval = interval;
+        self
+    }
+    /// Opens even when the write-ahead log the newest checkpoint needs
+    /// cannot be recovered in full (default false): a log file missing,
+    /// truncated, of another cycle or an older copy, with a damaged header
+    /// and no readable record, or with a damaged record that acknowledged
+    /// ones follow. The commits up to the first that cannot be read are
+    /// recovered; **the acknowledged commits after it are lost**, and
+    /// [`Db::log_loss`] says why. Without this option such an open fails
+    /// with [`crate::Error::WalCorruption`] naming the file, and changes
+    /// nothing; `oakmap recover --accept-log-loss FILE` does the same from
+    /// the command line. A log that belongs to another database is refused
+    /// either way.
+    ///
+    /// ```no_run
+    /// let db = oakmap::Options::new().accept_log_loss(true).open("app.oak")?;
+    /// if let Some(why) = db.log_loss() {
+    ///     eprintln!("opened without some commits: {why}");
+    /// }
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn accept_log_loss(mut self, accept: bool) -> Options {
+        self.accept_log_loss = accept;
         self
     }
     /// Installs failure points that tests arm to make I/O fail.

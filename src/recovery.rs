@@ -1,16 +1,21 @@
 //! Opening a database: the file, the newest checkpoint, and the WAL after it.
 //!
-//! Order: create the file if it is missing (header and both meta slots,
-//! written under a temporary name, synced, linked into place, directory
-//! synced); take the exclusive lock; validate the header; take the newest
-//! meta slot whose checksum holds (a torn slot falls back to the other);
-//! check the file is as long as that state says; load its freelist; read the
-//! WAL from the position that slot covers (`wal::WalFiles::scan`), dropping a
-//! torn tail and refusing damage in acknowledged records; replay the records
-//! in one transaction and commit it as a checkpoint, so a crash during
-//! recovery starts again from a good state.
+//! Order: resolve the path (the log lives beside the real file, not beside
+//! a link to it); create the file if it is missing and creating is allowed
+//! (header and both meta slots, written under a temporary name, synced,
+//! linked into place, directory synced); take the exclusive lock; validate
+//! the header; take the newest meta slot whose checksum holds (a torn slot
+//! falls back to the other); check the file is as long as that state says;
+//! load its freelist; read the WAL the slot names (`wal::LogReader::scan`),
+//! dropping a torn tail and refusing a log that cannot be read to its end
+//! (a missing or damaged file, a damaged acknowledged record, a gap in the
+//! commit numbers) unless the user accepted the loss
+//! (`Options::accept_log_loss`); replay the records in one transaction and
+//! commit it as a checkpoint, so a crash during recovery starts again from a
+//! good state; then make the newest meta slot name the log file commits go
+//! to, without the clean mark (`checkpoint::open_log`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
@@ -19,12 +24,12 @@ use parking_lot::Mutex;
 
 use crate::cache::{Cache, CacheCounters};
 use crate::check;
-use crate::checkpoint::CheckpointState;
+use crate::checkpoint::{self, CheckpointState};
 use crate::commit::CommitLog;
 use crate::db::{Counters, Inner, WriterState};
 use crate::error::{Error, Limit, Result};
 use crate::file::DataFile;
-use crate::format::wal::{Op, WAL_HEADER_BYTES, decode_ops, decode_record};
+use crate::format::wal::{Op, decode_ops, decode_record, file_tag};
 use crate::format::{
     self, FIRST_DATA_PAGE, FORMAT_VERSION, FileHeader, HEADER_BYTES, META_BYTES, Meta, TxnId,
     freelist,
@@ -34,7 +39,7 @@ use crate::options::Options;
 use crate::pager::MapSource;
 use crate::snapshot::{Published, ReaderTable};
 use crate::txn::WriteTxn;
-use crate::wal::{Scan, WalFiles};
+use crate::wal::{self, LogReader, Scan, WalFiles};
 
 /// Opens (creating if allowed) and recovers the database at `path`.
 pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
@@ -48,17 +53,18 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
     if options.create && !path.exists() {
         DataFile::create(path, &initial_pages(options.page_bytes))?;
     }
-    let (file, empty) = DataFile::open(path, options.io_hook.clone())?;
+    let path = resolve(path)?;
+    let (file, empty) = DataFile::open(&path, options.io_hook.clone())?;
     if empty {
-        // A file the caller made empty on purpose: initialize it in place.
-        file.write_at(&initial_pages(options.page_bytes), 0)?;
-        file.sync("meta.sync")?;
+        init_empty(&file, &path, &options)?;
     }
     let header = read_header(&file)?;
     let page_bytes = header.page_bytes as usize;
     let (meta, slot, other_damaged) = newest_meta(&file, page_bytes)?;
     let file_bytes = file.len()?;
-    if file_bytes < meta.page_count * page_bytes as u64 {
+    // Meta::decode bounds page_count, so this cannot overflow.
+    let needed = meta.page_count * page_bytes as u64;
+    if file_bytes < needed {
         return Err(Error::corrupt(
             Meta::page_of_slot(slot),
             format!(
@@ -67,7 +73,7 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
             ),
         ));
     }
-    let map = file.ensure_mapped(meta.page_count * page_bytes as u64)?;
+    let map = file.ensure_mapped(needed)?;
     let src = MapSource {
         file: &file,
         map,
@@ -76,41 +82,30 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
         verify: true,
     };
     if other_damaged {
-        // A meta slot that does not decode is either the checkpoint a crash
-        // interrupted (then the state of this one is intact: nothing reuses
-        // its pages before the next checkpoint is durable) or a newer slot
-        // damaged after it was written (then newer commits may have reused
-        // this state's pages, and it must not be recovered from). Only a
-        // walk of the whole state tells them apart.
-        let report = check::check_state(src, &meta);
-        if let Some(p) = report.problems.first() {
-            return Err(Error::corrupt(
-                Meta::page_of_slot(1 - slot),
-                format!(
-                    "meta slot {} is damaged and the state of slot {slot} (commit {}) is \
-                     not intact, so neither can be recovered from: page {}: {} ({} problems)",
-                    1 - slot,
-                    meta.txn.0,
-                    p.page,
-                    p.reason,
-                    report.problems.len()
-                ),
-            ));
-        }
+        refuse_unless_intact(src, &meta, slot)?;
     }
     let (free_ids, freelist_pages) = load_freelist(&src, &meta)?;
-    let wal = WalFiles::open(path, header.file_id, options.io_hook.clone())?;
-    let scan = wal.scan(meta.wal_lsn)?;
-    let (active, base) = match scan.end_file {
-        Some((f, base)) => {
+    let paths = wal::wal_paths(&path);
+    let scan = LogReader {
+        paths: &paths,
+        file_id: header.file_id,
+    }
+    .scan(wal::read_files(&paths)?, &meta)?;
+    let log_loss = match scan.loss {
+        Some(ref e) if !options.accept_log_loss => return Err(clone_loss(e)),
+        Some(ref e) => Some(e.to_string()),
+        None => None,
+    };
+    let wal = WalFiles::open(&path, header.file_id, options.io_hook.clone())?;
+    let (active, base, afresh) = match scan.end_file {
+        Some((f, base)) if scan.loss.is_none() => {
             // Drop a torn tail, so appends continue from the last good record.
-            wal.truncate(f, WAL_HEADER_BYTES as u64 + (scan.end_lsn - base))?;
-            (f, base)
+            wal.truncate(f, wal_offset(scan.end_lsn, base))?;
+            (f, base, false)
         }
-        None => {
-            wal.reset(0, meta.wal_lsn)?;
-            (0, meta.wal_lsn)
-        }
+        // A clean close (the log is not needed), or a loss the user
+        // accepted: once the records read are checkpointed, start afresh.
+        _ => (0, scan.end_lsn, true),
     };
     let log = CommitLog::new(wal, active, base, scan.end_lsn, meta.wal_lsn, meta.txn);
     let readers = ReaderTable::new();
@@ -130,7 +125,7 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
             cache: Some(cache),
         }),
         checkpoint: Mutex::new(CheckpointState {
-            txn: meta.txn,
+            meta,
             slot,
             freelist_pages,
             count: 0,
@@ -145,44 +140,112 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
         prepared_txn: AtomicU64::new(meta.txn.0),
         cache_counters,
         cache_bytes,
+        log_loss,
         options,
         file,
     };
     if !scan.records.is_empty() {
-        replay(&inner, &scan, meta.txn)?;
+        replay(&inner, &scan, header.file_id)?;
     }
+    checkpoint::open_log(&inner, afresh)?;
     Ok(inner)
 }
 
-/// Applies the scanned records in one transaction, committed as a checkpoint.
-/// Commits are numbered without gaps, and every commit after the checkpoint
-/// `from` has a record, except one committed as a checkpoint of its own
-/// (too large to log): a gap means such a checkpoint's meta slot is gone,
-/// and the records after it must not be applied without it.
-fn replay(inner: &Inner, scan: &Scan, from: TxnId) -> Result<()> {
+/// The real path of an existing file: a link's target, so the log's names
+/// are derived from the file itself.
+fn resolve(path: &Path) -> Result<PathBuf> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        )));
+    }
+    Ok(std::fs::canonicalize(path)?)
+}
+
+/// A data file of zero bytes: a database to initialize in place, if the
+/// caller allows creating one and no log says a database lived here.
+fn init_empty(file: &DataFile, path: &Path, options: &Options) -> Result<()> {
+    if !options.create {
+        return Err(Error::NotADatabase {
+            path: path.to_path_buf(),
+        });
+    }
+    let paths = wal::wal_paths(path);
+    for p in &paths {
+        if std::fs::metadata(p).is_ok_and(|m| m.len() > 0) {
+            return Err(Error::corrupt(
+                0,
+                format!(
+                    "the data file is empty but its log {} is not: the database was \
+                     truncated; restore it from a backup (or move the log away to \
+                     start an empty database)",
+                    p.display()
+                ),
+            ));
+        }
+    }
+    file.write_at(&initial_pages(options.page_bytes), 0)?;
+    file.sync("meta.sync")
+}
+
+/// The other meta slot does not decode: either the checkpoint a crash
+/// interrupted (then the state of this one is intact: nothing reuses its
+/// pages before the next checkpoint is durable) or a newer slot damaged
+/// after it was written (then newer commits may have reused this state's
+/// pages, and it must not be recovered from). Only a walk of the whole
+/// state tells them apart.
+fn refuse_unless_intact(src: MapSource<'_>, meta: &Meta, slot: usize) -> Result<()> {
+    let report = check::check_state(src, meta);
+    match report.problems.first() {
+        None => Ok(()),
+        Some(p) => Err(Error::corrupt(
+            Meta::page_of_slot(1 - slot),
+            format!(
+                "meta slot {} is damaged and the state of slot {slot} (commit {}) is \
+                 not intact, so neither can be recovered from: page {}: {} ({} problems)",
+                1 - slot,
+                meta.txn.0,
+                p.page,
+                p.reason,
+                report.problems.len()
+            ),
+        )),
+    }
+}
+
+/// The loss as an error of its own (the scan keeps the original).
+fn clone_loss(e: &Error) -> Error {
+    match e {
+        Error::WalCorruption {
+            path,
+            offset,
+            reason,
+        } => Error::WalCorruption {
+            path: path.clone(),
+            offset: *offset,
+            reason: reason.clone(),
+        },
+        other => Error::corrupt(0, other.to_string()),
+    }
+}
+
+/// The byte offset of `lsn` in a WAL file starting at `base`.
+fn wal_offset(lsn: u64, base: u64) -> u64 {
+    format::wal::WAL_HEADER_BYTES as u64 + (lsn - base)
+}
+
+/// Applies the scanned records (already checked by the scan: decodable,
+/// ours, operations parse, commit numbers without a gap) in one
+/// transaction, committed as a checkpoint.
+fn replay(inner: &Inner, scan: &Scan, file_id: u64) -> Result<()> {
     let mut tx = WriteTxn::for_replay(inner)?;
-    let mut expected = from.0 + 1;
+    let tag = file_tag(file_id);
     for found in &scan.records {
         let bytes = &scan.bytes[found.file][found.offset..];
-        let rec = decode_record(bytes, found.lsn).expect("scan found this record valid");
-        if rec.txn != expected {
-            return Err(Error::WalCorruption {
-                path: inner.log.wal_path(found.file).to_path_buf(),
-                offset: found.offset as u64,
-                reason: format!(
-                    "record of commit {} where commit {expected} was due: the commits \
-                     between are in no record (committed as checkpoints whose meta slot \
-                     is damaged)",
-                    rec.txn
-                ),
-            });
-        }
-        expected = rec.txn + 1;
-        let ops = decode_ops(&rec).ok_or_else(|| Error::WalCorruption {
-            path: inner.log.wal_path(found.file).to_path_buf(),
-            offset: found.offset as u64,
-            reason: "record's operations do not parse".into(),
-        })?;
+        let rec = decode_record(bytes, found.lsn, tag).expect("scan found this record valid");
+        let ops = decode_ops(&rec).expect("scan parsed this record's operations");
         for op in ops {
             match op {
                 Op::Put { tree, key, value } => {
@@ -214,9 +277,11 @@ fn initial_pages(page_bytes: usize) -> Vec<u8> {
         file_id: random_u64(),
     };
     b[..HEADER_BYTES].copy_from_slice(&header.encode());
+    // A new database needs no log: both slots carry the clean mark.
     let meta = Meta {
         txn: TxnId(0),
         page_count: FIRST_DATA_PAGE,
+        clean: true,
         ..Meta::default()
     };
     for slot in 0..2 {
@@ -251,7 +316,9 @@ pub(crate) fn newest_meta(file: &DataFile, page_bytes: usize) -> Result<(Meta, u
         let mut b = [0u8; META_BYTES];
         let n = file.read_at(&mut b, Meta::page_of_slot(slot) * page_bytes as u64)?;
         match Meta::decode(&b[..n], slot) {
-            Ok(m) if best.is_none_or(|(b, _)| m.txn > b.txn) => best = Some((m, slot)),
+            Ok(m) if best.is_none_or(|(b, _)| (m.txn, m.seq) > (b.txn, b.seq)) => {
+                best = Some((m, slot))
+            }
             Ok(_) => {}
             Err(e) => first_err = first_err.or(Some(e)),
         }

@@ -91,6 +91,7 @@ impl Published {
                     freelist_head: PageId(w[5]),
                     free_count: w[6],
                     wal_lsn: w[7],
+                    ..Meta::default()
                 };
                 return (meta, w[8] as usize);
             }

@@ -36,7 +36,7 @@ use crate::checkpoint;
 use crate::commit::SyncMode;
 use crate::db::{Inner, Signal, WriterState};
 use crate::error::{Error, Limit, Result};
-use crate::format::wal::{OP_CREATE_TREE, OP_DELETE_TREE, OpLog};
+use crate::format::wal::{OP_CREATE_TREE, OP_DELETE_TREE, OpLog, RECORD_BYTES_MAX};
 use crate::format::{Meta, TREE_NAME_BYTES_MAX, TreeDesc, TxnId, VALUE_BYTES_MAX};
 use crate::options::Durability;
 use crate::pager::{Pager, Src};
@@ -199,13 +199,17 @@ impl<'db> WriteTxn<'db> {
         r
     }
 
-    /// Records an operation for the WAL, giving up on the record (and
-    /// committing as a checkpoint) once it outgrows the WAL bound.
-    fn log(&mut self, f: impl FnOnce(&mut OpLog)) {
+    /// Records an operation of `bytes` bytes for the WAL, giving up on the
+    /// record (and committing as a checkpoint) if it would outgrow the WAL
+    /// bound. The size is checked before anything is copied, so a value too
+    /// large for the log never passes through the record's buffer.
+    fn log(&mut self, bytes: usize, f: impl FnOnce(&mut OpLog)) {
+        let max = self.inner.options.wal_bytes_max.min(RECORD_BYTES_MAX);
         if let Logging::On(ops) = &mut self.logging {
-            f(ops);
-            if ops.bytes() as u64 > self.inner.options.wal_bytes_max {
+            if (ops.bytes() as u64).saturating_add(bytes as u64) > max {
                 self.logging = Logging::TooLarge;
+            } else {
+                f(ops);
             }
         }
     }
@@ -244,7 +248,7 @@ impl<'db> WriteTxn<'db> {
         if self.trees[idx].desc.is_none() {
             self.trees[idx].desc = Some(TreeDesc::default());
             self.trees[idx].changed = true;
-            self.log(|ops| ops.tree(OP_CREATE_TREE, name));
+            self.log(2 + name.len(), |ops| ops.tree(OP_CREATE_TREE, name));
         }
         Ok(TreeMut { tx: self, idx })
     }
@@ -265,7 +269,7 @@ impl<'db> WriteTxn<'db> {
             Ok(true)
         })?;
         if deleted {
-            self.log(|ops| ops.tree(OP_DELETE_TREE, name));
+            self.log(2 + name.len(), |ops| ops.tree(OP_DELETE_TREE, name));
         }
         Ok(deleted)
     }
@@ -399,9 +403,8 @@ fn write_pages(
         txn,
         page_count,
         catalog,
-        freelist_head: crate::format::PageId(0),
-        free_count: 0,
         wal_lsn: state.head.wal_lsn,
+        ..Meta::default()
     };
     inner
         .counters
@@ -470,11 +473,10 @@ impl TreeMut<'_, '_> {
             tx.trees[idx].changed = true;
             Ok(replaced)
         })?;
-        let WriteTxn { trees, logging, .. } = &mut *self.tx;
-        if let Logging::On(ops) = logging {
-            ops.put(&trees[idx].name, key, value);
-        }
-        self.tx.log(|_| {});
+        let name = std::mem::take(&mut self.tx.trees[idx].name);
+        let bytes = OpLog::put_bytes(&name, key, value);
+        self.tx.log(bytes, |ops| ops.put(&name, key, value));
+        self.tx.trees[idx].name = name;
         Ok(replaced)
     }
 
@@ -491,11 +493,10 @@ impl TreeMut<'_, '_> {
             Ok(removed)
         })?;
         if removed {
-            let WriteTxn { trees, logging, .. } = &mut *self.tx;
-            if let Logging::On(ops) = logging {
-                ops.delete(&trees[idx].name, key);
-            }
-            self.tx.log(|_| {});
+            let name = std::mem::take(&mut self.tx.trees[idx].name);
+            let bytes = OpLog::put_bytes(&name, key, b"");
+            self.tx.log(bytes, |ops| ops.delete(&name, key));
+            self.tx.trees[idx].name = name;
         }
         Ok(removed)
     }

@@ -3,24 +3,33 @@
 //! The log is a pair of files, `<db>.wal0` and `<db>.wal1`, used in turn.
 //! New records go to the active file. Each checkpoint switches: it syncs the
 //! active file, then resets the other one (writes a header whose `base_lsn`
-//! is the current end of the log; the old bytes stay and are overwritten)
-//! and makes it active. The file it resets was covered by the previous
-//! checkpoint, whose meta slot is durable, so nothing in it is still needed;
-//! the file it leaves holds the records between the previous checkpoint and
-//! this one, needed only until this checkpoint's meta slot is durable. Files
-//! grow in zeroed 1 MiB steps and never shrink (but for recovery cutting a
-//! torn tail), so an fsync rarely has a file length to write. The log on disk
-//! is therefore at most the two files' worth: about twice the checkpoint
-//! trigger.
+//! is the current end of the log, and syncs it; the old bytes stay and are
+//! overwritten) and makes it active. The file it resets was covered by the
+//! previous checkpoint, whose meta slot is durable, so nothing in it is
+//! still needed; the file it leaves holds the records between the previous
+//! checkpoint and this one, needed only until this checkpoint's meta slot is
+//! durable. Files grow in zeroed 1 MiB steps and never shrink (but for
+//! recovery cutting a torn tail), so an fsync rarely has a file length to
+//! write. The log on disk is therefore at most the two files' worth: about
+//! twice the checkpoint trigger.
 //!
-//! Recovery (`scan`) starts at the LSN the chosen meta slot covers, in the
-//! file whose range holds it, and follows records, then into the other file
-//! if it starts exactly where the first ends. A record that fails to decode
-//! ends the log if nothing valid follows it, or if what follows was written
-//! when the log was durable only up to the bad record (a torn tail: never
-//! acknowledged). A valid record after it that was appended when the bad one
-//! was already durable means acknowledged data is damaged: an error naming
-//! the file and offset.
+//! Every meta slot names the log it needs: `wal_lsn`, where replay starts,
+//! and `wal_base`, the `base_lsn` of the file holding it, whose header is
+//! durable before the slot is written. Unless the slot carries the clean
+//! mark (a clean close), that file must be there: a log that is missing,
+//! truncated before `wal_lsn`, of another cycle, or whose header is damaged
+//! with no record of ours where the log continues is a loss, and opening
+//! refuses it rather than roll back to the checkpoint.
+//!
+//! Recovery (`LogReader::scan`) follows records from `wal_lsn`, then into
+//! the other file if it starts exactly where the first ends. A record that
+//! fails to decode ends the log if nothing valid follows it, or if what
+//! follows was written when the log was durable only up to the bad record (a
+//! torn tail: never acknowledged). A valid record after it that was appended
+//! when the bad one was already durable means acknowledged data is damaged:
+//! a loss naming the file and offset. So are a record whose operations do
+//! not parse and a gap in the commit numbers. `oakmap check` and
+//! `dump --wal` run this same scan.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -28,12 +37,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
-use crate::format::wal::{WAL_HEADER_BYTES, WalHeader, decode_record};
+use crate::format::Meta;
+use crate::format::wal::{WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag};
 use crate::io::{Io, IoFile, IoHook};
 
 pub(crate) struct WalFiles {
     files: [Io; 2],
-    paths: [PathBuf; 2],
     file_id: u64,
     /// Each file's length: appends below it overwrite bytes already on disk.
     lens: [AtomicU64; 2],
@@ -47,7 +56,7 @@ const WAL_GROW_BYTES: u64 = 1 << 20;
 /// transaction does not leave a large file behind for good.
 const WAL_KEEP_BYTES: u64 = 4 << 20;
 
-/// A record found by `scan`: which file, where, and its LSN and txn.
+/// A record found by `scan`: which file, where, and its LSN.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FoundRecord {
     pub(crate) file: usize,
@@ -55,18 +64,25 @@ pub(crate) struct FoundRecord {
     pub(crate) lsn: u64,
 }
 
-/// What `scan` found after the checkpoint's LSN.
+/// What `scan` found after the checkpoint's position. Every record in
+/// `records` decodes, belongs to this database, has its operations parse,
+/// and continues the commit numbers without a gap.
 pub(crate) struct Scan {
-    /// Both files' bytes, as read.
+    /// Both files' bytes, as read (empty for a missing file).
     pub(crate) bytes: [Vec<u8>; 2],
     pub(crate) records: Vec<FoundRecord>,
     /// The LSN just past the last good record.
     pub(crate) end_lsn: u64,
-    /// The file the log ends in, and its base LSN, if any file holds `end_lsn`.
+    /// The file the log ends in, and its base LSN, if a file holds `end_lsn`.
     pub(crate) end_file: Option<(usize, u64)>,
+    /// Why the log cannot be read to its end, if it cannot: records after
+    /// `end_lsn` may have been acknowledged. Recovery refuses to open unless
+    /// the user accepts the loss.
+    pub(crate) loss: Option<Error>,
 }
 
-/// The WAL file paths for the database at `db`.
+/// The WAL file paths for the database at `db` (a resolved path: the log
+/// lives beside the real file, not beside a link to it).
 pub(crate) fn wal_paths(db: &Path) -> [PathBuf; 2] {
     let name = db
         .file_name()
@@ -74,6 +90,16 @@ pub(crate) fn wal_paths(db: &Path) -> [PathBuf; 2] {
         .to_string_lossy()
         .into_owned();
     [0, 1].map(|i| db.with_file_name(format!("{name}.wal{i}")))
+}
+
+/// Reads both WAL files whole; `None` for one that does not exist.
+pub(crate) fn read_files(paths: &[PathBuf; 2]) -> Result<[Option<Vec<u8>>; 2]> {
+    let read = |p: &PathBuf| match std::fs::read(p) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::Io(e)),
+    };
+    Ok([read(&paths[0])?, read(&paths[1])?])
 }
 
 impl WalFiles {
@@ -104,14 +130,22 @@ impl WalFiles {
         ];
         Ok(WalFiles {
             files,
-            paths,
             file_id,
             lens,
         })
     }
 
-    pub(crate) fn path(&self, i: usize) -> &Path {
-        &self.paths[i]
+    /// The `file_tag` this database's records carry.
+    pub(crate) fn tag(&self) -> u32 {
+        file_tag(self.file_id)
+    }
+
+    /// Starts the log afresh at `base_lsn` in file 0, file 1 emptied; both
+    /// synced. Nothing of the old log can be read afterwards.
+    pub(crate) fn start_afresh(&self, base_lsn: u64) -> Result<()> {
+        self.wipe(0, base_lsn)?;
+        self.truncate(1, 0)?;
+        self.sync(1)
     }
 
     /// Writes at `offset`; a write past the end of the file is followed by
@@ -153,11 +187,6 @@ impl WalFiles {
         self.write_at(i, &header.encode(), 0)
     }
 
-    /// Zeroes file `i`'s header: it holds no records until reset again.
-    pub(crate) fn invalidate(&self, i: usize) -> Result<()> {
-        self.write_at(i, &[0u8; WAL_HEADER_BYTES], 0)
-    }
-
     /// Cuts file `i` to `len` bytes (recovery dropping a torn tail: records
     /// after it of the same base must not survive to be read later; a reset
     /// giving back space).
@@ -167,158 +196,176 @@ impl WalFiles {
         Ok(())
     }
 
-    fn read(&self, i: usize) -> Result<Vec<u8>> {
-        let len = self.files[i].len()?;
-        let mut b =
-            vec![0u8; usize::try_from(len).map_err(|_| Error::corrupt(0, "WAL file too large"))?];
-        let n = self.files[i].read_at(&mut b, 0)?;
-        b.truncate(n);
-        Ok(b)
-    }
-
-    /// Reads both files and finds every good record from `from_lsn` on.
-    pub(crate) fn scan(&self, from_lsn: u64) -> Result<Scan> {
-        let bytes = [self.read(0)?, self.read(1)?];
-        LogReader {
-            paths: &self.paths,
-            file_id: self.file_id,
-        }
-        .scan(bytes, from_lsn)
+    /// Cuts file `i` to nothing and writes a fresh header at `base_lsn`,
+    /// synced: after a loss the user accepted, no byte of the old log may
+    /// be read again.
+    pub(crate) fn wipe(&self, i: usize, base_lsn: u64) -> Result<()> {
+        self.truncate(i, 0)?;
+        self.reset(i, base_lsn)?;
+        self.sync(i)
     }
 }
 
-/// Reads the log's bytes back (recovery, and read-only tools).
+/// What a WAL file's header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Head {
+    /// The file does not exist.
+    Missing,
+    /// Shorter than a header.
+    Short,
+    /// The header does not decode (torn, rotted, zeroed, another version).
+    Damaged,
+    /// A valid header of this database starting at this LSN.
+    Base(u64),
+}
+
+/// Reads the log's bytes back (recovery, and read-only tools: one path, so
+/// `oakmap check` and `dump --wal` conclude what opening concludes).
 pub(crate) struct LogReader<'a> {
     pub(crate) paths: &'a [PathBuf; 2],
     pub(crate) file_id: u64,
 }
 
 impl LogReader<'_> {
-    /// Finds every good record from `from_lsn` on in the two files' bytes.
-    pub(crate) fn scan(&self, bytes: [Vec<u8>; 2], from_lsn: u64) -> Result<Scan> {
-        let mut headers = [None, None];
-        for i in 0..2 {
-            if let Some(h) = WalHeader::decode(&bytes[i]) {
-                if h.file_id != self.file_id {
-                    return Err(Error::WalCorruption {
-                        path: self.paths[i].clone(),
-                        offset: 0,
-                        reason: "WAL file belongs to a different database".into(),
-                    });
-                }
-                headers[i] = Some(h.base_lsn);
-            }
-        }
-        let end_of = |i: usize, base: u64| base + (bytes[i].len() - WAL_HEADER_BYTES) as u64;
-        // The file whose range holds from_lsn; the newer one if both do, and
-        // of two starting at the same LSN (only one can hold records: files
-        // are preallocated, so their lengths do not tell), the one with a
-        // record at from_lsn.
-        let has_record_at = |i: usize, b: u64| {
-            let off = WAL_HEADER_BYTES + (from_lsn - b) as usize;
-            bytes[i]
-                .get(off..)
-                .is_some_and(|rest| decode_record(rest, from_lsn).is_some())
-        };
-        let start = (0..2)
-            .filter_map(|i| headers[i].map(|b| (i, b)))
-            .filter(|&(i, b)| b <= from_lsn && from_lsn <= end_of(i, b))
-            .max_by_key(|&(i, b)| (b, has_record_at(i, b)));
-        let mut scan = Scan {
-            records: Vec::new(),
-            end_lsn: from_lsn,
-            end_file: start,
-            bytes: [Vec::new(), Vec::new()],
-        };
-        let Some((mut file, mut base)) = start else {
-            if let Some(i) = (0..2).find(|&i| headers[i].is_some_and(|b| b > from_lsn)) {
+    /// Finds every good record after the checkpoint `meta` in the two files'
+    /// bytes (`None`: missing). An error is returned only for a log that is
+    /// not this database's; a log that cannot be read to its end is a
+    /// `Scan::loss`, with the records before the problem.
+    ///
+    /// Where replay starts comes from the meta, not from the headers:
+    /// `meta.wal_base` is the `base_lsn` of the file holding `meta.wal_lsn`,
+    /// so the record there is at a known offset. A file holds it if its
+    /// header says that base, or if its header is damaged and a record of
+    /// this database decodes at that offset with that LSN (records carry
+    /// their own LSN, `file_tag` and checksum; a damaged header must not
+    /// hide them).
+    pub(crate) fn scan(&self, files: [Option<Vec<u8>>; 2], meta: &Meta) -> Result<Scan> {
+        let heads = [0, 1].map(|i| head_of(files[i].as_deref()));
+        for (i, b) in files.iter().enumerate() {
+            if let Some(b) = b
+                && let Some(h) = WalHeader::decode(b)
+                && h.file_id != self.file_id
+            {
                 return Err(self.corrupt(
                     i,
                     0,
-                    "WAL starts after the checkpoint's position: records are missing",
+                    "WAL file belongs to a different database; move it away",
                 ));
             }
+        }
+        let bytes = files.map(Option::unwrap_or_default);
+        let mut scan = Scan {
+            records: Vec::new(),
+            end_lsn: meta.wal_lsn,
+            end_file: None,
+            loss: None,
+            bytes: [Vec::new(), Vec::new()],
+        };
+        if meta.clean {
+            // A clean close: the log holds nothing this state lacks.
+            scan.bytes = bytes;
+            return Ok(scan);
+        }
+        let tag = file_tag(self.file_id);
+        let Some((start, off)) = self.start_file(&bytes, &heads, meta, tag) else {
+            scan.loss = Some(self.missing(&heads, meta));
             scan.bytes = bytes;
             return Ok(scan);
         };
-        let mut lsn = from_lsn;
-        loop {
-            self.scan_file(&bytes[file], file, base, &mut lsn, &mut scan.records)?;
+        let mut walk = Walk {
+            reader: self,
+            tag,
+            lsn: meta.wal_lsn,
+            txn: meta.txn.0,
+            records: Vec::new(),
+        };
+        let (mut file, mut base, mut off) = (start, meta.wal_base, off);
+        let loss = loop {
+            if let Err(e) = walk.file(&bytes[file], file, off) {
+                break Some(e);
+            }
+            // The log continues in the other file only if that file starts
+            // exactly where this one's records end (an older file's later
+            // bytes are an earlier cycle's: files are reused, not emptied).
             let other = 1 - file;
-            // The older file ends where the newer begins; bytes after that
-            // point in it are an earlier cycle's (files are reused, not
-            // truncated), so a "torn" end there is not a gap.
-            match headers[other] {
-                Some(b) if b == lsn && b > base => {
-                    file = other;
-                    base = b;
-                }
-                Some(b) if b > lsn => {
-                    return Err(self.corrupt(
+            match heads[other] {
+                Head::Base(b) if b == walk.lsn && b > base => {}
+                Head::Base(b) if b > walk.lsn => {
+                    break Some(self.corrupt(
                         other,
                         0,
                         "WAL continues past a gap or a damaged record",
                     ));
                 }
-                _ => break,
+                Head::Damaged
+                    if walk.lsn > base
+                        && record_at(&bytes[other], WAL_HEADER_BYTES, walk.lsn, tag) => {}
+                _ => break None,
             }
-        }
-        scan.end_lsn = lsn;
+            file = other;
+            base = walk.lsn;
+            off = WAL_HEADER_BYTES;
+        };
+        scan.end_lsn = walk.lsn;
+        scan.records = walk.records;
         scan.end_file = Some((file, base));
+        scan.loss = loss;
         scan.bytes = bytes;
         Ok(scan)
     }
 
-    /// Follows records in one file from `*lsn` to the first that does not
-    /// decode (or the end of the file); returns whether it stopped early.
-    fn scan_file(
+    /// The file holding `meta.wal_lsn`, and the offset of that position in it.
+    fn start_file(
         &self,
-        b: &[u8],
-        file: usize,
-        base: u64,
-        lsn: &mut u64,
-        out: &mut Vec<FoundRecord>,
-    ) -> Result<bool> {
-        let offset_of = |lsn: u64| WAL_HEADER_BYTES + (lsn - base) as usize;
-        loop {
-            let off = offset_of(*lsn);
-            if off == b.len() {
-                return Ok(false);
-            }
-            match decode_record(&b[off..], *lsn) {
-                Some(r) => {
-                    out.push(FoundRecord {
-                        file,
-                        offset: off,
-                        lsn: *lsn,
-                    });
-                    *lsn += r.len as u64;
-                }
-                None => {
-                    self.check_tail(b, file, base, off)?;
-                    return Ok(true);
-                }
-            }
-        }
+        bytes: &[Vec<u8>; 2],
+        heads: &[Head; 2],
+        meta: &Meta,
+        tag: u32,
+    ) -> Option<(usize, usize)> {
+        let off = usize::try_from(meta.wal_lsn - meta.wal_base)
+            .ok()?
+            .checked_add(WAL_HEADER_BYTES)?;
+        let at_lsn = |i: usize| record_at(&bytes[i], off, meta.wal_lsn, tag);
+        (0..2)
+            .filter(|&i| match heads[i] {
+                // The file must reach the position (shorter: truncated).
+                Head::Base(b) => b == meta.wal_base && bytes[i].len() >= off,
+                Head::Damaged => at_lsn(i),
+                Head::Missing | Head::Short => false,
+            })
+            .max_by_key(|&i| (at_lsn(i), matches!(heads[i], Head::Base(_))))
+            .map(|i| (i, off))
     }
 
-    /// A bad record at `off`: corruption if a later valid record says the log
-    /// was durable past this point when it was written.
-    fn check_tail(&self, b: &[u8], file: usize, base: u64, off: usize) -> Result<()> {
-        let bad_lsn = base + (off - WAL_HEADER_BYTES) as u64;
-        for p in off + 1..b.len() {
-            let lsn = base + (p - WAL_HEADER_BYTES) as u64;
-            if let Some(r) = decode_record(&b[p..], lsn)
-                && r.synced_lsn > bad_lsn
-            {
-                return Err(self.corrupt(
-                    file,
-                    off as u64,
-                    "damaged record followed by acknowledged ones",
-                ));
+    /// The error for a log the checkpoint needs that no file holds.
+    fn missing(&self, heads: &[Head; 2], meta: &Meta) -> Error {
+        let describe = |h: Head| match h {
+            Head::Missing => "missing".to_string(),
+            Head::Short => "shorter than its header".to_string(),
+            Head::Damaged => "header damaged, and no record of this database where \
+                              the log must continue"
+                .to_string(),
+            Head::Base(b) if b == meta.wal_base => {
+                "truncated before the position the checkpoint covers".to_string()
             }
-        }
-        Ok(())
+            Head::Base(b) => format!("starts at LSN {b} (another cycle's log, or an older copy)"),
+        };
+        self.corrupt(
+            meta.wal_file.min(1),
+            0,
+            &format!(
+                "the checkpoint at commit {} needs the log from LSN {} (in wal{}, \
+                 starting at {}), and neither file holds it: {}: {}; {}: {}",
+                meta.txn.0,
+                meta.wal_lsn,
+                meta.wal_file,
+                meta.wal_base,
+                self.paths[0].display(),
+                describe(heads[0]),
+                self.paths[1].display(),
+                describe(heads[1]),
+            ),
+        )
     }
 
     fn corrupt(&self, file: usize, offset: u64, reason: &str) -> Error {
@@ -328,4 +375,99 @@ impl LogReader<'_> {
             reason: reason.to_string(),
         }
     }
+}
+
+/// Follows records, checking each the way replay needs it.
+struct Walk<'r, 'p> {
+    reader: &'r LogReader<'p>,
+    tag: u32,
+    /// The LSN of the next record.
+    lsn: u64,
+    /// The commit of the last record (or the checkpoint).
+    txn: u64,
+    records: Vec<FoundRecord>,
+}
+
+impl Walk<'_, '_> {
+    /// Follows records in one file from `off` to the first that does not
+    /// decode, or the end of the file. Errors are losses: a damaged record
+    /// that acknowledged ones follow, a record whose operations do not
+    /// parse, a gap in the commit numbers.
+    fn file(&mut self, b: &[u8], file: usize, mut off: usize) -> Result<()> {
+        while off < b.len() {
+            let Some(r) = decode_record(&b[off..], self.lsn, self.tag) else {
+                return self.check_tail(b, file, off);
+            };
+            // Commits are numbered without gaps, and every one after the
+            // checkpoint has a record except one too large to log, which is
+            // a checkpoint of its own: a gap means such a checkpoint's meta
+            // slot is lost, and the records after it must not be applied.
+            if Some(r.txn) != self.txn.checked_add(1) {
+                return Err(self.reader.corrupt(
+                    file,
+                    off as u64,
+                    &format!(
+                        "record of commit {} where commit {} was due: the commits between \
+                         are in no record (committed as checkpoints whose meta slot is lost)",
+                        r.txn,
+                        self.txn.saturating_add(1)
+                    ),
+                ));
+            }
+            if decode_ops(&r).is_none() {
+                return Err(self.reader.corrupt(
+                    file,
+                    off as u64,
+                    "record's checksum holds but its operations do not parse",
+                ));
+            }
+            self.records.push(FoundRecord {
+                file,
+                offset: off,
+                lsn: self.lsn,
+            });
+            self.txn = r.txn;
+            self.lsn += r.len as u64;
+            off += r.len;
+        }
+        Ok(())
+    }
+
+    /// A bad record at `off`: corruption if a later valid record of this
+    /// file says the log was durable past this point when it was written;
+    /// else a torn tail, never acknowledged.
+    fn check_tail(&self, b: &[u8], file: usize, off: usize) -> Result<()> {
+        if let Some(p) = acknowledged_after(b, off, self.lsn, self.tag) {
+            return Err(self.reader.corrupt(
+                file,
+                off as u64,
+                &format!("damaged record followed by acknowledged ones (first at offset {p})"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The offset of the first valid record after the bad one at `off` (LSN
+/// `bad_lsn`) whose `synced_lsn` says the log was durable past `bad_lsn`
+/// when it was written. Every later offset is tried, as a record's LSN
+/// names its position: `lsn = bad_lsn + (p - off)`.
+pub(crate) fn acknowledged_after(b: &[u8], off: usize, bad_lsn: u64, tag: u32) -> Option<usize> {
+    (off + 1..b.len()).find(|&p| {
+        let lsn = bad_lsn + (p - off) as u64;
+        decode_record(&b[p..], lsn, tag).is_some_and(|r| r.synced_lsn > bad_lsn)
+    })
+}
+
+fn head_of(b: Option<&[u8]>) -> Head {
+    match b {
+        None => Head::Missing,
+        Some(b) if b.len() < WAL_HEADER_BYTES => Head::Short,
+        Some(b) => WalHeader::decode(b).map_or(Head::Damaged, |h| Head::Base(h.base_lsn)),
+    }
+}
+
+fn record_at(b: &[u8], off: usize, lsn: u64, tag: u32) -> bool {
+    b.get(off..)
+        .is_some_and(|rest| decode_record(rest, lsn, tag).is_some())
 }

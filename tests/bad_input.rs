@@ -109,14 +109,14 @@ fn unsupported_version() {
         .unwrap();
     let mut h = [0u8; 64];
     f.read_exact_at(&mut h, 0).unwrap();
-    h[8..12].copy_from_slice(&2u32.to_le_bytes());
+    h[8..12].copy_from_slice(&3u32.to_le_bytes());
     let crc = crc32fast::hash(&h[..60]);
     h[60..64].copy_from_slice(&crc.to_le_bytes());
     f.write_all_at(&h, 0).unwrap();
     match Db::open(&path) {
         Err(Error::UnsupportedVersion {
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
             ..
         }) => {}
         other => panic!("expected UnsupportedVersion, got {:?}", other.map(|_| ())),

@@ -28,8 +28,11 @@ pub struct PageId(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct TxnId(pub u64);
 
-/// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build reads and writes. Version 2 added the
+/// meta slot's log fields (`wal_base`, `meta_seq`, the clean mark) and the
+/// WAL record's `file_tag`, which tie the log to its checkpoint and its
+/// database; version 1 files are refused as unsupported.
+pub const FORMAT_VERSION: u32 = 2;
 /// The eight bytes every oakmap data file starts with.
 pub const MAGIC: [u8; 8] = *b"OAKMAPDB";
 /// Smallest allowed page size.
@@ -44,6 +47,9 @@ pub const FIRST_DATA_PAGE: u64 = 3;
 pub const DEPTH_MAX: u32 = 32;
 /// The largest value: lengths are stored as 32-bit integers.
 pub const VALUE_BYTES_MAX: usize = u32::MAX as usize;
+/// The largest page count a meta slot may name: `page_count * page_bytes`
+/// then fits a `u64` at every page size (and any file that can exist).
+pub const PAGE_COUNT_MAX: u64 = u64::MAX / PAGE_BYTES_MAX as u64;
 /// The longest tree name.
 pub const TREE_NAME_BYTES_MAX: usize = 255;
 
@@ -225,8 +231,21 @@ pub struct Meta {
     pub freelist_head: PageId,
     /// Number of free page ids listed in the freelist.
     pub free_count: u64,
-    /// Position in the write-ahead log this state covers (reserved; 0).
+    /// Position in the write-ahead log this state covers: replay from here.
     pub wal_lsn: u64,
+    /// `base_lsn` of the WAL file that holds `wal_lsn`: the file recovery
+    /// needs (unless `clean`). At most `wal_lsn`.
+    pub wal_base: u64,
+    /// Which WAL file (0 or 1) that is, as written; recovery accepts either
+    /// file that holds the position, and names this one when neither does.
+    pub wal_file: usize,
+    /// Counts meta writes; of two valid slots with the same `txn`, the one
+    /// with the larger `seq` is newer.
+    pub seq: u64,
+    /// Written by a clean close: the log holds no commit this state lacks,
+    /// so it is not needed to open. Cleared (by a new meta write) before
+    /// the first commit after an open can be acknowledged.
+    pub clean: bool,
 }
 
 /// Size of an encoded meta slot.
@@ -239,9 +258,14 @@ const META_CATALOG: usize = 24; // TreeDesc, 24 bytes
 const META_FREELIST_HEAD: usize = 48; // u64
 const META_FREE_COUNT: usize = 56; // u64
 const META_WAL_LSN: usize = 64; // u64
-// 72..96 reserved, zero
+const META_WAL_BASE: usize = 72; // u64
+const META_SEQ: usize = 80; // u64
+const META_FLAGS: usize = 88; // u32: bit 0 = clean, bit 1 = wal_file
+// 92..96 reserved, zero
+const META_FLAG_CLEAN: u32 = 1;
+const META_FLAG_WAL1: u32 = 2;
 const _: () = assert!(META_CATALOG + TREE_DESC_BYTES == META_FREELIST_HEAD);
-const _: () = assert!(META_WAL_LSN + 8 <= META_BYTES);
+const _: () = assert!(META_FLAGS + 8 == META_BYTES);
 
 impl Meta {
     /// The page that holds meta slot `slot` (0 or 1).
@@ -259,6 +283,15 @@ impl Meta {
         put_u64(&mut b, META_FREELIST_HEAD, self.freelist_head.0);
         put_u64(&mut b, META_FREE_COUNT, self.free_count);
         put_u64(&mut b, META_WAL_LSN, self.wal_lsn);
+        put_u64(&mut b, META_WAL_BASE, self.wal_base);
+        put_u64(&mut b, META_SEQ, self.seq);
+        let clean = if self.clean { META_FLAG_CLEAN } else { 0 };
+        let wal1 = if self.wal_file == 1 {
+            META_FLAG_WAL1
+        } else {
+            0
+        };
+        put_u32(&mut b, META_FLAGS, clean | wal1);
         let crc = crc32(&b[META_CRC + 4..]);
         put_u32(&mut b, META_CRC, crc);
         b
@@ -287,11 +320,29 @@ impl Meta {
             freelist_head: PageId(get_u64(b, META_FREELIST_HEAD)),
             free_count: get_u64(b, META_FREE_COUNT),
             wal_lsn: get_u64(b, META_WAL_LSN),
+            wal_base: get_u64(b, META_WAL_BASE),
+            seq: get_u64(b, META_SEQ),
+            wal_file: usize::from(get_u32(b, META_FLAGS) & META_FLAG_WAL1 != 0),
+            clean: get_u32(b, META_FLAGS) & META_FLAG_CLEAN != 0,
         };
+        if get_u32(b, META_FLAGS) & !(META_FLAG_CLEAN | META_FLAG_WAL1) != 0 {
+            return Err(Error::corrupt(page, "meta slot has unknown flags"));
+        }
         if meta.page_count < FIRST_DATA_PAGE {
             return Err(Error::corrupt(
                 page,
                 "meta page count below the reserved pages",
+            ));
+        }
+        // So that `page_count * page_bytes` never overflows, wherever it is
+        // computed: a larger count is no file that could exist anyway.
+        if meta.page_count > PAGE_COUNT_MAX {
+            return Err(Error::corrupt(page, "meta page count is impossibly large"));
+        }
+        if meta.wal_base > meta.wal_lsn {
+            return Err(Error::corrupt(
+                page,
+                "meta slot's log file starts after the position it covers",
             ));
         }
         Ok(meta)
@@ -468,7 +519,11 @@ mod tests {
             },
             freelist_head: PageId(11),
             free_count: 40,
-            wal_lsn: 0,
+            wal_lsn: 900,
+            wal_base: 800,
+            wal_file: 1,
+            seq: 5,
+            clean: true,
         };
         let b = m.encode(1);
         assert_eq!(Meta::decode(&b, 1).unwrap(), m);

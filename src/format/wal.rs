@@ -6,7 +6,10 @@
 //! transaction's logical operations.
 //!
 //! Record: `len u32 | crc u32 | lsn u64 | txn u64 | synced_lsn u64 |
-//! op_count u32 | reserved u32 | ops`. The CRC covers bytes 0..4 and 8..len.
+//! op_count u32 | file_tag u32 | ops`. The CRC covers bytes 0..4 and 8..len.
+//! `file_tag` ties the record to its database (a fold of the data file's
+//! `file_id`), so records are recognized as ours even where a file header
+//! is damaged.
 //! `synced_lsn` is how far the log was known durable when the record was
 //! appended; recovery uses it to tell a torn tail (records after a bad one
 //! that were never acknowledged) from corruption in acknowledged records.
@@ -39,8 +42,16 @@ const R_LSN: usize = 8; // u64
 const R_TXN: usize = 16; // u64
 const R_SYNCED: usize = 24; // u64
 const R_OP_COUNT: usize = 32; // u32
-// 36..40 reserved
-const _: () = assert!(R_OP_COUNT + 8 == RECORD_HEADER_BYTES);
+const R_FILE_TAG: usize = 36; // u32
+const _: () = assert!(R_FILE_TAG + 4 == RECORD_HEADER_BYTES);
+
+/// The `file_tag` every record of the database with `file_id` carries.
+pub(crate) fn file_tag(file_id: u64) -> u32 {
+    (file_id as u32) ^ ((file_id >> 32) as u32)
+}
+
+/// The longest record: its length is a `u32`.
+pub(crate) const RECORD_BYTES_MAX: u64 = u32::MAX as u64;
 
 /// Operation kinds.
 pub(crate) const OP_PUT: u8 = 1;
@@ -106,6 +117,12 @@ impl OpLog {
         self.ops.len()
     }
 
+    /// Bytes a put of this size adds to the record (to check before copying
+    /// a large value in).
+    pub(crate) fn put_bytes(tree: &str, key: &[u8], value: &[u8]) -> usize {
+        2 + tree.len() + 2 + key.len() + 4 + value.len()
+    }
+
     fn start(&mut self, kind: u8, tree: &str) {
         debug_assert!(tree.len() <= u8::MAX as usize, "tree name over 255 bytes");
         self.ops.push(kind);
@@ -136,10 +153,16 @@ impl OpLog {
         self.start(kind, tree);
     }
 
-    /// The complete record for `txn` at `lsn`.
-    pub(crate) fn encode(&mut self, lsn: u64, txn: u64, synced_lsn: u64) -> &[u8] {
+    /// The complete record for `txn` at `lsn`. The caller keeps records
+    /// within `RECORD_BYTES_MAX`.
+    pub(crate) fn encode(&mut self, lsn: u64, txn: u64, synced_lsn: u64, tag: u32) -> &[u8] {
         let len = self.bytes();
+        debug_assert!(
+            len as u64 <= RECORD_BYTES_MAX,
+            "record over its length field"
+        );
         let b = &mut self.ops;
+        put_u32(b, R_FILE_TAG, tag);
         put_u32(b, R_LEN, len as u32);
         put_u64(b, R_LSN, lsn);
         put_u64(b, R_TXN, txn);
@@ -169,14 +192,19 @@ pub(crate) struct Record<'a> {
     pub(crate) len: usize,
 }
 
-/// Decodes the record at the start of `b`, expected at `lsn`. `None` if the
-/// bytes are not a whole, valid record for that position.
-pub(crate) fn decode_record(b: &[u8], lsn: u64) -> Option<Record<'_>> {
+/// Decodes the record at the start of `b`, expected at `lsn` in the log of
+/// the database whose records carry `tag`. `None` if the bytes are not a
+/// whole, valid record of that database for that position.
+pub(crate) fn decode_record(b: &[u8], lsn: u64, tag: u32) -> Option<Record<'_>> {
     if b.len() < RECORD_HEADER_BYTES {
         return None;
     }
     let len = get_u32(b, R_LEN) as usize;
-    if len < RECORD_HEADER_BYTES || len > b.len() || get_u64(b, R_LSN) != lsn {
+    if len < RECORD_HEADER_BYTES
+        || len > b.len()
+        || get_u64(b, R_LSN) != lsn
+        || get_u32(b, R_FILE_TAG) != tag
+    {
         return None;
     }
     let b = &b[..len];
@@ -280,9 +308,9 @@ mod tests {
         log.delete("users", b"bob");
         log.tree(OP_DELETE_TREE, "old");
         let len = log.bytes();
-        let b = log.encode(500, 7, 400).to_vec();
+        let b = log.encode(500, 7, 400, 0xabcd).to_vec();
         assert_eq!(b.len(), len);
-        let rec = decode_record(&b, 500).unwrap();
+        let rec = decode_record(&b, 500, 0xabcd).unwrap();
         assert_eq!((rec.txn, rec.synced_lsn, rec.len), (7, 400, b.len()));
         let ops = decode_ops(&rec).unwrap();
         assert_eq!(
@@ -301,15 +329,19 @@ mod tests {
                 Op::DeleteTree { tree: "old" },
             ]
         );
-        assert!(decode_record(&b, 501).is_none(), "LSN is checked");
+        assert!(decode_record(&b, 501, 0xabcd).is_none(), "LSN is checked");
         assert!(
-            decode_record(&b[..b.len() - 1], 500).is_none(),
+            decode_record(&b, 500, 0xabce).is_none(),
+            "another database's record is refused"
+        );
+        assert!(
+            decode_record(&b[..b.len() - 1], 500, 0xabcd).is_none(),
             "truncation is caught"
         );
         for i in 0..b.len() {
             let mut c = b.clone();
             c[i] ^= 0x40;
-            assert!(decode_record(&c, 500).is_none(), "flip at {i}");
+            assert!(decode_record(&c, 500, 0xabcd).is_none(), "flip at {i}");
         }
     }
 }

@@ -99,7 +99,7 @@ fn dump_every_form() {
     let v: serde_json::Value =
         serde_json::from_slice(&oakmap(&["dump", "--json"], &path).stdout).unwrap();
     assert_eq!(v["meta_slots"].as_array().unwrap().len(), 2);
-    assert_eq!(v["header"]["format_version"], 1);
+    assert_eq!(v["header"]["format_version"], oakmap::FORMAT_VERSION);
 }
 
 #[test]
