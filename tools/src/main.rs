@@ -5,6 +5,8 @@
 //! * `oakmap check FILE` — the full integrity check, WAL chain included; exit
 //!   0 clean, 1 with problems, 2 when the file cannot be opened.
 //! * `oakmap stats FILE` — depth, pages per type, fill factor, free space.
+//! * `oakmap recover FILE [--accept-log-loss]` — open, replay the log, close
+//!   cleanly; the explicit way to accept losing commits a damaged log holds.
 //! * `oakmap crash-test` — the kill harness.
 //! * `oakmap bench` — the standard workload, printed as a table.
 //!
@@ -16,6 +18,7 @@ mod crash;
 mod dump;
 mod engines;
 mod plot;
+mod recover;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +53,9 @@ enum Command {
         /// The database file.
         file: PathBuf,
     },
+    /// Open FILE, replaying its log, and close it cleanly; with
+    /// --accept-log-loss, also when its log cannot be recovered in full.
+    Recover(recover::Args),
     /// Kill a writer process at random moments and verify what survives.
     CrashTest(crash::Args),
     /// The writer the crash test kills (internal).
@@ -140,6 +146,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Recover(args) => recover::run(&args),
         Command::CrashTest(args) => crash::run(&args),
         Command::CrashChild(args) => crash::child(&args),
         Command::Check { file } => check(&file),

@@ -1,0 +1,60 @@
+//! `oakmap recover`: open a database the way a server would, replaying its
+//! log, and close it cleanly; with `--accept-log-loss`, also when its log
+//! cannot be recovered in full, keeping the commits up to the first that
+//! cannot be read. The explicit way to accept losing acknowledged commits.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use oakmap::{Error, Options};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The database file.
+    file: PathBuf,
+    /// Open even if the write-ahead log the newest checkpoint needs is
+    /// missing or damaged: keep the commits up to the first that cannot be
+    /// read and DROP the acknowledged commits after it.
+    #[arg(long)]
+    accept_log_loss: bool,
+}
+
+pub fn run(args: &Args) -> ExitCode {
+    let opened = Options::new()
+        .create(false)
+        .accept_log_loss(args.accept_log_loss)
+        .open(&args.file);
+    let db = match opened {
+        Ok(db) => db,
+        Err(e @ Error::WalCorruption { .. }) => {
+            eprintln!("oakmap recover: {e}");
+            if !args.accept_log_loss {
+                eprintln!(
+                    "Nothing was changed. Restore the log file if you have it; otherwise \
+                     `oakmap recover --accept-log-loss {}` opens at the last commit that \
+                     can be read and drops the acknowledged commits after it (copy the \
+                     database and its .wal0/.wal1 files first to keep them).",
+                    args.file.display()
+                );
+            }
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("oakmap recover: cannot open {}: {e}", args.file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let txn = db.begin_read().id();
+    match db.log_loss() {
+        Some(why) => println!(
+            "{}: recovered to commit {txn}; the commits after it are LOST: {why}",
+            args.file.display()
+        ),
+        None => println!(
+            "{}: recovered to commit {txn}; nothing was lost",
+            args.file.display()
+        ),
+    }
+    drop(db);
+    ExitCode::SUCCESS
+}
