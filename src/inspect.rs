@@ -19,7 +19,6 @@ use crate::format::{self, DEPTH_MAX, HEADER_BYTES, META_BYTES, freelist, overflo
 pub use crate::format::{
     FIRST_DATA_PAGE, FileHeader, Meta, PageId, PageKind, RawPageHeader, TreeDesc, TxnId,
 };
-use crate::pager::MapSource;
 use crate::wal::{LogReader, wal_paths};
 
 /// The file header as found.
@@ -327,14 +326,27 @@ impl RawDb {
             .ok_or_else(|| Error::corrupt(1, "no valid meta slot"))
     }
 
-    /// `pages` pages from `id`, read with pread; an error past the file's end.
+    /// `pages` pages from `id`, read with pread; an error past the file's
+    /// end as it was at open, and on a short read (the file shrank since).
     fn read_pages(&self, id: u64, pages: u64) -> Result<Vec<u8>> {
+        let page_bytes = self.page_bytes as u64;
+        let beyond = || Error::corrupt(id, "page is beyond the end of the file");
+        let offset = id.checked_mul(page_bytes).ok_or_else(beyond)?;
         let bytes = pages
-            .checked_mul(self.page_bytes as u64)
-            .filter(|b| id.saturating_mul(self.page_bytes as u64).saturating_add(*b) <= self.len)
-            .ok_or_else(|| Error::corrupt(id, "page is beyond the end of the file"))?;
-        let mut b = vec![0u8; bytes as usize];
-        self.file.read_at(&mut b, id * self.page_bytes as u64)?;
+            .checked_mul(page_bytes)
+            .filter(|b| offset.checked_add(*b).is_some_and(|end| end <= self.len))
+            .and_then(|b| usize::try_from(b).ok())
+            .ok_or_else(beyond)?;
+        let mut b = vec![0u8; bytes];
+        let n = self.file.read_at(&mut b, offset)?;
+        if n < bytes {
+            return Err(Error::corrupt(
+                id,
+                format!(
+                    "short read: {n} of {bytes} bytes (the file was truncated since it was opened)"
+                ),
+            ));
+        }
         Ok(b)
     }
 
@@ -667,35 +679,9 @@ impl RawDb {
         let Some(meta) = self.newest_meta() else {
             return report;
         };
-        let needed = meta.page_count.saturating_mul(self.page_bytes as u64);
-        if self.len < needed {
-            report.problems.push(Problem {
-                page: meta.page_count,
-                reason: format!(
-                    "file is truncated: {} bytes, the state needs {needed}",
-                    self.len
-                ),
-            });
-            return report;
-        }
-        let map = match self.file.ensure_mapped(needed) {
-            Ok(m) => m,
-            Err(e) => {
-                report.problems.push(Problem {
-                    page: 0,
-                    reason: e.to_string(),
-                });
-                return report;
-            }
-        };
-        let src = MapSource {
-            file: &self.file,
-            map,
-            page_count: meta.page_count,
-            page_bytes: self.page_bytes,
-            verify: true,
-        };
-        let mut state = check::check_state_with_progress(src, &meta, progress);
+        // pread, not the mapping: another process may truncate the file
+        // while the walk runs, and a mapped page past the end would fault.
+        let mut state = check::check_file(&self.file, self.page_bytes, &meta, progress);
         state.problems.splice(0..0, report.problems);
         if let Err(reason) = self.wal().recovery {
             state.problems.push(Problem {
