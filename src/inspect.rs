@@ -207,9 +207,10 @@ pub struct RawDb {
 
 impl RawDb {
     /// Opens the data file at `path` read-only. Fails only if the file cannot
-    /// be read or is not an oakmap file at all.
+    /// be read, is not a regular file, or is not an oakmap file at all.
     pub fn open(path: impl AsRef<Path>) -> Result<RawDb> {
         let path = path.as_ref();
+        refuse_special_file(path)?;
         let file = DataFile::open_read_only(path)?;
         let len = file.len()?;
         let mut b = [0u8; HEADER_BYTES];
@@ -691,6 +692,34 @@ impl RawDb {
         }
         state
     }
+}
+
+/// Fails unless `path` is a regular file (after symlinks), before anything
+/// opens it: opening a FIFO for reading blocks until a writer appears, so
+/// the tools would hang, and a directory or device is no database either.
+fn refuse_special_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::metadata(path)?.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(Error::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!(
+            "{} is {what}; an oakmap database is a regular file",
+            path.display()
+        ),
+    )))
 }
 
 /// A leaf value as stored.

@@ -2,12 +2,14 @@
 //! check`, `dump` and `stats`) on hostile files: a file truncated while the
 //! check runs or after it was opened, and a meta slot whose page count the
 //! file cannot hold give problems in the report, never a signal or a huge
-//! allocation.
+//! allocation; a FIFO or a directory is refused before it is opened, never
+//! waited on.
 
 use std::cell::Cell;
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::time::Duration;
 
 use oakmap::Db;
 use oakmap::inspect::RawDb;
@@ -112,5 +114,33 @@ fn page_count_beyond_the_file() {
         assert_eq!(raw.newest_meta().unwrap().page_count, page_count);
         let report = raw.check(None);
         assert!(has_problem(&report, "file is truncated"), "{report}");
+    }
+}
+
+#[test]
+fn fifo_and_directory_are_refused_before_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.oak");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo");
+    let subdir = dir.path().join("dir.oak");
+    std::fs::create_dir(&subdir).unwrap();
+    for path in [fifo, subdir] {
+        // Opening a FIFO for reading blocks until a writer comes: run the
+        // open on a thread so a regression fails here instead of hanging.
+        let (done, result) = std::sync::mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || done.send(RawDb::open(&p).err().map(|e| e.to_string())));
+        let err = result
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("RawDb::open({}) hangs", path.display()));
+        let err = err.unwrap_or_else(|| panic!("{} opened", path.display()));
+        assert!(
+            err.contains(&path.display().to_string()) && err.contains("regular file"),
+            "{err}"
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! Guards the read-only tools: `oakmap dump` in every form (text and JSON),
 //! `check` (exit 0 clean, 1 with problems, 2 unopenable) and `stats`, on a
-//! healthy database, a damaged one, and a file that is not a database.
+//! healthy database, a damaged one, a file that is not a database, and a
+//! path that is not a regular file.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn oakmap(args: &[&str], file: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_oakmap"))
@@ -11,6 +13,29 @@ fn oakmap(args: &[&str], file: &Path) -> Output {
         .arg(file)
         .output()
         .unwrap()
+}
+
+/// `oakmap`, killed and failed if it runs past `limit`: for inputs that
+/// once made it hang.
+fn oakmap_within(args: &[&str], file: &Path, limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oakmap"))
+        .args(args)
+        .arg(file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("oakmap {args:?} {} ran past {limit:?}", file.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
 
 fn text(o: &Output) -> String {
@@ -145,4 +170,25 @@ fn check_exit_codes_and_stats() {
             .code(),
         Some(2)
     );
+}
+
+#[test]
+fn fifo_and_directory_are_refused_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.oak");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let subdir = dir.path().join("dir.oak");
+    std::fs::create_dir(&subdir).unwrap();
+    for (path, what) in [(&fifo, "FIFO"), (&subdir, "directory")] {
+        for args in [&["check"][..], &["dump"], &["stats"]] {
+            let out = oakmap_within(args, path, Duration::from_secs(20));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?} {what}: {err}");
+            assert!(
+                err.contains(&path.display().to_string()) && err.contains(what),
+                "{args:?}: {err}"
+            );
+        }
+    }
 }
