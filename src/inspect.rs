@@ -24,9 +24,10 @@ use crate::wal::{LogReader, wal_paths};
 /// The file header as found.
 #[derive(Debug, Clone)]
 pub struct HeaderView {
-    /// Decoded, if it decodes.
+    /// Decoded, if it decodes (see [`RawDb::open_forced`] for a header whose
+    /// only damage is its magic bytes: decoded, with a `problem`).
     pub header: Option<FileHeader>,
-    /// Why it does not.
+    /// What is wrong with it; `None` when it is sound.
     pub problem: Option<String>,
 }
 
@@ -207,9 +208,31 @@ pub struct RawDb {
 
 impl RawDb {
     /// Opens the data file at `path` read-only. Fails only if the file cannot
-    /// be read, is not a regular file, or is not an oakmap file at all.
+    /// be read, is not a regular file, or is not an oakmap file at all (its
+    /// magic bytes do not match; see [`RawDb::open_forced`]).
     pub fn open(path: impl AsRef<Path>) -> Result<RawDb> {
-        let path = path.as_ref();
+        RawDb::open_with(path.as_ref(), false)
+    }
+
+    /// Opens `path` like [`RawDb::open`], but when the magic bytes do not
+    /// match goes on as for a damaged header: a file whose first bytes were
+    /// overwritten still shows what decodes. If the header's checksum holds
+    /// with oakmap's magic in place of the damaged bytes, the header is
+    /// decoded that way (and its `problem` says so); otherwise the page size
+    /// is guessed from its field if plausible.
+    ///
+    /// ```no_run
+    /// let raw = oakmap::inspect::RawDb::open_forced("damaged.oak")?;
+    /// if let Some(problem) = &raw.header().problem {
+    ///     println!("header DAMAGED: {problem}");
+    /// }
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn open_forced(path: impl AsRef<Path>) -> Result<RawDb> {
+        RawDb::open_with(path.as_ref(), true)
+    }
+
+    fn open_with(path: &Path, forced: bool) -> Result<RawDb> {
         refuse_special_file(path)?;
         let file = DataFile::open_read_only(path)?;
         let len = file.len()?;
@@ -220,6 +243,7 @@ impl RawDb {
                 header: Some(h),
                 problem: None,
             },
+            Err(format::HeaderError::NotOurs) if forced => header_without_magic(&b[..n]),
             Err(format::HeaderError::NotOurs) => {
                 return Err(Error::NotADatabase {
                     path: path.to_path_buf(),
@@ -691,6 +715,34 @@ impl RawDb {
             });
         }
         state
+    }
+}
+
+/// The header `b` (the file's first bytes) whose magic does not match, as
+/// far as it goes: with oakmap's magic put back, a checksum that holds means
+/// only the magic was damaged and the rest can be trusted.
+fn header_without_magic(b: &[u8]) -> HeaderView {
+    let mut restored = b.to_vec();
+    if let Some(magic) = restored.get_mut(..format::MAGIC.len()) {
+        magic.copy_from_slice(&format::MAGIC);
+    }
+    match FileHeader::decode(&restored) {
+        Ok(h) => HeaderView {
+            header: Some(h),
+            problem: Some(
+                "magic bytes damaged; the rest of the header is intact (its checksum \
+                 holds with the magic restored)"
+                    .into(),
+            ),
+        },
+        Err(_) => HeaderView {
+            header: None,
+            problem: Some(format!(
+                "magic bytes are not oakmap's ({}), and the header does not decode with \
+                 them restored",
+                b.get(..format::MAGIC.len()).unwrap_or(b).escape_ascii()
+            )),
+        },
     }
 }
 
