@@ -1,7 +1,8 @@
 //! Guards the read-only tools: `oakmap dump` in every form (text and JSON),
 //! `check` (exit 0 clean, 1 with problems, 2 unopenable) and `stats`, on a
 //! healthy database, a damaged one, a file that is not a database, and a
-//! path that is not a regular file.
+//! path that is not a regular file; and that `crash-test --dir`, like
+//! `bench --dir`, makes a directory that does not exist yet.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -241,4 +242,26 @@ fn dump_force_past_damaged_magic() {
         "{out}"
     );
     assert!(out.contains("(newest)") && out.contains("users"), "{out}");
+}
+
+#[test]
+fn crash_test_makes_its_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("not").join("yet");
+    let out = Command::new(env!("CARGO_BIN_EXE_oakmap"))
+        .args(["crash-test", "--iterations", "3", "--seed", "5", "--dir"])
+        .arg(&nested)
+        .output()
+        .unwrap();
+    let stdout = text(&out);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("3 kills") && stdout.contains(" 0 violations"),
+        "{stdout}"
+    );
+    assert!(nested.is_dir());
 }
