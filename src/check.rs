@@ -11,11 +11,25 @@
 //!
 //! It reports problems instead of stopping at the first, and never descends
 //! into a page it has already seen, so a cycle is reported, not followed.
+//!
+//! It reads pages through a [`PageSource`]: an open database's mapping
+//! (fast; the `Db` holds the file's lock, so no one shrinks the file under
+//! it), or `pread` for the tools, which look at a file other processes may
+//! truncate while they read; a mapping would fault (SIGBUS) on the cut-off
+//! pages, `pread` returns short and the page is reported. Every number read
+//! off disk is used with checked arithmetic, and nothing is allocated from
+//! the meta slot's page count before the file is known to hold that many
+//! pages.
 
+use std::borrow::Cow;
 use std::fmt;
 
+use crate::error::{Error, Result};
+use crate::file::DataFile;
 use crate::format::node::{CellValue, Node};
-use crate::format::{self, DEPTH_MAX, FIRST_DATA_PAGE, Meta, PageId, TreeDesc, freelist, overflow};
+use crate::format::{
+    self, DEPTH_MAX, FIRST_DATA_PAGE, Meta, PAGE_HEADER_BYTES, PageId, TreeDesc, freelist, overflow,
+};
 use crate::pager::MapSource;
 
 /// One thing the check found wrong.
@@ -99,8 +113,116 @@ enum Mark {
     Free,
 }
 
+/// Where the checker reads a state's pages from.
+#[derive(Clone, Copy)]
+enum PageSource<'a> {
+    /// An open database's mapping, which the `Db` keeps valid.
+    Map(MapSource<'a>),
+    /// `pread` on a file no `Db` of ours has open: a page past the file's
+    /// current end is a short read, reported as corruption.
+    Pread {
+        file: &'a DataFile,
+        page_count: u64,
+        page_bytes: usize,
+    },
+}
+
+impl<'a> PageSource<'a> {
+    fn page_bytes(&self) -> usize {
+        match self {
+            PageSource::Map(m) => m.page_bytes,
+            PageSource::Pread { page_bytes, .. } => *page_bytes,
+        }
+    }
+
+    fn file(&self) -> &'a DataFile {
+        match self {
+            PageSource::Map(m) => m.file,
+            PageSource::Pread { file, .. } => file,
+        }
+    }
+
+    /// Page `id`, verified (self id and checksum).
+    fn page(&self, id: PageId) -> Result<Cow<'a, [u8]>> {
+        match self {
+            PageSource::Map(m) => m.page(id).map(Cow::Borrowed),
+            PageSource::Pread { .. } => self.run(id, 1),
+        }
+    }
+
+    /// Page `id` with its self id checked but not its checksum: the first
+    /// page of an overflow run, whose checksum covers the whole run.
+    fn first_of_run(&self, id: PageId) -> Result<Cow<'a, [u8]>> {
+        match self {
+            PageSource::Map(m) => MapSource {
+                verify: false,
+                ..*m
+            }
+            .page(id)
+            .map(Cow::Borrowed),
+            PageSource::Pread { .. } => {
+                let b = self.read(id, 1)?;
+                format::verify_page(&b, id, false)?;
+                Ok(b)
+            }
+        }
+    }
+
+    /// `pages` pages from `id` as one slice, verified as one unit (an
+    /// overflow run's checksum covers all its pages).
+    fn run(&self, id: PageId, pages: u64) -> Result<Cow<'a, [u8]>> {
+        let b = self.read(id, pages)?;
+        format::verify_page(&b, id, true)?;
+        Ok(b)
+    }
+
+    /// `pages` pages from `id`, unverified, checked to lie below the
+    /// state's page count.
+    fn read(&self, id: PageId, pages: u64) -> Result<Cow<'a, [u8]>> {
+        let page_count = match self {
+            PageSource::Map(m) => m.page_count,
+            PageSource::Pread { page_count, .. } => *page_count,
+        };
+        let end = id.0.checked_add(pages);
+        if id.0 < FIRST_DATA_PAGE || end.is_none_or(|e| e > page_count) {
+            return Err(Error::corrupt(
+                id.0,
+                format!("page reference out of range (file has {page_count} pages)"),
+            ));
+        }
+        let page_bytes = self.page_bytes() as u64;
+        let too_large = || Error::corrupt(id.0, "page run too large to address");
+        let offset = id.0.checked_mul(page_bytes).ok_or_else(too_large)?;
+        let len = pages
+            .checked_mul(page_bytes)
+            .and_then(|l| usize::try_from(l).ok())
+            .ok_or_else(too_large)?;
+        match self {
+            PageSource::Map(m) => m
+                .file
+                .mapped(m.map, offset, len)
+                .map(Cow::Borrowed)
+                .ok_or_else(|| Error::corrupt(id.0, "page beyond the mapping")),
+            PageSource::Pread { file, .. } => {
+                let mut b = vec![0u8; len];
+                let n = file.read_at(&mut b, offset)?;
+                if n < len {
+                    return Err(Error::corrupt(
+                        id.0,
+                        format!(
+                            "short read: {n} of {len} bytes at offset {offset} \
+                             (the file ends before the page; was it truncated?)"
+                        ),
+                    ));
+                }
+                Ok(Cow::Owned(b))
+            }
+        }
+    }
+}
+
 struct Checker<'a> {
-    src: MapSource<'a>,
+    src: PageSource<'a>,
     /// The state's commit: no page it reaches can have been written later.
     txn: u64,
     marks: Vec<Mark>,
@@ -109,25 +231,87 @@ struct Checker<'a> {
     marked: u64,
 }
 
-/// Checks the state `meta` describes, read through `src` (which must verify checksums).
+/// Checks the state `meta` describes, read through an open database's
+/// mapping `src` (which must verify checksums).
 pub(crate) fn check_state(src: MapSource<'_>, meta: &Meta) -> CheckReport {
-    check_state_with_progress(src, meta, None)
+    check_pages(PageSource::Map(src), meta, None)
 }
 
-/// `check_state`, calling `progress(pages seen, pages in the file)` now and then.
-pub(crate) fn check_state_with_progress<'a>(
-    src: MapSource<'a>,
+/// Checks the state `meta` describes in `file`, reading with `pread` (for
+/// tools, on a file that may change under them), calling `progress(pages
+/// seen, pages in the file)` now and then.
+pub(crate) fn check_file<'a>(
+    file: &'a DataFile,
+    page_bytes: usize,
     meta: &Meta,
     progress: Option<&'a dyn Fn(u64, u64)>,
 ) -> CheckReport {
+    let src = PageSource::Pread {
+        file,
+        page_count: meta.page_count,
+        page_bytes,
+    };
+    check_pages(src, meta, progress)
+}
+
+/// The file's length and the state's page count as a number of pages to
+/// mark: only when the file holds them all (checked multiplication, so a
+/// forged page count cannot wrap around), which bounds the marks by the
+/// file's size.
+fn pages_to_mark(src: &PageSource<'_>, meta: &Meta) -> Result<usize, Problem> {
+    let page_bytes = src.page_bytes();
+    let file_bytes = src.file().len().map_err(|e| Problem {
+        page: 0,
+        reason: format!("cannot read the file's length: {e}"),
+    })?;
+    let needed = meta.page_count.checked_mul(page_bytes as u64);
+    match needed {
+        Some(needed) if needed <= file_bytes => {
+            usize::try_from(meta.page_count).map_err(|_| Problem {
+                page: meta.page_count,
+                reason: "page count too large for this machine".to_string(),
+            })
+        }
+        _ => Err(Problem {
+            page: meta.page_count,
+            reason: format!(
+                "file is truncated: {file_bytes} bytes, but the state needs {} pages of {page_bytes}{}",
+                meta.page_count,
+                needed.map_or_else(
+                    || " (more than 2^64 bytes)".to_string(),
+                    |n| format!(" ({n} bytes)")
+                ),
+            ),
+        }),
+    }
+}
+
+fn check_pages<'a>(
+    src: PageSource<'a>,
+    meta: &Meta,
+    progress: Option<&'a dyn Fn(u64, u64)>,
+) -> CheckReport {
+    assert!(
+        format::page_size_ok(src.page_bytes()),
+        "page size {} checked before the walk",
+        src.page_bytes()
+    );
+    let mut report = CheckReport {
+        pages: meta.page_count,
+        ..CheckReport::default()
+    };
+    let marks = match pages_to_mark(&src, meta) {
+        Ok(n) => n,
+        Err(p) => {
+            report.problems.push(p);
+            return report;
+        }
+    };
     let mut c = Checker {
         src,
         txn: meta.txn.0,
-        marks: vec![Mark::Unseen; meta.page_count as usize],
-        report: CheckReport {
-            pages: meta.page_count,
-            ..CheckReport::default()
-        },
+        marks: vec![Mark::Unseen; marks],
+        report,
         progress,
         marked: 0,
     };
@@ -141,7 +325,7 @@ pub(crate) fn check_state_with_progress<'a>(
     });
     for (name, desc) in &trees {
         c.walk_tree(desc, name, &mut |_, _, _| {});
-        c.report.entries += desc.len;
+        c.report.entries = c.report.entries.saturating_add(desc.len);
         c.report.tree_summaries.push(TreeSummary {
             name: name.clone(),
             depth: desc.depth,
@@ -150,24 +334,7 @@ pub(crate) fn check_state_with_progress<'a>(
     }
     c.report.trees = trees.len() as u64;
     c.walk_freelist(meta);
-    // Pages under a damaged one show up as leaked too; name the first few.
-    const LEAKS_LISTED: usize = 8;
-    let leaked: Vec<u64> = (FIRST_DATA_PAGE..meta.page_count)
-        .filter(|&id| c.marks[id as usize] == Mark::Unseen)
-        .collect();
-    for &id in leaked.iter().take(LEAKS_LISTED) {
-        c.problem(
-            id,
-            "page is neither reachable nor free (leaked)".to_string(),
-        );
-    }
-    if leaked.len() > LEAKS_LISTED {
-        let more = leaked.len() - LEAKS_LISTED;
-        c.problem(
-            leaked[LEAKS_LISTED],
-            format!("and {more} more leaked pages"),
-        );
-    }
+    c.report_leaks();
     c.report
 }
 
@@ -176,6 +343,28 @@ type Visit<'v> = dyn FnMut(&mut Checker<'_>, &[u8], &[u8]) + 'v;
 impl<'a> Checker<'a> {
     fn problem(&mut self, page: u64, reason: String) {
         self.report.problems.push(Problem { page, reason });
+    }
+
+    /// Pages neither reachable nor free. Pages under a damaged one show up
+    /// as leaked too, so only the first few are named.
+    fn report_leaks(&mut self) {
+        const LEAKS_LISTED: usize = 8;
+        let leaked: Vec<u64> = (FIRST_DATA_PAGE..self.marks.len() as u64)
+            .filter(|&id| self.marks[id as usize] == Mark::Unseen)
+            .collect();
+        for &id in leaked.iter().take(LEAKS_LISTED) {
+            self.problem(
+                id,
+                "page is neither reachable nor free (leaked)".to_string(),
+            );
+        }
+        if leaked.len() > LEAKS_LISTED {
+            let more = leaked.len() - LEAKS_LISTED;
+            self.problem(
+                leaked[LEAKS_LISTED],
+                format!("and {more} more leaked pages"),
+            );
+        }
     }
 
     /// A page the state reaches must have been written by a commit no later
@@ -264,14 +453,12 @@ impl<'a> Checker<'a> {
             return;
         }
         let leaf = level == depth;
-        let node = match self.src.page(id) {
-            Ok(b) => {
-                self.written_after(id.0, b);
-                Node::new(b, id, leaf)
-            }
-            Err(e) => Err(e),
+        let bytes = match self.src.page(id) {
+            Ok(b) => b,
+            Err(e) => return self.problem(id.0, e.to_string()),
         };
-        let node = match node {
+        self.written_after(id.0, &bytes);
+        let node = match Node::new(&bytes, id, leaf) {
             Ok(n) => n,
             Err(e) => return self.problem(id.0, e.to_string()),
         };
@@ -284,7 +471,7 @@ impl<'a> Checker<'a> {
             self.report.branch_pages += 1;
         }
         self.report.node_bytes_used += node.used_bytes() as u64;
-        self.report.node_bytes_total += (self.src.page_bytes - format::PAGE_HEADER_BYTES) as u64;
+        self.report.node_bytes_total += (self.src.page_bytes() - PAGE_HEADER_BYTES) as u64;
         let mut keys: Vec<Vec<u8>> = Vec::with_capacity(node.count());
         for i in 0..node.count() {
             match node.key(i) {
@@ -340,63 +527,47 @@ impl<'a> Checker<'a> {
 
     fn visit_leaf(
         &mut self,
-        node: Node<'a>,
+        node: Node<'_>,
         keys: &[Vec<u8>],
         count: &mut u64,
         visit: &mut Visit<'_>,
     ) {
         for (i, key) in keys.iter().enumerate() {
             *count += 1;
-            let value = match node.value(i) {
-                Ok(CellValue::Inline(v)) => v,
-                Ok(CellValue::Overflow { page, len }) => match self.overflow(page, len) {
-                    Some(v) => v,
-                    None => continue,
-                },
-                Err(e) => {
-                    self.problem(node.id().0, e.to_string());
-                    continue;
+            match node.value(i) {
+                Ok(CellValue::Inline(v)) => visit(self, key, v),
+                Ok(CellValue::Overflow { page, len }) => {
+                    if let Some(run) = self.overflow(page, len) {
+                        visit(self, key, overflow::value(&run, len));
+                    }
                 }
-            };
-            visit(self, key, value);
+                Err(e) => self.problem(node.id().0, e.to_string()),
+            }
         }
     }
 
-    fn overflow(&mut self, page: PageId, len: u32) -> Option<&'a [u8]> {
-        let pages = overflow::run_pages(len as usize, self.src.page_bytes);
+    /// The whole overflow run of a `len`-byte value at `page`, verified.
+    fn overflow(&mut self, page: PageId, len: u32) -> Option<Cow<'a, [u8]>> {
+        let pages = overflow::run_pages(len as usize, self.src.page_bytes());
         if !self.mark(page.0, pages, Mark::Used) {
             return None;
         }
         self.report.overflow_pages += pages;
-        let first = MapSource {
-            verify: false,
-            ..self.src
-        }
-        .page(page);
-        let run = first
-            .and_then(|f| overflow::check_first_page(f, page, len, self.src.page_bytes))
-            .and_then(|_| self.src_run(page, pages));
+        let run = self
+            .src
+            .first_of_run(page)
+            .and_then(|f| overflow::check_first_page(&f, page, len, self.src.page_bytes()))
+            .and_then(|_| self.src.run(page, pages));
         match run {
             Ok(r) => {
-                self.written_after(page.0, r);
-                Some(overflow::value(r, len))
+                self.written_after(page.0, &r);
+                Some(r)
             }
             Err(e) => {
                 self.problem(page.0, e.to_string());
                 None
             }
         }
-    }
-
-    fn src_run(&self, page: PageId, pages: u64) -> crate::Result<&'a [u8]> {
-        let len = pages as usize * self.src.page_bytes;
-        let b = self
-            .src
-            .file
-            .mapped(self.src.map, page.0 * self.src.page_bytes as u64, len)
-            .ok_or_else(|| crate::Error::corrupt(page.0, "run beyond the mapping"))?;
-        format::verify_page(b, page, true)?;
-        Ok(b)
     }
 
     fn walk_freelist(&mut self, meta: &Meta) {
@@ -409,8 +580,8 @@ impl<'a> Checker<'a> {
             self.report.freelist_pages += 1;
             let page = match self.src.page(next) {
                 Ok(b) => {
-                    self.written_after(next.0, b);
-                    freelist::read_page(b, next)
+                    self.written_after(next.0, &b);
+                    freelist::read_page(&b, next)
                 }
                 Err(e) => Err(e),
             };

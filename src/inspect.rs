@@ -17,17 +17,18 @@ use crate::format::node::{CellValue, Node};
 use crate::format::wal::{Op, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag};
 use crate::format::{self, DEPTH_MAX, HEADER_BYTES, META_BYTES, freelist, overflow};
 pub use crate::format::{
-    FIRST_DATA_PAGE, FileHeader, Meta, PageId, PageKind, RawPageHeader, TreeDesc, TxnId,
+    FIRST_DATA_PAGE, FileHeader, Meta, PAGE_COUNT_MAX, PageId, PageKind, RawPageHeader, TreeDesc,
+    TxnId,
 };
-use crate::pager::MapSource;
 use crate::wal::{self, LogReader, wal_paths};
 
 /// The file header as found.
 #[derive(Debug, Clone)]
 pub struct HeaderView {
-    /// Decoded, if it decodes.
+    /// Decoded, if it decodes (see [`RawDb::open_forced`] for a header whose
+    /// only damage is its magic bytes: decoded, with a `problem`).
     pub header: Option<FileHeader>,
-    /// Why it does not.
+    /// What is wrong with it; `None` when it is sound.
     pub problem: Option<String>,
 }
 
@@ -208,9 +209,32 @@ pub struct RawDb {
 
 impl RawDb {
     /// Opens the data file at `path` read-only. Fails only if the file cannot
-    /// be read or is not an oakmap file at all.
+    /// be read, is not a regular file, or is not an oakmap file at all (its
+    /// magic bytes do not match; see [`RawDb::open_forced`]).
     pub fn open(path: impl AsRef<Path>) -> Result<RawDb> {
-        let path = path.as_ref();
+        RawDb::open_with(path.as_ref(), false)
+    }
+
+    /// Opens `path` like [`RawDb::open`], but when the magic bytes do not
+    /// match goes on as for a damaged header: a file whose first bytes were
+    /// overwritten still shows what decodes. If the header's checksum holds
+    /// with oakmap's magic in place of the damaged bytes, the header is
+    /// decoded that way (and its `problem` says so); otherwise the page size
+    /// is guessed from its field if plausible.
+    ///
+    /// ```no_run
+    /// let raw = oakmap::inspect::RawDb::open_forced("damaged.oak")?;
+    /// if let Some(problem) = &raw.header().problem {
+    ///     println!("header DAMAGED: {problem}");
+    /// }
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn open_forced(path: impl AsRef<Path>) -> Result<RawDb> {
+        RawDb::open_with(path.as_ref(), true)
+    }
+
+    fn open_with(path: &Path, forced: bool) -> Result<RawDb> {
+        refuse_special_file(path)?;
         let file = DataFile::open_read_only(path)?;
         let len = file.len()?;
         let mut b = [0u8; HEADER_BYTES];
@@ -220,6 +244,7 @@ impl RawDb {
                 header: Some(h),
                 problem: None,
             },
+            Err(format::HeaderError::NotOurs) if forced => header_without_magic(&b[..n]),
             Err(format::HeaderError::NotOurs) => {
                 return Err(Error::NotADatabase {
                     path: path.to_path_buf(),
@@ -327,14 +352,27 @@ impl RawDb {
             .ok_or_else(|| Error::corrupt(1, "no valid meta slot"))
     }
 
-    /// `pages` pages from `id`, read with pread; an error past the file's end.
+    /// `pages` pages from `id`, read with pread; an error past the file's
+    /// end as it was at open, and on a short read (the file shrank since).
     fn read_pages(&self, id: u64, pages: u64) -> Result<Vec<u8>> {
+        let page_bytes = self.page_bytes as u64;
+        let beyond = || Error::corrupt(id, "page is beyond the end of the file");
+        let offset = id.checked_mul(page_bytes).ok_or_else(beyond)?;
         let bytes = pages
-            .checked_mul(self.page_bytes as u64)
-            .filter(|b| id.saturating_mul(self.page_bytes as u64).saturating_add(*b) <= self.len)
-            .ok_or_else(|| Error::corrupt(id, "page is beyond the end of the file"))?;
-        let mut b = vec![0u8; bytes as usize];
-        self.file.read_at(&mut b, id * self.page_bytes as u64)?;
+            .checked_mul(page_bytes)
+            .filter(|b| offset.checked_add(*b).is_some_and(|end| end <= self.len))
+            .and_then(|b| usize::try_from(b).ok())
+            .ok_or_else(beyond)?;
+        let mut b = vec![0u8; bytes];
+        let n = self.file.read_at(&mut b, offset)?;
+        if n < bytes {
+            return Err(Error::corrupt(
+                id,
+                format!(
+                    "short read: {n} of {bytes} bytes (the file was truncated since it was opened)"
+                ),
+            ));
+        }
         Ok(b)
     }
 
@@ -611,7 +649,10 @@ impl RawDb {
     /// conclude (the same scan opening runs).
     pub fn wal(&self) -> WalView {
         let paths = wal_paths(&std::fs::canonicalize(&self.path).unwrap_or(self.path.clone()));
-        let files = wal::read_files(&paths).unwrap_or_default();
+        let (files, unreadable) = match wal::read_files(&paths) {
+            Ok(files) => (files, None),
+            Err(e) => ([None, None], Some(e.to_string())),
+        };
         let covered = self.newest_meta().map_or(0, |m| m.wal_lsn);
         let file_id = self.header.header.map_or(0, |h| h.file_id);
         let tag = file_tag(file_id);
@@ -636,6 +677,7 @@ impl RawDb {
             view.ends.push(end);
         }
         view.recovery = match self.newest_meta() {
+            _ if unreadable.is_some() => Err(unreadable.unwrap_or_default()),
             Some(meta) => LogReader {
                 paths: &paths,
                 file_id,
@@ -673,35 +715,9 @@ impl RawDb {
         let Some(meta) = self.newest_meta() else {
             return report;
         };
-        let needed = meta.page_count.saturating_mul(self.page_bytes as u64);
-        if self.len < needed {
-            report.problems.push(Problem {
-                page: meta.page_count,
-                reason: format!(
-                    "file is truncated: {} bytes, the state needs {needed}",
-                    self.len
-                ),
-            });
-            return report;
-        }
-        let map = match self.file.ensure_mapped(needed) {
-            Ok(m) => m,
-            Err(e) => {
-                report.problems.push(Problem {
-                    page: 0,
-                    reason: e.to_string(),
-                });
-                return report;
-            }
-        };
-        let src = MapSource {
-            file: &self.file,
-            map,
-            page_count: meta.page_count,
-            page_bytes: self.page_bytes,
-            verify: true,
-        };
-        let mut state = check::check_state_with_progress(src, &meta, progress);
+        // pread, not the mapping: another process may truncate the file
+        // while the walk runs, and a mapped page past the end would fault.
+        let mut state = check::check_file(&self.file, self.page_bytes, &meta, progress);
         state.problems.splice(0..0, report.problems);
         if let Err(reason) = self.wal().recovery {
             state.problems.push(Problem {
@@ -711,6 +727,62 @@ impl RawDb {
         }
         state
     }
+}
+
+/// The header `b` (the file's first bytes) whose magic does not match, as
+/// far as it goes: with oakmap's magic put back, a checksum that holds means
+/// only the magic was damaged and the rest can be trusted.
+fn header_without_magic(b: &[u8]) -> HeaderView {
+    let mut restored = b.to_vec();
+    if let Some(magic) = restored.get_mut(..format::MAGIC.len()) {
+        magic.copy_from_slice(&format::MAGIC);
+    }
+    match FileHeader::decode(&restored) {
+        Ok(h) => HeaderView {
+            header: Some(h),
+            problem: Some(
+                "magic bytes damaged; the rest of the header is intact (its checksum \
+                 holds with the magic restored)"
+                    .into(),
+            ),
+        },
+        Err(_) => HeaderView {
+            header: None,
+            problem: Some(format!(
+                "magic bytes are not oakmap's ({}), and the header does not decode with \
+                 them restored",
+                b.get(..format::MAGIC.len()).unwrap_or(b).escape_ascii()
+            )),
+        },
+    }
+}
+
+/// Fails unless `path` is a regular file (after symlinks), before anything
+/// opens it: opening a FIFO for reading blocks until a writer appears, so
+/// the tools would hang, and a directory or device is no database either.
+fn refuse_special_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::metadata(path)?.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(Error::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!(
+            "{} is {what}; an oakmap database is a regular file",
+            path.display()
+        ),
+    )))
 }
 
 /// A leaf value as stored.

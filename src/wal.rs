@@ -92,12 +92,17 @@ pub(crate) fn wal_paths(db: &Path) -> [PathBuf; 2] {
     [0, 1].map(|i| db.with_file_name(format!("{name}.wal{i}")))
 }
 
-/// Reads both WAL files whole; `None` for one that does not exist.
+/// Reads both WAL files whole; `None` for one that does not exist. Anything
+/// but a regular file (a FIFO would block the read) is an error.
 pub(crate) fn read_files(paths: &[PathBuf; 2]) -> Result<[Option<Vec<u8>>; 2]> {
-    let read = |p: &PathBuf| match std::fs::read(p) {
-        Ok(b) => Ok(Some(b)),
+    let read = |p: &PathBuf| match std::fs::metadata(p) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::Io(e)),
+        Ok(m) if !m.is_file() => Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", p.display()),
+        ))),
+        Ok(_) => Ok(Some(std::fs::read(p)?)),
     };
     Ok([read(&paths[0])?, read(&paths[1])?])
 }

@@ -36,8 +36,8 @@ pub struct Args {
     /// Seed of the transactions and of the kill timing.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Directory for the database (a fresh subdirectory is made and, on
-    /// success, removed).
+    /// Directory for the database, made if missing (a fresh subdirectory is
+    /// made in it and, on success, removed).
     #[arg(long, default_value = ".")]
     dir: PathBuf,
 }
@@ -332,13 +332,16 @@ fn verify(
 
 pub fn run(args: &Args) -> ExitCode {
     let started = Instant::now();
-    let dir = match tempfile::Builder::new()
-        .prefix("oakmap-crash-")
-        .tempdir_in(&args.dir)
-    {
+    // Like `bench --dir`: a directory that does not exist yet is made.
+    let dir = std::fs::create_dir_all(&args.dir).and_then(|()| {
+        tempfile::Builder::new()
+            .prefix("oakmap-crash-")
+            .tempdir_in(&args.dir)
+    });
+    let dir = match dir {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("oakmap crash-test: {e}");
+            eprintln!("oakmap crash-test: {}: {e}", args.dir.display());
             return ExitCode::from(2);
         }
     };

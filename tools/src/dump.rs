@@ -37,10 +37,18 @@ pub struct Args {
     /// JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Go on when the magic bytes do not match, as for a damaged header, and
+    /// show what still decodes.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: &Args) -> oakmap::Result<()> {
-    let db = RawDb::open(&args.file)?;
+    let db = if args.force {
+        RawDb::open_forced(&args.file)?
+    } else {
+        RawDb::open(&args.file)?
+    };
     let out = if let Some(name) = &args.tree {
         tree(&db, name, args)?
     } else if let Some(id) = args.page {
@@ -58,6 +66,17 @@ pub fn run(args: &Args) -> oakmap::Result<()> {
         print!("{}", out.text);
     }
     Ok(())
+}
+
+/// What to add to an error `run` returned: how to see past it, if there is
+/// a way.
+pub fn hint(e: &oakmap::Error) -> &'static str {
+    match e {
+        oakmap::Error::NotADatabase { .. } => {
+            " (its magic bytes do not match; if they are damaged, --force shows what still decodes)"
+        }
+        _ => "",
+    }
 }
 
 /// One form's output, both ways.
@@ -106,12 +125,19 @@ fn summary(db: &RawDb) -> Out {
         db.page_bytes()
     );
     let header_json = match (&h.header, &h.problem) {
-        (Some(hd), _) => {
+        (Some(hd), None) => {
             t += &format!(
                 "header: format_version {} page_bytes {} file_id {:016x} (checksum ok)\n",
                 hd.version, hd.page_bytes, hd.file_id
             );
             json!({"format_version": hd.version, "page_bytes": hd.page_bytes, "file_id": hd.file_id, "valid": true})
+        }
+        (Some(hd), Some(p)) => {
+            t += &format!(
+                "header: DAMAGED: {p}: format_version {} page_bytes {} file_id {:016x}\n",
+                hd.version, hd.page_bytes, hd.file_id
+            );
+            json!({"format_version": hd.version, "page_bytes": hd.page_bytes, "file_id": hd.file_id, "valid": false, "problem": p})
         }
         (None, p) => {
             t += &format!("header: DAMAGED: {}\n", p.as_deref().unwrap_or("?"));

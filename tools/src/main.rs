@@ -1,7 +1,8 @@
 //! The `oakmap` command: look inside a database file and measure the engine.
 //!
-//! * `oakmap dump FILE [--tree NAME [--values] | --page N | --freelist | --wal] [--json]`
-//!   — every byte, decoded where it decodes (read-only, no lock).
+//! * `oakmap dump FILE [--tree NAME [--values] | --page N | --freelist | --wal] [--json] [--force]`
+//!   — every byte, decoded where it decodes (read-only, no lock); `--force`
+//!   goes on past magic bytes that do not match.
 //! * `oakmap check FILE` — the full integrity check, WAL chain included; exit
 //!   0 clean, 1 with problems, 2 when the file cannot be opened.
 //! * `oakmap stats FILE` — depth, pages per type, fill factor, free space.
@@ -142,7 +143,7 @@ fn main() -> ExitCode {
         Command::Dump(args) => match dump::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("oakmap dump: {e}");
+                eprintln!("oakmap dump: {e}{}", dump::hint(&e));
                 ExitCode::from(2)
             }
         },

@@ -1,9 +1,12 @@
 //! Guards the read-only tools: `oakmap dump` in every form (text and JSON),
 //! `check` (exit 0 clean, 1 with problems, 2 unopenable) and `stats`, on a
-//! healthy database, a damaged one, and a file that is not a database.
+//! healthy database, a damaged one, a file that is not a database, and a
+//! path that is not a regular file; and that `crash-test --dir`, like
+//! `bench --dir`, makes a directory that does not exist yet.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn oakmap(args: &[&str], file: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_oakmap"))
@@ -11,6 +14,29 @@ fn oakmap(args: &[&str], file: &Path) -> Output {
         .arg(file)
         .output()
         .unwrap()
+}
+
+/// `oakmap`, killed and failed if it runs past `limit`: for inputs that
+/// once made it hang.
+fn oakmap_within(args: &[&str], file: &Path, limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oakmap"))
+        .args(args)
+        .arg(file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("oakmap {args:?} {} ran past {limit:?}", file.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
 
 fn text(o: &Output) -> String {
@@ -145,4 +171,97 @@ fn check_exit_codes_and_stats() {
             .code(),
         Some(2)
     );
+}
+
+#[test]
+fn fifo_and_directory_are_refused_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.oak");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let subdir = dir.path().join("dir.oak");
+    std::fs::create_dir(&subdir).unwrap();
+    for (path, what) in [(&fifo, "FIFO"), (&subdir, "directory")] {
+        for args in [&["check"][..], &["dump"], &["stats"]] {
+            let out = oakmap_within(args, path, Duration::from_secs(20));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?} {what}: {err}");
+            assert!(
+                err.contains(&path.display().to_string()) && err.contains(what),
+                "{args:?}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn dump_force_past_damaged_magic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[3] ^= 0x20;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let refused = oakmap(&["dump"], &path);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("not an oakmap database") && err.contains("--force shows what still decodes"),
+        "{err}"
+    );
+
+    // Only the magic is damaged: the rest of the header decodes with it
+    // restored, and everything after it is intact.
+    let forced = oakmap(&["dump", "--force"], &path);
+    let out = text(&forced);
+    assert!(forced.status.success(), "{out}");
+    assert!(
+        out.contains("header: DAMAGED: magic bytes damaged") && out.contains("page_bytes 4096"),
+        "{out}"
+    );
+    assert!(
+        out.contains("meta slot 0") && out.contains("meta slot 1") && out.contains("(newest)"),
+        "{out}"
+    );
+    assert!(out.contains("users") && out.contains("blobs"), "{out}");
+    assert!(out.contains("1 records to replay"), "{out}");
+    let tree = text(&oakmap(&["dump", "--force", "--tree", "users"], &path));
+    assert!(tree.contains("leaf"), "{tree}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&oakmap(&["dump", "--force", "--json"], &path).stdout).unwrap();
+    assert_eq!(v["header"]["valid"], false);
+    assert_eq!(v["meta_slots"].as_array().unwrap().len(), 2);
+
+    // The header's checksum is damaged too: the page size is guessed from
+    // its field, and the meta slots and trees still show.
+    bytes[61] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let out = text(&oakmap(&["dump", "--force"], &path));
+    assert!(
+        out.contains("header: DAMAGED: magic bytes are not"),
+        "{out}"
+    );
+    assert!(out.contains("(newest)") && out.contains("users"), "{out}");
+}
+
+#[test]
+fn crash_test_makes_its_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("not").join("yet");
+    let out = Command::new(env!("CARGO_BIN_EXE_oakmap"))
+        .args(["crash-test", "--iterations", "3", "--seed", "5", "--dir"])
+        .arg(&nested)
+        .output()
+        .unwrap();
+    let stdout = text(&out);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("3 kills") && stdout.contains(" 0 violations"),
+        "{stdout}"
+    );
+    assert!(nested.is_dir());
 }
