@@ -305,9 +305,12 @@ impl RawDb {
                 newest: false,
             });
         }
-        let newest = (0..2)
-            .filter(|&i| metas[i].meta.is_ok())
-            .max_by_key(|&i| metas[i].meta.as_ref().map(|m| m.txn).unwrap_or_default());
+        let newest = match (&metas[0].meta, &metas[1].meta) {
+            (Ok(a), Ok(b)) => Some(usize::from(b.is_newer_than(a))),
+            (Ok(_), Err(_)) => Some(0),
+            (Err(_), Ok(_)) => Some(1),
+            (Err(_), Err(_)) => None,
+        };
         if let Some(i) = newest {
             metas[i].newest = true;
         }

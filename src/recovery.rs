@@ -316,9 +316,7 @@ pub(crate) fn newest_meta(file: &DataFile, page_bytes: usize) -> Result<(Meta, u
         let mut b = [0u8; META_BYTES];
         let n = file.read_at(&mut b, Meta::page_of_slot(slot) * page_bytes as u64)?;
         match Meta::decode(&b[..n], slot) {
-            Ok(m) if best.is_none_or(|(b, _)| (m.txn, m.seq) > (b.txn, b.seq)) => {
-                best = Some((m, slot))
-            }
+            Ok(m) if best.is_none_or(|(b, _)| m.is_newer_than(&b)) => best = Some((m, slot)),
             Ok(_) => {}
             Err(e) => first_err = first_err.or(Some(e)),
         }

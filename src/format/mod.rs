@@ -268,6 +268,12 @@ const _: () = assert!(META_CATALOG + TREE_DESC_BYTES == META_FREELIST_HEAD);
 const _: () = assert!(META_FLAGS + 8 == META_BYTES);
 
 impl Meta {
+    /// Of two valid slots, whether this one is the newer: the larger
+    /// `txn`, then the larger `seq` (recovery and the tools choose alike).
+    pub(crate) fn is_newer_than(&self, other: &Meta) -> bool {
+        (self.txn, self.seq) > (other.txn, other.seq)
+    }
+
     /// The page that holds meta slot `slot` (0 or 1).
     pub(crate) fn page_of_slot(slot: usize) -> u64 {
         1 + slot as u64

@@ -105,7 +105,8 @@ fn meta_json(m: &MetaView) -> Value {
             "txn_id": meta.txn.0, "page_count": meta.page_count,
             "catalog": desc_json(&meta.catalog),
             "freelist_head": meta.freelist_head.0, "free_count": meta.free_count,
-            "wal_lsn": meta.wal_lsn,
+            "wal_lsn": meta.wal_lsn, "wal_base": meta.wal_base, "wal_file": meta.wal_file,
+            "seq": meta.seq, "clean": meta.clean,
         }),
         Err(reason) => json!({"slot": m.slot, "valid": false, "problem": reason}),
     }
@@ -147,12 +148,20 @@ fn summary(db: &RawDb) -> Out {
     for m in db.metas() {
         t += &match &m.meta {
             Ok(meta) => format!(
-                "meta slot {}{}: txn_id {} page_count {} wal_lsn {} freelist_head {} free_count {} catalog root {} depth {} len {}\n",
+                "meta slot {}{}: txn_id {} seq {} page_count {} wal_lsn {} (wal{} from {}){} freelist_head {} free_count {} catalog root {} depth {} len {}\n",
                 m.slot,
                 if m.newest { " (newest)" } else { "" },
                 meta.txn.0,
+                meta.seq,
                 meta.page_count,
                 meta.wal_lsn,
+                meta.wal_file,
+                meta.wal_base,
+                if meta.clean {
+                    " clean: log not needed"
+                } else {
+                    ""
+                },
                 meta.freelist_head.0,
                 meta.free_count,
                 meta.catalog.root.0,
@@ -422,7 +431,7 @@ fn wal(db: &RawDb) -> Out {
                 f.bytes
             ),
             None => format!(
-                "wal file {i}: {} ({} bytes) no valid header: holds no records\n",
+                "wal file {i}: {} ({} bytes) no valid header (recovery still finds records of ours at the position the checkpoint names)\n",
                 f.path.display(),
                 f.bytes
             ),
