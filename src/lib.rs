@@ -46,7 +46,7 @@
 //! # Ok::<(), oakmap::Error>(())
 //! ```
 //!
-//! See `format.md` for the file layout and `../shared/design.md` for the
+//! See `format.md` for the file layout and `docs/design.md` for the
 //! architecture and its invariants.
 
 mod btree;
