@@ -24,8 +24,9 @@ use crate::cache::{Cache, PageMap, PageSet};
 use crate::error::{Error, Result};
 use crate::file::DataFile;
 use crate::format::node::{CellValue, Node};
-use crate::format::{self, FIRST_DATA_PAGE, PageId, TxnId, overflow};
+use crate::format::{self, FIRST_DATA_PAGE, PageId, TxnId, overflow, validate};
 use crate::freelist::FreeList;
+use crate::verified;
 
 /// A committed state's pages as seen through the mapping.
 #[derive(Clone, Copy)]
@@ -38,11 +39,14 @@ pub(crate) struct MapSource<'a> {
 }
 
 impl<'a> MapSource<'a> {
-    /// `pages` pages starting at `id`, checked to lie below `page_count` and
-    /// verified (self id, and checksum if enabled).
-    fn run(&self, id: PageId, pages: u64) -> Result<&'a [u8]> {
-        let end = id.0.checked_add(pages);
-        if id.0 < FIRST_DATA_PAGE || end.is_none_or(|e| e > self.page_count) {
+    /// Page `id` (one page of bytes), checked to lie in
+    /// `FIRST_DATA_PAGE..page_count` and to name itself `id`; the first time
+    /// this process reads it, also validated (`format::validate`) and, if
+    /// `verify`, checksummed (over the whole run, for an overflow run's first
+    /// page). The `Verified` bits record what passed, so the work is done once
+    /// per page per process.
+    pub(crate) fn page(&self, id: PageId) -> Result<&'a [u8]> {
+        if id.0 < FIRST_DATA_PAGE || id.0 >= self.page_count {
             return Err(Error::corrupt(
                 id.0,
                 format!(
@@ -51,36 +55,65 @@ impl<'a> MapSource<'a> {
                 ),
             ));
         }
-        let len = usize::try_from(pages * self.page_bytes as u64)
-            .map_err(|_| Error::corrupt(id.0, "run too large"))?;
-        let b = self
-            .file
-            .mapped(self.map, id.0 * self.page_bytes as u64, len)
-            .ok_or_else(|| Error::corrupt(id.0, "page beyond the mapping"))?;
-        // A page this process wrote or already checked skips the CRC (the
-        // self-id check stays: it is one load).
-        let verify = self.verify && !self.file.verified.contains(id.0);
-        format::verify_page(b, id, verify)?;
-        if verify {
-            self.file.verified.insert(id.0, pages);
+        let b = self.bytes(id, 1)?;
+        // The self-id check stays on every read: it is one load.
+        format::verify_page(b, id, false)?;
+        let done = self.file.verified.get(id.0);
+        if done & self.wanted() != self.wanted() {
+            self.first_read(id, b, done)?;
         }
         Ok(b)
     }
 
-    pub(crate) fn page(&self, id: PageId) -> Result<&'a [u8]> {
-        self.run(id, 1)
+    /// The checks this reader makes: structure always, checksums if `verify`.
+    fn wanted(&self) -> u8 {
+        if self.verify {
+            verified::ALL
+        } else {
+            verified::STRUCTURE
+        }
     }
 
-    pub(crate) fn overflow(&self, id: PageId, len: u32) -> Result<&'a [u8]> {
-        // Read the first page unverified-by-crc to learn the run length, then
-        // verify the whole run (its checksum covers all of it).
-        let first = MapSource {
-            verify: false,
-            ..*self
+    /// The checks of a page's first read that `done` does not record yet.
+    /// The checksum goes first, so random damage is reported as such.
+    #[cold]
+    fn first_read(&self, id: PageId, b: &'a [u8], done: u8) -> Result<()> {
+        let span = validate::span(b, id, self.page_count)?;
+        if self.verify && done & verified::CHECKSUM == 0 {
+            format::verify_page(self.bytes(id, span)?, id, true)?;
         }
-        .run(id, 1)?;
+        if done & verified::STRUCTURE == 0 {
+            validate::validate_page(b, id, self.page_count)?;
+        }
+        self.file.verified.insert(id.0, 1, self.wanted());
+        Ok(())
+    }
+
+    /// `pages` pages of the mapping from `id` on; the caller checked they lie
+    /// below `page_count`, and open checked the file holds `page_count`
+    /// pages, so they are inside the file. The arithmetic is checked anyway:
+    /// open's check is one multiplication of two values read from disk.
+    fn bytes(&self, id: PageId, pages: u64) -> Result<&'a [u8]> {
+        let too_large = || Error::corrupt(id.0, "page run past the addressable file");
+        let pb = self.page_bytes as u64;
+        let at = id.0.checked_mul(pb).ok_or_else(too_large)?;
+        let len = pages
+            .checked_mul(pb)
+            .and_then(|l| usize::try_from(l).ok())
+            .ok_or_else(too_large)?;
+        self.file
+            .mapped(self.map, at, len)
+            .ok_or_else(|| Error::corrupt(id.0, "page beyond the mapping"))
+    }
+
+    /// The value of `len` bytes in the overflow run starting at `id`.
+    pub(crate) fn overflow(&self, id: PageId, len: u32) -> Result<&'a [u8]> {
+        let first = self.page(id)?;
         let pages = overflow::check_first_page(first, id, len, self.page_bytes)?;
-        Ok(overflow::value(self.run(id, pages)?, len))
+        // `page` range-checked the run when it validated the first page;
+        // checked again as it costs nothing and the mapping must not fault.
+        validate::check_ref(id, id, pages, self.page_count, "overflow run")?;
+        Ok(overflow::value(self.bytes(id, pages)?, len))
     }
 }
 
