@@ -18,7 +18,7 @@ use super::validate::check_ref;
 use super::{
     PAGE_HEADER_BYTES, PH_KIND_SPECIFIC, PageId, PageKind, cell_bytes_max, get_u16, get_u32,
     get_u64, init_page_header, key_bytes_max, overflow, page_count_field, page_kind, put_u16,
-    put_u32, put_u64, set_page_count_field,
+    put_u32, set_page_count_field,
 };
 use crate::error::{Error, Result};
 
@@ -407,13 +407,25 @@ pub(crate) fn init_node(b: &mut [u8], kind: PageKind) {
     put_u32(b, DATA_START, b.len() as u32);
 }
 
-/// Free bytes between the slot array and the cells.
+/// Free bytes between the slot array and the cells: 0 if `data_start` is not
+/// in `slots_end..=P` (never so on a validated page; see `insert_cell`).
 pub(crate) fn free_bytes(b: &[u8]) -> usize {
     let slots_end = PAGE_HEADER_BYTES + page_count_field(b) as usize * SLOT_BYTES;
-    get_u32(b, DATA_START) as usize - slots_end
+    let data_start = get_u32(b, DATA_START) as usize;
+    if data_start > b.len() {
+        return 0;
+    }
+    data_start.saturating_sub(slots_end)
 }
 
 /// Inserts `cell` as cell `idx`; false (page unchanged) if it does not fit.
+///
+/// The writer calls this only on pages in its cache: copies of pages that
+/// passed `validate`, or pages it built. It relies on one invariant of those,
+/// `32 + 2*count <= data_start <= P`, which `free_bytes` also checks (a page
+/// without it has no room, so the caller goes on to split it and
+/// `Node::new` reports it): with `free_bytes >= cell + 2` every index below
+/// lies inside the page.
 pub(crate) fn insert_cell(b: &mut [u8], idx: usize, cell: &[u8]) -> bool {
     let count = page_count_field(b) as usize;
     assert!(idx <= count, "insert index {idx} past count {count}");
@@ -431,15 +443,32 @@ pub(crate) fn insert_cell(b: &mut [u8], idx: usize, cell: &[u8]) -> bool {
     true
 }
 
-/// Removes cell `idx`, keeping the cells packed. `len` is the cell's length.
-pub(crate) fn remove_cell(b: &mut [u8], idx: usize, len: usize) {
+/// Removes cell `idx` of page `id`, keeping the cells packed. `len` is the
+/// cell's length.
+///
+/// Checked rather than trusted: the cell must lie in `data_start..P` and the
+/// slot array end at or before `data_start` (a page that passed `validate`
+/// always does), else `Corruption`. Given that, every move below stays inside
+/// the page: cells below `off` move up by `len` and end at most at `off + len`.
+pub(crate) fn remove_cell(b: &mut [u8], id: PageId, idx: usize, len: usize) -> Result<()> {
     let count = page_count_field(b) as usize;
     assert!(idx < count, "remove index {idx} past count {count}");
     let slot = PAGE_HEADER_BYTES + idx * SLOT_BYTES;
     let off = get_u16(b, slot) as usize;
     let data_start = get_u32(b, DATA_START) as usize;
-    b.copy_within(data_start..off, data_start + len);
     let slots_end = PAGE_HEADER_BYTES + count * SLOT_BYTES;
+    if slots_end > data_start || data_start > off || off + len > b.len() {
+        return Err(Error::corrupt(
+            id.0,
+            format!(
+                "cell {idx} at {off}..{} is outside the cell area {data_start}..{} \
+                 (slots end at {slots_end})",
+                off + len,
+                b.len()
+            ),
+        ));
+    }
+    b.copy_within(data_start..off, data_start + len);
     b.copy_within(slot + SLOT_BYTES..slots_end, slot);
     for i in 0..count - 1 {
         let at = PAGE_HEADER_BYTES + i * SLOT_BYTES;
@@ -450,12 +479,23 @@ pub(crate) fn remove_cell(b: &mut [u8], idx: usize, len: usize) {
     }
     put_u32(b, DATA_START, (data_start + len) as u32);
     set_page_count_field(b, (count - 1) as u16);
+    Ok(())
 }
 
-/// Points branch cell `idx` at `child`.
-pub(crate) fn set_child(b: &mut [u8], idx: usize, child: PageId) {
+/// Points cell `idx` of branch page `id` at `child`. Checked: the cell's
+/// child field must lie inside the page, else `Corruption`.
+pub(crate) fn set_child(b: &mut [u8], id: PageId, idx: usize, child: PageId) -> Result<()> {
     let off = get_u16(b, PAGE_HEADER_BYTES + idx * SLOT_BYTES) as usize;
-    put_u64(b, off + 2, child.0);
+    match b.get_mut(off + 2..off + BRANCH_CELL_HEADER) {
+        Some(field) => {
+            field.copy_from_slice(&child.0.to_le_bytes());
+            Ok(())
+        }
+        None => Err(Error::corrupt(
+            id.0,
+            format!("cell {idx}: child field at {off} outside the page"),
+        )),
+    }
 }
 
 /// Rebuilds `b` as a node of `kind` holding exactly `cells`, in order.
@@ -524,7 +564,7 @@ mod tests {
         assert_eq!(n.search(b"c").unwrap(), Ok(2));
         assert_eq!(n.search(b"bb").unwrap(), Err(2));
         let len = n.cell(0).unwrap().len();
-        remove_cell(&mut b, 0, len);
+        remove_cell(&mut b, PageId(5), 0, len).unwrap();
         let n = Node::new(&b, PageId(5), true).unwrap();
         assert_eq!(n.key(0).unwrap(), b"b");
         assert_eq!(n.key(1).unwrap(), b"c");
@@ -550,7 +590,7 @@ mod tests {
         assert_eq!(n.child_index(b"s").unwrap(), 1);
         assert_eq!(n.child_index(b"z").unwrap(), 2);
         assert_eq!(n.child(2).unwrap(), PageId(12));
-        set_child(&mut b, 2, PageId(77));
+        set_child(&mut b, PageId(3), 2, PageId(77)).unwrap();
         assert_eq!(
             Node::new(&b, PageId(3), false).unwrap().child(2).unwrap(),
             PageId(77)
@@ -694,5 +734,43 @@ mod tests {
         refused(&branch_with(&[(b"", 10), (b"m", 0)]), false, "child");
         refused(&branch_with(&[(b"", 10), (b"m", 10)]), false, "twice");
         refused(&branch_with(&[(b"", 5), (b"m", 10)]), false, "own child");
+    }
+
+    /// Whatever passes validation can be read and edited in place without a
+    /// panic: every cell removed and reinserted, every child rewritten.
+    #[test]
+    fn validated_pages_edit_without_panic() {
+        let pages = [
+            (leaf_with(&[b"alpha", b"beta", b"gamma"]), true),
+            (branch_with(&[(b"", 10), (b"m", 11), (b"t", 12)]), false),
+        ];
+        for (page, leaf) in pages {
+            for i in 0..page.len() {
+                for bit in [0x01u8, 0x10, 0x80] {
+                    let mut c = page.clone();
+                    c[i] ^= bit;
+                    if validate(&c, PageId(5), leaf, PAGES).is_err() {
+                        continue;
+                    }
+                    // `validate` trusts the caller on the kind byte.
+                    let Ok(n) = Node::new(&c, PageId(5), leaf) else {
+                        continue;
+                    };
+                    let cells: Vec<Vec<u8>> = (0..n.count())
+                        .map(|j| n.cell(j).unwrap().to_vec())
+                        .collect();
+                    for (j, cell) in cells.iter().enumerate() {
+                        let mut e = c.clone();
+                        if !leaf {
+                            set_child(&mut e, PageId(5), j, PageId(77)).unwrap();
+                        }
+                        remove_cell(&mut e, PageId(5), j, cell.len()).unwrap();
+                        assert!(insert_cell(&mut e, j, cell));
+                        let again = Node::new(&e, PageId(5), leaf).unwrap();
+                        assert_eq!(again.cell(j).unwrap(), &cell[..]);
+                    }
+                }
+            }
+        }
     }
 }

@@ -15,7 +15,8 @@
 //! Not checked here, because no single page shows it: that a child's keys
 //! lie within its parent's separators, that a page is reachable once, that a
 //! leaf's overflow run or a freelist entry is not also in use elsewhere.
-//! `oakmap check` walks the whole state for those.
+//! `oakmap check` walks the whole state for those; the writer refuses to
+//! free a page twice or a page the free set holds (`Pager::release_committed`).
 
 use super::{FIRST_DATA_PAGE, PH_KIND, PageId, PageKind, freelist, node, overflow, page_kind};
 use crate::error::{Error, Result};
