@@ -132,8 +132,11 @@ impl DataFile {
     /// `first`, and records them as verified: the writer sealed these bytes.
     pub(crate) fn write_pages(&self, buf: &[u8], first: u64, page_bytes: usize) -> Result<()> {
         self.write_at(buf, first * page_bytes as u64)?;
-        self.verified
-            .insert(first, (buf.len() / page_bytes.max(1)) as u64);
+        self.verified.insert(
+            first,
+            (buf.len() / page_bytes.max(1)) as u64,
+            crate::verified::ALL,
+        );
         Ok(())
     }
 

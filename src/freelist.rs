@@ -42,9 +42,11 @@ impl Queue {
 
     /// Moves the entries keyed at most `upto` into `free`.
     fn release_upto(&mut self, free: &mut BTreeSet<u64>, upto: Option<TxnId>) {
-        let keep = match upto {
-            Some(t) => self.by_txn.split_off(&TxnId(t.0 + 1)),
-            None => BTreeMap::new(),
+        // `upto` may be a commit number read from a meta slot: at u64::MAX
+        // nothing is kept (rather than the addition overflowing).
+        let keep = match upto.map(|t| t.0.checked_add(1)) {
+            Some(Some(after)) => self.by_txn.split_off(&TxnId(after)),
+            Some(None) | None => BTreeMap::new(),
         };
         for (_, ids) in std::mem::replace(&mut self.by_txn, keep) {
             self.pages -= ids.len() as u64;
@@ -122,6 +124,11 @@ impl FreeList {
             self.free.remove(&id);
         }
         Some(first)
+    }
+
+    /// Whether `id` is free now (not pending).
+    pub(crate) fn contains(&self, id: u64) -> bool {
+        self.free.contains(&id)
     }
 
     pub(crate) fn free_count(&self) -> u64 {

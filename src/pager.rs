@@ -24,8 +24,9 @@ use crate::cache::{Cache, PageMap, PageSet};
 use crate::error::{Error, Result};
 use crate::file::DataFile;
 use crate::format::node::{CellValue, Node};
-use crate::format::{self, FIRST_DATA_PAGE, PageId, TxnId, overflow};
+use crate::format::{self, FIRST_DATA_PAGE, PageId, TxnId, overflow, validate};
 use crate::freelist::FreeList;
+use crate::verified;
 
 /// A committed state's pages as seen through the mapping.
 #[derive(Clone, Copy)]
@@ -38,11 +39,14 @@ pub(crate) struct MapSource<'a> {
 }
 
 impl<'a> MapSource<'a> {
-    /// `pages` pages starting at `id`, checked to lie below `page_count` and
-    /// verified (self id, and checksum if enabled).
-    fn run(&self, id: PageId, pages: u64) -> Result<&'a [u8]> {
-        let end = id.0.checked_add(pages);
-        if id.0 < FIRST_DATA_PAGE || end.is_none_or(|e| e > self.page_count) {
+    /// Page `id` (one page of bytes), checked to lie in
+    /// `FIRST_DATA_PAGE..page_count` and to name itself `id`; the first time
+    /// this process reads it, also validated (`format::validate`) and, if
+    /// `verify`, checksummed (over the whole run, for an overflow run's first
+    /// page). The `Verified` bits record what passed, so the work is done once
+    /// per page per process.
+    pub(crate) fn page(&self, id: PageId) -> Result<&'a [u8]> {
+        if id.0 < FIRST_DATA_PAGE || id.0 >= self.page_count {
             return Err(Error::corrupt(
                 id.0,
                 format!(
@@ -51,36 +55,65 @@ impl<'a> MapSource<'a> {
                 ),
             ));
         }
-        let len = usize::try_from(pages * self.page_bytes as u64)
-            .map_err(|_| Error::corrupt(id.0, "run too large"))?;
-        let b = self
-            .file
-            .mapped(self.map, id.0 * self.page_bytes as u64, len)
-            .ok_or_else(|| Error::corrupt(id.0, "page beyond the mapping"))?;
-        // A page this process wrote or already checked skips the CRC (the
-        // self-id check stays: it is one load).
-        let verify = self.verify && !self.file.verified.contains(id.0);
-        format::verify_page(b, id, verify)?;
-        if verify {
-            self.file.verified.insert(id.0, pages);
+        let b = self.bytes(id, 1)?;
+        // The self-id check stays on every read: it is one load.
+        format::verify_page(b, id, false)?;
+        let done = self.file.verified.get(id.0);
+        if done & self.wanted() != self.wanted() {
+            self.first_read(id, b, done)?;
         }
         Ok(b)
     }
 
-    pub(crate) fn page(&self, id: PageId) -> Result<&'a [u8]> {
-        self.run(id, 1)
+    /// The checks this reader makes: structure always, checksums if `verify`.
+    fn wanted(&self) -> u8 {
+        if self.verify {
+            verified::ALL
+        } else {
+            verified::STRUCTURE
+        }
     }
 
-    pub(crate) fn overflow(&self, id: PageId, len: u32) -> Result<&'a [u8]> {
-        // Read the first page unverified-by-crc to learn the run length, then
-        // verify the whole run (its checksum covers all of it).
-        let first = MapSource {
-            verify: false,
-            ..*self
+    /// The checks of a page's first read that `done` does not record yet.
+    /// The checksum goes first, so random damage is reported as such.
+    #[cold]
+    fn first_read(&self, id: PageId, b: &'a [u8], done: u8) -> Result<()> {
+        let span = validate::span(b, id, self.page_count)?;
+        if self.verify && done & verified::CHECKSUM == 0 {
+            format::verify_page(self.bytes(id, span)?, id, true)?;
         }
-        .run(id, 1)?;
+        if done & verified::STRUCTURE == 0 {
+            validate::validate_page(b, id, self.page_count)?;
+        }
+        self.file.verified.insert(id.0, 1, self.wanted());
+        Ok(())
+    }
+
+    /// `pages` pages of the mapping from `id` on; the caller checked they lie
+    /// below `page_count`, and open checked the file holds `page_count`
+    /// pages, so they are inside the file. The arithmetic is checked anyway:
+    /// open's check is one multiplication of two values read from disk.
+    fn bytes(&self, id: PageId, pages: u64) -> Result<&'a [u8]> {
+        let too_large = || Error::corrupt(id.0, "page run past the addressable file");
+        let pb = self.page_bytes as u64;
+        let at = id.0.checked_mul(pb).ok_or_else(too_large)?;
+        let len = pages
+            .checked_mul(pb)
+            .and_then(|l| usize::try_from(l).ok())
+            .ok_or_else(too_large)?;
+        self.file
+            .mapped(self.map, at, len)
+            .ok_or_else(|| Error::corrupt(id.0, "page beyond the mapping"))
+    }
+
+    /// The value of `len` bytes in the overflow run starting at `id`.
+    pub(crate) fn overflow(&self, id: PageId, len: u32) -> Result<&'a [u8]> {
+        let first = self.page(id)?;
         let pages = overflow::check_first_page(first, id, len, self.page_bytes)?;
-        Ok(overflow::value(self.run(id, pages)?, len))
+        // `page` range-checked the run when it validated the first page;
+        // checked again as it costs nothing and the mapping must not fault.
+        validate::check_ref(id, id, pages, self.page_count, "overflow run")?;
+        Ok(overflow::value(self.bytes(id, pages)?, len))
     }
 }
 
@@ -137,6 +170,9 @@ pub(crate) struct Pager<'a> {
     freed_young: Vec<u64>,
     /// The other committed pages this transaction no longer uses.
     freed_old: Vec<u64>,
+    /// Every committed page in `freed_young` or `freed_old`, so that a page
+    /// two damaged references name is refused the second time.
+    released: PageSet,
     /// The newest checkpoint prepared or durable when the transaction began.
     prepared: TxnId,
     /// Pages taken from `free`, to hand back on abort.
@@ -169,6 +205,7 @@ impl<'a> Pager<'a> {
             recycled: BTreeSet::new(),
             freed_young: Vec::new(),
             freed_old: Vec::new(),
+            released: PageSet::default(),
             prepared,
             taken: Vec::new(),
             free,
@@ -216,11 +253,19 @@ impl<'a> Pager<'a> {
             return Ok(PageId(id));
         }
         let id = self.page_count;
-        self.committed
-            .file
-            .grow_to((id + pages) * self.page_bytes as u64)?;
-        self.page_count += pages;
+        let end = id.checked_add(pages).ok_or_else(|| too_large(id))?;
+        self.committed.file.grow_to(self.bytes_of(end)?)?;
+        self.page_count = end;
         Ok(PageId(id))
+    }
+
+    /// The file bytes `pages` pages take. Checked: `page_count` comes from a
+    /// meta slot on disk, and every page id the pager computes an offset for
+    /// is below it.
+    fn bytes_of(&self, pages: u64) -> Result<u64> {
+        pages
+            .checked_mul(self.page_bytes as u64)
+            .ok_or_else(|| too_large(pages))
     }
 
     /// A frame for a page coming into the cache, spilling the least recently
@@ -234,7 +279,7 @@ impl<'a> Pager<'a> {
         format::seal_page(bytes, PageId(victim), self.txn);
         let file = self.committed.file;
         file.write_pages(bytes, victim, self.page_bytes)?;
-        self.written_map = file.ensure_mapped(self.page_count * self.page_bytes as u64)?;
+        self.written_map = file.ensure_mapped(self.bytes_of(self.page_count)?)?;
         self.spilled.insert(victim);
         self.cache.counters().spills.fetch_add(1, Ordering::Relaxed);
         Ok(f)
@@ -277,39 +322,88 @@ impl<'a> Pager<'a> {
             return Ok(id);
         }
         let f = self.frame()?;
+        // Through the validated path: the page the writer edits in place has
+        // passed `format::validate` (or was written by this process).
         let src = self.committed.page(id)?;
         self.cache.frame_mut(f).copy_from_slice(src);
         let new = self.alloc(1)?;
         self.cache.install(new.0, f);
-        self.release_committed(id, 1);
+        self.release_committed(id, 1)?;
         Ok(new)
     }
 
-    /// Releases `pages` pages starting at `id` (a page or an overflow run).
-    pub(crate) fn free(&mut self, id: PageId, pages: u64) {
-        let ours = self.cache.remove(id.0)
-            || self.spilled.remove(&id.0)
-            || self.runs.remove(&id.0).is_some();
-        if ours {
-            self.recycled.extend(id.0..id.0 + pages);
+    /// Releases node or freelist page `id`, which the caller read through
+    /// `Src` (so validated, if committed) or built.
+    pub(crate) fn free_page(&mut self, id: PageId) -> Result<()> {
+        if self.cache.remove(id.0) || self.spilled.remove(&id.0) {
+            self.recycled.insert(id.0);
+            Ok(())
         } else {
-            self.release_committed(id, pages);
+            self.release_committed(id, 1)
         }
+    }
+
+    /// Releases the overflow run a leaf cell names: `len` bytes from `page`.
+    /// The reference is checked before anything is freed: a run of this
+    /// transaction must have that length; any other must be a committed run
+    /// whose first page reads, through the validated path, as an overflow
+    /// page of that length. So a damaged reference is `Corruption`, never a
+    /// free of another tree's pages.
+    pub(crate) fn free_overflow(&mut self, page: PageId, len: u32) -> Result<()> {
+        let pages = self.run_pages(len);
+        if let Some(&ours) = self.runs.get(&page.0) {
+            if ours != pages {
+                return Err(Error::corrupt(
+                    page.0,
+                    format!(
+                        "overflow reference of {len} bytes names a run of {ours} pages \
+                         this transaction wrote"
+                    ),
+                ));
+            }
+            self.runs.remove(&page.0);
+            self.recycled.extend(page.0..page.0 + pages);
+            return Ok(());
+        }
+        if self.cache.peek(page.0).is_some() || self.spilled.contains(&page.0) {
+            return Err(Error::corrupt(
+                page.0,
+                "overflow reference names a node page of this transaction",
+            ));
+        }
+        let first = self.committed.page(page)?;
+        overflow::check_first_page(first, page, len, self.page_bytes)?;
+        self.release_committed(page, pages)
     }
 
     /// Queues committed pages for reuse, by whether a checkpoint may reach
     /// them: only if they were born (their header's txn) no later than the
     /// newest checkpoint. An unreadable or impossible birth counts as old.
-    fn release_committed(&mut self, id: PageId, pages: u64) {
+    ///
+    /// Refuses, as `Corruption`, pages outside the committed state (so the
+    /// header read below is inside the file), pages free when the
+    /// transaction began (in the free set, or taken from it since), and
+    /// pages this transaction already released: each means a damaged
+    /// reference or freelist, and queueing the page would give it two owners.
+    fn release_committed(&mut self, id: PageId, pages: u64) -> Result<()> {
+        validate::check_ref(id, id, pages, self.committed.page_count, "freed page")?;
+        for p in id.0..id.0 + pages {
+            let was_free = self.free.contains(p)
+                || self.recycled.contains(&p)
+                || self.cache.peek(p).is_some()
+                || self.spilled.contains(&p)
+                || self.runs.contains_key(&p);
+            if was_free {
+                return Err(Error::corrupt(p, "a page in use was also listed as free"));
+            }
+            if !self.released.insert(p) {
+                return Err(Error::corrupt(p, "page released twice in one transaction"));
+            }
+        }
         let born = self
             .committed
-            .file
-            .mapped(
-                self.committed.map,
-                id.0 * self.page_bytes as u64,
-                format::PAGE_HEADER_BYTES,
-            )
-            .map_or(0, format::page_txn);
+            .bytes(id, 1)
+            .map_or(0, |b| format::page_txn(&b[..format::PAGE_HEADER_BYTES]));
         let young = born > self.prepared.0 && born < self.txn.0;
         let queue = if young {
             &mut self.freed_young
@@ -317,6 +411,7 @@ impl<'a> Pager<'a> {
             &mut self.freed_old
         };
         queue.extend(id.0..id.0 + pages);
+        Ok(())
     }
 
     /// Stores `value` in a new overflow run, written to the file at once
@@ -327,12 +422,12 @@ impl<'a> Pager<'a> {
         let file = self.committed.file;
         overflow::write_run(file, id, self.txn, value, self.page_bytes)?;
         self.runs.insert(id.0, pages);
-        self.written_map = file.ensure_mapped(self.page_count * self.page_bytes as u64)?;
+        self.written_map = file.ensure_mapped(self.bytes_of(self.page_count)?)?;
         Ok(id)
     }
 
     /// Pages an overflow run of `len` bytes spans.
-    pub(crate) fn run_pages(&self, len: u32) -> u64 {
+    fn run_pages(&self, len: u32) -> u64 {
         overflow::run_pages(len as usize, self.page_bytes)
     }
 
@@ -341,7 +436,7 @@ impl<'a> Pager<'a> {
     /// freelist's own pages.
     pub(crate) fn write_freelist(&mut self, old_pages: &[u64]) -> Result<(PageId, u64, Vec<u64>)> {
         for &id in old_pages {
-            self.free(PageId(id), 1);
+            self.free_page(PageId(id))?;
         }
         let per_page = format::freelist::entries_per_page(self.page_bytes);
         let count = self.free.free_count()
@@ -447,4 +542,10 @@ impl<'a> Pager<'a> {
     pub(crate) fn pending_total(&self) -> u64 {
         self.free.pending_count() + (self.freed_young.len() + self.freed_old.len()) as u64
     }
+}
+
+/// A page count whose byte size does not fit a `u64`: only a damaged
+/// `page_count` gets there.
+fn too_large(page: u64) -> Error {
+    Error::corrupt(page, "page count past the addressable file size")
 }

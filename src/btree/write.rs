@@ -57,6 +57,7 @@ pub(crate) fn insert(
         };
         return Ok(false);
     }
+    let old_root = desc.root;
     let (root, split, replaced) = insert_at(p, desc.root, 1, desc.depth, key, &cell)?;
     desc.root = root;
     if let Some((sep, right)) = split {
@@ -78,7 +79,10 @@ pub(crate) fn insert(
         desc.depth += 1;
     }
     if !replaced {
-        desc.len += 1;
+        desc.len = desc
+            .len
+            .checked_add(1)
+            .ok_or_else(|| Error::corrupt(old_root.0, "tree length overflows on insert"))?;
     }
     Ok(replaced)
 }
@@ -100,10 +104,9 @@ fn insert_at(
         };
         if let Some((len, ovf)) = old {
             if let Some((page, vlen)) = ovf {
-                let pages = p.run_pages(vlen);
-                p.free(page, pages);
+                p.free_overflow(page, vlen)?;
             }
-            remove_cell(p.page_mut(id)?, idx, len);
+            remove_cell(p.page_mut(id)?, id, idx, len)?;
         }
         if insert_cell(p.page_mut(id)?, idx, cell) {
             return Ok((id, None, old.is_some()));
@@ -116,7 +119,7 @@ fn insert_at(
     let child = node.child(idx)?;
     let (new_child, split, replaced) = insert_at(p, child, level + 1, depth, key, cell)?;
     if new_child != child {
-        set_child(p.page_mut(id)?, idx, new_child);
+        set_child(p.page_mut(id)?, id, idx, new_child)?;
     }
     let Some((sep, right)) = split else {
         return Ok((id, None, replaced));
@@ -154,7 +157,14 @@ fn split(p: &mut Pager<'_>, id: PageId, leaf: bool, idx: usize, new_cell: &[u8])
     let right = p.alloc_dirty()?;
     let sep;
     let right_cells: Vec<Vec<u8>> = if leaf {
-        sep = separator(cell_key(&cells[m - 1], true), cell_key(&cells[m], true));
+        let (left_key, right_key) = (cell_key(&cells[m - 1], true), cell_key(&cells[m], true));
+        // A validated leaf is in order, and the new key went where the search
+        // put it; a leaf holding keys outside its parent's range (which no
+        // single page shows) can still break that here.
+        if left_key >= right_key {
+            return Err(Error::corrupt(id.0, "keys out of order around a split"));
+        }
+        sep = separator(left_key, right_key);
         cells[m..].to_vec()
     } else {
         // The first right cell's key moves up; the cell keeps its child with
@@ -231,11 +241,17 @@ pub(crate) fn remove(p: &mut Pager<'_>, desc: &mut TreeDesc, key: &[u8]) -> Resu
     if get(p.src(), desc, key)?.is_none() {
         return Ok(false);
     }
+    let len = desc.len.checked_sub(1).ok_or_else(|| {
+        Error::corrupt(
+            desc.root.0,
+            "tree length is 0, but the tree holds the key removed",
+        )
+    })?;
     let (root, fill) = remove_at(p, desc.root, 1, desc.depth, key)?;
     desc.root = root;
-    desc.len -= 1;
+    desc.len = len;
     if fill == Fill::Empty {
-        p.free(root, 1);
+        p.free_page(root)?;
         *desc = TreeDesc::default();
         return Ok(true);
     }
@@ -245,7 +261,7 @@ pub(crate) fn remove(p: &mut Pager<'_>, desc: &mut TreeDesc, key: &[u8]) -> Resu
             break;
         }
         let only = node.child(0)?;
-        p.free(desc.root, 1);
+        p.free_page(desc.root)?;
         desc.root = only;
         desc.depth -= 1;
     }
@@ -270,10 +286,9 @@ fn remove_at(
         };
         let len = node.cell(i)?.len();
         if let Some((page, vlen)) = overflow_of(node.value(i)?) {
-            let pages = p.run_pages(vlen);
-            p.free(page, pages);
+            p.free_overflow(page, vlen)?;
         }
-        remove_cell(p.page_mut(id)?, i, len);
+        remove_cell(p.page_mut(id)?, id, i, len)?;
         return Ok((id, fill_of(p, id, true)?));
     }
     let node = p.src().node(id, false)?;
@@ -282,11 +297,11 @@ fn remove_at(
     let child_is_leaf = level + 1 == depth;
     let (new_child, fill) = remove_at(p, child, level + 1, depth, key)?;
     if new_child != child {
-        set_child(p.page_mut(id)?, idx, new_child);
+        set_child(p.page_mut(id)?, id, idx, new_child)?;
     }
     match fill {
         Fill::Empty => {
-            p.free(new_child, 1);
+            p.free_page(new_child)?;
             remove_branch_cell(p, id, idx)?;
         }
         Fill::Under => merge_child(p, id, idx, child_is_leaf)?,
@@ -299,13 +314,13 @@ fn remove_at(
 fn remove_branch_cell(p: &mut Pager<'_>, id: PageId, idx: usize) -> Result<()> {
     let node = p.src().node(id, false)?;
     let len = node.cell(idx)?.len();
-    remove_cell(p.page_mut(id)?, idx, len);
+    remove_cell(p.page_mut(id)?, id, idx, len)?;
     let node = p.src().node(id, false)?;
     if idx == 0 && node.count() > 0 && !node.key(0)?.is_empty() {
         let child = node.child(0)?;
         let len = node.cell(0)?.len();
         let b = p.page_mut(id)?;
-        remove_cell(b, 0, len);
+        remove_cell(b, id, 0, len)?;
         let ok = insert_cell(b, 0, &branch_cell(b"", child));
         assert!(ok, "a shorter cell fits where a longer one was");
     }
@@ -347,17 +362,20 @@ fn merge_child(p: &mut Pager<'_>, parent: PageId, idx: usize, leaf: bool) -> Res
     let lid = p.make_dirty(lid)?;
     let refs: Vec<&[u8]> = cells.iter().map(Vec::as_slice).collect();
     build_node(p.page_mut(lid)?, kind, &refs);
-    p.free(rid, 1);
-    set_child(p.page_mut(parent)?, l, lid);
+    p.free_page(rid)?;
+    set_child(p.page_mut(parent)?, parent, l, lid)?;
     remove_branch_cell(p, parent, r)
 }
 
-/// Frees every page of the tree `desc`: nodes and overflow runs.
+/// Frees every page of the tree `desc`: nodes and overflow runs. Reads the
+/// whole tree before freeing anything; each run is checked as it is freed
+/// (`Pager::free_overflow`), and an error leaves the transaction failed.
 pub(crate) fn free_all(p: &mut Pager<'_>, desc: &TreeDesc) -> Result<()> {
     if desc.depth == 0 {
         return Ok(());
     }
-    let mut to_free: Vec<(PageId, u64)> = Vec::new();
+    let mut nodes: Vec<PageId> = Vec::new();
+    let mut runs: Vec<(PageId, u32)> = Vec::new();
     let mut level_ids = vec![desc.root];
     for level in 1..=desc.depth {
         let leaf = level == desc.depth;
@@ -366,19 +384,20 @@ pub(crate) fn free_all(p: &mut Pager<'_>, desc: &TreeDesc) -> Result<()> {
             let node = p.src().node(id, leaf)?;
             for i in 0..node.count() {
                 if leaf {
-                    if let Some((page, len)) = overflow_of(node.value(i)?) {
-                        to_free.push((page, p.run_pages(len)));
-                    }
+                    runs.extend(overflow_of(node.value(i)?));
                 } else {
                     next.push(node.child(i)?);
                 }
             }
-            to_free.push((id, 1));
+            nodes.push(id);
         }
         level_ids = next;
     }
-    for (id, pages) in to_free {
-        p.free(id, pages);
+    for (page, len) in runs {
+        p.free_overflow(page, len)?;
+    }
+    for id in nodes {
+        p.free_page(id)?;
     }
     Ok(())
 }

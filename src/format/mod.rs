@@ -12,10 +12,14 @@
 //! * §5 overflow runs — [`overflow`]
 //! * §6 freelist pages — [`freelist`]
 //! * §7 write-ahead log files and records — [`wal`]
+//!
+//! [`validate`] checks a data page read from the file against every rule of
+//! §3–§6 its own bytes can show, dispatching to the kind's validator.
 
 pub(crate) mod freelist;
 pub(crate) mod node;
 pub(crate) mod overflow;
+pub(crate) mod validate;
 pub(crate) mod wal;
 
 use crate::error::{Error, Result};
@@ -361,7 +365,7 @@ impl Meta {
 /// Size of the header at the start of every data page.
 pub const PAGE_HEADER_BYTES: usize = 32;
 const PH_CRC: usize = 0; // u32: CRC-32 of bytes 4..end of page (or overflow run)
-const PH_KIND: usize = 4; // u8
+pub(crate) const PH_KIND: usize = 4; // u8
 // 5: reserved u8, zero
 const PH_COUNT: usize = 6; // u16: cells or entries in the page
 pub(crate) const PH_PAGE_ID: usize = 8; // u64: the page's own id

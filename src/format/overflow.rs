@@ -6,19 +6,22 @@
 //! it can be read as one slice of the mapping. The checksum in the first page
 //! covers the whole run (bytes 4 to the end of the last page).
 
+use super::validate::check_ref;
 use super::{
     PAGE_HEADER_BYTES, PH_KIND_SPECIFIC, PH_PAGE_ID, PH_TXN, PageId, PageKind, TxnId, get_u32,
-    init_page_header, page_kind, put_u32, put_u64,
+    init_page_header, page_count_field, page_kind, put_u32, put_u64,
 };
 use crate::error::{Error, Result};
 use crate::file::DataFile;
+use crate::verified;
 
 const RUN_PAGES: usize = PH_KIND_SPECIFIC; // u32
 const VALUE_LEN: usize = PH_KIND_SPECIFIC + 4; // u32
 
-/// Pages needed for a value of `len` bytes.
+/// Pages needed for a value of `len` bytes (in `u64`, so no length a cell
+/// can state overflows it).
 pub(crate) fn run_pages(len: usize, page_bytes: usize) -> u64 {
-    (PAGE_HEADER_BYTES + len).div_ceil(page_bytes) as u64
+    (PAGE_HEADER_BYTES as u64 + len as u64).div_ceil(page_bytes as u64)
 }
 
 /// Writes `value` as the overflow run at `id`, sealed for `txn`: the header
@@ -48,8 +51,34 @@ pub(crate) fn write_run(
     file.write_at(&head, at)?;
     file.write_at(value, at + PAGE_HEADER_BYTES as u64)?;
     file.write_at(&tail, at + (PAGE_HEADER_BYTES + value.len()) as u64)?;
-    file.verified.insert(id.0, pages);
+    // The first page is a page we sealed; the rest are value bytes, which a
+    // bad reference must not find marked as a checked page.
+    file.verified.insert(id.0, 1, verified::ALL);
+    file.verified.remove(id.0 + 1, pages - 1);
     Ok(())
+}
+
+/// Checks the §5 rules the first page of a run shows on its own, for page
+/// `id` of a state whose pages are all below `page_count`: `count` is 0,
+/// `run_pages` is `ceil((32 + value_len) / P)`, and the whole run lies in
+/// `FIRST_DATA_PAGE..page_count`. Returns `run_pages`.
+pub(crate) fn validate_first_page(first: &[u8], id: PageId, page_count: u64) -> Result<u64> {
+    if page_count_field(first) != 0 {
+        return Err(Error::corrupt(
+            id.0,
+            format!("overflow page has count {}", page_count_field(first)),
+        ));
+    }
+    let pages = u64::from(get_u32(first, RUN_PAGES));
+    let len = get_u32(first, VALUE_LEN);
+    if pages != run_pages(len as usize, first.len()) {
+        return Err(Error::corrupt(
+            id.0,
+            format!("overflow run of {pages} pages cannot hold {len} bytes"),
+        ));
+    }
+    check_ref(id, id, pages, page_count, "overflow run")?;
+    Ok(pages)
 }
 
 /// Checks the header of an overflow run that a cell says holds `len` bytes,
@@ -76,7 +105,9 @@ pub(crate) fn check_first_page(
     Ok(pages)
 }
 
-/// The value bytes of a verified run.
+/// The value bytes of a verified run: `run` is the whole run that
+/// `check_first_page` returned the length of for this `len`, so it holds
+/// `32 + len` bytes.
 pub(crate) fn value(run: &[u8], len: u32) -> &[u8] {
     &run[PAGE_HEADER_BYTES..PAGE_HEADER_BYTES + len as usize]
 }
@@ -102,6 +133,18 @@ mod tests {
         assert_eq!(check_first_page(&run, PageId(8), 10_000, 4096).unwrap(), 3);
         assert_eq!(self::value(&run, 10_000), &value[..]);
         assert!(check_first_page(&run, PageId(8), 9_000, 4096).is_err());
+        assert_eq!(validate_first_page(&run[..4096], PageId(8), 11).unwrap(), 3);
+        assert!(validate_first_page(&run[..4096], PageId(8), 10).is_err());
+        let mut c = run[..4096].to_vec();
+        put_u32(&mut c, RUN_PAGES, 2);
+        assert!(validate_first_page(&c, PageId(8), 1000).is_err());
+        let mut c = run[..4096].to_vec();
+        put_u32(&mut c, VALUE_LEN, u32::MAX);
+        put_u32(&mut c, RUN_PAGES, run_pages(u32::MAX as usize, 4096) as u32);
+        validate_first_page(&c, PageId(8), 2_000_000).unwrap();
+        assert!(validate_first_page(&c, PageId(8), 1_000_000).is_err());
+        c[6] = 1;
+        assert!(validate_first_page(&c, PageId(8), 2_000_000).is_err());
         let mut c = run.clone();
         c[9000] ^= 4;
         assert!(verify_page(&c, PageId(8), true).is_err());
