@@ -356,6 +356,22 @@ fn load_freelist(src: &MapSource<'_>, meta: &Meta) -> Result<(Vec<u64>, Vec<u64>
         pages.push(next.0);
         next = after;
     }
+    // A page listed twice, or a freelist page listed as free, would be
+    // handed out twice: refuse it here, where the whole list is at hand.
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::corrupt(
+            meta.freelist_head.0,
+            format!("freelist lists page {} twice", w[0]),
+        ));
+    }
+    if let Some(p) = pages.iter().find(|p| sorted.binary_search(p).is_ok()) {
+        return Err(Error::corrupt(
+            *p,
+            "freelist page is listed as free by the freelist",
+        ));
+    }
     if ids.len() as u64 != meta.free_count {
         return Err(Error::corrupt(
             meta.freelist_head.0,

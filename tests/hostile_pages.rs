@@ -373,6 +373,27 @@ fn freelist_entry_or_next_past_page_count() {
 }
 
 #[test]
+fn freelist_listing_a_page_twice_or_its_own_page() {
+    for_both(|verify| {
+        for field in ["twice", "itself"] {
+            let (_dir, path) = scratch("free.oak");
+            build(&path);
+            let head = RawDb::open(&path).unwrap().freelist().pages[0];
+            rewrite(&path, head, 1, |b| {
+                assert!(get_u16(b, 6) > 1, "freelist page lists two ids");
+                let first = u64::from_le_bytes(b[32..40].try_into().unwrap());
+                put_u64(b, 40, if field == "twice" { first } else { head });
+            });
+            let got = options(verify).open(&path).map(|_| ());
+            assert!(
+                matches!(got, Err(Error::Corruption { .. })),
+                "open with a freelist listing a page {field}: {got:?}"
+            );
+        }
+    });
+}
+
+#[test]
 fn tree_length_zero_or_max_on_a_non_empty_tree() {
     for_both(|verify| {
         for (len, op) in [(0u64, "remove"), (u64::MAX, "insert")] {
