@@ -104,9 +104,10 @@ impl Options {
     }
     /// Whether page reads verify checksums (default true): each page's CRC is
     /// checked the first time this process reads it from the file; pages the
-    /// process wrote itself are trusted. Structural checks that keep bad
-    /// bytes from causing a panic run on every read either way; `oakmap
-    /// check` verifies every page.
+    /// process wrote itself are trusted. The structural validation that
+    /// keeps bad bytes from causing a panic or spreading (offsets, lengths,
+    /// key order, references within the file) runs on each page's first
+    /// read either way; `oakmap check` verifies every page.
     pub fn verify_checksums(mut self, verify: bool) -> Options {
         self.verify_checksums = verify;
         self
