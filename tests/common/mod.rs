@@ -1,7 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod child;
 pub mod crash;
+pub mod format;
+pub mod layout;
 
 use std::path::Path;
 
@@ -41,7 +44,7 @@ pub fn assert_clean(db: &Db) {
 }
 
 /// A small seeded generator (SplitMix64), so failures replay from their seed.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Rng(pub u64);
 
 impl Rng {
