@@ -336,11 +336,18 @@ impl CommitLog {
         Ok(st)
     }
 
-    /// Checkpoint step: syncs the active file, publishes what that makes
-    /// durable, then resets the other file (a new header, synced, so that a
+    /// Checkpoint step: ends the active file with a switch marker (the log
+    /// continues in the other file) and syncs it, publishing what that makes
+    /// durable; then resets the other file (a new header, synced, so that a
     /// meta slot may name it; its old bytes are overwritten) and makes it
-    /// active, starting at the current end. Returns that LSN: what the
-    /// checkpoint will cover, and the `base_lsn` of the file holding it.
+    /// active, starting after the marker. Returns that LSN: what the
+    /// checkpoint will cover.
+    ///
+    /// Why the marker: until the checkpoint's meta slot is durable, the
+    /// newest slot names the file left behind, and commits acknowledged in
+    /// the new file are found only by following the log into it. The marker
+    /// tells recovery that the new file must be there: without it, a lost
+    /// new file would look like a log that simply ended.
     pub(crate) fn switch(&self, published: &Published) -> Result<u64> {
         let mut st = self.state.lock();
         while st.flushing {
@@ -354,20 +361,37 @@ impl CommitLog {
             self.cond.notify_all();
             e
         };
-        if st.durable < st.end {
-            st.fsyncs += 1;
-            if let Err(e) = self.wal.sync(st.active) {
-                return Err(fail(&mut st, e));
-            }
-            st.durable = st.end;
-            st.sync_deadline = None;
-            self.publish_ready(&mut st, published);
-        }
         if st.base == st.end {
             // The active file holds no records: switching would only give
-            // both files the same base. Its header is durable already.
+            // both files the same base. Its header is durable already; only
+            // make the records before it durable, if any wait.
+            if st.durable < st.end {
+                st.fsyncs += 1;
+                if let Err(e) = self.wal.sync(st.active) {
+                    return Err(fail(&mut st, e));
+                }
+                st.durable = st.end;
+                st.sync_deadline = None;
+                self.publish_ready(&mut st, published);
+            }
             return Ok(st.end);
         }
+        let mut marker = OpLog::switch_marker();
+        let record = marker.encode(st.end, 0, st.durable, self.wal.tag());
+        let offset = WAL_HEADER_BYTES as u64 + (st.end - st.base);
+        let ended = self
+            .wal
+            .write_at(st.active, record, offset)
+            .and_then(|()| self.wal.sync(st.active));
+        if let Err(e) = ended {
+            return Err(fail(&mut st, e));
+        }
+        st.fsyncs += 1;
+        st.end += record.len() as u64;
+        st.bytes_written += record.len() as u64;
+        st.durable = st.end;
+        st.sync_deadline = None;
+        self.publish_ready(&mut st, published);
         let other = 1 - st.active;
         let reset = self
             .wal

@@ -144,7 +144,9 @@ pub struct RecordView {
     pub offset: u64,
     /// Its LSN.
     pub lsn: u64,
-    /// The commit it records.
+    /// A switch marker: no commit, the log continues in the other file.
+    pub marker: bool,
+    /// The commit it records (0 for a marker).
     pub txn: u64,
     /// How far the log was durable when it was written.
     pub synced_lsn: u64,
@@ -824,12 +826,15 @@ fn walk_wal_file(
                 WalEnd::TornTail { offset: off as u64 }
             };
         };
-        let ops = match decode_ops(&rec) {
+        let decoded = decode_ops(&rec);
+        let marker = decoded.as_deref().is_some_and(Op::is_switch_marker);
+        let ops = match decoded {
             Some(ops) => ops.iter().map(describe_op).collect(),
             None => vec!["(operations do not parse)".to_string()],
         };
         out.push(RecordView {
             file,
+            marker,
             offset: off as u64,
             lsn,
             txn: rec.txn,
@@ -860,5 +865,6 @@ fn describe_op(op: &Op<'_>) -> String {
         Op::Delete { tree, key } => format!("delete {tree} {}", esc(key)),
         Op::CreateTree { tree } => format!("create tree {tree}"),
         Op::DeleteTree { tree } => format!("delete tree {tree}"),
+        Op::Switch => "switch: the log continues in the other file".to_string(),
     }
 }

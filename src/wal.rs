@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::format::Meta;
-use crate::format::wal::{WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag};
+use crate::format::wal::{Op, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag};
 use crate::io::{Io, IoFile, IoHook};
 
 pub(crate) struct WalFiles {
@@ -286,26 +286,46 @@ impl LogReader<'_> {
         };
         let (mut file, mut base, mut off) = (start, meta.wal_base, off);
         let loss = loop {
-            if let Err(e) = walk.file(&bytes[file], file, off) {
-                break Some(e);
-            }
-            // The log continues in the other file only if that file starts
-            // exactly where this one's records end (an older file's later
-            // bytes are an earlier cycle's: files are reused, not emptied).
+            let switched = match walk.file(&bytes[file], file, off) {
+                Ok(switched) => switched,
+                Err(e) => break Some(e),
+            };
+            // The log continues in the other file if it starts exactly where
+            // this one's records end (an older file's later bytes are an
+            // earlier cycle's: files are reused, not emptied); after a
+            // switch marker it must.
             let other = 1 - file;
-            match heads[other] {
-                Head::Base(b) if b == walk.lsn && b > base => {}
-                Head::Base(b) if b > walk.lsn => {
+            let continues = match heads[other] {
+                Head::Base(b) => b == walk.lsn && b > base,
+                Head::Damaged => {
+                    walk.lsn > base && record_at(&bytes[other], WAL_HEADER_BYTES, walk.lsn, tag)
+                }
+                Head::Missing | Head::Short => false,
+            };
+            if !continues {
+                if switched {
+                    break Some(self.corrupt(
+                        other,
+                        0,
+                        &format!(
+                            "the log continues in this file from LSN {} ({} ends with a \
+                             switch to it), but it is {}",
+                            walk.lsn,
+                            self.paths[file].display(),
+                            describe(heads[other], walk.lsn),
+                        ),
+                    ));
+                }
+                if let Head::Base(b) = heads[other]
+                    && b > walk.lsn
+                {
                     break Some(self.corrupt(
                         other,
                         0,
                         "WAL continues past a gap or a damaged record",
                     ));
                 }
-                Head::Damaged
-                    if walk.lsn > base
-                        && record_at(&bytes[other], WAL_HEADER_BYTES, walk.lsn, tag) => {}
-                _ => break None,
+                break None;
             }
             file = other;
             base = walk.lsn;
@@ -344,17 +364,6 @@ impl LogReader<'_> {
 
     /// The error for a log the checkpoint needs that no file holds.
     fn missing(&self, heads: &[Head; 2], meta: &Meta) -> Error {
-        let describe = |h: Head| match h {
-            Head::Missing => "missing".to_string(),
-            Head::Short => "shorter than its header".to_string(),
-            Head::Damaged => "header damaged, and no record of this database where \
-                              the log must continue"
-                .to_string(),
-            Head::Base(b) if b == meta.wal_base => {
-                "truncated before the position the checkpoint covers".to_string()
-            }
-            Head::Base(b) => format!("starts at LSN {b} (another cycle's log, or an older copy)"),
-        };
         self.corrupt(
             meta.wal_file.min(1),
             0,
@@ -366,9 +375,9 @@ impl LogReader<'_> {
                 meta.wal_file,
                 meta.wal_base,
                 self.paths[0].display(),
-                describe(heads[0]),
+                describe(heads[0], meta.wal_base),
                 self.paths[1].display(),
-                describe(heads[1]),
+                describe(heads[1], meta.wal_base),
             ),
         )
     }
@@ -395,14 +404,20 @@ struct Walk<'r, 'p> {
 
 impl Walk<'_, '_> {
     /// Follows records in one file from `off` to the first that does not
-    /// decode, or the end of the file. Errors are losses: a damaged record
-    /// that acknowledged ones follow, a record whose operations do not
-    /// parse, a gap in the commit numbers.
-    fn file(&mut self, b: &[u8], file: usize, mut off: usize) -> Result<()> {
+    /// decode, the end of the file, or a switch marker (then returns true:
+    /// the log continues in the other file). Errors are losses: a damaged
+    /// record that acknowledged ones follow, a record whose operations do
+    /// not parse, a gap in the commit numbers.
+    fn file(&mut self, b: &[u8], file: usize, mut off: usize) -> Result<bool> {
         while off < b.len() {
             let Some(r) = decode_record(&b[off..], self.lsn, self.tag) else {
-                return self.check_tail(b, file, off);
+                return self.check_tail(b, file, off).map(|()| false);
             };
+            let ops = decode_ops(&r);
+            if ops.as_deref().is_some_and(Op::is_switch_marker) {
+                self.lsn += r.len as u64;
+                return Ok(true);
+            }
             // Commits are numbered without gaps, and every one after the
             // checkpoint has a record except one too large to log, which is
             // a checkpoint of its own: a gap means such a checkpoint's meta
@@ -419,7 +434,7 @@ impl Walk<'_, '_> {
                     ),
                 ));
             }
-            if decode_ops(&r).is_none() {
+            if ops.is_none() {
                 return Err(self.reader.corrupt(
                     file,
                     off as u64,
@@ -435,7 +450,7 @@ impl Walk<'_, '_> {
             self.lsn += r.len as u64;
             off += r.len;
         }
-        Ok(())
+        Ok(false)
     }
 
     /// A bad record at `off`: corruption if a later valid record of this
@@ -462,6 +477,21 @@ pub(crate) fn acknowledged_after(b: &[u8], off: usize, bad_lsn: u64, tag: u32) -
         let lsn = bad_lsn + (p - off) as u64;
         decode_record(&b[p..], lsn, tag).is_some_and(|r| r.synced_lsn > bad_lsn)
     })
+}
+
+/// What is wrong with a file that should start at `base`.
+fn describe(h: Head, base: u64) -> String {
+    match h {
+        Head::Missing => "missing".to_string(),
+        Head::Short => "shorter than its header".to_string(),
+        Head::Damaged => "damaged: its header does not decode, and no record of this \
+                          database is where the log must continue"
+            .to_string(),
+        Head::Base(b) if b == base => {
+            "truncated before the position the checkpoint covers".to_string()
+        }
+        Head::Base(b) => format!("a log starting at LSN {b} (another cycle's, or an older copy)"),
+    }
 }
 
 fn head_of(b: Option<&[u8]>) -> Head {

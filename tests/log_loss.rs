@@ -358,3 +358,45 @@ fn records_with_valid_checksums_that_replay_cannot_apply_are_refused() {
         assert_refused(&copy, &name);
     }
 }
+
+#[test]
+fn commits_in_the_file_a_stalled_checkpoint_switched_to_are_not_dropped() {
+    // The newest meta slot names the file before the switch; the commits
+    // after it are only in the other file, found by following the log.
+    const STALL: &str = "checkpoint.data.sync";
+    let live = tempfile::tempdir().unwrap();
+    let path = live.path().join("db.oak");
+    let fail = std::sync::Arc::new(oakmap::FailPoints::new());
+    let db = std::sync::Arc::new(options().fail_points(fail.clone()).open(&path).unwrap());
+    db.insert("t", b"base", b"checkpointed").unwrap();
+    db.checkpoint().unwrap();
+    db.insert("t", &0u64.to_be_bytes(), &value(0)).unwrap();
+    fail.hold(STALL);
+    let stalled = {
+        let db = db.clone();
+        std::thread::spawn(move || db.checkpoint())
+    };
+    while fail.waiting(STALL) == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for i in 1..COMMITS {
+        db.insert("t", &i.to_be_bytes(), &value(i)).unwrap();
+    }
+    let (image, image_path) = copy_of(&path);
+    fail.release(STALL);
+    stalled.join().unwrap().unwrap();
+    drop(std::sync::Arc::into_inner(db).unwrap());
+
+    let raw = RawDb::open(&image_path).unwrap();
+    let named = raw.newest_meta().unwrap().wal_file;
+    let other = format!("db.oak.wal{}", 1 - named);
+    let wal = raw.wal();
+    assert!(
+        wal.records.iter().any(|r| r.marker && r.file == named),
+        "the file left behind ends with a switch marker"
+    );
+    let (_whole, whole) = copy_of(&image_path);
+    assert!(read_all(&options().open(&whole).unwrap()) == model(COMMITS));
+    std::fs::remove_file(image.path().join(&other)).unwrap();
+    assert_refused(&image_path, &other);
+}

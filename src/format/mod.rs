@@ -54,6 +54,10 @@ pub const VALUE_BYTES_MAX: usize = u32::MAX as usize;
 /// The largest page count a meta slot may name: `page_count * page_bytes`
 /// then fits a `u64` at every page size (and any file that can exist).
 pub const PAGE_COUNT_MAX: u64 = u64::MAX / PAGE_BYTES_MAX as u64;
+/// The largest commit number or log position a meta slot may hold: no
+/// database makes 2^62 commits or writes 2^62 bytes of log, and below it
+/// every `+ 1` or `+ len` on them is free of overflow.
+pub const COUNTER_MAX: u64 = 1 << 62;
 /// The longest tree name.
 pub const TREE_NAME_BYTES_MAX: usize = 255;
 
@@ -348,6 +352,12 @@ impl Meta {
         // computed: a larger count is no file that could exist anyway.
         if meta.page_count > PAGE_COUNT_MAX {
             return Err(Error::corrupt(page, "meta page count is impossibly large"));
+        }
+        if meta.txn.0 > COUNTER_MAX || meta.wal_lsn > COUNTER_MAX {
+            return Err(Error::corrupt(
+                page,
+                "meta commit number or log position is impossibly large",
+            ));
         }
         if meta.wal_base > meta.wal_lsn {
             return Err(Error::corrupt(

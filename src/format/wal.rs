@@ -17,7 +17,9 @@
 //! Op: `kind u8 | name_len u8 | name | ...` where kind 1 (put) continues
 //! `key_len u16 | key | value_len u32 | value`, kind 2 (delete) continues
 //! `key_len u16 | key`, and kinds 3 (create tree) and 4 (delete tree) end
-//! after the name.
+//! after the name. A record holding the one op of kind 5 (switch, empty
+//! name) records no commit: it marks that the log continues in the other
+//! file, at the LSN after it.
 
 use super::{crc32, get_u16, get_u32, get_u64, put_u32, put_u64};
 
@@ -58,6 +60,7 @@ pub(crate) const OP_PUT: u8 = 1;
 pub(crate) const OP_DELETE: u8 = 2;
 pub(crate) const OP_CREATE_TREE: u8 = 3;
 pub(crate) const OP_DELETE_TREE: u8 = 4;
+pub(crate) const OP_SWITCH: u8 = 5;
 
 /// A WAL file header, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +156,13 @@ impl OpLog {
         self.start(kind, tree);
     }
 
+    /// The record that ends a file: the log continues in the other one.
+    pub(crate) fn switch_marker() -> OpLog {
+        let mut log = OpLog::default();
+        log.start(OP_SWITCH, "");
+        log
+    }
+
     /// The complete record for `txn` at `lsn`. The caller keeps records
     /// within `RECORD_BYTES_MAX`.
     pub(crate) fn encode(&mut self, lsn: u64, txn: u64, synced_lsn: u64, tag: u32) -> &[u8] {
@@ -239,6 +249,15 @@ pub(crate) enum Op<'a> {
     DeleteTree {
         tree: &'a str,
     },
+    /// Not a change: the log continues in the other file.
+    Switch,
+}
+
+impl Op<'_> {
+    /// True for the ops of a switch marker: the record records no commit.
+    pub(crate) fn is_switch_marker(ops: &[Op<'_>]) -> bool {
+        ops == [Op::Switch]
+    }
 }
 
 /// Splits `n` bytes off the front of `b`.
@@ -274,6 +293,8 @@ pub(crate) fn decode_ops<'a>(rec: &Record<'a>) -> Option<Vec<Op<'a>>> {
             }
             OP_CREATE_TREE => Op::CreateTree { tree },
             OP_DELETE_TREE => Op::DeleteTree { tree },
+            // A marker is a record of its own, never one op among changes.
+            OP_SWITCH if tree.is_empty() && rec.op_count == 1 => Op::Switch,
             _ => return None,
         };
         ops.push(op);

@@ -102,7 +102,7 @@ impl Layout {
             roles.entry(p).or_insert(Role::Unused);
         }
         let replay = raw.wal().records.into_iter();
-        let replay = replay.filter(|r| r.status == RecordStatus::Replay);
+        let replay = replay.filter(|r| r.status == RecordStatus::Replay && !r.marker);
         let mut records: Vec<Record> = replay
             .map(|r| (r.file, r.offset as usize, r.len, r.txn))
             .collect();
