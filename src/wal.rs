@@ -251,11 +251,11 @@ impl LogReader<'_> {
                 && let Some(h) = WalHeader::decode(b)
                 && h.file_id != self.file_id
             {
-                return Err(self.corrupt(
-                    i,
-                    0,
-                    "WAL file belongs to a different database; move it away",
-                ));
+                return Err(Error::WalCorruption {
+                    path: self.paths[i].clone(),
+                    offset: 0,
+                    reason: "the WAL file belongs to a different database; move it away".into(),
+                });
             }
         }
         let bytes = files.map(Option::unwrap_or_default);
@@ -382,11 +382,17 @@ impl LogReader<'_> {
         )
     }
 
+    /// A log that cannot be read to its end, with what the user can do.
     fn corrupt(&self, file: usize, offset: u64, reason: &str) -> Error {
         Error::WalCorruption {
             path: self.paths[file].clone(),
             offset,
-            reason: reason.to_string(),
+            reason: format!(
+                "{reason}. Acknowledged commits may be lost; nothing was changed. Restore \
+                 the file from a copy, or accept the loss with Options::accept_log_loss \
+                 (`oakmap recover --accept-log-loss`), which keeps the commits before \
+                 this point"
+            ),
         }
     }
 }

@@ -30,10 +30,8 @@ pub fn run(args: &Args) -> ExitCode {
             eprintln!("oakmap recover: {e}");
             if !args.accept_log_loss {
                 eprintln!(
-                    "Nothing was changed. Restore the log file if you have it; otherwise \
-                     `oakmap recover --accept-log-loss {}` opens at the last commit that \
-                     can be read and drops the acknowledged commits after it (copy the \
-                     database and its .wal0/.wal1 files first to keep them).",
+                    "To go on without those commits: oakmap recover --accept-log-loss {} \
+                     (copy the database and its .wal0/.wal1 files first to keep them).",
                     args.file.display()
                 );
             }
