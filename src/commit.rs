@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
-use crate::format::wal::{OpLog, WAL_HEADER_BYTES};
+use crate::format::wal::{OpLog, SWITCH_MARKER_BYTES, WAL_HEADER_BYTES};
 use crate::format::{Meta, TxnId};
 use crate::snapshot::Published;
 use crate::wal::WalFiles;
@@ -336,12 +336,12 @@ impl CommitLog {
         Ok(st)
     }
 
-    /// Checkpoint step: ends the active file with a switch marker (the log
-    /// continues in the other file) and syncs it, publishing what that makes
-    /// durable; then resets the other file (a new header, synced, so that a
-    /// meta slot may name it; its old bytes are overwritten) and makes it
-    /// active, starting after the marker. Returns that LSN: what the
-    /// checkpoint will cover.
+    /// Checkpoint step: resets the other file (a new header starting after
+    /// the marker to come, synced, so that a meta slot may name it; its old
+    /// bytes are overwritten), then ends the active file with a switch
+    /// marker (the log continues in the other file) and syncs it with every
+    /// record before it, publishing what that makes durable; the other file
+    /// becomes active. Returns its start: what the checkpoint will cover.
     ///
     /// Why the marker: until the checkpoint's meta slot is durable, the
     /// newest slot names the file left behind, and commits acknowledged in
@@ -376,6 +376,19 @@ impl CommitLog {
             }
             return Ok(st.end);
         }
+        // The other file's header first: a durable marker then always has
+        // a durable file to point at. A crash between the two leaves a
+        // header starting one marker past the log's end and no record
+        // after it, which recovery knows for a switch that did not finish.
+        let other = 1 - st.active;
+        let next = st.end + SWITCH_MARKER_BYTES;
+        let reset = self
+            .wal
+            .reset(other, next)
+            .and_then(|()| self.wal.sync(other));
+        if let Err(e) = reset {
+            return Err(fail(&mut st, e));
+        }
         let mut marker = OpLog::switch_marker();
         let record = marker.encode(st.end, 0, st.durable, self.wal.tag());
         let offset = WAL_HEADER_BYTES as u64 + (st.end - st.base);
@@ -386,24 +399,15 @@ impl CommitLog {
         if let Err(e) = ended {
             return Err(fail(&mut st, e));
         }
-        st.fsyncs += 1;
-        st.end += record.len() as u64;
-        st.bytes_written += record.len() as u64;
-        st.durable = st.end;
+        st.fsyncs += 2;
+        st.bytes_written += SWITCH_MARKER_BYTES;
+        st.end = next;
+        st.durable = next;
         st.sync_deadline = None;
         self.publish_ready(&mut st, published);
-        let other = 1 - st.active;
-        let reset = self
-            .wal
-            .reset(other, st.end)
-            .and_then(|()| self.wal.sync(other));
-        if let Err(e) = reset {
-            return Err(fail(&mut st, e));
-        }
-        st.fsyncs += 1;
         st.active = other;
-        st.base = st.end;
-        Ok(st.end)
+        st.base = next;
+        Ok(next)
     }
 
     /// The active file, its base LSN, and the LSN just past the last record.

@@ -38,7 +38,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::format::Meta;
-use crate::format::wal::{Op, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag};
+use crate::format::wal::{
+    Op, SWITCH_MARKER_BYTES, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag,
+};
 use crate::io::{Io, IoFile, IoHook};
 
 pub(crate) struct WalFiles {
@@ -316,8 +318,16 @@ impl LogReader<'_> {
                         ),
                     ));
                 }
+                // A switch that did not finish: the other file got its
+                // header (one marker past here), the marker did not land,
+                // and nothing can have been appended after it.
+                let unfinished = |b: u64| {
+                    b == walk.lsn + SWITCH_MARKER_BYTES
+                        && !record_at(&bytes[other], WAL_HEADER_BYTES, b, tag)
+                };
                 if let Head::Base(b) = heads[other]
                     && b > walk.lsn
+                    && !unfinished(b)
                 {
                     break Some(self.corrupt(
                         other,

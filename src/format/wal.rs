@@ -52,6 +52,10 @@ pub(crate) fn file_tag(file_id: u64) -> u32 {
     (file_id as u32) ^ ((file_id >> 32) as u32)
 }
 
+/// The length of a switch marker: a record header and one op with an
+/// empty name.
+pub(crate) const SWITCH_MARKER_BYTES: u64 = RECORD_HEADER_BYTES as u64 + 2;
+
 /// The longest record: its length is a `u32`.
 pub(crate) const RECORD_BYTES_MAX: u64 = u32::MAX as u64;
 
@@ -160,6 +164,7 @@ impl OpLog {
     pub(crate) fn switch_marker() -> OpLog {
         let mut log = OpLog::default();
         log.start(OP_SWITCH, "");
+        debug_assert_eq!(log.bytes() as u64, SWITCH_MARKER_BYTES);
         log
     }
 
