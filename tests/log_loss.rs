@@ -17,10 +17,7 @@ use oakmap::{Db, Error, Options};
 const COMMITS: u64 = 10;
 
 fn options() -> Options {
-    // No checkpoint may run while an image is taken.
-    Options::new()
-        .wal_bytes_max(1 << 30)
-        .checkpoint_interval(Duration::from_secs(3600))
+    common::no_background_checkpoints()
 }
 
 fn value(i: u64) -> Vec<u8> {

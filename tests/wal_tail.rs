@@ -16,10 +16,7 @@ use oakmap::{Error, Options};
 const COMMITS: u64 = 12;
 
 fn options() -> Options {
-    // No checkpoint may run while the image is taken.
-    Options::new()
-        .wal_bytes_max(1 << 30)
-        .checkpoint_interval(Duration::from_secs(3600))
+    common::no_background_checkpoints()
 }
 
 fn value(i: u64) -> Vec<u8> {

@@ -12,6 +12,15 @@ use std::collections::BTreeMap;
 
 use oakmap::{Db, ReadTxn};
 
+/// Options under which no checkpoint runs by itself (a WAL bound and an
+/// interval no test reaches), so a crash image taken while a `Db` is open
+/// has its commits after the last explicit checkpoint in the log.
+pub fn no_background_checkpoints() -> oakmap::Options {
+    oakmap::Options::new()
+        .wal_bytes_max(1 << 30)
+        .checkpoint_interval(std::time::Duration::from_secs(3600))
+}
+
 /// Every entry of tree `name` in a snapshot (empty if the tree is missing).
 pub fn entries(rx: &ReadTxn<'_>, name: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
     match rx.tree(name).unwrap() {

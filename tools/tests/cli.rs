@@ -8,13 +8,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn oakmap(args: &[&str], file: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_oakmap"))
-        .args(args)
-        .arg(file)
-        .output()
-        .unwrap()
-}
+mod common;
+
+use common::oakmap;
 
 /// `oakmap`, killed and failed if it runs past `limit`: for inputs that
 /// once made it hang.

@@ -5,16 +5,12 @@
 //! `dump --wal` agree with it before and after.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
-fn oakmap(args: &[&str], file: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_oakmap"))
-        .args(args)
-        .arg(file)
-        .output()
-        .unwrap()
-}
+mod common;
+
+use common::oakmap;
 
 fn both(o: &Output) -> String {
     format!(
