@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
-use crate::format::wal::{OpLog, SWITCH_MARKER_BYTES, WAL_HEADER_BYTES};
+use crate::format::wal::{OpLog, SWITCH_MARKER_BYTES, offset_of};
 use crate::format::{Meta, TxnId};
 use crate::snapshot::Published;
 use crate::wal::WalFiles;
@@ -191,7 +191,7 @@ impl CommitLog {
         }
         let lsn = st.end;
         let record = ops.encode(lsn, meta.txn.0, st.durable, self.wal.tag());
-        let offset = WAL_HEADER_BYTES as u64 + (lsn - st.base);
+        let offset = offset_of(lsn, st.base);
         if let Err(e) = self.wal.write_at(st.active, record, offset) {
             st.poisoned = true;
             self.cond.notify_all();
@@ -391,7 +391,7 @@ impl CommitLog {
         }
         let mut marker = OpLog::switch_marker();
         let record = marker.encode(st.end, 0, st.durable, self.wal.tag());
-        let offset = WAL_HEADER_BYTES as u64 + (st.end - st.base);
+        let offset = offset_of(st.end, st.base);
         let ended = self
             .wal
             .write_at(st.active, record, offset)

@@ -14,7 +14,9 @@ use crate::check::{self, CheckReport, Problem};
 use crate::error::{Error, Result};
 use crate::file::DataFile;
 use crate::format::node::{CellValue, Node};
-use crate::format::wal::{Op, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag};
+use crate::format::wal::{
+    Op, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag, lsn_at,
+};
 use crate::format::{self, DEPTH_MAX, HEADER_BYTES, META_BYTES, freelist, overflow};
 pub use crate::format::{
     FIRST_DATA_PAGE, FileHeader, Meta, PAGE_COUNT_MAX, PageId, PageKind, RawPageHeader, TreeDesc,
@@ -818,7 +820,7 @@ fn walk_wal_file(
         if off >= b.len() {
             return WalEnd::Clean;
         }
-        let lsn = base + (off - WAL_HEADER_BYTES) as u64;
+        let lsn = lsn_at(off, base);
         let Some(rec) = decode_record(&b[off..], lsn, tag) else {
             return if wal::acknowledged_after(b, off, lsn, tag).is_some() {
                 WalEnd::Corrupt { offset: off as u64 }

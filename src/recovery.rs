@@ -29,7 +29,7 @@ use crate::commit::CommitLog;
 use crate::db::{Counters, Inner, WriterState};
 use crate::error::{Error, Limit, Result};
 use crate::file::DataFile;
-use crate::format::wal::{Op, decode_ops, decode_record, file_tag};
+use crate::format::wal::{Op, decode_ops, decode_record, file_tag, offset_of};
 use crate::format::{
     self, FIRST_DATA_PAGE, FORMAT_VERSION, FileHeader, HEADER_BYTES, META_BYTES, Meta, TxnId,
     freelist,
@@ -100,7 +100,7 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
     let (active, base, afresh) = match scan.end_file {
         Some((f, base)) if scan.loss.is_none() => {
             // Drop a torn tail, so appends continue from the last good record.
-            wal.truncate(f, wal_offset(scan.end_lsn, base))?;
+            wal.truncate(f, offset_of(scan.end_lsn, base))?;
             (f, base, false)
         }
         // A clean close (the log is not needed), or a loss the user
@@ -229,11 +229,6 @@ fn clone_loss(e: &Error) -> Error {
         },
         other => Error::corrupt(0, other.to_string()),
     }
-}
-
-/// The byte offset of `lsn` in a WAL file starting at `base`.
-fn wal_offset(lsn: u64, base: u64) -> u64 {
-    format::wal::WAL_HEADER_BYTES as u64 + (lsn - base)
 }
 
 /// Applies the scanned records (already checked by the scan: decodable,

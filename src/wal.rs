@@ -40,6 +40,7 @@ use crate::error::{Error, Result};
 use crate::format::Meta;
 use crate::format::wal::{
     Op, SWITCH_MARKER_BYTES, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag,
+    offset_of,
 };
 use crate::io::{Io, IoFile, IoHook};
 
@@ -357,9 +358,8 @@ impl LogReader<'_> {
         meta: &Meta,
         tag: u32,
     ) -> Option<(usize, usize)> {
-        let off = usize::try_from(meta.wal_lsn - meta.wal_base)
-            .ok()?
-            .checked_add(WAL_HEADER_BYTES)?;
+        // Meta::decode bounds wal_lsn and keeps wal_base below it.
+        let off = usize::try_from(offset_of(meta.wal_lsn, meta.wal_base)).ok()?;
         let at_lsn = |i: usize| record_at(&bytes[i], off, meta.wal_lsn, tag);
         (0..2)
             .filter(|&i| match heads[i] {

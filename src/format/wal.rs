@@ -47,6 +47,18 @@ const R_OP_COUNT: usize = 32; // u32
 const R_FILE_TAG: usize = 36; // u32
 const _: () = assert!(R_FILE_TAG + 4 == RECORD_HEADER_BYTES);
 
+/// The byte offset of LSN `lsn` in a WAL file whose records start at
+/// `base` (the one place this rule is written; the caller has `base <= lsn`).
+pub(crate) fn offset_of(lsn: u64, base: u64) -> u64 {
+    WAL_HEADER_BYTES as u64 + (lsn - base)
+}
+
+/// The LSN of byte offset `offset` (at least the header's size) in a WAL
+/// file whose records start at `base`.
+pub(crate) fn lsn_at(offset: usize, base: u64) -> u64 {
+    base + (offset - WAL_HEADER_BYTES) as u64
+}
+
 /// The `file_tag` every record of the database with `file_id` carries.
 pub(crate) fn file_tag(file_id: u64) -> u32 {
     (file_id as u32) ^ ((file_id >> 32) as u32)
