@@ -46,6 +46,10 @@ impl FailPoints {
     ];
     /// Points passed only when a `Db` closes cleanly (after its checkpoint).
     pub const CLOSE_POINTS: &'static [&'static str] = &["data.trim"];
+    /// Points passed at open and now and then: a zero-length file's first
+    /// pages synced (`create.sync`); a WAL file cut (`wal.truncate`: a torn
+    /// tail at recovery, a file started afresh, one cut back when reset).
+    pub const OTHER_POINTS: &'static [&'static str] = &["create.sync", "wal.truncate"];
 
     /// An empty set: nothing fails.
     pub fn new() -> FailPoints {
@@ -56,7 +60,9 @@ impl FailPoints {
     /// `persistent`, every pass after it fails too.
     pub fn arm(&self, point: &'static str, nth: u64, persistent: bool) {
         assert!(
-            Self::POINTS.contains(&point) || Self::CLOSE_POINTS.contains(&point),
+            [Self::POINTS, Self::CLOSE_POINTS, Self::OTHER_POINTS]
+                .iter()
+                .any(|points| points.contains(&point)),
             "unknown failure point {point}"
         );
         self.rules.lock().insert(
@@ -77,7 +83,9 @@ impl FailPoints {
     /// Makes every thread that passes `point` wait until [`FailPoints::release`].
     pub fn hold(&self, point: &'static str) {
         assert!(
-            Self::POINTS.contains(&point) || Self::CLOSE_POINTS.contains(&point),
+            [Self::POINTS, Self::CLOSE_POINTS, Self::OTHER_POINTS]
+                .iter()
+                .any(|points| points.contains(&point)),
             "unknown failure point {point}"
         );
         self.held.lock().0.insert(point);

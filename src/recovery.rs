@@ -187,7 +187,7 @@ fn init_empty(file: &DataFile, path: &Path, options: &Options) -> Result<()> {
         }
     }
     file.write_at(&initial_pages(options.page_bytes), 0)?;
-    file.sync("meta.sync")
+    file.sync("create.sync")
 }
 
 /// The other meta slot does not decode: either the checkpoint a crash

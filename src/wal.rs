@@ -199,7 +199,7 @@ impl WalFiles {
     /// after it of the same base must not survive to be read later; a reset
     /// giving back space).
     pub(crate) fn truncate(&self, i: usize, len: u64) -> Result<()> {
-        self.files[i].set_len(len, "wal.write")?;
+        self.files[i].set_len(len, "wal.truncate")?;
         self.lens[i].store(len, Ordering::Release);
         Ok(())
     }
