@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::file::DataFile;
 use crate::format::node::{CellValue, Node};
 use crate::format::{
-    self, DEPTH_MAX, FIRST_DATA_PAGE, Meta, PAGE_HEADER_BYTES, PageId, TreeDesc, freelist, overflow,
+    self, DEPTH_MAX, FIRST_DATA_PAGE, Meta, PAGE_HEADER_BYTES, PageId, TreeDesc, overflow,
 };
 use crate::pager::MapSource;
 
@@ -571,29 +571,30 @@ impl<'a> Checker<'a> {
     }
 
     fn walk_freelist(&mut self, meta: &Meta) {
-        let mut next = meta.freelist_head;
         let mut listed = 0u64;
-        while next.0 != 0 {
-            if !self.mark(next.0, 1, Mark::Used) {
-                return;
-            }
-            self.report.freelist_pages += 1;
-            let page = match self.src.page(next) {
-                Ok(b) => {
-                    self.written_after(next.0, &b);
-                    freelist::read_page(&b, next)
+        let src = self.src;
+        let walked = crate::freelist::walk_chain(
+            meta,
+            |id| src.page(id),
+            |page, b, ids| {
+                if !self.mark(page.0, 1, Mark::Used) {
+                    return false;
                 }
-                Err(e) => Err(e),
+                self.report.freelist_pages += 1;
+                self.written_after(page.0, b);
+                for id in ids {
+                    listed += 1;
+                    self.mark(id, 1, Mark::Free);
+                }
+                true
+            },
+        );
+        if let Err(e) = walked {
+            let page = match &e {
+                crate::Error::Corruption { page, .. } => *page,
+                _ => meta.freelist_head.0,
             };
-            let page = match page {
-                Ok(p) => p,
-                Err(e) => return self.problem(next.0, e.to_string()),
-            };
-            for id in page.0 {
-                listed += 1;
-                self.mark(id, 1, Mark::Free);
-            }
-            next = page.1;
+            return self.problem(page, e.to_string());
         }
         self.report.free_pages = listed;
         if listed != meta.free_count {

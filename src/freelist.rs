@@ -14,7 +14,38 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::format::TxnId;
+use crate::error::{Error, Result};
+use crate::format::{Meta, PageId, TxnId, freelist};
+
+/// Follows the on-disk freelist chain of `meta`, the one walk recovery, the
+/// integrity check and the tools share: `read` fetches a page (through the
+/// mapping or by `pread`, verified as the caller's source does), and
+/// `visit(page, bytes, ids)` sees each page in chain order with the ids it
+/// lists, and returns false to stop. A chain longer than the file has pages
+/// loops; a page that does not read or decode ends the walk with its error.
+/// (Taking the chain's own pages from the free set can leave its last pages
+/// short or empty, so the chain is bounded by the file, not by the count.)
+pub(crate) fn walk_chain<B: AsRef<[u8]>>(
+    meta: &Meta,
+    mut read: impl FnMut(PageId) -> Result<B>,
+    mut visit: impl FnMut(PageId, &[u8], Vec<u64>) -> bool,
+) -> Result<()> {
+    let mut next = meta.freelist_head;
+    let mut walked = 0u64;
+    while next.0 != 0 {
+        if walked >= meta.page_count {
+            return Err(Error::corrupt(next.0, "freelist chain loops"));
+        }
+        let b = read(next)?;
+        let (ids, after) = freelist::read_page(b.as_ref(), next)?;
+        if !visit(next, b.as_ref(), ids) {
+            return Ok(());
+        }
+        walked += 1;
+        next = after;
+    }
+    Ok(())
+}
 
 #[derive(Debug, Default, Clone)]
 pub(crate) struct FreeList {

@@ -628,27 +628,25 @@ impl RawDb {
             view.problem = Some("no valid meta slot".into());
             return view;
         };
-        let mut next = meta.freelist_head;
-        while next.0 != 0 {
-            if view.pages.len() as u64 >= meta.page_count || view.pages.contains(&next.0) {
-                view.problem = Some(format!("freelist chain loops at page {}", next.0));
-                break;
-            }
-            match self
-                .read_pages(next.0, 1)
-                .and_then(|b| freelist::read_page(&b, next))
-            {
-                Ok((ids, after)) => {
-                    view.pages.push(next.0);
-                    view.ids.extend(ids);
-                    next = after;
+        let mut looped = None;
+        let walked = crate::freelist::walk_chain(
+            &meta,
+            |id| self.read_pages(id.0, 1),
+            |page, _, ids| {
+                if view.pages.contains(&page.0) {
+                    looped = Some(page.0);
+                    return false;
                 }
-                Err(e) => {
-                    view.problem = Some(e.to_string());
-                    break;
-                }
-            }
-        }
+                view.pages.push(page.0);
+                view.ids.extend(ids);
+                true
+            },
+        );
+        view.problem = match (walked, looped) {
+            (Err(e), _) => Some(e.to_string()),
+            (Ok(()), Some(p)) => Some(format!("freelist chain loops at page {p}")),
+            (Ok(()), None) => None,
+        };
         view
     }
 

@@ -32,7 +32,6 @@ use crate::file::DataFile;
 use crate::format::wal::{Op, decode_ops, decode_record, file_tag, offset_of};
 use crate::format::{
     self, FIRST_DATA_PAGE, FORMAT_VERSION, FileHeader, HEADER_BYTES, META_BYTES, Meta, TxnId,
-    freelist,
 };
 use crate::freelist::FreeList;
 use crate::options::Options;
@@ -330,28 +329,27 @@ pub(crate) fn newest_meta(file: &DataFile, page_bytes: usize) -> Result<(Meta, u
 
 /// Walks the freelist chain of `meta`: the free page ids and the chain's pages.
 fn load_freelist(src: &MapSource<'_>, meta: &Meta) -> Result<(Vec<u64>, Vec<u64>)> {
-    // Taking the freelist's own pages from the free set can leave its last
-    // pages short or empty, so bound the chain by the file, not the count.
-    let max_pages = meta.page_count;
     let mut ids = Vec::with_capacity(meta.free_count.min(1 << 24) as usize);
     let mut pages = Vec::new();
-    let mut next = meta.freelist_head;
-    while next.0 != 0 {
-        if pages.len() as u64 >= max_pages {
-            return Err(Error::corrupt(next.0, "freelist chain loops"));
-        }
-        let (entries, after) = freelist::read_page(src.page(next)?, next)?;
-        for &id in &entries {
-            if id < FIRST_DATA_PAGE || id >= meta.page_count {
-                return Err(Error::corrupt(
-                    next.0,
-                    format!("free page id {id} out of range"),
-                ));
-            }
-        }
-        ids.extend(entries);
-        pages.push(next.0);
-        next = after;
+    let mut out_of_range = None;
+    crate::freelist::walk_chain(
+        meta,
+        |id| src.page(id),
+        |page, _, entries| {
+            out_of_range = entries
+                .iter()
+                .find(|&&id| id < FIRST_DATA_PAGE || id >= meta.page_count)
+                .map(|&id| (page, id));
+            ids.extend(entries);
+            pages.push(page.0);
+            out_of_range.is_none()
+        },
+    )?;
+    if let Some((page, id)) = out_of_range {
+        return Err(Error::corrupt(
+            page.0,
+            format!("free page id {id} out of range"),
+        ));
     }
     // A page listed twice, or a freelist page listed as free, would be
     // handed out twice: refuse it here, where the whole list is at hand.
