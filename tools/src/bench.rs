@@ -14,6 +14,7 @@ use oakmap::{Durability, Options};
 
 use crate::engines::{self, BenchResult, Engine, Pairs, SlicePairs};
 use crate::plot;
+use crate::shared::{self, Rng, Row, smaller_is_better};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -47,46 +48,6 @@ pub struct Args {
 const KEY_BYTES: usize = 24;
 const VALUE_BYTES: usize = 150;
 const TREE: &str = "bench";
-
-/// SplitMix64: small, fast, and the same sequence everywhere for a seed.
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub(crate) fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-pub(crate) struct Row {
-    pub(crate) phase: String,
-    pub(crate) ops: u64,
-    pub(crate) elapsed: Duration,
-    pub(crate) note: String,
-}
-
-impl Row {
-    fn new(phase: &str, ops: u64, elapsed: Duration, note: String) -> Row {
-        Row {
-            phase: phase.to_string(),
-            ops,
-            elapsed,
-            note,
-        }
-    }
-}
 
 fn print_rows(rows: &[Row]) {
     println!(
@@ -318,11 +279,6 @@ impl Workload {
             String::new(),
         ))
     }
-}
-
-/// Rows measured in MiB, where smaller is better (file size, memory).
-pub fn smaller_is_better(phase: &str) -> bool {
-    phase.ends_with("(MiB)")
 }
 
 /// The process's anonymous resident memory (heap, anonymous mappings such as
@@ -577,7 +533,7 @@ fn recovery(dir: &std::path::Path, seed: u64) -> oakmap::Result<Row> {
     db.sync()?;
     let wal_bytes = db.stats()?.wal_bytes;
     let image = dir.join("recovered.oak");
-    crate::crash::copy_db(&live, &image)?;
+    shared::copy_db(&live, &image)?;
     drop(db);
     let t0 = Instant::now();
     let recovered = Options::new().open(&image)?;

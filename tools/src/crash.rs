@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use oakmap::inspect::RawDb;
 use oakmap::{Db, Durability, Options};
 
-use crate::bench::Rng;
+use crate::shared::{Rng, copy_db};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -248,22 +248,6 @@ fn read_state(db: &Db) -> oakmap::Result<State> {
         state.insert(name, m);
     }
     Ok(state)
-}
-
-/// Copies a database's three files, as a crash leaves them when taken while
-/// it is open.
-pub(crate) fn copy_db(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::copy(from, to)?;
-    for i in 0..2 {
-        let (a, b) = (
-            format!("{}.wal{i}", from.display()),
-            format!("{}.wal{i}", to.display()),
-        );
-        if Path::new(&a).exists() {
-            std::fs::copy(a, b)?;
-        }
-    }
-    Ok(())
 }
 
 /// The model after `n` commits; it only moves forward, as the database must.

@@ -20,6 +20,7 @@ mod dump;
 mod engines;
 mod plot;
 mod recover;
+mod shared;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

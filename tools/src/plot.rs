@@ -2,7 +2,7 @@
 //! bar's height relative to the best engine in that phase (for the file
 //! size and peak memory, the smallest is best).
 
-use crate::bench::Row;
+use crate::shared::Row;
 
 const COLORS: [&str; 8] = [
     "#2e7d32", "#1565c0", "#c62828", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037", "#455a64",
@@ -10,7 +10,7 @@ const COLORS: [&str; 8] = [
 
 /// Higher is better for every phase but the file size and memory.
 fn score(row: &Row) -> f64 {
-    if crate::bench::smaller_is_better(&row.phase) {
+    if crate::shared::smaller_is_better(&row.phase) {
         1.0 / (row.ops.max(1) as f64)
     } else {
         row.ops as f64 / row.elapsed.as_secs_f64().max(1e-9)

@@ -1,0 +1,67 @@
+//! Small pieces the subcommands share, so that no subcommand imports
+//! another: the seeded generator, copying a database's files, and a row of
+//! the bench table (which the plot draws).
+
+use std::path::Path;
+use std::time::Duration;
+
+/// SplitMix64: small, fast, and the same sequence everywhere for a seed.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub(crate) fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+pub(crate) struct Row {
+    pub(crate) phase: String,
+    pub(crate) ops: u64,
+    pub(crate) elapsed: Duration,
+    pub(crate) note: String,
+}
+
+impl Row {
+    pub(crate) fn new(phase: &str, ops: u64, elapsed: Duration, note: String) -> Row {
+        Row {
+            phase: phase.to_string(),
+            ops,
+            elapsed,
+            note,
+        }
+    }
+}
+
+/// Rows measured in MiB, where smaller is better (file size, memory).
+pub(crate) fn smaller_is_better(phase: &str) -> bool {
+    phase.ends_with("(MiB)")
+}
+
+/// Copies a database's three files, as a crash leaves them when taken while
+/// it is open.
+pub(crate) fn copy_db(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::copy(from, to)?;
+    for i in 0..2 {
+        let (a, b) = (
+            format!("{}.wal{i}", from.display()),
+            format!("{}.wal{i}", to.display()),
+        );
+        if Path::new(&a).exists() {
+            std::fs::copy(a, b)?;
+        }
+    }
+    Ok(())
+}
