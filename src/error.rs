@@ -23,7 +23,27 @@ pub enum Limit {
 }
 
 /// Everything that can go wrong in oakmap.
+///
+/// New variants may come in minor versions, so a `match` needs a `_` arm:
+///
+/// ```compile_fail
+/// fn can_retry(e: &oakmap::Error) -> bool {
+///     match e {
+///         oakmap::Error::Io(_) | oakmap::Error::Locked { .. } => true,
+///         oakmap::Error::NotADatabase { .. }
+///         | oakmap::Error::UnsupportedVersion { .. }
+///         | oakmap::Error::Corruption { .. }
+///         | oakmap::Error::WalCorruption { .. }
+///         | oakmap::Error::LimitExceeded { .. }
+///         | oakmap::Error::Poisoned
+///         | oakmap::Error::TransactionFailed
+///         | oakmap::Error::InvalidTreeName => false,
+///         // error[E0004]: non-exhaustive patterns: `_` not covered
+///     }
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The operating system refused a read, write, sync or lock.
     #[error("I/O error: {0}")]

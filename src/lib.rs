@@ -74,11 +74,18 @@ mod wal;
 pub use check::{CheckReport, Problem, TreeSummary};
 pub use db::{Db, Stats};
 pub use error::{Error, Limit, Result};
+// Test-only: the integration tests arm failure points and record every I/O
+// operation through these. A cargo feature would keep them out of ordinary
+// builds, but every integration test would then have to turn it on (the
+// crate depending on itself, or `required-features` on each test), so they
+// stay public and are hidden from the documentation.
+#[doc(hidden)]
 pub use fail::FailPoints;
 pub use format::{
     DEPTH_MAX, FORMAT_VERSION, PAGE_BYTES_DEFAULT, PAGE_BYTES_MAX, PAGE_BYTES_MIN,
     TREE_NAME_BYTES_MAX, VALUE_BYTES_MAX, key_bytes_max,
 };
+#[doc(hidden)]
 pub use io::{IoFile, IoHook, IoOp};
 pub use options::{Durability, Options};
 pub use read::{Range, ReadTxn, Tree, TreeSnapshot};

@@ -371,6 +371,7 @@ impl<'db> WriteTxn<'db> {
     }
 
     /// Dirty pages held by this transaction, cached or spilled (for tests).
+    #[doc(hidden)]
     pub fn dirty_pages(&self) -> usize {
         self.pager.as_ref().map_or(0, Pager::dirty_pages)
     }
