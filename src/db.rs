@@ -160,6 +160,15 @@ pub struct Db {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// What [`Db::get_or_insert`] found, or inserted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetOrInsert {
+    /// The value now under the key: the one found, or the one this call inserted.
+    pub value: Vec<u8>,
+    /// True when the key was absent and this call inserted `value`.
+    pub inserted: bool,
+}
+
 /// A point-in-time view of the database's health, from [`Db::stats`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stats {
@@ -380,19 +389,38 @@ impl Db {
     }
 
     /// Returns the value under `key`, inserting `value` first if there is none
-    /// (atomically, like Go's `sync.Map.LoadOrStore`).
-    pub fn get_or_insert(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<Vec<u8>> {
+    /// (atomically, like Go's `sync.Map.LoadOrStore`), and whether this call
+    /// inserted it.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let first = db.get_or_insert("sessions", b"s1", b"alice")?;
+    /// assert!(first.inserted);
+    /// let second = db.get_or_insert("sessions", b"s1", b"bob")?;
+    /// assert!(!second.inserted);
+    /// assert_eq!(second.value, b"alice");
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn get_or_insert(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<GetOrInsert> {
+        let found = |value: Vec<u8>| GetOrInsert {
+            value,
+            inserted: false,
+        };
         if let Some(v) = self.get(tree, key)? {
-            return Ok(v);
+            return Ok(found(v));
         }
         let mut tx = self.begin_write()?;
         let mut t = tx.open_tree(tree)?;
         if let Some(v) = t.get(key)? {
-            return Ok(v.to_vec());
+            return Ok(found(v.to_vec()));
         }
         t.insert(key, value)?;
         tx.commit()?;
-        Ok(value.to_vec())
+        Ok(GetOrInsert {
+            value: value.to_vec(),
+            inserted: true,
+        })
     }
 
     /// Sets `key` to `new` (or removes it, for `None`) only if its current

@@ -33,13 +33,13 @@
 //!         let (k, _v) = entry?;
 //!         assert_eq!(k, b"alice");
 //!     }
-//!     assert_eq!(users.len()?, 1);                          // O(1), kept in the tree root
+//!     assert_eq!(users.len(), 1);                           // O(1), kept in the tree root
 //! }
 //!
 //! // One-call forms for servers, each its own transaction.
 //! db.insert("users", b"k", b"old")?;
-//! let old_or_new = db.get_or_insert("sessions", b"k", b"v")?;
-//! assert_eq!(old_or_new, b"v");
+//! let got = db.get_or_insert("sessions", b"k", b"v")?;    // atomic load-or-store
+//! assert!(got.inserted && got.value == b"v");
 //! let swapped = db.compare_and_swap("users", b"k", Some(b"old"), Some(b"new"))?;
 //! assert!(swapped.is_ok());
 //! assert!(db.check()?.is_clean());
@@ -72,7 +72,7 @@ mod verified;
 mod wal;
 
 pub use check::{CheckReport, Problem, TreeSummary};
-pub use db::{Db, Stats};
+pub use db::{Db, GetOrInsert, Stats};
 pub use error::{Error, Limit, Result};
 // Test-only: the integration tests arm failure points and record every I/O
 // operation through these. A cargo feature would keep them out of ordinary

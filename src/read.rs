@@ -136,14 +136,15 @@ impl<'a> Tree<'a> {
         btree::get(self.src, &self.desc, key)
     }
 
-    /// Number of entries, O(1) (kept in the tree's descriptor).
-    pub fn len(&self) -> Result<u64> {
-        Ok(self.desc.len)
+    /// Number of entries, O(1) (kept in the tree's descriptor, which was
+    /// read when the tree was looked up: nothing here can fail).
+    pub fn len(&self) -> u64 {
+        self.desc.len
     }
 
     /// True if the tree has no entries.
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.desc.len == 0)
+    pub fn is_empty(&self) -> bool {
+        self.desc.len == 0
     }
 
     /// Depth of the tree (0 when empty).

@@ -535,6 +535,11 @@ impl TreeMut<'_, '_> {
     }
 
     /// Number of entries, O(1).
+    ///
+    /// Unlike [`Tree::len`] this returns a `Result`: after an operation of
+    /// this transaction failed part-way, every read of it returns
+    /// [`Error::TransactionFailed`], the count included, rather than a
+    /// number the rest of its reads would not back.
     pub fn len(&self) -> Result<u64> {
         self.tx.usable()?;
         Ok(self.desc().len)

@@ -4,7 +4,7 @@
 
 mod common;
 
-use oakmap::{CasConflict, Db, Error, Options};
+use oakmap::{CasConflict, Db, Error, GetOrInsert, Options};
 
 #[test]
 fn one_call_forms() {
@@ -15,8 +15,16 @@ fn one_call_forms() {
     assert!(db.insert("t", b"k", b"v2").unwrap());
     assert_eq!(db.get("t", b"k").unwrap(), Some(b"v2".to_vec()));
 
-    assert_eq!(db.get_or_insert("t", b"k", b"other").unwrap(), b"v2");
-    assert_eq!(db.get_or_insert("t", b"new", b"n").unwrap(), b"n");
+    let found = db.get_or_insert("t", b"k", b"other").unwrap();
+    assert_eq!(
+        (found.value.as_slice(), found.inserted),
+        (&b"v2"[..], false)
+    );
+    let inserted = db.get_or_insert("t", b"new", b"n").unwrap();
+    assert_eq!(
+        (inserted.value.as_slice(), inserted.inserted),
+        (&b"n"[..], true)
+    );
     assert_eq!(db.get("t", b"new").unwrap(), Some(b"n".to_vec()));
 
     let conflict = db
@@ -54,10 +62,10 @@ fn one_call_forms() {
 }
 
 #[test]
-fn concurrent_get_or_insert_agrees_on_one_value() {
+fn concurrent_get_or_insert_agrees_on_one_value_and_one_inserter() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path().join("race.oak")).unwrap();
-    let results: Vec<Vec<u8>> = std::thread::scope(|s| {
+    let results: Vec<GetOrInsert> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4u8)
             .map(|i| {
                 let db = &db;
@@ -66,8 +74,14 @@ fn concurrent_get_or_insert_agrees_on_one_value() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert!(results.iter().all(|r| r == &results[0]), "{results:?}");
-    assert_eq!(db.get("sessions", b"s").unwrap(), Some(results[0].clone()));
+    let value = &results[0].value;
+    assert!(results.iter().all(|r| &r.value == value), "{results:?}");
+    assert_eq!(
+        results.iter().filter(|r| r.inserted).count(),
+        1,
+        "exactly one caller inserted: {results:?}"
+    );
+    assert_eq!(db.get("sessions", b"s").unwrap().as_ref(), Some(value));
     common::assert_clean(&db);
 }
 
@@ -149,10 +163,7 @@ fn deleted_tree_frees_its_pages_and_can_be_recreated() {
     assert!(after.pages_in_use < in_use / 50, "{in_use} -> {after:?}");
     assert!(db.list_trees().unwrap().is_empty());
     db.insert("big", b"again", b"1").unwrap();
-    assert_eq!(
-        db.begin_read().tree("big").unwrap().unwrap().len().unwrap(),
-        1
-    );
+    assert_eq!(db.begin_read().tree("big").unwrap().unwrap().len(), 1);
     common::assert_clean(&db);
 }
 
