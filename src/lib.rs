@@ -29,7 +29,7 @@
 //! if let Some(users) = rx.tree("users")? {
 //!     let v: Option<&[u8]> = users.get(b"alice")?;          // zero-copy, borrows the snapshot
 //!     assert_eq!(v, Some(&b"{\"age\":31}"[..]));
-//!     for entry in users.range(b"a".as_slice()..b"b")? {
+//!     for entry in users.range(b"a"..b"b")? {
 //!         let (k, _v) = entry?;
 //!         assert_eq!(k, b"alice");
 //!     }
@@ -88,5 +88,5 @@ pub use format::{
 #[doc(hidden)]
 pub use io::{IoFile, IoHook, IoOp};
 pub use options::{Durability, Options};
-pub use read::{Range, ReadTxn, Tree, TreeSnapshot};
+pub use read::{KeyRange, Range, ReadTxn, Tree, TreeSnapshot};
 pub use txn::{CasConflict, TreeMut, WriteTxn};

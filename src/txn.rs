@@ -40,7 +40,7 @@ use crate::format::wal::{OP_CREATE_TREE, OP_DELETE_TREE, OpLog, RECORD_BYTES_MAX
 use crate::format::{Meta, TREE_NAME_BYTES_MAX, TreeDesc, TxnId, VALUE_BYTES_MAX};
 use crate::options::Durability;
 use crate::pager::{Pager, Src};
-use crate::read::{Range, Tree, list_catalog, lookup_tree};
+use crate::read::{KeyRange, Range, Tree, list_catalog, lookup_tree};
 
 /// The value a [`Db::compare_and_swap`] found instead of the expected one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -509,8 +509,9 @@ impl TreeMut<'_, '_> {
         btree::get(src, &self.tx.trees[self.idx].desc.expect("descriptor"), key)
     }
 
-    /// Entries with keys in `range`, in order (reverse with `.rev()`).
-    pub fn range<'k, R: std::ops::RangeBounds<&'k [u8]>>(&self, range: R) -> Result<Range<'_>> {
+    /// Entries with keys in `range`, in order (reverse with `.rev()`); the
+    /// bounds are as for [`Tree::range`].
+    pub fn range(&self, range: impl KeyRange) -> Result<Range<'_>> {
         self.view()?.into_range(range)
     }
 

@@ -1,6 +1,7 @@
 //! Guards the public API's contracts: the one-call forms on `Db`, opening
 //! options (page size read back from the file, `create(false)`), tree
-//! management, and read views inside a write transaction.
+//! management, read views inside a write transaction, and the range bounds
+//! `range` accepts.
 
 mod common;
 
@@ -204,5 +205,68 @@ fn creation_is_atomic_and_empty_commits_write_nothing() {
     std::fs::write(&empty, b"").unwrap();
     let db = Db::open(&empty).unwrap();
     db.insert("t", b"k", b"v").unwrap();
+    common::assert_clean(&db);
+}
+
+/// The keys a range yields, in order.
+fn keys<'a>(r: oakmap::Range<'a>) -> Vec<&'a [u8]> {
+    r.map(|e| e.unwrap().0).collect()
+}
+
+#[test]
+fn ranges_take_any_bounds_that_borrow_as_bytes() {
+    use std::ops::Bound;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path().join("range.oak")).unwrap();
+    for k in ["a", "ab", "b", "bc", "c"] {
+        db.insert("t", k.as_bytes(), b"").unwrap();
+    }
+    let rx = db.begin_read();
+    let t = rx.tree("t").unwrap().unwrap();
+    let (from, to) = (b"ab".to_vec(), b"bc".to_vec());
+    let want: Vec<&[u8]> = vec![b"ab", b"b"];
+    assert_eq!(keys(t.range(b"ab"..b"bc").unwrap()), want, "arrays");
+    assert_eq!(keys(t.range(&from..&to).unwrap()), want, "borrowed Vecs");
+    assert_eq!(
+        keys(t.range(from.clone()..to.clone()).unwrap()),
+        want,
+        "Vecs"
+    );
+    assert_eq!(keys(t.range("ab".."bc").unwrap()), want, "strs");
+    assert_eq!(
+        keys(t.range(b"ab".as_slice()..b"bc").unwrap()),
+        want,
+        "slices"
+    );
+    assert_eq!(
+        keys(t.range(b"b".as_slice()..b"bc").unwrap()),
+        [b"b"],
+        "two lengths"
+    );
+    assert_eq!(
+        keys(t.range(&from..=&to).unwrap()),
+        [&b"ab"[..], b"b", b"bc"]
+    );
+    assert_eq!(keys(t.range(..=b"a").unwrap()), [b"a"]);
+    assert_eq!(keys(t.range(..b"ab").unwrap()), [b"a"]);
+    assert_eq!(keys(t.range(&to..).unwrap()), [&b"bc"[..], b"c"]);
+    assert_eq!(keys(t.range(..).unwrap()).len(), 5);
+    let excl = (Bound::Excluded(&from), Bound::Unbounded);
+    assert_eq!(keys(t.range(excl).unwrap()).len(), 3);
+    let backwards: Vec<&[u8]> = t
+        .range(b"ab"..b"bc")
+        .unwrap()
+        .rev()
+        .map(|e| e.unwrap().0)
+        .collect();
+    assert_eq!(backwards, [&b"b"[..], b"ab"]);
+    drop(rx);
+    // The same forms inside a write transaction.
+    let mut tx = db.begin_write().unwrap();
+    let t = tx.open_tree("t").unwrap();
+    assert_eq!(t.range(b"ab"..b"bc").unwrap().count(), 2);
+    assert_eq!(t.range(&from..).unwrap().count(), 4);
+    assert_eq!(t.range("b"..).unwrap().rev().count(), 3);
+    drop(tx); // aborts
     common::assert_clean(&db);
 }
