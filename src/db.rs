@@ -5,8 +5,9 @@
 //! fsyncs `Durability::Group` records by their deadline, and the
 //! checkpointer, which checkpoints when the WAL passes half its bound, the
 //! checkpoint interval has passed with commits outstanding, or freed pages
-//! waiting for a checkpoint pass an eighth of the file. Dropping the `Db`
-//! stops both and takes a last checkpoint, so a clean reopen replays nothing.
+//! waiting for a checkpoint pass an eighth of the file. `Db::close` (or
+//! dropping the `Db`, which ignores errors) stops both and takes a last
+//! checkpoint, so a clean reopen replays nothing.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -158,6 +159,8 @@ pub struct Db {
     inner: Arc<Inner>,
     signal: Arc<Signal>,
     threads: Vec<JoinHandle<()>>,
+    /// The close ran (from [`Db::close`]); drop has nothing left to do.
+    closed: bool,
 }
 
 /// What [`Db::get_or_insert`] found, or inserted.
@@ -243,7 +246,57 @@ impl Db {
             inner,
             signal,
             threads: vec![flusher, checkpointer],
+            closed: false,
         })
+    }
+
+    /// Closes the database and says whether the close was clean: stops the
+    /// background threads, takes a last checkpoint carrying the clean mark
+    /// (so the next open replays nothing) and cuts the file back to its
+    /// last page. Dropping a `Db` does the same but can only ignore errors.
+    ///
+    /// On an error nothing acknowledged is lost: the next open recovers
+    /// from the write-ahead log as after a crash. [`Error::Poisoned`] means
+    /// an earlier write failed and the close wrote nothing; an [`Error::Io`]
+    /// may also come from the trim alone, after a clean checkpoint, and
+    /// then only leaves the file longer than it needs to be.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("x.oak");
+    /// let db = oakmap::Db::open(&path)?;
+    /// db.insert("users", b"alice", b"1")?;
+    /// db.close()?;
+    /// assert_eq!(oakmap::Db::open(&path)?.get("users", b"alice")?, Some(b"1".to_vec()));
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn close(mut self) -> Result<()> {
+        self.shut_down()
+    }
+
+    /// The close, once: [`Db::close`] reports its error, drop ignores it.
+    fn shut_down(&mut self) -> Result<()> {
+        debug_assert!(!self.closed, "a Db is closed once");
+        self.closed = true;
+        self.signal.stop();
+        self.inner.log.stop();
+        for t in self.threads.drain(..) {
+            // A background thread that panicked has nothing left to stop;
+            // the close below goes on without it.
+            let _ = t.join();
+        }
+        // A clean close: the last checkpoint carries the clean mark, so the
+        // next open needs no log. On a poisoned database it writes nothing
+        // and says so; an error leaves the WAL to recovery. No reader is
+        // left (they borrow the Db), so the room grown ahead of the last
+        // page can go, and never more: the file keeps every page the newest
+        // checkpoint reaches.
+        checkpoint::close(&self.inner)?;
+        let page_count = self.inner.checkpoint.lock().meta.page_count;
+        match page_count.checked_mul(self.inner.page_bytes as u64) {
+            Some(bytes) => self.inner.file.trim_to(bytes),
+            None => Ok(()),
+        }
     }
 
     /// Starts a read transaction: a snapshot of the newest published state,
@@ -514,24 +567,10 @@ fn run_checkpointer(inner: &Inner, signal: &Signal) {
 }
 
 impl Drop for Db {
+    /// Best effort: [`Db::close`] without its error. Nothing to do after it.
     fn drop(&mut self) {
-        self.signal.stop();
-        self.inner.log.stop();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-        if !self.inner.poisoned.load(Ordering::Acquire) {
-            // A clean close: the last checkpoint carries the clean mark, so
-            // the next open needs no log. An error leaves the WAL to
-            // recovery. No reader is left (they borrow the Db), so the room
-            // grown ahead of the last page can go, and never more: the
-            // file keeps every page the newest checkpoint reaches.
-            if checkpoint::close(&self.inner).is_ok() {
-                let k = self.inner.checkpoint.lock();
-                if let Some(bytes) = k.meta.page_count.checked_mul(self.inner.page_bytes as u64) {
-                    let _ = self.inner.file.trim_to(bytes);
-                }
-            }
+        if !self.closed {
+            let _ = self.shut_down();
         }
     }
 }

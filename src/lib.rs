@@ -43,6 +43,8 @@
 //! let swapped = db.compare_and_swap("users", b"k", Some(b"old"), Some(b"new"))?;
 //! assert!(swapped.is_ok());
 //! assert!(db.check()?.is_clean());
+//! drop(rx);                                                 // snapshots borrow the Db
+//! db.close()?;                                              // or drop it, ignoring errors
 //! # Ok::<(), oakmap::Error>(())
 //! ```
 //!
