@@ -431,10 +431,15 @@ impl Db {
         Ok(replaced)
     }
 
-    /// Removes one entry in its own transaction; returns whether it was present.
+    /// Removes one entry in its own transaction; returns whether it was
+    /// present. Removing from a tree that does not exist creates nothing and
+    /// commits nothing.
     pub fn remove(&self, tree: &str, key: &[u8]) -> Result<bool> {
         let mut tx = self.begin_write()?;
-        let removed = tx.open_tree(tree)?.remove(key)?;
+        let Some(mut t) = tx.tree_mut(tree)? else {
+            return Ok(false);
+        };
+        let removed = t.remove(key)?;
         if removed {
             tx.commit()?;
         }
@@ -478,7 +483,8 @@ impl Db {
 
     /// Sets `key` to `new` (or removes it, for `None`) only if its current
     /// value is `expected` (`None`: absent). On a mismatch nothing changes and
-    /// the inner error carries the current value.
+    /// the inner error carries the current value. Only setting a value
+    /// creates a missing tree.
     pub fn compare_and_swap(
         &self,
         tree: &str,
@@ -487,15 +493,23 @@ impl Db {
         new: Option<&[u8]>,
     ) -> Result<Result<(), CasConflict>> {
         let mut tx = self.begin_write()?;
-        let mut t = tx.open_tree(tree)?;
-        let current = t.get(key)?.map(<[u8]>::to_vec);
+        let current = match tx.tree_mut(tree)? {
+            Some(t) => t.get(key)?.map(<[u8]>::to_vec),
+            None => None,
+        };
         if current.as_deref() != expected {
             return Ok(Err(CasConflict { current }));
         }
         match new {
-            Some(v) => t.insert(key, v)?,
-            None => t.remove(key)?,
-        };
+            Some(v) => {
+                tx.open_tree(tree)?.insert(key, v)?;
+            }
+            None => {
+                if let Some(mut t) = tx.tree_mut(tree)? {
+                    t.remove(key)?;
+                }
+            }
+        }
         tx.commit()?;
         Ok(Ok(()))
     }

@@ -230,7 +230,9 @@ impl<'db> WriteTxn<'db> {
         Ok(Some(self.trees.len() - 1))
     }
 
-    /// Opens the tree `name`, creating it if it does not exist.
+    /// Opens the tree `name`, creating it if it does not exist. The tree is
+    /// then created by the commit even if nothing is inserted into it; to
+    /// change a tree only if it exists, use [`WriteTxn::tree_mut`].
     pub fn open_tree(&mut self, name: &str) -> Result<TreeMut<'_, 'db>> {
         check_tree_name(name)?;
         self.usable()?;
@@ -251,6 +253,30 @@ impl<'db> WriteTxn<'db> {
             self.log(2 + name.len(), |ops| ops.tree(OP_CREATE_TREE, name));
         }
         Ok(TreeMut { tx: self, idx })
+    }
+
+    /// Opens the tree `name` for writing if it exists (in this transaction's
+    /// view: created or deleted earlier in it counts), and creates nothing
+    /// if it does not.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// if let Some(mut sessions) = tx.tree_mut("sessions")? {
+    ///     sessions.remove(b"expired")?;
+    /// }
+    /// tx.commit()?; // no tree was there: nothing to commit, and none created
+    /// assert!(db.list_trees()?.is_empty());
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn tree_mut(&mut self, name: &str) -> Result<Option<TreeMut<'_, 'db>>> {
+        check_tree_name(name)?;
+        self.usable()?;
+        match self.find(name)? {
+            Some(idx) if self.trees[idx].desc.is_some() => Ok(Some(TreeMut { tx: self, idx })),
+            _ => Ok(None),
+        }
     }
 
     /// Deletes the tree `name` and frees its pages; returns whether it existed.

@@ -270,3 +270,45 @@ fn ranges_take_any_bounds_that_borrow_as_bytes() {
     drop(tx); // aborts
     common::assert_clean(&db);
 }
+
+#[test]
+fn writes_to_a_missing_tree_create_it_only_when_they_insert() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path().join("missing.oak")).unwrap();
+    db.insert("t", b"k", b"v").unwrap();
+    let before = db.stats().unwrap().txn_id;
+
+    assert!(!db.remove("missing", b"k").unwrap());
+    assert_eq!(
+        db.compare_and_swap("missing", b"k", None, None).unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        db.compare_and_swap("missing", b"k", Some(b"v"), None)
+            .unwrap(),
+        Err(CasConflict { current: None })
+    );
+    let mut tx = db.begin_write().unwrap();
+    assert!(tx.tree_mut("missing").unwrap().is_none());
+    tx.commit().unwrap();
+    assert_eq!(db.list_trees().unwrap(), ["t"]);
+    assert_eq!(db.stats().unwrap().txn_id, before, "nothing was committed");
+
+    // tree_mut sees the transaction's own creates and deletes.
+    let mut tx = db.begin_write().unwrap();
+    assert!(tx.tree_mut("t").unwrap().unwrap().remove(b"k").unwrap());
+    tx.open_tree("new").unwrap();
+    assert!(tx.tree_mut("new").unwrap().is_some());
+    tx.delete_tree("t").unwrap();
+    assert!(tx.tree_mut("t").unwrap().is_none());
+    assert!(matches!(tx.tree_mut(""), Err(Error::InvalidTreeName)));
+    tx.commit().unwrap();
+    assert_eq!(db.list_trees().unwrap(), ["new"]);
+
+    // Setting a value is what creates a tree.
+    db.compare_and_swap("cas", b"k", None, Some(b"1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(db.get("cas", b"k").unwrap(), Some(b"1".to_vec()));
+    common::assert_clean(&db);
+}
