@@ -287,10 +287,11 @@ impl Db {
         }
         // A clean close: the last checkpoint carries the clean mark, so the
         // next open needs no log. On a poisoned database it writes nothing
-        // and says so; an error leaves the WAL to recovery. No reader is
-        // left (they borrow the Db), so the room grown ahead of the last
-        // page can go, and never more: the file keeps every page the newest
-        // checkpoint reaches.
+        // and says so; an error leaves the WAL to recovery. The room grown
+        // ahead of the last page can go, and never more: the file keeps
+        // every page the newest checkpoint reaches. Owned snapshots may
+        // still be reading; each reads only pages below its state's page
+        // count, which never exceeds the newest state's.
         checkpoint::close(&self.inner)?;
         let page_count = self.inner.checkpoint.lock().meta.page_count;
         match page_count.checked_mul(self.inner.page_bytes as u64) {
@@ -300,9 +301,42 @@ impl Db {
     }
 
     /// Starts a read transaction: a snapshot of the newest published state,
-    /// consistent for as long as it lives. Never blocks.
+    /// consistent for as long as it lives. Never blocks. It borrows the
+    /// `Db`; [`Db::begin_read_owned`] gives one that does not.
     pub fn begin_read(&self) -> ReadTxn<'_> {
         ReadTxn::new(&self.inner)
+    }
+
+    /// Starts a read transaction that owns its hold on the database, to move
+    /// into another thread or an async task (`tokio::spawn` needs `'static`).
+    /// It costs one reference count more than [`Db::begin_read`], a counter
+    /// all owned snapshots share, so prefer `begin_read` where a borrow will do.
+    ///
+    /// It does not keep the `Db` open: closing (or dropping) the `Db` runs
+    /// the last checkpoint and stops the background threads as always, and
+    /// the snapshot goes on reading its state. It does keep the file open
+    /// and locked until it is dropped: opening the database again meanwhile
+    /// returns [`Error::Locked`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// db.insert("users", b"alice", b"1")?;
+    /// let rx = db.begin_read_owned();                          // a ReadTxn<'static>
+    /// db.insert("users", b"alice", b"2")?;                     // not in that snapshot
+    /// let reader = std::thread::spawn(move || -> oakmap::Result<Option<Vec<u8>>> {
+    ///     let users = rx.tree("users")?.expect("created above");
+    ///     Ok(users.get(b"alice")?.map(<[u8]>::to_vec))
+    /// });
+    /// assert_eq!(reader.join().unwrap()?, Some(b"1".to_vec()));
+    ///
+    /// // A tree with its snapshot, owned: keep it in a task or a connection.
+    /// let users = db.begin_read_owned().into_tree("users")?.expect("exists");
+    /// std::thread::spawn(move || assert_eq!(users.tree().len(), 1)).join().unwrap();
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn begin_read_owned(&self) -> ReadTxn<'static> {
+        ReadTxn::new_owned(self.inner.clone())
     }
 
     /// Starts the write transaction, waiting while another one is open.

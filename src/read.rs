@@ -5,6 +5,7 @@
 //! it returns borrow the mapping directly (zero-copy).
 
 use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
 
 use crate::btree::{self, Cursor, OwnedBounds, RangeIter};
 use crate::db::Inner;
@@ -15,15 +16,47 @@ use crate::snapshot::ReaderToken;
 
 /// A consistent snapshot of the database. Cheap to take, never blocks, and
 /// never blocked by the writer.
+///
+/// [`Db::begin_read`](crate::Db::begin_read) gives a `ReadTxn<'db>` that
+/// borrows the `Db`; [`Db::begin_read_owned`](crate::Db::begin_read_owned)
+/// gives a `ReadTxn<'static>` to move into another thread or task. Both are
+/// `Send` and `Sync`.
 pub struct ReadTxn<'db> {
-    db: &'db Inner,
+    db: DbRef<'db>,
     token: ReaderToken,
     meta: Meta,
     map: usize,
 }
 
+/// How a snapshot holds the database: borrowed (no shared counter to touch,
+/// so readers on many threads do not contend), or owned, keeping the file
+/// and its mapping alive for as long as the snapshot lives.
+enum DbRef<'db> {
+    Borrowed(&'db Inner),
+    Owned(Arc<Inner>),
+}
+
+impl std::ops::Deref for DbRef<'_> {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        match self {
+            DbRef::Borrowed(inner) => inner,
+            DbRef::Owned(inner) => inner,
+        }
+    }
+}
+
 impl<'db> ReadTxn<'db> {
     pub(crate) fn new(db: &'db Inner) -> ReadTxn<'db> {
+        ReadTxn::register(DbRef::Borrowed(db))
+    }
+
+    pub(crate) fn new_owned(db: Arc<Inner>) -> ReadTxn<'static> {
+        ReadTxn::register(DbRef::Owned(db))
+    }
+
+    fn register(db: DbRef<'db>) -> ReadTxn<'db> {
         let (token, meta, map) = db.readers.register(&db.published);
         ReadTxn {
             db,
