@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::cache::{Cache, CacheCounters};
 use crate::check::{self, CheckReport};
@@ -65,6 +65,78 @@ impl Counters {
     }
 }
 
+/// The writer lock as a [`WriteTxn`] holds it: while it is held, its thread
+/// is on record in [`WriterThread`], and the record is cleared before the
+/// lock is let go.
+pub(crate) struct WriterGuard<'a> {
+    state: MutexGuard<'a, WriterState>,
+    thread: &'a WriterThread,
+}
+
+impl Inner {
+    /// Takes the writer lock for a write transaction, waiting for the
+    /// current one; refused if that is this thread's own.
+    pub(crate) fn lock_writer(&self) -> Result<WriterGuard<'_>> {
+        self.writer_thread.refuse_current()?;
+        let state = self.writer.lock();
+        self.writer_thread.0.store(thread_tag(), Ordering::Relaxed);
+        Ok(WriterGuard {
+            state,
+            thread: &self.writer_thread,
+        })
+    }
+}
+
+impl std::ops::Deref for WriterGuard<'_> {
+    type Target = WriterState;
+
+    fn deref(&self) -> &WriterState {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for WriterGuard<'_> {
+    fn deref_mut(&mut self) -> &mut WriterState {
+        &mut self.state
+    }
+}
+
+impl Drop for WriterGuard<'_> {
+    /// Runs before the fields drop, so the record is cleared while the lock
+    /// is still held: a thread never finds another's tag left behind.
+    fn drop(&mut self) {
+        self.thread.0.store(0, Ordering::Relaxed);
+    }
+}
+
+/// The thread whose write transaction holds the writer lock (0: none), so
+/// that a call on that thread which would wait for the lock (`begin_write`,
+/// the one-call writes, `checkpoint`, `check`) fails instead of waiting
+/// forever for itself. Only the holder stores its own tag and clears it
+/// before unlocking, so a thread reading its own tag here is the holder,
+/// whatever the memory order; any other thread reads a tag not its own.
+#[derive(Default)]
+pub(crate) struct WriterThread(AtomicU64);
+
+impl WriterThread {
+    pub(crate) fn refuse_current(&self) -> Result<()> {
+        if self.0.load(Ordering::Relaxed) == thread_tag() {
+            return Err(Error::WriteTxnOpenOnThisThread);
+        }
+        Ok(())
+    }
+}
+
+/// A number naming the current thread, never 0 (`ThreadId::as_u64` is not
+/// stable, and `thread::current()` clones an `Arc` on every call).
+fn thread_tag() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static TAG: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    TAG.with(|t| *t)
+}
+
 /// The state shared by a `Db`, its transactions and its background threads.
 pub(crate) struct Inner {
     pub(crate) file: DataFile,
@@ -73,6 +145,8 @@ pub(crate) struct Inner {
     pub(crate) published: Published,
     pub(crate) readers: ReaderTable,
     pub(crate) writer: Mutex<WriterState>,
+    /// Whose write transaction holds `writer`.
+    pub(crate) writer_thread: WriterThread,
     pub(crate) checkpoint: Mutex<CheckpointState>,
     pub(crate) log: CommitLog,
     pub(crate) poisoned: AtomicBool,
@@ -341,11 +415,32 @@ impl Db {
 
     /// Starts the write transaction, waiting while another one is open.
     /// Dropping it without [`WriteTxn::commit`] aborts it.
+    ///
+    /// Returns [`Error::WriteTxnOpenOnThisThread`] if the open one is this
+    /// thread's own: waiting for it would never end. (A thread waiting for
+    /// another thread that waits for this one is not detected.)
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.open_tree("users")?.insert(b"alice", b"1")?;
+    /// // The one-call forms are transactions of their own:
+    /// assert!(matches!(
+    ///     db.insert("users", b"bob", b"2"),
+    ///     Err(oakmap::Error::WriteTxnOpenOnThisThread)
+    /// ));
+    /// tx.commit()?;
+    /// db.insert("users", b"bob", b"2")?; // fine once it is committed
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn begin_write(&self) -> Result<WriteTxn<'_>> {
         WriteTxn::begin(&self.inner, &self.signal)
     }
 
     /// Makes every commit so far durable, whatever its durability mode.
+    /// It does not wait for the writer, so a thread holding a [`WriteTxn`]
+    /// may call it (the open transaction is not a commit yet).
     pub fn sync(&self) -> Result<()> {
         self.inner.check_poisoned()?;
         self.inner
@@ -356,7 +451,11 @@ impl Db {
 
     /// Checkpoints now: the data file reaches the newest committed state and
     /// the WAL before it is let go.
+    ///
+    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// [`WriteTxn`] on this `Db`: the checkpoint would wait for it forever.
     pub fn checkpoint(&self) -> Result<()> {
+        self.inner.writer_thread.refuse_current()?;
         checkpoint::run(&self.inner)
     }
 
@@ -429,8 +528,12 @@ impl Db {
     /// checksum, key order within pages and against separators, every page
     /// reachable exactly once or free, the depth bound, and each tree's
     /// stored length. Writers wait while the checkpoint runs, not during the walk.
+    ///
+    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// [`WriteTxn`] on this `Db`: the checkpoint would wait for it forever.
     pub fn check(&self) -> Result<CheckReport> {
         let inner = &self.inner;
+        inner.writer_thread.refuse_current()?;
         let (meta, map, token) = {
             let mut w = inner.writer.lock();
             inner.check_poisoned()?;
@@ -458,6 +561,9 @@ impl Db {
 
     /// Inserts or replaces one entry in its own transaction; returns whether
     /// the key was already present.
+    ///
+    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// [`WriteTxn`] on this `Db` (see [`Db::begin_write`]).
     pub fn insert(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<bool> {
         let mut tx = self.begin_write()?;
         let replaced = tx.open_tree(tree)?.insert(key, value)?;
@@ -468,6 +574,9 @@ impl Db {
     /// Removes one entry in its own transaction; returns whether it was
     /// present. Removing from a tree that does not exist creates nothing and
     /// commits nothing.
+    ///
+    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// [`WriteTxn`] on this `Db` (see [`Db::begin_write`]).
     pub fn remove(&self, tree: &str, key: &[u8]) -> Result<bool> {
         let mut tx = self.begin_write()?;
         let Some(mut t) = tx.tree_mut(tree)? else {
@@ -484,6 +593,11 @@ impl Db {
     /// (atomically, like Go's `sync.Map.LoadOrStore`), and whether this call
     /// inserted it.
     ///
+    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// [`WriteTxn`] on this `Db` (see [`Db::begin_write`]), even when the key
+    /// is present and no write would be needed, so the rule does not depend
+    /// on the data.
+    ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
@@ -495,6 +609,7 @@ impl Db {
     /// # Ok::<(), oakmap::Error>(())
     /// ```
     pub fn get_or_insert(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<GetOrInsert> {
+        self.inner.writer_thread.refuse_current()?;
         let found = |value: Vec<u8>| GetOrInsert {
             value,
             inserted: false,
@@ -519,6 +634,9 @@ impl Db {
     /// value is `expected` (`None`: absent). On a mismatch nothing changes and
     /// the inner error carries the current value. Only setting a value
     /// creates a missing tree.
+    ///
+    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// [`WriteTxn`] on this `Db` (see [`Db::begin_write`]).
     pub fn compare_and_swap(
         &self,
         tree: &str,

@@ -2,7 +2,8 @@
 //!
 //! Variants are chosen by what the caller can do about them: retry later
 //! (`Locked`), fix their input (`LimitExceeded`, `NotADatabase`), restore a
-//! backup or run `oakmap check` (`Corruption`), or reopen (`Poisoned`, `Io`).
+//! backup or run `oakmap check` (`Corruption`), reopen (`Poisoned`, `Io`),
+//! or fix their code (`WriteTxnOpenOnThisThread`).
 //! Context lives in fields, not in formatted strings.
 
 use std::path::PathBuf;
@@ -37,7 +38,8 @@ pub enum Limit {
 ///         | oakmap::Error::LimitExceeded { .. }
 ///         | oakmap::Error::Poisoned
 ///         | oakmap::Error::TransactionFailed
-///         | oakmap::Error::InvalidTreeName => false,
+///         | oakmap::Error::InvalidTreeName
+///         | oakmap::Error::WriteTxnOpenOnThisThread => false,
 ///         // error[E0004]: non-exhaustive patterns: `_` not covered
 ///     }
 /// }
@@ -122,6 +124,16 @@ pub enum Error {
     /// A tree name that is not valid (empty).
     #[error("invalid tree name")]
     InvalidTreeName,
+
+    /// This thread holds the database's open `WriteTxn` and called something
+    /// that waits for it (`begin_write`, a one-call write, `checkpoint`,
+    /// `check`): it would have waited forever. Commit or drop the
+    /// transaction first, or do the write through it.
+    #[error(
+        "this thread holds the open WriteTxn of this database and would wait for \
+         it forever; commit or drop it first"
+    )]
+    WriteTxnOpenOnThisThread,
 }
 
 /// Shorthand for `std::result::Result<T, oakmap::Error>`.

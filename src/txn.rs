@@ -1,9 +1,12 @@
 //! The write transaction: named trees, and commit.
 //!
 //! There is one writer at a time: `WriteTxn` holds the writer mutex until it
-//! commits or is dropped, and a second `begin_write` waits for it. Dropping a
-//! `WriteTxn` without committing aborts it: nothing it wrote is reachable, and
-//! the pages it took from the free list go back.
+//! commits or is dropped, and a second `begin_write` waits for it, unless it
+//! comes from the thread holding the transaction, which would wait for
+//! itself: that one gets `Error::WriteTxnOpenOnThisThread` (`WriterGuard`
+//! keeps the holder's thread on record). Dropping a `WriteTxn` without
+//! committing aborts it: nothing it wrote is reachable, and the pages it
+//! took from the free list go back.
 //!
 //! Commit, step by step (`Durability::Immediate`; each step's crash argument):
 //! 1. Tree descriptors go into the catalog. Every changed page is already in
@@ -29,12 +32,10 @@
 
 use std::sync::atomic::Ordering;
 
-use parking_lot::MutexGuard;
-
 use crate::btree;
 use crate::checkpoint;
 use crate::commit::SyncMode;
-use crate::db::{Inner, Signal, WriterState};
+use crate::db::{Inner, Signal, WriterGuard, WriterState};
 use crate::error::{Error, Limit, Result};
 use crate::format::wal::{OP_CREATE_TREE, OP_DELETE_TREE, OpLog, RECORD_BYTES_MAX};
 use crate::format::{Meta, TREE_NAME_BYTES_MAX, TreeDesc, TxnId, VALUE_BYTES_MAX};
@@ -81,7 +82,7 @@ enum Logging {
 pub struct WriteTxn<'db> {
     inner: &'db Inner,
     signal: Option<&'db Signal>,
-    state: Option<MutexGuard<'db, WriterState>>,
+    state: Option<WriterGuard<'db>>,
     pager: Option<Pager<'db>>,
     txn: TxnId,
     catalog: TreeDesc,
@@ -97,8 +98,8 @@ impl<'db> WriteTxn<'db> {
     /// Takes the writer lock (waiting for the current writer). If the WAL is
     /// full, checkpoints first: the only time a writer waits for a checkpoint.
     pub(crate) fn begin(inner: &'db Inner, signal: &'db Signal) -> Result<WriteTxn<'db>> {
-        let begun = (|| -> Result<MutexGuard<'db, WriterState>> {
-            let mut state = inner.writer.lock();
+        let mut state = inner.lock_writer()?;
+        let begun = (|| -> Result<()> {
             inner.log.writer_enter();
             inner.check_poisoned()?;
             if inner.log.uncovered_bytes() >= inner.options.wal_bytes_max {
@@ -108,9 +109,9 @@ impl<'db> WriteTxn<'db> {
                     .fetch_add(1, Ordering::Relaxed);
                 checkpoint::run_locked(inner, &mut state)?;
             }
-            Ok(state)
+            Ok(())
         })();
-        let state = begun.inspect_err(|_| inner.log.writer_leave())?;
+        begun.inspect_err(|_| inner.log.writer_leave())?;
         let mut tx = WriteTxn::new(inner, state);
         tx.signal = Some(signal);
         tx.in_flight = true;
@@ -126,12 +127,12 @@ impl<'db> WriteTxn<'db> {
 
     /// The transaction recovery replays the WAL into.
     pub(crate) fn for_replay(inner: &'db Inner) -> Result<WriteTxn<'db>> {
-        let mut tx = WriteTxn::new(inner, inner.writer.lock());
+        let mut tx = WriteTxn::new(inner, inner.lock_writer()?);
         tx.logging = Logging::Replay;
         Ok(tx)
     }
 
-    fn new(inner: &'db Inner, mut state: MutexGuard<'db, WriterState>) -> WriteTxn<'db> {
+    fn new(inner: &'db Inner, mut state: WriterGuard<'db>) -> WriteTxn<'db> {
         inner.release_free(&mut state.free);
         let head = state.head;
         let committed = inner.map_source(&head, state.head_map);
