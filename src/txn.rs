@@ -79,6 +79,45 @@ enum Logging {
 /// tx.commit().unwrap();
 /// tx.open_tree("t").unwrap(); // error: use of moved value `tx`
 /// ```
+///
+/// A `WriteTxn` stays on the thread that began it: it is not `Send`, as it
+/// holds the writer lock, and the check that turns a self-deadlock into
+/// [`Error::WriteTxnOpenOnThisThread`] knows the holder by its thread.
+///
+/// ```compile_fail
+/// # let dir = tempfile::tempdir().unwrap();
+/// let db = oakmap::Db::open(dir.path().join("x.oak")).unwrap();
+/// let tx = db.begin_write().unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(move || tx.commit()); // error: `WriteTxn` cannot be sent between threads
+/// });
+/// ```
+///
+/// In async code, run the whole transaction (begin, writes, commit) in a
+/// blocking task, with the `Db` in an `Arc`, so that the writer lock is
+/// never held across an `.await` and no executor thread waits for it. With
+/// tokio that is `tokio::task::spawn_blocking(move || { ... }).await`; a
+/// plain thread has the same shape:
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::sync::Arc;
+///
+/// let db = Arc::new(oakmap::Db::open(dir.path().join("bank.oak"))?);
+/// let transfer = {
+///     let db = Arc::clone(&db);
+///     std::thread::spawn(move || -> oakmap::Result<()> {
+///         let mut tx = db.begin_write()?;
+///         let mut accounts = tx.open_tree("accounts")?;
+///         accounts.insert(b"alice", b"90")?;
+///         accounts.insert(b"bob", b"110")?;
+///         tx.commit()
+///     })
+/// };
+/// transfer.join().expect("no panic")?;
+/// assert_eq!(db.get("accounts", b"bob")?, Some(b"110".to_vec()));
+/// # Ok::<(), oakmap::Error>(())
+/// ```
 pub struct WriteTxn<'db> {
     inner: &'db Inner,
     signal: Option<&'db Signal>,
