@@ -273,6 +273,28 @@ impl<'db> WriteTxn<'db> {
     /// Opens the tree `name`, creating it if it does not exist. The tree is
     /// then created by the commit even if nothing is inserted into it; to
     /// change a tree only if it exists, use [`WriteTxn::tree_mut`].
+    ///
+    /// One [`TreeMut`] is open at a time: it borrows the transaction
+    /// mutably, because a value read through it points into the
+    /// transaction's own pages, which a write to any tree may change or
+    /// move. Opening again is cheap (after the first time the tree is found
+    /// in the transaction's list, not looked up in the catalog), so to work
+    /// on two trees, open each in turn:
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// # db.insert("queue", b"job-1", b"payload")?;
+    /// let mut tx = db.begin_write()?;
+    /// // The value is copied out before the next write, which may move it.
+    /// if let Some(job) = tx.open_tree("queue")?.get(b"job-1")?.map(<[u8]>::to_vec) {
+    ///     tx.open_tree("queue")?.remove(b"job-1")?;
+    ///     tx.open_tree("done")?.insert(b"job-1", &job)?;
+    /// }
+    /// tx.commit()?;
+    /// assert_eq!(db.get("done", b"job-1")?, Some(b"payload".to_vec()));
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn open_tree(&mut self, name: &str) -> Result<TreeMut<'_, 'db>> {
         check_tree_name(name)?;
         self.usable()?;
