@@ -5,8 +5,9 @@
 //! fsyncs `Durability::Group` records by their deadline, and the
 //! checkpointer, which checkpoints when the WAL passes half its bound, the
 //! checkpoint interval has passed with commits outstanding, or freed pages
-//! waiting for a checkpoint pass an eighth of the file. Dropping the `Db`
-//! stops both and takes a last checkpoint, so a clean reopen replays nothing.
+//! waiting for a checkpoint pass an eighth of the file. `Db::close` (or
+//! dropping the `Db`, which ignores errors) stops both and takes a last
+//! checkpoint, so a clean reopen replays nothing.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::cache::{Cache, CacheCounters};
 use crate::check::{self, CheckReport};
@@ -64,6 +65,78 @@ impl Counters {
     }
 }
 
+/// The writer lock as a [`WriteTxn`] holds it: while it is held, its thread
+/// is on record in [`WriterThread`], and the record is cleared before the
+/// lock is let go.
+pub(crate) struct WriterGuard<'a> {
+    state: MutexGuard<'a, WriterState>,
+    thread: &'a WriterThread,
+}
+
+impl Inner {
+    /// Takes the writer lock for a write transaction, waiting for the
+    /// current one; refused if that is this thread's own.
+    pub(crate) fn lock_writer(&self) -> Result<WriterGuard<'_>> {
+        self.writer_thread.refuse_current()?;
+        let state = self.writer.lock();
+        self.writer_thread.0.store(thread_tag(), Ordering::Relaxed);
+        Ok(WriterGuard {
+            state,
+            thread: &self.writer_thread,
+        })
+    }
+}
+
+impl std::ops::Deref for WriterGuard<'_> {
+    type Target = WriterState;
+
+    fn deref(&self) -> &WriterState {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for WriterGuard<'_> {
+    fn deref_mut(&mut self) -> &mut WriterState {
+        &mut self.state
+    }
+}
+
+impl Drop for WriterGuard<'_> {
+    /// Runs before the fields drop, so the record is cleared while the lock
+    /// is still held: a thread never finds another's tag left behind.
+    fn drop(&mut self) {
+        self.thread.0.store(0, Ordering::Relaxed);
+    }
+}
+
+/// The thread whose write transaction holds the writer lock (0: none), so
+/// that a call on that thread which would wait for the lock (`begin_write`,
+/// the one-call writes, `checkpoint`, `check`) fails instead of waiting
+/// forever for itself. Only the holder stores its own tag and clears it
+/// before unlocking, so a thread reading its own tag here is the holder,
+/// whatever the memory order; any other thread reads a tag not its own.
+#[derive(Default)]
+pub(crate) struct WriterThread(AtomicU64);
+
+impl WriterThread {
+    pub(crate) fn refuse_current(&self) -> Result<()> {
+        if self.0.load(Ordering::Relaxed) == thread_tag() {
+            return Err(Error::WriteTxnOpenOnThisThread);
+        }
+        Ok(())
+    }
+}
+
+/// A number naming the current thread, never 0 (`ThreadId::as_u64` is not
+/// stable, and `thread::current()` clones an `Arc` on every call).
+fn thread_tag() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static TAG: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    TAG.with(|t| *t)
+}
+
 /// The state shared by a `Db`, its transactions and its background threads.
 pub(crate) struct Inner {
     pub(crate) file: DataFile,
@@ -72,6 +145,8 @@ pub(crate) struct Inner {
     pub(crate) published: Published,
     pub(crate) readers: ReaderTable,
     pub(crate) writer: Mutex<WriterState>,
+    /// Whose write transaction holds `writer`.
+    pub(crate) writer_thread: WriterThread,
     pub(crate) checkpoint: Mutex<CheckpointState>,
     pub(crate) log: CommitLog,
     pub(crate) poisoned: AtomicBool,
@@ -158,6 +233,17 @@ pub struct Db {
     inner: Arc<Inner>,
     signal: Arc<Signal>,
     threads: Vec<JoinHandle<()>>,
+    /// The close ran (from [`Db::close`]); drop has nothing left to do.
+    closed: bool,
+}
+
+/// What [`Db::get_or_insert`] found, or inserted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetOrInsert {
+    /// The value now under the key: the one found, or the one this call inserted.
+    pub value: Vec<u8>,
+    /// True when the key was absent and this call inserted `value`.
+    pub inserted: bool,
 }
 
 /// A point-in-time view of the database's health, from [`Db::stats`].
@@ -234,22 +320,127 @@ impl Db {
             inner,
             signal,
             threads: vec![flusher, checkpointer],
+            closed: false,
         })
     }
 
+    /// Closes the database and says whether the close was clean: stops the
+    /// background threads, takes a last checkpoint carrying the clean mark
+    /// (so the next open replays nothing) and cuts the file back to its
+    /// last page. Dropping a `Db` does the same but can only ignore errors.
+    ///
+    /// On an error nothing acknowledged is lost: the next open recovers
+    /// from the write-ahead log as after a crash. [`Error::Poisoned`] means
+    /// an earlier write failed and the close wrote nothing; an [`Error::Io`]
+    /// may also come from the trim alone, after a clean checkpoint, and
+    /// then only leaves the file longer than it needs to be.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("x.oak");
+    /// let db = oakmap::Db::open(&path)?;
+    /// db.insert("users", b"alice", b"1")?;
+    /// db.close()?;
+    /// assert_eq!(oakmap::Db::open(&path)?.get("users", b"alice")?, Some(b"1".to_vec()));
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn close(mut self) -> Result<()> {
+        self.shut_down()
+    }
+
+    /// The close, once: [`Db::close`] reports its error, drop ignores it.
+    fn shut_down(&mut self) -> Result<()> {
+        debug_assert!(!self.closed, "a Db is closed once");
+        self.closed = true;
+        self.signal.stop();
+        self.inner.log.stop();
+        for t in self.threads.drain(..) {
+            // A background thread that panicked has nothing left to stop;
+            // the close below goes on without it.
+            let _ = t.join();
+        }
+        // A clean close: the last checkpoint carries the clean mark, so the
+        // next open needs no log. On a poisoned database it writes nothing
+        // and says so; an error leaves the WAL to recovery. The room grown
+        // ahead of the last page can go, and never more: the file keeps
+        // every page the newest checkpoint reaches. Owned snapshots may
+        // still be reading; each reads only pages below its state's page
+        // count, which never exceeds the newest state's.
+        checkpoint::close(&self.inner)?;
+        let page_count = self.inner.checkpoint.lock().meta.page_count;
+        match page_count.checked_mul(self.inner.page_bytes as u64) {
+            Some(bytes) => self.inner.file.trim_to(bytes),
+            None => Ok(()),
+        }
+    }
+
     /// Starts a read transaction: a snapshot of the newest published state,
-    /// consistent for as long as it lives. Never blocks.
+    /// consistent for as long as it lives. Never blocks. It borrows the
+    /// `Db`; [`Db::begin_read_owned`] gives one that does not.
     pub fn begin_read(&self) -> ReadTxn<'_> {
         ReadTxn::new(&self.inner)
     }
 
+    /// Starts a read transaction that owns its hold on the database, to move
+    /// into another thread or an async task (`tokio::spawn` needs `'static`).
+    /// It costs one reference count more than [`Db::begin_read`], a counter
+    /// all owned snapshots share, so prefer `begin_read` where a borrow will do.
+    ///
+    /// It does not keep the `Db` open: closing (or dropping) the `Db` runs
+    /// the last checkpoint and stops the background threads as always, and
+    /// the snapshot goes on reading its state. It does keep the file open
+    /// and locked until it is dropped: opening the database again meanwhile
+    /// returns [`Error::Locked`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// db.insert("users", b"alice", b"1")?;
+    /// let rx = db.begin_read_owned();                          // a ReadTxn<'static>
+    /// db.insert("users", b"alice", b"2")?;                     // not in that snapshot
+    /// let reader = std::thread::spawn(move || -> oakmap::Result<Option<Vec<u8>>> {
+    ///     let users = rx.tree("users")?.expect("created above");
+    ///     Ok(users.get(b"alice")?.map(<[u8]>::to_vec))
+    /// });
+    /// assert_eq!(reader.join().unwrap()?, Some(b"1".to_vec()));
+    ///
+    /// // A tree with its snapshot, owned: keep it in a task or a connection.
+    /// let users = db.begin_read_owned().into_tree("users")?.expect("exists");
+    /// std::thread::spawn(move || assert_eq!(users.tree().len(), 1)).join().unwrap();
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn begin_read_owned(&self) -> ReadTxn<'static> {
+        ReadTxn::new_owned(self.inner.clone())
+    }
+
     /// Starts the write transaction, waiting while another one is open.
     /// Dropping it without [`WriteTxn::commit`] aborts it.
+    ///
+    /// Returns [`Error::WriteTxnOpenOnThisThread`] if the open one is this
+    /// thread's own: waiting for it would never end. (A thread waiting for
+    /// another thread that waits for this one is not detected.)
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.open_tree("users")?.insert(b"alice", b"1")?;
+    /// // The one-call forms are transactions of their own:
+    /// assert!(matches!(
+    ///     db.insert("users", b"bob", b"2"),
+    ///     Err(oakmap::Error::WriteTxnOpenOnThisThread)
+    /// ));
+    /// tx.commit()?;
+    /// db.insert("users", b"bob", b"2")?; // fine once it is committed
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn begin_write(&self) -> Result<WriteTxn<'_>> {
         WriteTxn::begin(&self.inner, &self.signal)
     }
 
     /// Makes every commit so far durable, whatever its durability mode.
+    /// It does not wait for the writer, so a thread holding a [`WriteTxn`]
+    /// may call it (the open transaction is not a commit yet).
     pub fn sync(&self) -> Result<()> {
         self.inner.check_poisoned()?;
         self.inner
@@ -260,7 +451,11 @@ impl Db {
 
     /// Checkpoints now: the data file reaches the newest committed state and
     /// the WAL before it is let go.
+    ///
+    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// [`WriteTxn`] on this `Db`: the checkpoint would wait for it forever.
     pub fn checkpoint(&self) -> Result<()> {
+        self.inner.writer_thread.refuse_current()?;
         checkpoint::run(&self.inner)
     }
 
@@ -333,8 +528,12 @@ impl Db {
     /// checksum, key order within pages and against separators, every page
     /// reachable exactly once or free, the depth bound, and each tree's
     /// stored length. Writers wait while the checkpoint runs, not during the walk.
+    ///
+    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// [`WriteTxn`] on this `Db`: the checkpoint would wait for it forever.
     pub fn check(&self) -> Result<CheckReport> {
         let inner = &self.inner;
+        inner.writer_thread.refuse_current()?;
         let (meta, map, token) = {
             let mut w = inner.writer.lock();
             inner.check_poisoned()?;
@@ -362,6 +561,9 @@ impl Db {
 
     /// Inserts or replaces one entry in its own transaction; returns whether
     /// the key was already present.
+    ///
+    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// [`WriteTxn`] on this `Db` (see [`Db::begin_write`]).
     pub fn insert(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<bool> {
         let mut tx = self.begin_write()?;
         let replaced = tx.open_tree(tree)?.insert(key, value)?;
@@ -369,10 +571,18 @@ impl Db {
         Ok(replaced)
     }
 
-    /// Removes one entry in its own transaction; returns whether it was present.
+    /// Removes one entry in its own transaction; returns whether it was
+    /// present. Removing from a tree that does not exist creates nothing and
+    /// commits nothing.
+    ///
+    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// [`WriteTxn`] on this `Db` (see [`Db::begin_write`]).
     pub fn remove(&self, tree: &str, key: &[u8]) -> Result<bool> {
         let mut tx = self.begin_write()?;
-        let removed = tx.open_tree(tree)?.remove(key)?;
+        let Some(mut t) = tx.tree_mut(tree)? else {
+            return Ok(false);
+        };
+        let removed = t.remove(key)?;
         if removed {
             tx.commit()?;
         }
@@ -380,24 +590,53 @@ impl Db {
     }
 
     /// Returns the value under `key`, inserting `value` first if there is none
-    /// (atomically, like Go's `sync.Map.LoadOrStore`).
-    pub fn get_or_insert(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<Vec<u8>> {
+    /// (atomically, like Go's `sync.Map.LoadOrStore`), and whether this call
+    /// inserted it.
+    ///
+    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// [`WriteTxn`] on this `Db` (see [`Db::begin_write`]), even when the key
+    /// is present and no write would be needed, so the rule does not depend
+    /// on the data.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let first = db.get_or_insert("sessions", b"s1", b"alice")?;
+    /// assert!(first.inserted);
+    /// let second = db.get_or_insert("sessions", b"s1", b"bob")?;
+    /// assert!(!second.inserted);
+    /// assert_eq!(second.value, b"alice");
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn get_or_insert(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<GetOrInsert> {
+        self.inner.writer_thread.refuse_current()?;
+        let found = |value: Vec<u8>| GetOrInsert {
+            value,
+            inserted: false,
+        };
         if let Some(v) = self.get(tree, key)? {
-            return Ok(v);
+            return Ok(found(v));
         }
         let mut tx = self.begin_write()?;
         let mut t = tx.open_tree(tree)?;
         if let Some(v) = t.get(key)? {
-            return Ok(v.to_vec());
+            return Ok(found(v.to_vec()));
         }
         t.insert(key, value)?;
         tx.commit()?;
-        Ok(value.to_vec())
+        Ok(GetOrInsert {
+            value: value.to_vec(),
+            inserted: true,
+        })
     }
 
     /// Sets `key` to `new` (or removes it, for `None`) only if its current
     /// value is `expected` (`None`: absent). On a mismatch nothing changes and
-    /// the inner error carries the current value.
+    /// the inner error carries the current value. Only setting a value
+    /// creates a missing tree.
+    ///
+    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// [`WriteTxn`] on this `Db` (see [`Db::begin_write`]).
     pub fn compare_and_swap(
         &self,
         tree: &str,
@@ -406,15 +645,23 @@ impl Db {
         new: Option<&[u8]>,
     ) -> Result<Result<(), CasConflict>> {
         let mut tx = self.begin_write()?;
-        let mut t = tx.open_tree(tree)?;
-        let current = t.get(key)?.map(<[u8]>::to_vec);
+        let current = match tx.tree_mut(tree)? {
+            Some(t) => t.get(key)?.map(<[u8]>::to_vec),
+            None => None,
+        };
         if current.as_deref() != expected {
             return Ok(Err(CasConflict { current }));
         }
         match new {
-            Some(v) => t.insert(key, v)?,
-            None => t.remove(key)?,
-        };
+            Some(v) => {
+                tx.open_tree(tree)?.insert(key, v)?;
+            }
+            None => {
+                if let Some(mut t) = tx.tree_mut(tree)? {
+                    t.remove(key)?;
+                }
+            }
+        }
         tx.commit()?;
         Ok(Ok(()))
     }
@@ -486,24 +733,10 @@ fn run_checkpointer(inner: &Inner, signal: &Signal) {
 }
 
 impl Drop for Db {
+    /// Best effort: [`Db::close`] without its error. Nothing to do after it.
     fn drop(&mut self) {
-        self.signal.stop();
-        self.inner.log.stop();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-        if !self.inner.poisoned.load(Ordering::Acquire) {
-            // A clean close: the last checkpoint carries the clean mark, so
-            // the next open needs no log. An error leaves the WAL to
-            // recovery. No reader is left (they borrow the Db), so the room
-            // grown ahead of the last page can go, and never more: the
-            // file keeps every page the newest checkpoint reaches.
-            if checkpoint::close(&self.inner).is_ok() {
-                let k = self.inner.checkpoint.lock();
-                if let Some(bytes) = k.meta.page_count.checked_mul(self.inner.page_bytes as u64) {
-                    let _ = self.inner.file.trim_to(bytes);
-                }
-            }
+        if !self.closed {
+            let _ = self.shut_down();
         }
     }
 }

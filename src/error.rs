@@ -2,7 +2,8 @@
 //!
 //! Variants are chosen by what the caller can do about them: retry later
 //! (`Locked`), fix their input (`LimitExceeded`, `NotADatabase`), restore a
-//! backup or run `oakmap check` (`Corruption`), or reopen (`Poisoned`, `Io`).
+//! backup or run `oakmap check` (`Corruption`), reopen (`Poisoned`, `Io`),
+//! or fix their code (`WriteTxnOpenOnThisThread`).
 //! Context lives in fields, not in formatted strings.
 
 use std::path::PathBuf;
@@ -23,7 +24,28 @@ pub enum Limit {
 }
 
 /// Everything that can go wrong in oakmap.
+///
+/// New variants may come in minor versions, so a `match` needs a `_` arm:
+///
+/// ```compile_fail
+/// fn can_retry(e: &oakmap::Error) -> bool {
+///     match e {
+///         oakmap::Error::Io(_) | oakmap::Error::Locked { .. } => true,
+///         oakmap::Error::NotADatabase { .. }
+///         | oakmap::Error::UnsupportedVersion { .. }
+///         | oakmap::Error::Corruption { .. }
+///         | oakmap::Error::WalCorruption { .. }
+///         | oakmap::Error::LimitExceeded { .. }
+///         | oakmap::Error::Poisoned
+///         | oakmap::Error::TransactionFailed
+///         | oakmap::Error::InvalidTreeName
+///         | oakmap::Error::WriteTxnOpenOnThisThread => false,
+///         // error[E0004]: non-exhaustive patterns: `_` not covered
+///     }
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The operating system refused a read, write, sync or lock.
     #[error("I/O error: {0}")]
@@ -102,6 +124,16 @@ pub enum Error {
     /// A tree name that is not valid (empty).
     #[error("invalid tree name")]
     InvalidTreeName,
+
+    /// This thread holds the database's open `WriteTxn` and called something
+    /// that waits for it (`begin_write`, a one-call write, `checkpoint`,
+    /// `check`): it would have waited forever. Commit or drop the
+    /// transaction first, or do the write through it.
+    #[error(
+        "this thread holds the open WriteTxn of this database and would wait for \
+         it forever; commit or drop it first"
+    )]
+    WriteTxnOpenOnThisThread,
 }
 
 /// Shorthand for `std::result::Result<T, oakmap::Error>`.

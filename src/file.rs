@@ -163,8 +163,9 @@ impl DataFile {
 
     /// Cuts the file back to `bytes` if it is longer (hook point
     /// `data.trim`): at a clean close, the room grown ahead that no page
-    /// uses. Only with no reader left, as mapped pages past the end of a
-    /// file cannot be read.
+    /// uses. Mapped pages past the end of a file cannot be read, so `bytes`
+    /// must cover every page a live reader's state reaches (a state's page
+    /// count only grows, so the newest state's covers them all).
     pub(crate) fn trim_to(&self, bytes: u64) -> Result<()> {
         if self.len.load(Ordering::Acquire) > bytes {
             self.io.set_len(bytes, "data.trim")?;

@@ -29,20 +29,22 @@
 //! if let Some(users) = rx.tree("users")? {
 //!     let v: Option<&[u8]> = users.get(b"alice")?;          // zero-copy, borrows the snapshot
 //!     assert_eq!(v, Some(&b"{\"age\":31}"[..]));
-//!     for entry in users.range(b"a".as_slice()..b"b")? {
+//!     for entry in users.range(b"a"..b"b")? {
 //!         let (k, _v) = entry?;
 //!         assert_eq!(k, b"alice");
 //!     }
-//!     assert_eq!(users.len()?, 1);                          // O(1), kept in the tree root
+//!     assert_eq!(users.len(), 1);                           // O(1), kept in the tree root
 //! }
 //!
 //! // One-call forms for servers, each its own transaction.
 //! db.insert("users", b"k", b"old")?;
-//! let old_or_new = db.get_or_insert("sessions", b"k", b"v")?;
-//! assert_eq!(old_or_new, b"v");
+//! let got = db.get_or_insert("sessions", b"k", b"v")?;    // atomic load-or-store
+//! assert!(got.inserted && got.value == b"v");
 //! let swapped = db.compare_and_swap("users", b"k", Some(b"old"), Some(b"new"))?;
 //! assert!(swapped.is_ok());
 //! assert!(db.check()?.is_clean());
+//! drop(rx);                                                 // snapshots borrow the Db
+//! db.close()?;                                              // or drop it, ignoring errors
 //! # Ok::<(), oakmap::Error>(())
 //! ```
 //!
@@ -72,14 +74,21 @@ mod verified;
 mod wal;
 
 pub use check::{CheckReport, Problem, TreeSummary};
-pub use db::{Db, Stats};
+pub use db::{Db, GetOrInsert, Stats};
 pub use error::{Error, Limit, Result};
+// Test-only: the integration tests arm failure points and record every I/O
+// operation through these. A cargo feature would keep them out of ordinary
+// builds, but every integration test would then have to turn it on (the
+// crate depending on itself, or `required-features` on each test), so they
+// stay public and are hidden from the documentation.
+#[doc(hidden)]
 pub use fail::FailPoints;
 pub use format::{
     DEPTH_MAX, FORMAT_VERSION, PAGE_BYTES_DEFAULT, PAGE_BYTES_MAX, PAGE_BYTES_MIN,
     TREE_NAME_BYTES_MAX, VALUE_BYTES_MAX, key_bytes_max,
 };
+#[doc(hidden)]
 pub use io::{IoFile, IoHook, IoOp};
 pub use options::{Durability, Options};
-pub use read::{Range, ReadTxn, Tree, TreeSnapshot};
+pub use read::{KeyRange, Range, ReadTxn, Tree, TreeSnapshot};
 pub use txn::{CasConflict, TreeMut, WriteTxn};

@@ -5,6 +5,7 @@
 //! it returns borrow the mapping directly (zero-copy).
 
 use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
 
 use crate::btree::{self, Cursor, OwnedBounds, RangeIter};
 use crate::db::Inner;
@@ -15,15 +16,47 @@ use crate::snapshot::ReaderToken;
 
 /// A consistent snapshot of the database. Cheap to take, never blocks, and
 /// never blocked by the writer.
+///
+/// [`Db::begin_read`](crate::Db::begin_read) gives a `ReadTxn<'db>` that
+/// borrows the `Db`; [`Db::begin_read_owned`](crate::Db::begin_read_owned)
+/// gives a `ReadTxn<'static>` to move into another thread or task. Both are
+/// `Send` and `Sync`.
 pub struct ReadTxn<'db> {
-    db: &'db Inner,
+    db: DbRef<'db>,
     token: ReaderToken,
     meta: Meta,
     map: usize,
 }
 
+/// How a snapshot holds the database: borrowed (no shared counter to touch,
+/// so readers on many threads do not contend), or owned, keeping the file
+/// and its mapping alive for as long as the snapshot lives.
+enum DbRef<'db> {
+    Borrowed(&'db Inner),
+    Owned(Arc<Inner>),
+}
+
+impl std::ops::Deref for DbRef<'_> {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        match self {
+            DbRef::Borrowed(inner) => inner,
+            DbRef::Owned(inner) => inner,
+        }
+    }
+}
+
 impl<'db> ReadTxn<'db> {
     pub(crate) fn new(db: &'db Inner) -> ReadTxn<'db> {
+        ReadTxn::register(DbRef::Borrowed(db))
+    }
+
+    pub(crate) fn new_owned(db: Arc<Inner>) -> ReadTxn<'static> {
+        ReadTxn::register(DbRef::Owned(db))
+    }
+
+    fn register(db: DbRef<'db>) -> ReadTxn<'db> {
         let (token, meta, map) = db.readers.register(&db.published);
         ReadTxn {
             db,
@@ -136,14 +169,15 @@ impl<'a> Tree<'a> {
         btree::get(self.src, &self.desc, key)
     }
 
-    /// Number of entries, O(1) (kept in the tree's descriptor).
-    pub fn len(&self) -> Result<u64> {
-        Ok(self.desc.len)
+    /// Number of entries, O(1) (kept in the tree's descriptor, which was
+    /// read when the tree was looked up: nothing here can fail).
+    pub fn len(&self) -> u64 {
+        self.desc.len
     }
 
     /// True if the tree has no entries.
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.desc.len == 0)
+    pub fn is_empty(&self) -> bool {
+        self.desc.len == 0
     }
 
     /// Depth of the tree (0 when empty).
@@ -152,30 +186,32 @@ impl<'a> Tree<'a> {
     }
 
     /// Entries with keys in `range`, in key order; `.rev()` walks backwards.
+    /// Any standard range or `(Bound, Bound)` pair whose ends borrow as bytes
+    /// will do (see [`KeyRange`]).
     ///
-    /// ```no_run
-    /// # let db = oakmap::Db::open("x.oak")?;
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// # for k in ["apple", "avocado", "banana"] { db.insert("fruit", k.as_bytes(), b"")?; }
     /// let rx = db.begin_read();
-    /// if let Some(t) = rx.tree("users")? {
-    ///     for entry in t.range(b"a".as_slice()..b"b")? {
-    ///         let (key, value) = entry?;
-    ///     }
+    /// let t = rx.tree("fruit")?.expect("created above");
+    /// let from = b"av".to_vec();
+    /// assert_eq!(t.range(b"a"..b"b")?.count(), 2);             // byte-string literals
+    /// assert_eq!(t.range(&from..)?.count(), 2);                // a borrowed Vec
+    /// assert_eq!(t.range("a"..="apple")?.count(), 1);          // strings
+    /// for entry in t.range(b"a".as_slice()..b"bb")?.rev() {    // ends of two lengths
+    ///     let (key, value) = entry?;
     /// }
     /// # Ok::<(), oakmap::Error>(())
     /// ```
-    pub fn range<'k, R: RangeBounds<&'k [u8]>>(&self, range: R) -> Result<Range<'a>> {
+    pub fn range(&self, range: impl KeyRange) -> Result<Range<'a>> {
         self.into_range(range)
     }
 
-    pub(crate) fn into_range<'k, R: RangeBounds<&'k [u8]>>(self, range: R) -> Result<Range<'a>> {
-        let owned = |b: Bound<&&[u8]>| match b {
-            Bound::Included(k) => Bound::Included(k.to_vec()),
-            Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
-            Bound::Unbounded => Bound::Unbounded,
-        };
+    pub(crate) fn into_range(self, range: impl KeyRange) -> Result<Range<'a>> {
         let bounds = OwnedBounds {
-            start: owned(range.start_bound()),
-            end: owned(range.end_bound()),
+            start: range.start_key().map(<[u8]>::to_vec),
+            end: range.end_key().map(<[u8]>::to_vec),
         };
         Ok(Range {
             inner: RangeIter::new(self.src, self.desc, bounds)?,
@@ -184,7 +220,7 @@ impl<'a> Tree<'a> {
 
     /// Every entry, in key order.
     pub fn iter(&self) -> Result<Range<'a>> {
-        self.into_range::<std::ops::RangeFull>(..)
+        self.into_range(..)
     }
 
     /// Entries whose keys start with `prefix`.
@@ -221,6 +257,67 @@ impl<'a> Tree<'a> {
         } else {
             Ok(None)
         }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// The key bounds [`Tree::range`] and [`crate::TreeMut::range`] take: every
+/// standard range (`a..b`, `a..=b`, `a..`, `..b`, `..=b`, `..`) and a
+/// `(Bound, Bound)` pair, with ends of any type that borrows as bytes
+/// (`&[u8]`, `&[u8; N]`, `Vec<u8>`, `&Vec<u8>`, `&str`, `String`, ...).
+///
+/// Both ends of a standard range have one type, so byte-string literals of
+/// different lengths need one of them as a slice: `b"a".as_slice()..b"bb"`.
+///
+/// (Why not `RangeBounds<K>` with `K: AsRef<[u8]>`: the standard library
+/// implements `RangeBounds<T>` for `Range<&T>` as well as `RangeBounds<&T>`,
+/// so `b"a"..b"b"` would fit both `K = &[u8; 1]` and `K = [u8; 1]`, and the
+/// call would need a type annotation.) Sealed: the set of types may grow.
+pub trait KeyRange: sealed::Sealed {
+    /// The lower bound, as bytes.
+    fn start_key(&self) -> Bound<&[u8]>;
+    /// The upper bound, as bytes.
+    fn end_key(&self) -> Bound<&[u8]>;
+}
+
+/// `KeyRange` for standard range types that are `RangeBounds<K>`.
+macro_rules! key_range_via_range_bounds {
+    ($($range:ty),*) => {$(
+        impl<K: AsRef<[u8]>> sealed::Sealed for $range {}
+
+        impl<K: AsRef<[u8]>> KeyRange for $range {
+            fn start_key(&self) -> Bound<&[u8]> {
+                RangeBounds::<K>::start_bound(self).map(AsRef::as_ref)
+            }
+
+            fn end_key(&self) -> Bound<&[u8]> {
+                RangeBounds::<K>::end_bound(self).map(AsRef::as_ref)
+            }
+        }
+    )*};
+}
+
+key_range_via_range_bounds!(
+    std::ops::Range<K>,
+    std::ops::RangeInclusive<K>,
+    std::ops::RangeFrom<K>,
+    std::ops::RangeTo<K>,
+    std::ops::RangeToInclusive<K>,
+    (Bound<K>, Bound<K>)
+);
+
+impl sealed::Sealed for std::ops::RangeFull {}
+
+impl KeyRange for std::ops::RangeFull {
+    fn start_key(&self) -> Bound<&[u8]> {
+        Bound::Unbounded
+    }
+
+    fn end_key(&self) -> Bound<&[u8]> {
+        Bound::Unbounded
     }
 }
 

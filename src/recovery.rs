@@ -26,7 +26,7 @@ use crate::cache::{Cache, CacheCounters};
 use crate::check;
 use crate::checkpoint::{self, CheckpointState};
 use crate::commit::CommitLog;
-use crate::db::{Counters, Inner, WriterState};
+use crate::db::{Counters, Inner, WriterState, WriterThread};
 use crate::error::{Error, Limit, Result};
 use crate::file::DataFile;
 use crate::format::wal::{Op, decode_ops, decode_record, file_tag, offset_of};
@@ -123,6 +123,7 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
             head_map: map,
             cache: Some(cache),
         }),
+        writer_thread: WriterThread::default(),
         checkpoint: Mutex::new(CheckpointState {
             meta,
             slot,

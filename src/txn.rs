@@ -1,9 +1,12 @@
 //! The write transaction: named trees, and commit.
 //!
 //! There is one writer at a time: `WriteTxn` holds the writer mutex until it
-//! commits or is dropped, and a second `begin_write` waits for it. Dropping a
-//! `WriteTxn` without committing aborts it: nothing it wrote is reachable, and
-//! the pages it took from the free list go back.
+//! commits or is dropped, and a second `begin_write` waits for it, unless it
+//! comes from the thread holding the transaction, which would wait for
+//! itself: that one gets `Error::WriteTxnOpenOnThisThread` (`WriterGuard`
+//! keeps the holder's thread on record). Dropping a `WriteTxn` without
+//! committing aborts it: nothing it wrote is reachable, and the pages it
+//! took from the free list go back.
 //!
 //! Commit, step by step (`Durability::Immediate`; each step's crash argument):
 //! 1. Tree descriptors go into the catalog. Every changed page is already in
@@ -29,18 +32,16 @@
 
 use std::sync::atomic::Ordering;
 
-use parking_lot::MutexGuard;
-
 use crate::btree;
 use crate::checkpoint;
 use crate::commit::SyncMode;
-use crate::db::{Inner, Signal, WriterState};
+use crate::db::{Inner, Signal, WriterGuard, WriterState};
 use crate::error::{Error, Limit, Result};
 use crate::format::wal::{OP_CREATE_TREE, OP_DELETE_TREE, OpLog, RECORD_BYTES_MAX};
 use crate::format::{Meta, TREE_NAME_BYTES_MAX, TreeDesc, TxnId, VALUE_BYTES_MAX};
 use crate::options::Durability;
 use crate::pager::{Pager, Src};
-use crate::read::{Range, Tree, list_catalog, lookup_tree};
+use crate::read::{KeyRange, Range, Tree, list_catalog, lookup_tree};
 
 /// The value a [`Db::compare_and_swap`] found instead of the expected one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,10 +79,49 @@ enum Logging {
 /// tx.commit().unwrap();
 /// tx.open_tree("t").unwrap(); // error: use of moved value `tx`
 /// ```
+///
+/// A `WriteTxn` stays on the thread that began it: it is not `Send`, as it
+/// holds the writer lock, and the check that turns a self-deadlock into
+/// [`Error::WriteTxnOpenOnThisThread`] knows the holder by its thread.
+///
+/// ```compile_fail
+/// # let dir = tempfile::tempdir().unwrap();
+/// let db = oakmap::Db::open(dir.path().join("x.oak")).unwrap();
+/// let tx = db.begin_write().unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(move || tx.commit()); // error: `WriteTxn` cannot be sent between threads
+/// });
+/// ```
+///
+/// In async code, run the whole transaction (begin, writes, commit) in a
+/// blocking task, with the `Db` in an `Arc`, so that the writer lock is
+/// never held across an `.await` and no executor thread waits for it. With
+/// tokio that is `tokio::task::spawn_blocking(move || { ... }).await`; a
+/// plain thread has the same shape:
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::sync::Arc;
+///
+/// let db = Arc::new(oakmap::Db::open(dir.path().join("bank.oak"))?);
+/// let transfer = {
+///     let db = Arc::clone(&db);
+///     std::thread::spawn(move || -> oakmap::Result<()> {
+///         let mut tx = db.begin_write()?;
+///         let mut accounts = tx.open_tree("accounts")?;
+///         accounts.insert(b"alice", b"90")?;
+///         accounts.insert(b"bob", b"110")?;
+///         tx.commit()
+///     })
+/// };
+/// transfer.join().expect("no panic")?;
+/// assert_eq!(db.get("accounts", b"bob")?, Some(b"110".to_vec()));
+/// # Ok::<(), oakmap::Error>(())
+/// ```
 pub struct WriteTxn<'db> {
     inner: &'db Inner,
     signal: Option<&'db Signal>,
-    state: Option<MutexGuard<'db, WriterState>>,
+    state: Option<WriterGuard<'db>>,
     pager: Option<Pager<'db>>,
     txn: TxnId,
     catalog: TreeDesc,
@@ -97,8 +137,8 @@ impl<'db> WriteTxn<'db> {
     /// Takes the writer lock (waiting for the current writer). If the WAL is
     /// full, checkpoints first: the only time a writer waits for a checkpoint.
     pub(crate) fn begin(inner: &'db Inner, signal: &'db Signal) -> Result<WriteTxn<'db>> {
-        let begun = (|| -> Result<MutexGuard<'db, WriterState>> {
-            let mut state = inner.writer.lock();
+        let mut state = inner.lock_writer()?;
+        let begun = (|| -> Result<()> {
             inner.log.writer_enter();
             inner.check_poisoned()?;
             if inner.log.uncovered_bytes() >= inner.options.wal_bytes_max {
@@ -108,9 +148,9 @@ impl<'db> WriteTxn<'db> {
                     .fetch_add(1, Ordering::Relaxed);
                 checkpoint::run_locked(inner, &mut state)?;
             }
-            Ok(state)
+            Ok(())
         })();
-        let state = begun.inspect_err(|_| inner.log.writer_leave())?;
+        begun.inspect_err(|_| inner.log.writer_leave())?;
         let mut tx = WriteTxn::new(inner, state);
         tx.signal = Some(signal);
         tx.in_flight = true;
@@ -126,12 +166,12 @@ impl<'db> WriteTxn<'db> {
 
     /// The transaction recovery replays the WAL into.
     pub(crate) fn for_replay(inner: &'db Inner) -> Result<WriteTxn<'db>> {
-        let mut tx = WriteTxn::new(inner, inner.writer.lock());
+        let mut tx = WriteTxn::new(inner, inner.lock_writer()?);
         tx.logging = Logging::Replay;
         Ok(tx)
     }
 
-    fn new(inner: &'db Inner, mut state: MutexGuard<'db, WriterState>) -> WriteTxn<'db> {
+    fn new(inner: &'db Inner, mut state: WriterGuard<'db>) -> WriteTxn<'db> {
         inner.release_free(&mut state.free);
         let head = state.head;
         let committed = inner.map_source(&head, state.head_map);
@@ -230,7 +270,31 @@ impl<'db> WriteTxn<'db> {
         Ok(Some(self.trees.len() - 1))
     }
 
-    /// Opens the tree `name`, creating it if it does not exist.
+    /// Opens the tree `name`, creating it if it does not exist. The tree is
+    /// then created by the commit even if nothing is inserted into it; to
+    /// change a tree only if it exists, use [`WriteTxn::tree_mut`].
+    ///
+    /// One [`TreeMut`] is open at a time: it borrows the transaction
+    /// mutably, because a value read through it points into the
+    /// transaction's own pages, which a write to any tree may change or
+    /// move. Opening again is cheap (after the first time the tree is found
+    /// in the transaction's list, not looked up in the catalog), so to work
+    /// on two trees, open each in turn:
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// # db.insert("queue", b"job-1", b"payload")?;
+    /// let mut tx = db.begin_write()?;
+    /// // The value is copied out before the next write, which may move it.
+    /// if let Some(job) = tx.open_tree("queue")?.get(b"job-1")?.map(<[u8]>::to_vec) {
+    ///     tx.open_tree("queue")?.remove(b"job-1")?;
+    ///     tx.open_tree("done")?.insert(b"job-1", &job)?;
+    /// }
+    /// tx.commit()?;
+    /// assert_eq!(db.get("done", b"job-1")?, Some(b"payload".to_vec()));
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn open_tree(&mut self, name: &str) -> Result<TreeMut<'_, 'db>> {
         check_tree_name(name)?;
         self.usable()?;
@@ -251,6 +315,30 @@ impl<'db> WriteTxn<'db> {
             self.log(2 + name.len(), |ops| ops.tree(OP_CREATE_TREE, name));
         }
         Ok(TreeMut { tx: self, idx })
+    }
+
+    /// Opens the tree `name` for writing if it exists (in this transaction's
+    /// view: created or deleted earlier in it counts), and creates nothing
+    /// if it does not.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// if let Some(mut sessions) = tx.tree_mut("sessions")? {
+    ///     sessions.remove(b"expired")?;
+    /// }
+    /// tx.commit()?; // no tree was there: nothing to commit, and none created
+    /// assert!(db.list_trees()?.is_empty());
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn tree_mut(&mut self, name: &str) -> Result<Option<TreeMut<'_, 'db>>> {
+        check_tree_name(name)?;
+        self.usable()?;
+        match self.find(name)? {
+            Some(idx) if self.trees[idx].desc.is_some() => Ok(Some(TreeMut { tx: self, idx })),
+            _ => Ok(None),
+        }
     }
 
     /// Deletes the tree `name` and frees its pages; returns whether it existed.
@@ -371,6 +459,7 @@ impl<'db> WriteTxn<'db> {
     }
 
     /// Dirty pages held by this transaction, cached or spilled (for tests).
+    #[doc(hidden)]
     pub fn dirty_pages(&self) -> usize {
         self.pager.as_ref().map_or(0, Pager::dirty_pages)
     }
@@ -508,8 +597,9 @@ impl TreeMut<'_, '_> {
         btree::get(src, &self.tx.trees[self.idx].desc.expect("descriptor"), key)
     }
 
-    /// Entries with keys in `range`, in order (reverse with `.rev()`).
-    pub fn range<'k, R: std::ops::RangeBounds<&'k [u8]>>(&self, range: R) -> Result<Range<'_>> {
+    /// Entries with keys in `range`, in order (reverse with `.rev()`); the
+    /// bounds are as for [`Tree::range`].
+    pub fn range(&self, range: impl KeyRange) -> Result<Range<'_>> {
         self.view()?.into_range(range)
     }
 
@@ -534,6 +624,11 @@ impl TreeMut<'_, '_> {
     }
 
     /// Number of entries, O(1).
+    ///
+    /// Unlike [`Tree::len`] this returns a `Result`: after an operation of
+    /// this transaction failed part-way, every read of it returns
+    /// [`Error::TransactionFailed`], the count included, rather than a
+    /// number the rest of its reads would not back.
     pub fn len(&self) -> Result<u64> {
         self.tx.usable()?;
         Ok(self.desc().len)

@@ -1,10 +1,11 @@
 //! Guards the public API's contracts: the one-call forms on `Db`, opening
 //! options (page size read back from the file, `create(false)`), tree
-//! management, and read views inside a write transaction.
+//! management, read views inside a write transaction, and the range bounds
+//! `range` accepts.
 
 mod common;
 
-use oakmap::{CasConflict, Db, Error, Options};
+use oakmap::{CasConflict, Db, Error, GetOrInsert, Options};
 
 #[test]
 fn one_call_forms() {
@@ -15,8 +16,16 @@ fn one_call_forms() {
     assert!(db.insert("t", b"k", b"v2").unwrap());
     assert_eq!(db.get("t", b"k").unwrap(), Some(b"v2".to_vec()));
 
-    assert_eq!(db.get_or_insert("t", b"k", b"other").unwrap(), b"v2");
-    assert_eq!(db.get_or_insert("t", b"new", b"n").unwrap(), b"n");
+    let found = db.get_or_insert("t", b"k", b"other").unwrap();
+    assert_eq!(
+        (found.value.as_slice(), found.inserted),
+        (&b"v2"[..], false)
+    );
+    let inserted = db.get_or_insert("t", b"new", b"n").unwrap();
+    assert_eq!(
+        (inserted.value.as_slice(), inserted.inserted),
+        (&b"n"[..], true)
+    );
     assert_eq!(db.get("t", b"new").unwrap(), Some(b"n".to_vec()));
 
     let conflict = db
@@ -54,10 +63,10 @@ fn one_call_forms() {
 }
 
 #[test]
-fn concurrent_get_or_insert_agrees_on_one_value() {
+fn concurrent_get_or_insert_agrees_on_one_value_and_one_inserter() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path().join("race.oak")).unwrap();
-    let results: Vec<Vec<u8>> = std::thread::scope(|s| {
+    let results: Vec<GetOrInsert> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4u8)
             .map(|i| {
                 let db = &db;
@@ -66,8 +75,14 @@ fn concurrent_get_or_insert_agrees_on_one_value() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert!(results.iter().all(|r| r == &results[0]), "{results:?}");
-    assert_eq!(db.get("sessions", b"s").unwrap(), Some(results[0].clone()));
+    let value = &results[0].value;
+    assert!(results.iter().all(|r| &r.value == value), "{results:?}");
+    assert_eq!(
+        results.iter().filter(|r| r.inserted).count(),
+        1,
+        "exactly one caller inserted: {results:?}"
+    );
+    assert_eq!(db.get("sessions", b"s").unwrap().as_ref(), Some(value));
     common::assert_clean(&db);
 }
 
@@ -149,10 +164,7 @@ fn deleted_tree_frees_its_pages_and_can_be_recreated() {
     assert!(after.pages_in_use < in_use / 50, "{in_use} -> {after:?}");
     assert!(db.list_trees().unwrap().is_empty());
     db.insert("big", b"again", b"1").unwrap();
-    assert_eq!(
-        db.begin_read().tree("big").unwrap().unwrap().len().unwrap(),
-        1
-    );
+    assert_eq!(db.begin_read().tree("big").unwrap().unwrap().len(), 1);
     common::assert_clean(&db);
 }
 
@@ -193,5 +205,110 @@ fn creation_is_atomic_and_empty_commits_write_nothing() {
     std::fs::write(&empty, b"").unwrap();
     let db = Db::open(&empty).unwrap();
     db.insert("t", b"k", b"v").unwrap();
+    common::assert_clean(&db);
+}
+
+/// The keys a range yields, in order.
+fn keys<'a>(r: oakmap::Range<'a>) -> Vec<&'a [u8]> {
+    r.map(|e| e.unwrap().0).collect()
+}
+
+#[test]
+fn ranges_take_any_bounds_that_borrow_as_bytes() {
+    use std::ops::Bound;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path().join("range.oak")).unwrap();
+    for k in ["a", "ab", "b", "bc", "c"] {
+        db.insert("t", k.as_bytes(), b"").unwrap();
+    }
+    let rx = db.begin_read();
+    let t = rx.tree("t").unwrap().unwrap();
+    let (from, to) = (b"ab".to_vec(), b"bc".to_vec());
+    let want: Vec<&[u8]> = vec![b"ab", b"b"];
+    assert_eq!(keys(t.range(b"ab"..b"bc").unwrap()), want, "arrays");
+    assert_eq!(keys(t.range(&from..&to).unwrap()), want, "borrowed Vecs");
+    assert_eq!(
+        keys(t.range(from.clone()..to.clone()).unwrap()),
+        want,
+        "Vecs"
+    );
+    assert_eq!(keys(t.range("ab".."bc").unwrap()), want, "strs");
+    assert_eq!(
+        keys(t.range(b"ab".as_slice()..b"bc").unwrap()),
+        want,
+        "slices"
+    );
+    assert_eq!(
+        keys(t.range(b"b".as_slice()..b"bc").unwrap()),
+        [b"b"],
+        "two lengths"
+    );
+    assert_eq!(
+        keys(t.range(&from..=&to).unwrap()),
+        [&b"ab"[..], b"b", b"bc"]
+    );
+    assert_eq!(keys(t.range(..=b"a").unwrap()), [b"a"]);
+    assert_eq!(keys(t.range(..b"ab").unwrap()), [b"a"]);
+    assert_eq!(keys(t.range(&to..).unwrap()), [&b"bc"[..], b"c"]);
+    assert_eq!(keys(t.range(..).unwrap()).len(), 5);
+    let excl = (Bound::Excluded(&from), Bound::Unbounded);
+    assert_eq!(keys(t.range(excl).unwrap()).len(), 3);
+    let backwards: Vec<&[u8]> = t
+        .range(b"ab"..b"bc")
+        .unwrap()
+        .rev()
+        .map(|e| e.unwrap().0)
+        .collect();
+    assert_eq!(backwards, [&b"b"[..], b"ab"]);
+    drop(rx);
+    // The same forms inside a write transaction.
+    let mut tx = db.begin_write().unwrap();
+    let t = tx.open_tree("t").unwrap();
+    assert_eq!(t.range(b"ab"..b"bc").unwrap().count(), 2);
+    assert_eq!(t.range(&from..).unwrap().count(), 4);
+    assert_eq!(t.range("b"..).unwrap().rev().count(), 3);
+    drop(tx); // aborts
+    common::assert_clean(&db);
+}
+
+#[test]
+fn writes_to_a_missing_tree_create_it_only_when_they_insert() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path().join("missing.oak")).unwrap();
+    db.insert("t", b"k", b"v").unwrap();
+    let before = db.stats().unwrap().txn_id;
+
+    assert!(!db.remove("missing", b"k").unwrap());
+    assert_eq!(
+        db.compare_and_swap("missing", b"k", None, None).unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        db.compare_and_swap("missing", b"k", Some(b"v"), None)
+            .unwrap(),
+        Err(CasConflict { current: None })
+    );
+    let mut tx = db.begin_write().unwrap();
+    assert!(tx.tree_mut("missing").unwrap().is_none());
+    tx.commit().unwrap();
+    assert_eq!(db.list_trees().unwrap(), ["t"]);
+    assert_eq!(db.stats().unwrap().txn_id, before, "nothing was committed");
+
+    // tree_mut sees the transaction's own creates and deletes.
+    let mut tx = db.begin_write().unwrap();
+    assert!(tx.tree_mut("t").unwrap().unwrap().remove(b"k").unwrap());
+    tx.open_tree("new").unwrap();
+    assert!(tx.tree_mut("new").unwrap().is_some());
+    tx.delete_tree("t").unwrap();
+    assert!(tx.tree_mut("t").unwrap().is_none());
+    assert!(matches!(tx.tree_mut(""), Err(Error::InvalidTreeName)));
+    tx.commit().unwrap();
+    assert_eq!(db.list_trees().unwrap(), ["new"]);
+
+    // Setting a value is what creates a tree.
+    db.compare_and_swap("cas", b"k", None, Some(b"1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(db.get("cas", b"k").unwrap(), Some(b"1".to_vec()));
     common::assert_clean(&db);
 }

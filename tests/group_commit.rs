@@ -42,10 +42,7 @@ fn concurrent_durable_commits_share_fsyncs() {
         commits as f64 / fsyncs as f64 >= 1.2,
         "{commits} commits took {fsyncs} fsyncs: no sharing"
     );
-    assert_eq!(
-        db.begin_read().tree("t").unwrap().unwrap().len().unwrap(),
-        commits
-    );
+    assert_eq!(db.begin_read().tree("t").unwrap().unwrap().len(), commits);
     common::assert_clean(&db);
 }
 

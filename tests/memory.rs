@@ -86,8 +86,5 @@ fn loading_far_more_than_the_cache_stays_within_it() {
         (after - before) >> 20,
         bound >> 20
     );
-    assert_eq!(
-        db.begin_read().tree("t").unwrap().unwrap().len().unwrap(),
-        1_000_000
-    );
+    assert_eq!(db.begin_read().tree("t").unwrap().unwrap().len(), 1_000_000);
 }

@@ -205,7 +205,7 @@ fn verify_all(db: &Db, model: &Model) -> Result<(), TestCaseError> {
     prop_assert_eq!(rx.list_trees().unwrap(), names);
     for (name, m) in model {
         let t = rx.tree(name).unwrap().expect("tree in model exists");
-        prop_assert_eq!(t.len().unwrap(), m.len() as u64);
+        prop_assert_eq!(t.len(), m.len() as u64);
         let fwd: Vec<(Vec<u8>, Vec<u8>)> = t
             .iter()
             .unwrap()

@@ -153,7 +153,7 @@ fn read_all(db: &Db) -> Result<State, (bool, String)> {
             }
             let ordered = fwd.windows(2).all(|w| w[0].0 < w[1].0);
             let same = back.iter().eq(fwd.iter().rev().map(|e| &e.0));
-            if !ordered || !same || t.len()? != fwd.len() as u64 {
+            if !ordered || !same || t.len() != fwd.len() as u64 {
                 return Ok(Err(name));
             }
             state.insert(name, fwd.into_iter().collect());

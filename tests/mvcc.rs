@@ -120,7 +120,7 @@ fn aborted_transaction_leaves_no_trace() {
     let rx = db.begin_read();
     assert_eq!(rx.list_trees().unwrap(), vec!["t".to_string()]);
     let t = rx.tree("t").unwrap().unwrap();
-    assert_eq!(t.len().unwrap(), 1);
+    assert_eq!(t.len(), 1);
     assert_eq!(t.get(b"keep").unwrap(), Some(&b"1"[..]));
     assert_eq!(db.stats().unwrap().txn_id, stats.txn_id);
     drop(rx);

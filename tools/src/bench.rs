@@ -538,10 +538,7 @@ fn recovery(dir: &std::path::Path, seed: u64) -> oakmap::Result<Row> {
     let t0 = Instant::now();
     let recovered = Options::new().open(&image)?;
     let elapsed = t0.elapsed();
-    let entries = recovered
-        .begin_read()
-        .tree(TREE)?
-        .map_or(Ok(0), |t| t.len())?;
+    let entries = recovered.begin_read().tree(TREE)?.map_or(0, |t| t.len());
     let note = format!(
         "{:.0} MiB WAL, {records} records, {entries} entries",
         wal_bytes as f64 / (1 << 20) as f64

@@ -144,11 +144,7 @@ impl Engine for OakmapEngine {
     }
 
     fn len(&self) -> BenchResult<u64> {
-        Ok(self
-            .db
-            .begin_read()
-            .tree(TREE)?
-            .map_or(Ok(0), |t| t.len())?)
+        Ok(self.db.begin_read().tree(TREE)?.map_or(0, |t| t.len()))
     }
 
     fn reader(&self) -> BenchResult<Box<dyn Reader + '_>> {
