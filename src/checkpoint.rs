@@ -162,6 +162,7 @@ pub(crate) fn finish(
 /// occupy, with the next `seq`, and syncs it.
 fn write_meta(inner: &Inner, k: &mut CheckpointState, meta: Meta) -> Result<()> {
     let slot = 1 - k.slot;
+    // Meta::decode bounds seq, so this cannot overflow.
     let meta = Meta {
         seq: k.meta.seq + 1,
         ..meta
@@ -192,11 +193,15 @@ pub(crate) fn run_locked(inner: &Inner, w: &mut WriterState) -> Result<()> {
     })
 }
 
-/// Recovery's checkpoint of the replayed records.
+/// Recovery's checkpoint of the replayed records. After a loss the user
+/// accepted it carries the clean mark: what the log holds beyond it is
+/// given up, so a crash before the log starts afresh does not refuse the
+/// next open over it again.
 pub(crate) fn run_after_recovery(inner: &Inner, w: &mut WriterState) -> Result<()> {
+    let clean = inner.log_loss.is_some();
     poisoning(inner, |k| {
         match prepare(inner, w, k, Switch::AfterRecovery)? {
-            Some(p) => finish(inner, k, p, false),
+            Some(p) => finish(inner, k, p, clean),
             None => Ok(()),
         }
     })
@@ -209,6 +214,20 @@ pub(crate) fn open_log(inner: &Inner, afresh: bool) -> Result<()> {
     let _w = inner.writer.lock();
     poisoning(inner, |k| {
         if afresh {
+            // The log is about to go: first a slot that does not need it
+            // (after a clean close there is one; after an accepted loss
+            // with nothing replayed, write it), so no crash from here on
+            // leaves the newest slot naming a log that is gone.
+            if !k.meta.clean {
+                write_meta(
+                    inner,
+                    k,
+                    Meta {
+                        clean: true,
+                        ..k.meta
+                    },
+                )?;
+            }
             inner.log.start_afresh()?;
         }
         let (wal_file, base, end) = inner.log.position();

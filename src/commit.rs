@@ -336,12 +336,13 @@ impl CommitLog {
         Ok(st)
     }
 
-    /// Checkpoint step: resets the other file (a new header starting after
-    /// the marker to come, synced, so that a meta slot may name it; its old
+    /// Checkpoint step: syncs the active file (publishing what that makes
+    /// durable), resets the other file (a new header starting after the
+    /// marker to come, synced, so that a meta slot may name it; its old
     /// bytes are overwritten), then ends the active file with a switch
-    /// marker (the log continues in the other file) and syncs it with every
-    /// record before it, publishing what that makes durable; the other file
-    /// becomes active. Returns its start: what the checkpoint will cover.
+    /// marker (the log continues in the other file) and syncs it; the other
+    /// file becomes active. Returns its start: what the checkpoint will
+    /// cover.
     ///
     /// Why the marker: until the checkpoint's meta slot is durable, the
     /// newest slot names the file left behind, and commits acknowledged in
@@ -361,19 +362,21 @@ impl CommitLog {
             self.cond.notify_all();
             e
         };
+        // Every record so far durable first: the other file's header, once
+        // durable, then starts exactly one marker past a durable log, which
+        // is what recovery takes for a switch that did not finish.
+        if st.durable < st.end {
+            st.fsyncs += 1;
+            if let Err(e) = self.wal.sync(st.active) {
+                return Err(fail(&mut st, e));
+            }
+            st.durable = st.end;
+            st.sync_deadline = None;
+            self.publish_ready(&mut st, published);
+        }
         if st.base == st.end {
             // The active file holds no records: switching would only give
-            // both files the same base. Its header is durable already; only
-            // make the records before it durable, if any wait.
-            if st.durable < st.end {
-                st.fsyncs += 1;
-                if let Err(e) = self.wal.sync(st.active) {
-                    return Err(fail(&mut st, e));
-                }
-                st.durable = st.end;
-                st.sync_deadline = None;
-                self.publish_ready(&mut st, published);
-            }
+            // both files the same base. Its header is durable already.
             return Ok(st.end);
         }
         // The other file's header first: a durable marker then always has

@@ -85,11 +85,30 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
     }
     let (free_ids, freelist_pages) = load_freelist(&src, &meta)?;
     let paths = wal::wal_paths(&path);
-    let scan = LogReader {
+    // A clean slot whose twin does not decode may be older than the twin
+    // was: an open writes a slot without the mark before any commit, and
+    // that slot may be what rotted. Then read the log anyway where that
+    // open started it (file 0, at the clean slot's position); finding no
+    // log there is no loss, as the clean close needed none.
+    let doubted = meta.clean && other_damaged;
+    let scan_meta = if doubted {
+        Meta {
+            clean: false,
+            wal_base: meta.wal_lsn,
+            wal_file: 0,
+            ..meta
+        }
+    } else {
+        meta
+    };
+    let mut scan = LogReader {
         paths: &paths,
         file_id: header.file_id,
     }
-    .scan(wal::read_files(&paths)?, &meta)?;
+    .scan(wal::read_files(&paths)?, &scan_meta)?;
+    if doubted && scan.end_file.is_none() {
+        scan.loss = None;
+    }
     let log_loss = match scan.loss {
         Some(ref e) if !options.accept_log_loss => return Err(clone_loss(e)),
         Some(ref e) => Some(e.to_string()),
@@ -98,8 +117,7 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
     let wal = WalFiles::open(&path, header.file_id, options.io_hook.clone())?;
     let (active, base, afresh) = match scan.end_file {
         Some((f, base)) if scan.loss.is_none() => {
-            // Drop a torn tail, so appends continue from the last good record.
-            wal.truncate(f, offset_of(scan.end_lsn, base))?;
+            continue_log(&wal, f, base, scan.end_lsn)?;
             (f, base, false)
         }
         // A clean close (the log is not needed), or a loss the user
@@ -149,6 +167,25 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
     }
     checkpoint::open_log(&inner, afresh)?;
     Ok(inner)
+}
+
+/// Readies file `f`, where the log ends at `end` (its records from
+/// `base`), for appends: a torn tail is cut and the cut synced (else a crash
+/// could bring back records after it, never acknowledged, behind new ones
+/// of the same length), and a header the records proved but that does not
+/// decode is rewritten and synced (else the next open, with no record yet
+/// at the position, could not find the file).
+fn continue_log(wal: &WalFiles, f: usize, base: u64, end: u64) -> Result<()> {
+    let len = offset_of(end, base);
+    if wal.len(f) > len {
+        wal.truncate(f, len)?;
+        wal.sync(f)?;
+    }
+    if !wal.header_is(f, base)? {
+        wal.write_header(f, base)?;
+        wal.sync(f)?;
+    }
+    Ok(())
 }
 
 /// The real path of an existing file: a link's target, so the log's names

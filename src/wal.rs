@@ -39,8 +39,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{Error, Result};
 use crate::format::Meta;
 use crate::format::wal::{
-    Op, SWITCH_MARKER_BYTES, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag,
-    offset_of,
+    Op, SWITCH_MARKER_BYTES, WAL_HEADER_BYTES, WalHeader, claimed_synced_lsn, decode_ops,
+    decode_record, file_tag, offset_of,
 };
 use crate::io::{Io, IoFile, IoHook};
 
@@ -178,21 +178,39 @@ impl WalFiles {
         Ok(self.files[i].sync("wal.sync")?)
     }
 
-    /// Starts file `i` afresh at `base_lsn` by writing its header (not
-    /// synced: the first sync of a record in it makes the header durable too).
-    /// The file keeps its old bytes, which new records overwrite: an old
-    /// record cannot be taken for a new one, as its LSN is below the new
-    /// base. Past `WAL_KEEP_BYTES` it is cut back (those bytes are all old
-    /// records, so a crash that undoes the cut changes nothing).
+    /// Starts file `i` afresh at `base_lsn` by writing its header (the
+    /// caller syncs it before anything names the file). The file keeps its
+    /// old bytes, which new records overwrite: an old record cannot be taken
+    /// for a new one, as its LSN is below the new base. Past
+    /// `WAL_KEEP_BYTES` it is cut back (those bytes are all old records, so
+    /// a crash that undoes the cut changes nothing).
     pub(crate) fn reset(&self, i: usize, base_lsn: u64) -> Result<()> {
         if self.lens[i].load(Ordering::Acquire) > WAL_KEEP_BYTES {
             self.truncate(i, WAL_KEEP_BYTES)?;
         }
+        self.write_header(i, base_lsn)
+    }
+
+    /// Writes file `i`'s header for `base_lsn`, touching nothing else (also
+    /// recovery repairing a damaged header whose base the records proved).
+    pub(crate) fn write_header(&self, i: usize, base_lsn: u64) -> Result<()> {
         let header = WalHeader {
             file_id: self.file_id,
             base_lsn,
         };
         self.write_at(i, &header.encode(), 0)
+    }
+
+    /// File `i`'s length as this process last set or saw it.
+    pub(crate) fn len(&self, i: usize) -> u64 {
+        self.lens[i].load(Ordering::Acquire)
+    }
+
+    /// Whether file `i`'s header, as on disk now, decodes to `base_lsn`.
+    pub(crate) fn header_is(&self, i: usize, base_lsn: u64) -> Result<bool> {
+        let mut b = [0u8; WAL_HEADER_BYTES];
+        let n = self.files[i].read_at(&mut b, 0)?;
+        Ok(WalHeader::decode(&b[..n]).is_some_and(|h| h.base_lsn == base_lsn))
     }
 
     /// Cuts file `i` to `len` bytes (recovery dropping a torn tail: records
@@ -489,9 +507,12 @@ impl Walk<'_, '_> {
 /// when it was written. Every later offset is tried, as a record's LSN
 /// names its position: `lsn = bad_lsn + (p - off)`.
 pub(crate) fn acknowledged_after(b: &[u8], off: usize, bad_lsn: u64, tag: u32) -> Option<usize> {
+    // The header fields first: a crafted file cannot make every offset pay
+    // for a checksum over the rest of the file.
     (off + 1..b.len()).find(|&p| {
         let lsn = bad_lsn + (p - off) as u64;
-        decode_record(&b[p..], lsn, tag).is_some_and(|r| r.synced_lsn > bad_lsn)
+        claimed_synced_lsn(&b[p..], lsn, tag).is_some_and(|s| s > bad_lsn)
+            && decode_record(&b[p..], lsn, tag).is_some()
     })
 }
 

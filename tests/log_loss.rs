@@ -400,3 +400,68 @@ fn commits_in_the_file_a_stalled_checkpoint_switched_to_are_not_dropped() {
     std::fs::remove_file(image.path().join(&other)).unwrap();
     assert_refused(&image_path, &other);
 }
+
+/// Flips a byte inside the newest meta slot of the database at `path`.
+fn rot_newest_meta(path: &Path) {
+    let slot = RawDb::open(path)
+        .unwrap()
+        .metas()
+        .iter()
+        .find(|m| m.newest)
+        .unwrap()
+        .slot;
+    flip(path, (1 + slot) * 4096 + 20, 0x04);
+}
+
+#[test]
+fn a_rotted_slot_written_at_open_does_not_bring_back_the_clean_mark() {
+    // A clean close, then an open (which writes a slot without the mark),
+    // acknowledged commits only in the log, a crash, and the newer slot
+    // rots: the older slot still says "clean", but the log is read.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.oak");
+    drop(options().open(&path).unwrap());
+    let db = options().open(&path).unwrap();
+    for i in 0..COMMITS {
+        db.insert("t", &i.to_be_bytes(), &value(i)).unwrap();
+    }
+    let (_crash, crash_path) = copy_of(&path);
+    drop(db);
+    rot_newest_meta(&crash_path);
+    let db = options().open(&crash_path).unwrap();
+    let mut want = model(COMMITS);
+    want.remove(b"base".as_slice());
+    assert!(read_all(&db) == want, "commits after the open were dropped");
+}
+
+#[test]
+fn a_damaged_header_is_repaired_so_the_next_crash_finds_the_log() {
+    let (_image, path, wal) = crash_image();
+    let (dir, copy) = copy_of(&path);
+    flip(&dir.path().join(&wal), 40, 0x01);
+    let db = options().open(&copy).unwrap();
+    assert!(read_all(&db) == model(COMMITS));
+    // A crash right after that open, before any commit.
+    let (_crash, crash_path) = copy_of(&copy);
+    drop(db);
+    let db = options().open(&crash_path).unwrap();
+    assert!(read_all(&db) == model(COMMITS));
+}
+
+#[test]
+fn a_crash_while_an_accepted_loss_restarts_the_log_needs_no_second_acceptance() {
+    let (_image, path, wal) = crash_image();
+    let (dir, copy) = copy_of(&path);
+    std::fs::remove_file(dir.path().join(&wal)).unwrap();
+    // The restart of the log fails: the process stops there.
+    let fail = std::sync::Arc::new(oakmap::FailPoints::new());
+    fail.arm("wal.truncate", 0, true);
+    let failed = options()
+        .accept_log_loss(true)
+        .fail_points(fail)
+        .open(&copy);
+    assert!(failed.is_err(), "the armed failure point did not fire");
+    drop(failed);
+    let db = options().open(&copy).unwrap();
+    assert!(read_all(&db) == model(0));
+}

@@ -353,10 +353,10 @@ impl Meta {
         if meta.page_count > PAGE_COUNT_MAX {
             return Err(Error::corrupt(page, "meta page count is impossibly large"));
         }
-        if meta.txn.0 > COUNTER_MAX || meta.wal_lsn > COUNTER_MAX {
+        if meta.txn.0 > COUNTER_MAX || meta.wal_lsn > COUNTER_MAX || meta.seq > COUNTER_MAX {
             return Err(Error::corrupt(
                 page,
-                "meta commit number or log position is impossibly large",
+                "meta commit number, log position or write count is impossibly large",
             ));
         }
         if meta.wal_base > meta.wal_lsn {
@@ -547,6 +547,23 @@ mod tests {
         };
         let b = m.encode(1);
         assert_eq!(Meta::decode(&b, 1).unwrap(), m);
+        for huge in [
+            Meta { seq: u64::MAX, ..m },
+            Meta {
+                txn: TxnId(u64::MAX),
+                ..m
+            },
+            Meta {
+                wal_lsn: u64::MAX,
+                ..m
+            },
+            Meta {
+                page_count: u64::MAX,
+                ..m
+            },
+        ] {
+            assert!(Meta::decode(&huge.encode(1), 1).is_err(), "{huge:?}");
+        }
         assert!(Meta::decode(&b, 0).is_err(), "slot number is checked");
         for i in 0..META_BYTES {
             let mut c = b;
