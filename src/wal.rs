@@ -1,17 +1,20 @@
 //! The write-ahead log's two files, and reading them back at recovery.
 //!
 //! The log is a pair of files, `<db>.wal0` and `<db>.wal1`, used in turn.
-//! New records go to the active file. Each checkpoint switches: it syncs the
-//! active file, then resets the other one (writes a header whose `base_lsn`
-//! is the current end of the log, and syncs it; the old bytes stay and are
-//! overwritten) and makes it active. The file it resets was covered by the
-//! previous checkpoint, whose meta slot is durable, so nothing in it is
-//! still needed; the file it leaves holds the records between the previous
-//! checkpoint and this one, needed only until this checkpoint's meta slot is
-//! durable. Files grow in zeroed 1 MiB steps and never shrink (but for
-//! recovery cutting a torn tail), so an fsync rarely has a file length to
-//! write. The log on disk is therefore at most the two files' worth: about
-//! twice the checkpoint trigger.
+//! New records go to the active file. Each checkpoint switches
+//! (`CommitLog::switch`): it syncs the active file, resets the other one
+//! (a header whose `base_lsn` is one switch marker past the end of the log,
+//! synced; the old bytes stay and are overwritten), ends the active file
+//! with the marker (synced), and makes the other file active. The file it
+//! resets was covered by the previous checkpoint, whose meta slot is
+//! durable, so nothing in it is still needed; the file it leaves holds the
+//! records between the previous checkpoint and this one, needed only until
+//! this checkpoint's meta slot is durable, and its marker says the log goes
+//! on in the other file. Files grow in zeroed 1 MiB steps, so an fsync
+//! rarely has a file length to write; a reset cuts a file back to 4 MiB,
+//! recovery cuts a torn tail, and a fresh start after a clean close or an
+//! accepted loss cuts both to nothing. The log on disk is therefore at most
+//! the two files' worth: about twice the checkpoint trigger.
 //!
 //! Every meta slot names the log it needs: `wal_lsn`, where replay starts,
 //! and `wal_base`, the `base_lsn` of the file holding it, whose header is
@@ -30,6 +33,11 @@
 //! a loss naming the file and offset. So are a record whose operations do
 //! not parse and a gap in the commit numbers. `oakmap check` and
 //! `dump --wal` run this same scan.
+//!
+//! The limit of that rule: records are known acknowledged only by a later
+//! record's `synced_lsn`, so damage to the records of the last fsync before
+//! a crash (nothing written after them says they were durable) cannot be
+//! told from a torn tail, and those commits are dropped as if torn.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
