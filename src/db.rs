@@ -191,29 +191,37 @@ impl Inner {
 /// Wakes the checkpointer thread, and tells it to stop.
 #[derive(Default)]
 pub(crate) struct Signal {
-    state: Mutex<(bool, bool)>, // (kicked, stopping)
+    state: Mutex<SignalState>,
     cond: Condvar,
+}
+
+#[derive(Default)]
+struct SignalState {
+    /// A writer asked for a checkpoint since the thread last woke.
+    kicked: bool,
+    /// The `Db` is closing: the thread ends.
+    stopping: bool,
 }
 
 impl Signal {
     pub(crate) fn kick(&self) {
-        self.state.lock().0 = true;
+        self.state.lock().kicked = true;
         self.cond.notify_all();
     }
 
     fn stop(&self) {
-        self.state.lock().1 = true;
+        self.state.lock().stopping = true;
         self.cond.notify_all();
     }
 
     /// Waits for a kick, a stop or the timeout; true when stopping.
     fn wait(&self, timeout: Duration) -> bool {
         let mut s = self.state.lock();
-        if !s.0 && !s.1 {
+        if !s.kicked && !s.stopping {
             self.cond.wait_for(&mut s, timeout);
         }
-        s.0 = false;
-        s.1
+        s.kicked = false;
+        s.stopping
     }
 }
 
@@ -493,7 +501,8 @@ impl Db {
         let oldest = inner.readers.oldest();
         let log = inner.log.figures();
         let c = &inner.counters;
-        let cache = &inner.writer_cache_counters();
+        let cache = &inner.cache_counters;
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         let free = c.free_pages.load(Ordering::Relaxed);
         Ok(Stats {
             txn_id: meta.txn.0,
@@ -516,11 +525,11 @@ impl Db {
             checkpoint_last,
             checkpoint_total,
             backpressure_waits: c.backpressure_waits.load(Ordering::Relaxed),
-            cache_bytes: cache.0,
-            cache_hits: cache.1[0],
-            cache_misses: cache.1[1],
-            cache_spills: cache.1[2],
-            cache_evictions: cache.1[3],
+            cache_bytes: inner.cache_bytes,
+            cache_hits: load(&cache.hits),
+            cache_misses: load(&cache.misses),
+            cache_spills: load(&cache.spills),
+            cache_evictions: load(&cache.evictions),
         })
     }
 
@@ -673,15 +682,6 @@ impl Db {
 }
 
 impl Inner {
-    /// Cache arena size and counters (hits, misses, spills, evictions).
-    fn writer_cache_counters(&self) -> (usize, [u64; 4]) {
-        let c = &self.cache_counters;
-        (
-            self.cache_bytes,
-            [&c.hits, &c.misses, &c.spills, &c.evictions].map(|a| a.load(Ordering::Relaxed)),
-        )
-    }
-
     /// Lets the free list release what no snapshot or checkpoint can reach.
     /// New snapshots start at the published state, which may lag the writer's
     /// head while commits wait for their fsync: it counts as a reader too.
