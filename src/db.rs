@@ -188,6 +188,13 @@ impl Inner {
     }
 }
 
+impl Options {
+    /// Opens (or creates) the database at `path`.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
+        Db::open_with(path.as_ref(), self)
+    }
+}
+
 /// Wakes the checkpointer thread, and tells it to stop.
 #[derive(Default)]
 pub(crate) struct Signal {

@@ -1,11 +1,10 @@
 //! How a database is opened: page size, durability, WAL and cache bounds.
+//! (`Options::open` lives beside `Db`, in db.rs, so that options depend on
+//! nothing above them.)
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::db::Db;
-use crate::error::Result;
 use crate::fail::FailPoints;
 use crate::format;
 use crate::io::IoHook;
@@ -143,7 +142,7 @@ impl Options {
     /// and no readable record, or with a damaged record that acknowledged
     /// ones follow. The commits up to the first that cannot be read are
     /// recovered; **the acknowledged commits after it are lost**, and
-    /// [`Db::log_loss`] says why. Without this option such an open fails
+    /// [`crate::Db::log_loss`] says why. Without this option such an open fails
     /// with [`crate::Error::WalCorruption`] naming the file, and changes
     /// nothing; `oakmap recover --accept-log-loss FILE` does the same from
     /// the command line. A log that belongs to another database is refused
@@ -172,9 +171,5 @@ impl Options {
     pub fn io_hook(mut self, hook: Arc<dyn IoHook>) -> Options {
         self.io_hook = Some(hook);
         self
-    }
-    /// Opens (or creates) the database at `path`.
-    pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
-        Db::open_with(path.as_ref(), self)
     }
 }

@@ -43,7 +43,7 @@ use crate::options::Durability;
 use crate::pager::{Pager, Src};
 use crate::read::{KeyRange, Range, Tree, list_catalog, lookup_tree};
 
-/// The value a [`Db::compare_and_swap`] found instead of the expected one.
+/// The value a [`crate::Db::compare_and_swap`] found instead of the expected one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CasConflict {
     /// The value present (`None`: absent).

@@ -494,7 +494,7 @@ pub(crate) fn cell_bytes_max(page_bytes: usize) -> usize {
 }
 
 /// The longest key at a page size: a leaf cell holding it and an overflow
-/// reference must stay within [`cell_bytes_max`] (1,337 bytes at 4 KiB).
+/// reference must stay within `cell_bytes_max` (1,337 bytes at 4 KiB).
 pub fn key_bytes_max(page_bytes: usize) -> usize {
     cell_bytes_max(page_bytes) - node::SLOT_BYTES - node::LEAF_CELL_HEADER - 8
 }
