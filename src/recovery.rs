@@ -40,7 +40,9 @@ use crate::snapshot::{Published, ReaderTable};
 use crate::txn::WriteTxn;
 use crate::wal::{self, LogReader, Scan, WalFiles};
 
-/// Opens (creating if allowed) and recovers the database at `path`.
+/// Opens (creating if allowed) and recovers the database at `path`: finds
+/// the newest checkpoint, then the log after it, assembles the state from
+/// what was found, replays, and makes the newest slot name the log.
 pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
     if !format::page_size_ok(options.page_bytes) {
         return Err(Error::LimitExceeded {
@@ -49,13 +51,43 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
             max: format::PAGE_BYTES_MAX as u64,
         });
     }
+    let found = find_checkpoint(path, &options)?;
+    let log = find_log(&found, &options)?;
+    let (scan, afresh, file_id) = (log.scan, log.afresh, found.header.file_id);
+    let inner = assemble(found, log.commit_log, log.loss, options)?;
+    if !scan.records.is_empty() {
+        replay(&inner, &scan, file_id)?;
+    }
+    checkpoint::open_log(&inner, afresh)?;
+    Ok(inner)
+}
+
+/// The newest checkpoint as opening found it.
+struct Checkpoint {
+    path: PathBuf,
+    file: DataFile,
+    header: FileHeader,
+    meta: Meta,
+    slot: usize,
+    /// Whether the other meta slot failed to decode.
+    other_damaged: bool,
+    /// A mapping covering `meta`'s pages.
+    map: usize,
+    free_ids: Vec<u64>,
+    freelist_pages: Vec<u64>,
+}
+
+/// Creates the file if allowed, locks it, and reads the newest checkpoint:
+/// its header, meta slot, length, integrity if the other slot is damaged,
+/// and freelist.
+fn find_checkpoint(path: &Path, options: &Options) -> Result<Checkpoint> {
     if options.create && !path.exists() {
         DataFile::create(path, &initial_pages(options.page_bytes))?;
     }
     let path = resolve(path)?;
     let (file, empty) = DataFile::open(&path, options.io_hook.clone())?;
     if empty {
-        init_empty(&file, &path, &options)?;
+        init_empty(&file, &path, options)?;
     }
     let header = read_header(&file)?;
     let page_bytes = header.page_bytes as usize;
@@ -84,13 +116,41 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
         refuse_unless_intact(src, &meta, slot)?;
     }
     let (free_ids, freelist_pages) = load_freelist(&src, &meta)?;
-    let paths = wal::wal_paths(&path);
+    Ok(Checkpoint {
+        path,
+        file,
+        header,
+        meta,
+        slot,
+        other_damaged,
+        map,
+        free_ids,
+        freelist_pages,
+    })
+}
+
+/// The log after the checkpoint as opening found it, ready for appends.
+struct Log {
+    scan: Scan,
+    commit_log: CommitLog,
+    /// The loss the user accepted, if any.
+    loss: Option<String>,
+    /// The log starts afresh once the records read are checkpointed (a
+    /// clean close needed none; an accepted loss gives the rest up).
+    afresh: bool,
+}
+
+/// Reads the log the checkpoint names, refuses a loss the user did not
+/// accept, and readies the file the log goes on in.
+fn find_log(k: &Checkpoint, options: &Options) -> Result<Log> {
+    let meta = k.meta;
+    let paths = wal::wal_paths(&k.path);
     // A clean slot whose twin does not decode may be older than the twin
     // was: an open writes a slot without the mark before any commit, and
     // that slot may be what rotted. Then read the log anyway where that
     // open started it (file 0, at the clean slot's position); finding no
     // log there is no loss, as the clean close needed none.
-    let doubted = meta.clean && other_damaged;
+    let doubted = meta.clean && k.other_damaged;
     let scan_meta = if doubted {
         Meta {
             clean: false,
@@ -103,40 +163,54 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
     };
     let mut scan = LogReader {
         paths: &paths,
-        file_id: header.file_id,
+        file_id: k.header.file_id,
     }
     .scan(wal::read_files(&paths)?, &scan_meta)?;
     if doubted && scan.end_file.is_none() {
         scan.loss = None;
     }
-    let log_loss = match scan.loss {
+    let loss = match scan.loss {
         Some(ref e) if !options.accept_log_loss => return Err(clone_loss(e)),
         Some(ref e) => Some(e.to_string()),
         None => None,
     };
-    let wal = WalFiles::open(&path, header.file_id, options.io_hook.clone())?;
+    let wal = WalFiles::open(&k.path, k.header.file_id, options.io_hook.clone())?;
     let (active, base, afresh) = match scan.end_file {
         Some((f, base)) if scan.loss.is_none() => {
             continue_log(&wal, f, base, scan.end_lsn)?;
             (f, base, false)
         }
-        // A clean close (the log is not needed), or a loss the user
-        // accepted: once the records read are checkpointed, start afresh.
         _ => (0, scan.end_lsn, true),
     };
-    let log = CommitLog::new(wal, active, base, scan.end_lsn, meta.wal_lsn, meta.txn);
-    let readers = ReaderTable::new();
+    let commit_log = CommitLog::new(wal, active, base, scan.end_lsn, meta.wal_lsn, meta.txn);
+    Ok(Log {
+        scan,
+        commit_log,
+        loss,
+        afresh,
+    })
+}
+
+/// The shared state of an open database, from what opening found.
+fn assemble(
+    k: Checkpoint,
+    log: CommitLog,
+    log_loss: Option<String>,
+    options: Options,
+) -> Result<Inner> {
+    let (meta, map) = (k.meta, k.map);
+    let page_bytes = k.header.page_bytes as usize;
     let cache_counters = Arc::new(CacheCounters::default());
     let cache = Cache::new(options.cache_bytes, page_bytes, cache_counters.clone())?;
     let cache_bytes = cache.capacity_bytes();
     let counters = Counters::default();
-    counters.set_space(&meta, free_ids.len() as u64, 0, 0);
-    let inner = Inner {
+    counters.set_space(&meta, k.free_ids.len() as u64, 0, 0);
+    Ok(Inner {
         published: Published::new(&meta, map),
         page_bytes,
-        readers,
+        readers: ReaderTable::new(),
         writer: Mutex::new(WriterState {
-            free: FreeList::from_free(free_ids),
+            free: FreeList::from_free(k.free_ids),
             head: meta,
             head_map: map,
             cache: Some(cache),
@@ -144,8 +218,8 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
         writer_thread: WriterThread::default(),
         checkpoint: Mutex::new(CheckpointState {
             meta,
-            slot,
-            freelist_pages,
+            slot: k.slot,
+            freelist_pages: k.freelist_pages,
             count: 0,
             last_duration: Duration::ZERO,
             total_duration: Duration::ZERO,
@@ -156,17 +230,12 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
         counters,
         checkpoint_txn: AtomicU64::new(meta.txn.0),
         prepared_txn: AtomicU64::new(meta.txn.0),
-        cache_counters,
         cache_bytes,
+        cache_counters,
         log_loss,
         options,
-        file,
-    };
-    if !scan.records.is_empty() {
-        replay(&inner, &scan, header.file_id)?;
-    }
-    checkpoint::open_log(&inner, afresh)?;
-    Ok(inner)
+        file: k.file,
+    })
 }
 
 /// Readies file `f`, where the log ends at `end` (its records from
