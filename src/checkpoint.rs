@@ -18,7 +18,7 @@
 //! 3. Write the meta slot C does not occupy, then fsync (`meta.write`,
 //!    `meta.sync`).
 //!    Crash: a torn slot fails its checksum, and recovery takes C's.
-//! 4. Let H, not C, pin pages (`Inner::checkpoint_txn`); the inactive WAL
+//! 4. Let H, not C, pin pages (`Engine::checkpoint_txn`); the inactive WAL
 //!    file's records are no longer needed.
 //!
 //! The newest durable checkpoint counts as a reader of its own state, so no
@@ -39,30 +39,10 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::db::{Inner, WriterState};
+use crate::engine::{CheckpointState, Engine, Signal, WriterState};
 use crate::error::Result;
-use crate::format::{Meta, TxnId};
+use crate::format::Meta;
 use crate::pager::Pager;
-
-/// The newest durable checkpoint, and figures about checkpoints.
-pub(crate) struct CheckpointState {
-    /// Its meta, as written.
-    pub(crate) meta: Meta,
-    /// The meta slot it was written to.
-    pub(crate) slot: usize,
-    /// Pages of its on-disk freelist.
-    pub(crate) freelist_pages: Vec<u64>,
-    pub(crate) count: u64,
-    pub(crate) last_duration: Duration,
-    pub(crate) total_duration: Duration,
-    pub(crate) last_at: Instant,
-}
-
-impl CheckpointState {
-    pub(crate) fn txn(&self) -> TxnId {
-        self.meta.txn
-    }
-}
 
 /// Whether step 1 switches WAL files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +62,7 @@ pub(crate) struct Prepared {
 
 /// Step 1. `None` if nothing was committed since the last checkpoint.
 pub(crate) fn prepare(
-    inner: &Inner,
+    inner: &Engine,
     w: &mut WriterState,
     k: &mut CheckpointState,
     switch: Switch,
@@ -137,7 +117,7 @@ pub(crate) fn prepare(
 
 /// Steps 2–4; `clean` marks the last checkpoint of a clean close.
 pub(crate) fn finish(
-    inner: &Inner,
+    inner: &Engine,
     k: &mut CheckpointState,
     p: Prepared,
     clean: bool,
@@ -160,7 +140,7 @@ pub(crate) fn finish(
 
 /// Step 3: writes `meta` into the slot the newest checkpoint does not
 /// occupy, with the next `seq`, and syncs it.
-fn write_meta(inner: &Inner, k: &mut CheckpointState, meta: Meta) -> Result<()> {
+fn write_meta(inner: &Engine, k: &mut CheckpointState, meta: Meta) -> Result<()> {
     let slot = 1 - k.slot;
     // Meta::decode bounds seq, so this cannot overflow.
     let meta = Meta {
@@ -176,7 +156,7 @@ fn write_meta(inner: &Inner, k: &mut CheckpointState, meta: Meta) -> Result<()> 
 }
 
 /// Runs `f` with the checkpoint lock, poisoning the database if it fails.
-fn poisoning(inner: &Inner, f: impl FnOnce(&mut CheckpointState) -> Result<()>) -> Result<()> {
+fn poisoning(inner: &Engine, f: impl FnOnce(&mut CheckpointState) -> Result<()>) -> Result<()> {
     let mut k = inner.checkpoint.lock();
     let result = f(&mut k);
     if result.is_err() {
@@ -186,7 +166,7 @@ fn poisoning(inner: &Inner, f: impl FnOnce(&mut CheckpointState) -> Result<()>) 
 }
 
 /// A whole checkpoint, for a caller holding the writer lock.
-pub(crate) fn run_locked(inner: &Inner, w: &mut WriterState) -> Result<()> {
+pub(crate) fn run_locked(inner: &Engine, w: &mut WriterState) -> Result<()> {
     poisoning(inner, |k| match prepare(inner, w, k, Switch::Yes)? {
         Some(p) => finish(inner, k, p, false),
         None => Ok(()),
@@ -197,7 +177,7 @@ pub(crate) fn run_locked(inner: &Inner, w: &mut WriterState) -> Result<()> {
 /// accepted it carries the clean mark: what the log holds beyond it is
 /// given up, so a crash before the log starts afresh does not refuse the
 /// next open over it again.
-pub(crate) fn run_after_recovery(inner: &Inner, w: &mut WriterState) -> Result<()> {
+pub(crate) fn run_after_recovery(inner: &Engine, w: &mut WriterState) -> Result<()> {
     let clean = inner.log_loss.is_some();
     poisoning(inner, |k| {
         match prepare(inner, w, k, Switch::AfterRecovery)? {
@@ -210,7 +190,7 @@ pub(crate) fn run_after_recovery(inner: &Inner, w: &mut WriterState) -> Result<(
 /// The end of opening: the newest meta slot must name the log file commits
 /// will be appended to, without the clean mark. `afresh`: the log is started
 /// anew first (after a clean close, or a loss the user accepted).
-pub(crate) fn open_log(inner: &Inner, afresh: bool) -> Result<()> {
+pub(crate) fn open_log(inner: &Engine, afresh: bool) -> Result<()> {
     let _w = inner.writer.lock();
     poisoning(inner, |k| {
         if afresh {
@@ -256,7 +236,7 @@ pub(crate) fn open_log(inner: &Inner, afresh: bool) -> Result<()> {
 
 /// The last checkpoint of a clean close, carrying the clean mark; with
 /// nothing to checkpoint, the mark alone.
-pub(crate) fn close(inner: &Inner) -> Result<()> {
+pub(crate) fn close(inner: &Engine) -> Result<()> {
     let mut w = inner.writer.lock();
     inner.check_poisoned()?;
     poisoning(inner, |k| match prepare(inner, &mut w, k, Switch::Yes)? {
@@ -273,7 +253,7 @@ pub(crate) fn close(inner: &Inner) -> Result<()> {
 }
 
 /// A whole checkpoint that holds the writer lock only for step 1.
-pub(crate) fn run(inner: &Inner) -> Result<()> {
+pub(crate) fn run(inner: &Engine) -> Result<()> {
     let mut w = inner.writer.lock();
     inner.check_poisoned()?;
     let mut k = inner.checkpoint.lock();
@@ -287,4 +267,38 @@ pub(crate) fn run(inner: &Inner) -> Result<()> {
         inner.poison();
     }
     result
+}
+
+/// Below this many pinned pages, space is not a reason to checkpoint.
+const PINNED_PAGES_MIN: u64 = 1024;
+
+/// The checkpointer thread: checkpoints when the WAL passes half its bound,
+/// when the interval has passed with commits not yet checkpointed, or when
+/// pages waiting for a checkpoint before reuse pass an eighth of the file.
+pub(crate) fn run_thread(inner: &Engine, signal: &Signal) {
+    let poll = inner
+        .options
+        .checkpoint_interval
+        .min(Duration::from_millis(250));
+    loop {
+        if signal.wait(poll) {
+            return;
+        }
+        if inner.poisoned.load(Ordering::Acquire) {
+            continue;
+        }
+        let uncovered = inner.log.uncovered_bytes();
+        let since = inner.checkpoint.lock().last_at.elapsed();
+        // Freed pages the last checkpoint still reaches cannot be reused until
+        // the next one: when they are an eighth of the file, checkpoint.
+        let pinned = inner.counters.checkpoint_pinned.load(Ordering::Relaxed);
+        let pages = inner.counters.page_count.load(Ordering::Relaxed);
+        let due = uncovered >= inner.options.wal_bytes_max / 2
+            || (uncovered > 0 && since >= inner.options.checkpoint_interval)
+            || (uncovered > 0 && pinned >= PINNED_PAGES_MIN && pinned >= pages / 8);
+        if due {
+            // An error poisons the database; writers report it.
+            let _ = run(inner);
+        }
+    }
 }

@@ -11,224 +11,25 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
-
-use crate::cache::{Cache, CacheCounters};
 use crate::check::{self, CheckReport};
-use crate::checkpoint::{self, CheckpointState};
-use crate::commit::CommitLog;
-use crate::error::{Error, Result};
-use crate::file::DataFile;
-use crate::format::{self, FIRST_DATA_PAGE, Meta, TxnId};
-use crate::freelist::FreeList;
+use crate::checkpoint;
+use crate::engine::{Engine, Signal};
+use crate::error::Result;
+use crate::format::{self, FIRST_DATA_PAGE};
 use crate::options::Options;
 use crate::pager::MapSource;
 use crate::read::ReadTxn;
 use crate::recovery;
-use crate::snapshot::{Published, ReaderTable};
 use crate::txn::{CasConflict, WriteTxn};
-
-/// What the writer keeps between transactions (behind the writer lock).
-pub(crate) struct WriterState {
-    pub(crate) free: FreeList,
-    /// The newest committed state, published or not.
-    pub(crate) head: Meta,
-    /// A mapping that covers `head`.
-    pub(crate) head_map: usize,
-    /// The page cache; lent to the pager while a transaction runs.
-    pub(crate) cache: Option<Cache>,
-}
-
-/// Counters, readable without any lock.
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) commits: AtomicU64,
-    pub(crate) backpressure_waits: AtomicU64,
-    pub(crate) page_count: AtomicU64,
-    pub(crate) free_pages: AtomicU64,
-    pub(crate) pending_pages: AtomicU64,
-    /// Of the pending pages, those waiting for the next checkpoint.
-    pub(crate) checkpoint_pinned: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn set_space(&self, head: &Meta, free: u64, pending: u64, checkpoint_pinned: u64) {
-        self.page_count.store(head.page_count, Ordering::Relaxed);
-        self.free_pages.store(free, Ordering::Relaxed);
-        self.pending_pages.store(pending, Ordering::Relaxed);
-        self.checkpoint_pinned
-            .store(checkpoint_pinned, Ordering::Relaxed);
-    }
-}
-
-/// The writer lock as a [`WriteTxn`] holds it: while it is held, its thread
-/// is on record in [`WriterThread`], and the record is cleared before the
-/// lock is let go.
-pub(crate) struct WriterGuard<'a> {
-    state: MutexGuard<'a, WriterState>,
-    thread: &'a WriterThread,
-}
-
-impl Inner {
-    /// Takes the writer lock for a write transaction, waiting for the
-    /// current one; refused if that is this thread's own.
-    pub(crate) fn lock_writer(&self) -> Result<WriterGuard<'_>> {
-        self.writer_thread.refuse_current()?;
-        let state = self.writer.lock();
-        self.writer_thread.0.store(thread_tag(), Ordering::Relaxed);
-        Ok(WriterGuard {
-            state,
-            thread: &self.writer_thread,
-        })
-    }
-}
-
-impl std::ops::Deref for WriterGuard<'_> {
-    type Target = WriterState;
-
-    fn deref(&self) -> &WriterState {
-        &self.state
-    }
-}
-
-impl std::ops::DerefMut for WriterGuard<'_> {
-    fn deref_mut(&mut self) -> &mut WriterState {
-        &mut self.state
-    }
-}
-
-impl Drop for WriterGuard<'_> {
-    /// Runs before the fields drop, so the record is cleared while the lock
-    /// is still held: a thread never finds another's tag left behind.
-    fn drop(&mut self) {
-        self.thread.0.store(0, Ordering::Relaxed);
-    }
-}
-
-/// The thread whose write transaction holds the writer lock (0: none), so
-/// that a call on that thread which would wait for the lock (`begin_write`,
-/// the one-call writes, `checkpoint`, `check`) fails instead of waiting
-/// forever for itself. Only the holder stores its own tag and clears it
-/// before unlocking, so a thread reading its own tag here is the holder,
-/// whatever the memory order; any other thread reads a tag not its own.
-#[derive(Default)]
-pub(crate) struct WriterThread(AtomicU64);
-
-impl WriterThread {
-    pub(crate) fn refuse_current(&self) -> Result<()> {
-        if self.0.load(Ordering::Relaxed) == thread_tag() {
-            return Err(Error::WriteTxnOpenOnThisThread);
-        }
-        Ok(())
-    }
-}
-
-/// A number naming the current thread, never 0 (`ThreadId::as_u64` is not
-/// stable, and `thread::current()` clones an `Arc` on every call).
-fn thread_tag() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    thread_local! {
-        static TAG: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
-    }
-    TAG.with(|t| *t)
-}
-
-/// The state shared by a `Db`, its transactions and its background threads.
-pub(crate) struct Inner {
-    pub(crate) file: DataFile,
-    pub(crate) page_bytes: usize,
-    pub(crate) options: Options,
-    pub(crate) published: Published,
-    pub(crate) readers: ReaderTable,
-    pub(crate) writer: Mutex<WriterState>,
-    /// Whose write transaction holds `writer`.
-    pub(crate) writer_thread: WriterThread,
-    pub(crate) checkpoint: Mutex<CheckpointState>,
-    pub(crate) log: CommitLog,
-    pub(crate) poisoned: AtomicBool,
-    pub(crate) counters: Counters,
-    /// The newest durable checkpoint's txn: its pages must not be reused.
-    pub(crate) checkpoint_txn: AtomicU64,
-    /// The newest checkpoint prepared (being written) or durable; set under
-    /// the writer lock.
-    pub(crate) prepared_txn: AtomicU64,
-    pub(crate) cache_counters: Arc<CacheCounters>,
-    pub(crate) cache_bytes: usize,
-    /// Why the log could not be recovered in full, when the user opened
-    /// with `Options::accept_log_loss` and commits were dropped.
-    pub(crate) log_loss: Option<String>,
-}
-
-impl Inner {
-    pub(crate) fn check_poisoned(&self) -> Result<()> {
-        if self.poisoned.load(Ordering::Acquire) {
-            return Err(Error::Poisoned);
-        }
-        Ok(())
-    }
-
-    /// After a failed write or fsync: no more writes until reopened.
-    pub(crate) fn poison(&self) {
-        self.poisoned.store(true, Ordering::Release);
-        self.log.poison();
-    }
-
-    pub(crate) fn map_source(&self, meta: &Meta, map: usize) -> MapSource<'_> {
-        MapSource {
-            file: &self.file,
-            map,
-            page_count: meta.page_count,
-            page_bytes: self.page_bytes,
-            verify: self.options.verify_checksums,
-        }
-    }
-}
 
 impl Options {
     /// Opens (or creates) the database at `path`.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
         Db::open_with(path.as_ref(), self)
-    }
-}
-
-/// Wakes the checkpointer thread, and tells it to stop.
-#[derive(Default)]
-pub(crate) struct Signal {
-    state: Mutex<SignalState>,
-    cond: Condvar,
-}
-
-#[derive(Default)]
-struct SignalState {
-    /// A writer asked for a checkpoint since the thread last woke.
-    kicked: bool,
-    /// The `Db` is closing: the thread ends.
-    stopping: bool,
-}
-
-impl Signal {
-    pub(crate) fn kick(&self) {
-        self.state.lock().kicked = true;
-        self.cond.notify_all();
-    }
-
-    fn stop(&self) {
-        self.state.lock().stopping = true;
-        self.cond.notify_all();
-    }
-
-    /// Waits for a kick, a stop or the timeout; true when stopping.
-    fn wait(&self, timeout: Duration) -> bool {
-        let mut s = self.state.lock();
-        if !s.kicked && !s.stopping {
-            self.cond.wait_for(&mut s, timeout);
-        }
-        s.kicked = false;
-        s.stopping
     }
 }
 
@@ -245,7 +46,7 @@ impl Signal {
 /// # Ok::<(), oakmap::Error>(())
 /// ```
 pub struct Db {
-    inner: Arc<Inner>,
+    inner: Arc<Engine>,
     signal: Arc<Signal>,
     threads: Vec<JoinHandle<()>>,
     /// The close ran (from [`Db::close`]); drop has nothing left to do.
@@ -329,7 +130,7 @@ impl Db {
             let (inner, signal) = (inner.clone(), signal.clone());
             std::thread::Builder::new()
                 .name("oakmap-checkpointer".into())
-                .spawn(move || run_checkpointer(&inner, &signal))?
+                .spawn(move || checkpoint::run_thread(&inner, &signal))?
         };
         Ok(Db {
             inner,
@@ -685,57 +486,6 @@ impl Db {
     /// Names of all trees in the newest committed state.
     pub fn list_trees(&self) -> Result<Vec<String>> {
         self.begin_read().list_trees()
-    }
-}
-
-impl Inner {
-    /// Lets the free list release what no snapshot or checkpoint can reach.
-    /// New snapshots start at the published state, which may lag the writer's
-    /// head while commits wait for their fsync: it counts as a reader too.
-    /// (Read it before scanning the slots: a reader that registers after the
-    /// scan holds a state at least this new.)
-    pub(crate) fn release_free(&self, free: &mut FreeList) {
-        let published = self.published.txn();
-        let durable = TxnId(self.checkpoint_txn.load(Ordering::Acquire));
-        let oldest = match self.readers.oldest() {
-            Some((t, _)) => t.min(published),
-            None => published,
-        };
-        free.release(Some(oldest), durable);
-    }
-}
-
-/// Below this many pinned pages, space is not a reason to checkpoint.
-const PINNED_PAGES_MIN: u64 = 1024;
-
-/// The checkpointer thread: checkpoints when the WAL passes half its bound,
-/// when the interval has passed with commits not yet checkpointed, or when
-/// pages waiting for a checkpoint before reuse pass an eighth of the file.
-fn run_checkpointer(inner: &Inner, signal: &Signal) {
-    let poll = inner
-        .options
-        .checkpoint_interval
-        .min(Duration::from_millis(250));
-    loop {
-        if signal.wait(poll) {
-            return;
-        }
-        if inner.poisoned.load(Ordering::Acquire) {
-            continue;
-        }
-        let uncovered = inner.log.uncovered_bytes();
-        let since = inner.checkpoint.lock().last_at.elapsed();
-        // Freed pages the last checkpoint still reaches cannot be reused until
-        // the next one: when they are an eighth of the file, checkpoint.
-        let pinned = inner.counters.checkpoint_pinned.load(Ordering::Relaxed);
-        let pages = inner.counters.page_count.load(Ordering::Relaxed);
-        let due = uncovered >= inner.options.wal_bytes_max / 2
-            || (uncovered > 0 && since >= inner.options.checkpoint_interval)
-            || (uncovered > 0 && pinned >= PINNED_PAGES_MIN && pinned >= pages / 8);
-        if due {
-            // An error poisons the database; writers report it.
-            let _ = checkpoint::run(inner);
-        }
     }
 }
 

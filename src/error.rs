@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 /// Which size limit a call went over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Limit {
     /// A key longer than [`crate::Db::key_bytes_max`].
     KeyBytes,
@@ -21,6 +22,11 @@ pub enum Limit {
     Depth,
     /// A page size outside 4 KiB..=64 KiB or not a power of two.
     PageSize,
+    /// A file of more than 2^64 / 65536 pages (the bound on `page_count` in
+    /// format.md).
+    FilePages,
+    /// A file larger than this machine's address space can map.
+    FileBytes,
 }
 
 /// Everything that can go wrong in oakmap.

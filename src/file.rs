@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 
 use memmap2::{Mmap, MmapOptions};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Limit, Result};
 use crate::io::{Io, IoFile, IoHook};
 use crate::verified::Verified;
 
@@ -198,7 +198,11 @@ impl DataFile {
             .saturating_mul(2)
             .max(MAP_BYTES_MIN)
             .next_power_of_two();
-        let len = usize::try_from(len).map_err(|_| Error::corrupt(0, "file too large to map"))?;
+        let len = usize::try_from(len).map_err(|_| Error::LimitExceeded {
+            what: Limit::FileBytes,
+            actual: len,
+            max: usize::MAX as u64,
+        })?;
         // SAFETY: the mapping is read-only and shared. Bytes under it change only
         // through this process's own pwrites to pages no live reader can reach
         // (copy-on-write plus deferred page reuse), and the file is exclusively

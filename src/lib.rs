@@ -57,6 +57,7 @@ mod check;
 mod checkpoint;
 mod commit;
 mod db;
+mod engine;
 mod error;
 mod fail;
 mod file;

@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
 use crate::cache::{Cache, PageMap, PageSet};
-use crate::error::{Error, Result};
+use crate::error::{Error, Limit, Result};
 use crate::file::DataFile;
 use crate::format::node::{CellValue, Node};
 use crate::format::{self, FIRST_DATA_PAGE, PageId, TxnId, overflow, validate};
@@ -253,7 +253,14 @@ impl<'a> Pager<'a> {
             return Ok(PageId(id));
         }
         let id = self.page_count;
-        let end = id.checked_add(pages).ok_or_else(|| too_large(id))?;
+        let end = id
+            .checked_add(pages)
+            .filter(|&end| end <= format::PAGE_COUNT_MAX)
+            .ok_or(Error::LimitExceeded {
+                what: Limit::FilePages,
+                actual: id.saturating_add(pages),
+                max: format::PAGE_COUNT_MAX,
+            })?;
         self.committed.file.grow_to(self.bytes_of(end)?)?;
         self.page_count = end;
         Ok(PageId(id))
@@ -420,7 +427,16 @@ impl<'a> Pager<'a> {
         let pages = overflow::run_pages(value.len(), self.page_bytes);
         let id = self.alloc(pages)?;
         let file = self.committed.file;
-        overflow::write_run(file, id, self.txn, value, self.page_bytes)?;
+        let head = overflow::run_header(id, self.txn, value, self.page_bytes);
+        let tail = vec![0u8; overflow::run_tail_bytes(value.len(), self.page_bytes)];
+        let at = self.bytes_of(id.0)?;
+        file.write_at(&head, at)?;
+        file.write_at(value, at + head.len() as u64)?;
+        file.write_at(&tail, at + (head.len() + value.len()) as u64)?;
+        // The first page is a page we sealed; the rest are value bytes, which a
+        // bad reference must not find marked as a checked page.
+        file.verified.insert(id.0, 1, verified::ALL);
+        file.verified.remove(id.0 + 1, pages - 1);
         self.runs.insert(id.0, pages);
         self.written_map = file.ensure_mapped(self.bytes_of(self.page_count)?)?;
         Ok(id)

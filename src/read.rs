@@ -8,7 +8,7 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
 use crate::btree::{self, Cursor, OwnedBounds, RangeIter};
-use crate::db::Inner;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::format::{Meta, TreeDesc};
 use crate::pager::Src;
@@ -32,14 +32,14 @@ pub struct ReadTxn<'db> {
 /// so readers on many threads do not contend), or owned, keeping the file
 /// and its mapping alive for as long as the snapshot lives.
 enum DbRef<'db> {
-    Borrowed(&'db Inner),
-    Owned(Arc<Inner>),
+    Borrowed(&'db Engine),
+    Owned(Arc<Engine>),
 }
 
 impl std::ops::Deref for DbRef<'_> {
-    type Target = Inner;
+    type Target = Engine;
 
-    fn deref(&self) -> &Inner {
+    fn deref(&self) -> &Engine {
         match self {
             DbRef::Borrowed(inner) => inner,
             DbRef::Owned(inner) => inner,
@@ -48,11 +48,11 @@ impl std::ops::Deref for DbRef<'_> {
 }
 
 impl<'db> ReadTxn<'db> {
-    pub(crate) fn new(db: &'db Inner) -> ReadTxn<'db> {
+    pub(crate) fn new(db: &'db Engine) -> ReadTxn<'db> {
         ReadTxn::register(DbRef::Borrowed(db))
     }
 
-    pub(crate) fn new_owned(db: Arc<Inner>) -> ReadTxn<'static> {
+    pub(crate) fn new_owned(db: Arc<Engine>) -> ReadTxn<'static> {
         ReadTxn::register(DbRef::Owned(db))
     }
 

@@ -16,34 +16,26 @@
 //! to, without the clean mark (`checkpoint::open_log`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-
-use crate::cache::{Cache, CacheCounters};
 use crate::check;
-use crate::checkpoint::{self, CheckpointState};
+use crate::checkpoint;
 use crate::commit::CommitLog;
-use crate::db::{Counters, Inner, WriterState, WriterThread};
+use crate::engine::{Engine, Found};
 use crate::error::{Error, Limit, Result};
 use crate::file::DataFile;
 use crate::format::wal::{Op, decode_ops, decode_record, file_tag, offset_of};
 use crate::format::{
     self, FIRST_DATA_PAGE, FORMAT_VERSION, FileHeader, HEADER_BYTES, META_BYTES, Meta, TxnId,
 };
-use crate::freelist::FreeList;
 use crate::options::Options;
 use crate::pager::MapSource;
-use crate::snapshot::{Published, ReaderTable};
 use crate::txn::WriteTxn;
 use crate::wal::{self, LogReader, Scan, WalFiles};
 
 /// Opens (creating if allowed) and recovers the database at `path`: finds
 /// the newest checkpoint, then the log after it, assembles the state from
 /// what was found, replays, and makes the newest slot name the log.
-pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
+pub(crate) fn open(path: &Path, options: Options) -> Result<Engine> {
     if !format::page_size_ok(options.page_bytes) {
         return Err(Error::LimitExceeded {
             what: Limit::PageSize,
@@ -54,7 +46,20 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Inner> {
     let found = find_checkpoint(path, &options)?;
     let log = find_log(&found, &options)?;
     let (scan, afresh, file_id) = (log.scan, log.afresh, found.header.file_id);
-    let inner = assemble(found, log.commit_log, log.loss, options)?;
+    let inner = Engine::new(
+        Found {
+            page_bytes: found.header.page_bytes as usize,
+            file: found.file,
+            meta: found.meta,
+            slot: found.slot,
+            map: found.map,
+            free_ids: found.free_ids,
+            freelist_pages: found.freelist_pages,
+            log: log.commit_log,
+            log_loss: log.loss,
+        },
+        options,
+    )?;
     if !scan.records.is_empty() {
         replay(&inner, &scan, file_id)?;
     }
@@ -191,53 +196,6 @@ fn find_log(k: &Checkpoint, options: &Options) -> Result<Log> {
     })
 }
 
-/// The shared state of an open database, from what opening found.
-fn assemble(
-    k: Checkpoint,
-    log: CommitLog,
-    log_loss: Option<String>,
-    options: Options,
-) -> Result<Inner> {
-    let (meta, map) = (k.meta, k.map);
-    let page_bytes = k.header.page_bytes as usize;
-    let cache_counters = Arc::new(CacheCounters::default());
-    let cache = Cache::new(options.cache_bytes, page_bytes, cache_counters.clone())?;
-    let cache_bytes = cache.capacity_bytes();
-    let counters = Counters::default();
-    counters.set_space(&meta, k.free_ids.len() as u64, 0, 0);
-    Ok(Inner {
-        published: Published::new(&meta, map),
-        page_bytes,
-        readers: ReaderTable::new(),
-        writer: Mutex::new(WriterState {
-            free: FreeList::from_free(k.free_ids),
-            head: meta,
-            head_map: map,
-            cache: Some(cache),
-        }),
-        writer_thread: WriterThread::default(),
-        checkpoint: Mutex::new(CheckpointState {
-            meta,
-            slot: k.slot,
-            freelist_pages: k.freelist_pages,
-            count: 0,
-            last_duration: Duration::ZERO,
-            total_duration: Duration::ZERO,
-            last_at: Instant::now(),
-        }),
-        log,
-        poisoned: AtomicBool::new(false),
-        counters,
-        checkpoint_txn: AtomicU64::new(meta.txn.0),
-        prepared_txn: AtomicU64::new(meta.txn.0),
-        cache_bytes,
-        cache_counters,
-        log_loss,
-        options,
-        file: k.file,
-    })
-}
-
 /// Readies file `f`, where the log ends at `end` (its records from
 /// `base`), for appends: a torn tail is cut and the cut synced (else a crash
 /// could bring back records after it, never acknowledged, behind new ones
@@ -340,7 +298,7 @@ fn clone_loss(e: &Error) -> Error {
 /// Applies the scanned records (already checked by the scan: decodable,
 /// ours, operations parse, commit numbers without a gap) in one
 /// transaction, committed as a checkpoint.
-fn replay(inner: &Inner, scan: &Scan, file_id: u64) -> Result<()> {
+fn replay(inner: &Engine, scan: &Scan, file_id: u64) -> Result<()> {
     let mut tx = WriteTxn::for_replay(inner)?;
     let tag = file_tag(file_id);
     for found in &scan.records {

@@ -27,18 +27,35 @@ use parking_lot::Mutex;
 
 use crate::format::{Meta, PageId, TreeDesc, TxnId};
 
-const WORDS: usize = 10;
-
+/// The newest published state, field by field behind a sequence lock.
 pub(crate) struct Published {
     seq: AtomicU64,
-    words: [AtomicU64; WORDS],
+    /// Stored last and SeqCst: the reader protocol reads it alone.
+    txn: AtomicU64,
+    page_count: AtomicU64,
+    catalog_root: AtomicU64,
+    catalog_len: AtomicU64,
+    catalog_depth: AtomicU64,
+    freelist_head: AtomicU64,
+    free_count: AtomicU64,
+    wal_lsn: AtomicU64,
+    /// The mapping that covers the state.
+    map: AtomicU64,
 }
 
 impl Published {
     pub(crate) fn new(meta: &Meta, map: usize) -> Published {
         let p = Published {
             seq: AtomicU64::new(0),
-            words: std::array::from_fn(|_| AtomicU64::new(0)),
+            txn: AtomicU64::new(0),
+            page_count: AtomicU64::new(0),
+            catalog_root: AtomicU64::new(0),
+            catalog_len: AtomicU64::new(0),
+            catalog_depth: AtomicU64::new(0),
+            freelist_head: AtomicU64::new(0),
+            free_count: AtomicU64::new(0),
+            wal_lsn: AtomicU64::new(0),
+            map: AtomicU64::new(0),
         };
         p.store(meta, map);
         p
@@ -46,30 +63,26 @@ impl Published {
 
     /// Publishes a new state. Only the writer calls this.
     pub(crate) fn store(&self, meta: &Meta, map: usize) {
-        let w = [
-            meta.txn.0,
-            meta.page_count,
-            meta.catalog.root.0,
-            meta.catalog.len,
-            u64::from(meta.catalog.depth),
-            meta.freelist_head.0,
-            meta.free_count,
-            meta.wal_lsn,
-            map as u64,
-            0,
-        ];
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s + 1, Ordering::Relaxed);
         fence(Ordering::Release);
-        // txn id last-but-visible: stored SeqCst for the reader protocol.
-        for (slot, v) in self.words.iter().zip(w).skip(1) {
-            slot.store(v, Ordering::Relaxed);
-        }
-        self.words[0].store(w[0], Ordering::SeqCst);
+        let relaxed = Ordering::Relaxed;
+        self.page_count.store(meta.page_count, relaxed);
+        self.catalog_root.store(meta.catalog.root.0, relaxed);
+        self.catalog_len.store(meta.catalog.len, relaxed);
+        self.catalog_depth
+            .store(u64::from(meta.catalog.depth), relaxed);
+        self.freelist_head.store(meta.freelist_head.0, relaxed);
+        self.free_count.store(meta.free_count, relaxed);
+        self.wal_lsn.store(meta.wal_lsn, relaxed);
+        self.map.store(map as u64, relaxed);
+        // The txn id last-but-visible: stored SeqCst for the reader protocol.
+        self.txn.store(meta.txn.0, Ordering::SeqCst);
         self.seq.store(s + 2, Ordering::Release);
     }
 
-    /// A consistent copy of the published state.
+    /// A consistent copy of the published state, and the mapping that
+    /// covers it.
     pub(crate) fn load(&self) -> (Meta, usize) {
         loop {
             let s1 = self.seq.load(Ordering::Acquire);
@@ -77,29 +90,30 @@ impl Published {
                 std::hint::spin_loop();
                 continue;
             }
-            let w: [u64; WORDS] = std::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
+            let relaxed = Ordering::Relaxed;
+            let meta = Meta {
+                txn: TxnId(self.txn.load(relaxed)),
+                page_count: self.page_count.load(relaxed),
+                catalog: TreeDesc {
+                    root: PageId(self.catalog_root.load(relaxed)),
+                    len: self.catalog_len.load(relaxed),
+                    depth: self.catalog_depth.load(relaxed) as u32,
+                },
+                freelist_head: PageId(self.freelist_head.load(relaxed)),
+                free_count: self.free_count.load(relaxed),
+                wal_lsn: self.wal_lsn.load(relaxed),
+                ..Meta::default()
+            };
+            let map = self.map.load(relaxed) as usize;
             fence(Ordering::Acquire);
             if self.seq.load(Ordering::Relaxed) == s1 {
-                let meta = Meta {
-                    txn: TxnId(w[0]),
-                    page_count: w[1],
-                    catalog: TreeDesc {
-                        root: PageId(w[2]),
-                        len: w[3],
-                        depth: w[4] as u32,
-                    },
-                    freelist_head: PageId(w[5]),
-                    free_count: w[6],
-                    wal_lsn: w[7],
-                    ..Meta::default()
-                };
-                return (meta, w[8] as usize);
+                return (meta, map);
             }
         }
     }
 
     pub(crate) fn txn(&self) -> TxnId {
-        TxnId(self.words[0].load(Ordering::SeqCst))
+        TxnId(self.txn.load(Ordering::SeqCst))
     }
 }
 

@@ -35,7 +35,7 @@ use std::sync::atomic::Ordering;
 use crate::btree;
 use crate::checkpoint;
 use crate::commit::SyncMode;
-use crate::db::{Inner, Signal, WriterGuard, WriterState};
+use crate::engine::{Engine, Signal, WriterGuard, WriterState};
 use crate::error::{Error, Limit, Result};
 use crate::format::wal::{OP_CREATE_TREE, OP_DELETE_TREE, OpLog, RECORD_BYTES_MAX};
 use crate::format::{Meta, TREE_NAME_BYTES_MAX, TreeDesc, TxnId, VALUE_BYTES_MAX};
@@ -119,7 +119,7 @@ enum Logging {
 /// # Ok::<(), oakmap::Error>(())
 /// ```
 pub struct WriteTxn<'db> {
-    inner: &'db Inner,
+    inner: &'db Engine,
     signal: Option<&'db Signal>,
     state: Option<WriterGuard<'db>>,
     pager: Option<Pager<'db>>,
@@ -136,7 +136,7 @@ pub struct WriteTxn<'db> {
 impl<'db> WriteTxn<'db> {
     /// Takes the writer lock (waiting for the current writer). If the WAL is
     /// full, checkpoints first: the only time a writer waits for a checkpoint.
-    pub(crate) fn begin(inner: &'db Inner, signal: &'db Signal) -> Result<WriteTxn<'db>> {
+    pub(crate) fn begin(inner: &'db Engine, signal: &'db Signal) -> Result<WriteTxn<'db>> {
         let mut state = inner.lock_writer()?;
         let begun = (|| -> Result<()> {
             inner.log.writer_enter();
@@ -165,13 +165,13 @@ impl<'db> WriteTxn<'db> {
     }
 
     /// The transaction recovery replays the WAL into.
-    pub(crate) fn for_replay(inner: &'db Inner) -> Result<WriteTxn<'db>> {
+    pub(crate) fn for_replay(inner: &'db Engine) -> Result<WriteTxn<'db>> {
         let mut tx = WriteTxn::new(inner, inner.lock_writer()?);
         tx.logging = Logging::Replay;
         Ok(tx)
     }
 
-    fn new(inner: &'db Inner, mut state: WriterGuard<'db>) -> WriteTxn<'db> {
+    fn new(inner: &'db Engine, mut state: WriterGuard<'db>) -> WriteTxn<'db> {
         inner.release_free(&mut state.free);
         let head = state.head;
         let committed = inner.map_source(&head, state.head_map);
@@ -468,7 +468,7 @@ impl<'db> WriteTxn<'db> {
 /// Step 2 of commit: writes the dirty pages, makes the new state the writer's
 /// head, and returns its meta.
 fn write_pages(
-    inner: &Inner,
+    inner: &Engine,
     state: &mut WriterState,
     mut pager: Pager<'_>,
     txn: TxnId,

@@ -11,8 +11,8 @@
 
 use crate::error::{Error, Limit, Result};
 use crate::format::node::{
-    self, CellValue, LEAF_CELL_HEADER, SLOT_BYTES, branch_cell, build_node, init_node, insert_cell,
-    leaf_cell, remove_cell, set_child,
+    CellValue, LEAF_CELL_HEADER, SLOT_BYTES, branch_cell, build_node, cell_child, cell_key,
+    init_node, insert_cell, leaf_cell, remove_cell, set_child,
 };
 use crate::format::{DEPTH_MAX, PAGE_HEADER_BYTES, PageId, PageKind, TreeDesc, cell_bytes_max};
 use crate::pager::Pager;
@@ -170,10 +170,7 @@ fn split(p: &mut Pager<'_>, id: PageId, leaf: bool, idx: usize, new_cell: &[u8])
         // The first right cell's key moves up; the cell keeps its child with
         // an empty key, as every branch's cell 0 does.
         sep = cell_key(&cells[m], false).to_vec();
-        let child = PageId(u64::from_le_bytes(
-            cells[m][2..10].try_into().expect("8 bytes"),
-        ));
-        let mut r = vec![branch_cell(b"", child)];
+        let mut r = vec![branch_cell(b"", cell_child(&cells[m]))];
         r.extend_from_slice(&cells[m + 1..]);
         r
     };
@@ -197,16 +194,6 @@ fn split_point(cells: &[Vec<u8>], min: usize) -> usize {
     }
     assert!(cells.len() >= 2 * min, "split of {} cells", cells.len());
     m.clamp(min, cells.len() - min)
-}
-
-fn cell_key(cell: &[u8], leaf: bool) -> &[u8] {
-    let len = u16::from_le_bytes([cell[0], cell[1]]) as usize;
-    let start = if leaf {
-        LEAF_CELL_HEADER
-    } else {
-        node::BRANCH_CELL_HEADER
-    };
-    &cell[start..start + len]
 }
 
 /// The shortest key `s` with `left < s <= right`: a prefix of `right`.

@@ -69,6 +69,26 @@ pub(crate) fn branch_cell(key: &[u8], child: PageId) -> Vec<u8> {
     c
 }
 
+/// The key of a cell this process encoded (`leaf_cell`, `branch_cell`) or
+/// copied out of a validated node.
+pub(crate) fn cell_key(cell: &[u8], leaf: bool) -> &[u8] {
+    let len = usize::from(u16::from_le_bytes([cell[0], cell[1]]));
+    let start = if leaf {
+        LEAF_CELL_HEADER
+    } else {
+        BRANCH_CELL_HEADER
+    };
+    &cell[start..start + len]
+}
+
+/// The child of a branch cell this process encoded or copied out of a
+/// validated node.
+pub(crate) fn cell_child(cell: &[u8]) -> PageId {
+    PageId(u64::from_le_bytes(
+        cell[2..BRANCH_CELL_HEADER].try_into().expect("8 bytes"),
+    ))
+}
+
 /// A read-only view of a branch or leaf page; every accessor is bounds-checked
 /// against the page and reports corruption by page id.
 #[derive(Debug, Clone, Copy)]

@@ -12,8 +12,6 @@ use super::{
     init_page_header, page_count_field, page_kind, put_u32, put_u64,
 };
 use crate::error::{Error, Result};
-use crate::file::DataFile;
-use crate::verified;
 
 const RUN_PAGES: usize = PH_KIND_SPECIFIC; // u32
 const VALUE_LEN: usize = PH_KIND_SPECIFIC + 4; // u32
@@ -24,16 +22,16 @@ pub(crate) fn run_pages(len: usize, page_bytes: usize) -> u64 {
     (PAGE_HEADER_BYTES as u64 + len as u64).div_ceil(page_bytes as u64)
 }
 
-/// Writes `value` as the overflow run at `id`, sealed for `txn`: the header
-/// page, the value, and zeros to the end of the last page. The checksum is
-/// computed as the bytes stream past, so the value is never copied.
-pub(crate) fn write_run(
-    file: &DataFile,
+/// The sealed first-page header of the overflow run at `id` holding
+/// `value` for `txn`; the run is this header, the value, and zeros to the
+/// end of its last page. The checksum is computed as the bytes stream past,
+/// so the value is never copied.
+pub(crate) fn run_header(
     id: PageId,
     txn: TxnId,
     value: &[u8],
     page_bytes: usize,
-) -> Result<()> {
+) -> [u8; PAGE_HEADER_BYTES] {
     let pages = run_pages(value.len(), page_bytes);
     let mut head = [0u8; PAGE_HEADER_BYTES];
     init_page_header(&mut head, PageKind::Overflow);
@@ -41,21 +39,23 @@ pub(crate) fn write_run(
     put_u32(&mut head, VALUE_LEN, value.len() as u32);
     put_u64(&mut head, PH_PAGE_ID, id.0);
     put_u64(&mut head, PH_TXN, txn.0);
-    let tail = vec![0u8; pages as usize * page_bytes - PAGE_HEADER_BYTES - value.len()];
     let mut crc = crc32fast::Hasher::new();
     crc.update(&head[4..]);
     crc.update(value);
-    crc.update(&tail);
+    let mut zeros = run_tail_bytes(value.len(), page_bytes);
+    let block = [0u8; 4096];
+    while zeros > 0 {
+        let n = zeros.min(block.len());
+        crc.update(&block[..n]);
+        zeros -= n;
+    }
     put_u32(&mut head, 0, crc.finalize());
-    let at = id.0 * page_bytes as u64;
-    file.write_at(&head, at)?;
-    file.write_at(value, at + PAGE_HEADER_BYTES as u64)?;
-    file.write_at(&tail, at + (PAGE_HEADER_BYTES + value.len()) as u64)?;
-    // The first page is a page we sealed; the rest are value bytes, which a
-    // bad reference must not find marked as a checked page.
-    file.verified.insert(id.0, 1, verified::ALL);
-    file.verified.remove(id.0 + 1, pages - 1);
-    Ok(())
+    head
+}
+
+/// Bytes of zeros after a value of `len` bytes to the end of its run.
+pub(crate) fn run_tail_bytes(len: usize, page_bytes: usize) -> usize {
+    run_pages(len, page_bytes) as usize * page_bytes - PAGE_HEADER_BYTES - len
 }
 
 /// Checks the §5 rules the first page of a run shows on its own, for page
@@ -122,13 +122,10 @@ mod tests {
         let value: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
         let pages = run_pages(value.len(), 4096);
         assert_eq!(pages, 3);
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("run");
-        std::fs::write(&path, vec![0xeeu8; 20 * 4096]).unwrap();
-        let (file, _) = DataFile::open(&path, None).unwrap();
-        write_run(&file, PageId(8), TxnId(1), &value, 4096).unwrap();
-        let mut run = vec![0u8; pages as usize * 4096];
-        file.read_at(&mut run, 8 * 4096).unwrap();
+        let mut run = run_header(PageId(8), TxnId(1), &value, 4096).to_vec();
+        run.extend_from_slice(&value);
+        run.resize(run.len() + run_tail_bytes(value.len(), 4096), 0);
+        assert_eq!(run.len(), pages as usize * 4096);
         verify_page(&run, PageId(8), true).unwrap();
         assert_eq!(check_first_page(&run, PageId(8), 10_000, 4096).unwrap(), 3);
         assert_eq!(self::value(&run, 10_000), &value[..]);
