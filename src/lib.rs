@@ -92,4 +92,4 @@ pub use format::{
 pub use io::{IoFile, IoHook, IoOp};
 pub use options::{Durability, Options};
 pub use read::{KeyRange, Range, ReadTxn, Tree, TreeSnapshot};
-pub use txn::{CasConflict, TreeMut, WriteTxn};
+pub use txn::{CasConflict, TreeId, TreeMut, WriteTxn};

@@ -30,7 +30,7 @@
 //! twice. A failed write or fsync poisons the `Db`: later writes fail with
 //! `Error::Poisoned` until it is reopened, and no fsync is retried.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::btree;
 use crate::checkpoint;
@@ -131,6 +131,16 @@ pub struct WriteTxn<'db> {
     failed: bool,
     /// Counted in the commit log's writers in flight.
     in_flight: bool,
+    /// Names this transaction among all in the process, for [`TreeId`].
+    tag: u64,
+}
+
+/// A tree opened by [`WriteTxn::open_trees`]; [`WriteTxn::tree`] turns it
+/// into a [`TreeMut`]. Valid only in the transaction that opened it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeId {
+    txn: u64,
+    idx: usize,
 }
 
 impl<'db> WriteTxn<'db> {
@@ -199,6 +209,10 @@ impl<'db> WriteTxn<'db> {
             logging: Logging::On(OpLog::default()),
             failed: false,
             in_flight: false,
+            tag: {
+                static NEXT: AtomicU64 = AtomicU64::new(1);
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            },
         }
     }
 
@@ -274,12 +288,12 @@ impl<'db> WriteTxn<'db> {
     /// then created by the commit even if nothing is inserted into it; to
     /// change a tree only if it exists, use [`WriteTxn::tree_mut`].
     ///
-    /// One [`TreeMut`] is open at a time: it borrows the transaction
-    /// mutably, because a value read through it points into the
-    /// transaction's own pages, which a write to any tree may change or
-    /// move. Opening again is cheap (after the first time the tree is found
-    /// in the transaction's list, not looked up in the catalog), so to work
-    /// on two trees, open each in turn:
+    /// A [`TreeMut`] borrows the transaction mutably, because a value read
+    /// through it points into the transaction's own pages, which a write to
+    /// any tree may change or move. Opening again is cheap (after the first
+    /// time the tree is found in the transaction's list, not looked up in
+    /// the catalog); to hold several trees open at once, take a
+    /// [`TreeId`] for each with [`WriteTxn::open_trees`].
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
@@ -296,6 +310,67 @@ impl<'db> WriteTxn<'db> {
     /// # Ok::<(), oakmap::Error>(())
     /// ```
     pub fn open_tree(&mut self, name: &str) -> Result<TreeMut<'_, 'db>> {
+        let idx = self.open_index(name)?;
+        Ok(TreeMut { tx: self, idx })
+    }
+
+    /// Opens (creating if missing, as [`WriteTxn::open_tree`] does) several
+    /// trees at once and returns a [`TreeId`] for each: a `Copy` token that
+    /// [`WriteTxn::tree`] turns into a [`TreeMut`] with no lookup, so a
+    /// transaction can hold any number of trees open and switch between
+    /// them at no cost. Values read are copied out before the next write,
+    /// as with one tree.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// # db.insert("queue", b"job-1", b"payload")?;
+    /// let mut tx = db.begin_write()?;
+    /// let [queue, done] = tx.open_trees(["queue", "done"])?;
+    /// while let Some((key, job)) = tx.tree(queue)?.first()?.map(|(k, v)| (k.to_vec(), v.to_vec())) {
+    ///     tx.tree(queue)?.remove(&key)?;
+    ///     tx.tree(done)?.insert(&key, &job)?;
+    /// }
+    /// tx.commit()?;
+    /// assert_eq!(db.get("done", b"job-1")?, Some(b"payload".to_vec()));
+    /// assert_eq!(db.get("queue", b"job-1")?, None);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn open_trees<const N: usize>(&mut self, names: [&str; N]) -> Result<[TreeId; N]> {
+        let mut ids = [TreeId { txn: 0, idx: 0 }; N];
+        for (id, name) in ids.iter_mut().zip(names) {
+            *id = TreeId {
+                txn: self.tag,
+                idx: self.open_index(name)?,
+            };
+        }
+        Ok(ids)
+    }
+
+    /// The tree `id` names, opened by [`WriteTxn::open_trees`] in this
+    /// transaction. If it was deleted since, it is created again, empty, as
+    /// `open_tree` would.
+    ///
+    /// # Panics
+    ///
+    /// If `id` comes from another transaction: a `TreeId` is valid only in
+    /// the transaction that opened it.
+    pub fn tree(&mut self, id: TreeId) -> Result<TreeMut<'_, 'db>> {
+        assert!(
+            id.txn == self.tag,
+            "a TreeId used outside the WriteTxn that opened it"
+        );
+        self.usable()?;
+        self.recreate_if_deleted(id.idx);
+        Ok(TreeMut {
+            tx: self,
+            idx: id.idx,
+        })
+    }
+
+    /// The position of tree `name` in the transaction's list, created if
+    /// missing.
+    fn open_index(&mut self, name: &str) -> Result<usize> {
         check_tree_name(name)?;
         self.usable()?;
         let idx = match self.find(name)? {
@@ -309,12 +384,20 @@ impl<'db> WriteTxn<'db> {
                 self.trees.len() - 1
             }
         };
+        self.recreate_if_deleted(idx);
+        Ok(idx)
+    }
+
+    /// Gives tree `idx` an empty descriptor if it has none (new, or deleted
+    /// in this transaction), and logs its creation.
+    fn recreate_if_deleted(&mut self, idx: usize) {
         if self.trees[idx].desc.is_none() {
             self.trees[idx].desc = Some(TreeDesc::default());
             self.trees[idx].changed = true;
-            self.log(2 + name.len(), |ops| ops.tree(OP_CREATE_TREE, name));
+            let name = std::mem::take(&mut self.trees[idx].name);
+            self.log(2 + name.len(), |ops| ops.tree(OP_CREATE_TREE, &name));
+            self.trees[idx].name = name;
         }
-        Ok(TreeMut { tx: self, idx })
     }
 
     /// Opens the tree `name` for writing if it exists (in this transaction's
