@@ -178,9 +178,7 @@ impl Engine {
             verify: self.options.verify_checksums,
         }
     }
-}
 
-impl Engine {
     /// Lets the free list release what no snapshot or checkpoint can reach.
     /// New snapshots start at the published state, which may lag the writer's
     /// head while commits wait for their fsync: it counts as a reader too.
