@@ -26,7 +26,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::format::wal::{OpLog, SWITCH_MARKER_BYTES, offset_of};
-use crate::format::{Meta, TxnId};
+use crate::format::{Lsn, Meta, TxnId};
 use crate::snapshot::Published;
 use crate::wal::WalFiles;
 
@@ -43,7 +43,7 @@ pub(crate) enum SyncMode {
 
 struct Pending {
     txn: TxnId,
-    end_lsn: u64,
+    end_lsn: Lsn,
     needs_sync: bool,
     meta: Meta,
     map: usize,
@@ -52,13 +52,13 @@ struct Pending {
 struct LogState {
     active: usize,
     /// LSN of the first record of the active file.
-    base: u64,
+    base: Lsn,
     /// LSN just past the last record written.
-    end: u64,
+    end: Lsn,
     /// LSN up to which the log is fsynced.
-    durable: u64,
+    durable: Lsn,
     /// LSN the newest durable checkpoint covers.
-    checkpoint_lsn: u64,
+    checkpoint_lsn: Lsn,
     flushing: bool,
     queue: VecDeque<Pending>,
     published: TxnId,
@@ -102,9 +102,9 @@ impl CommitLog {
     pub(crate) fn new(
         wal: WalFiles,
         active: usize,
-        base: u64,
-        end: u64,
-        checkpoint_lsn: u64,
+        base: Lsn,
+        end: Lsn,
+        checkpoint_lsn: Lsn,
         published: TxnId,
     ) -> CommitLog {
         CommitLog {
@@ -149,14 +149,14 @@ impl CommitLog {
         LogFigures {
             fsyncs: st.fsyncs,
             bytes_written: st.bytes_written,
-            bytes_since_checkpoint: st.end - st.checkpoint_lsn,
+            bytes_since_checkpoint: st.end.bytes_since(st.checkpoint_lsn),
         }
     }
 
     /// Bytes of log a checkpoint has not yet covered.
     pub(crate) fn uncovered_bytes(&self) -> u64 {
         let st = self.state.lock();
-        st.end - st.checkpoint_lsn
+        st.end.bytes_since(st.checkpoint_lsn)
     }
 
     /// Stops waiters and refuses everything from now on.
@@ -177,7 +177,7 @@ impl CommitLog {
         mode: SyncMode,
         published: &Published,
         in_flight: bool,
-    ) -> Result<u64> {
+    ) -> Result<Lsn> {
         let mut st = self.state.lock();
         if in_flight {
             // The writer leaves the flight here, under the mutex it already
@@ -349,7 +349,7 @@ impl CommitLog {
     /// the new file are found only by following the log into it. The marker
     /// tells recovery that the new file must be there: without it, a lost
     /// new file would look like a log that simply ended.
-    pub(crate) fn switch(&self, published: &Published) -> Result<u64> {
+    pub(crate) fn switch(&self, published: &Published) -> Result<Lsn> {
         let mut st = self.state.lock();
         while st.flushing {
             self.cond.wait(&mut st);
@@ -414,7 +414,7 @@ impl CommitLog {
     }
 
     /// The active file, its base LSN, and the LSN just past the last record.
-    pub(crate) fn position(&self) -> (usize, u64, u64) {
+    pub(crate) fn position(&self) -> (usize, Lsn, Lsn) {
         let st = self.state.lock();
         (st.active, st.base, st.end)
     }
@@ -432,7 +432,7 @@ impl CommitLog {
 
     /// A checkpoint covering `lsn` is durable: the inactive file's records are
     /// no longer needed (the file is reused, not shrunk, at the next switch).
-    pub(crate) fn checkpointed(&self, lsn: u64) {
+    pub(crate) fn checkpointed(&self, lsn: Lsn) {
         let mut st = self.state.lock();
         st.checkpoint_lsn = st.checkpoint_lsn.max(lsn);
     }

@@ -17,7 +17,7 @@ use crate::format::node::{CellValue, Node};
 use crate::format::wal::{
     Op, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag, lsn_at,
 };
-use crate::format::{self, DEPTH_MAX, HEADER_BYTES, META_BYTES, freelist, overflow};
+use crate::format::{self, DEPTH_MAX, HEADER_BYTES, Lsn, META_BYTES, freelist, overflow};
 pub use crate::format::{
     FIRST_DATA_PAGE, FileHeader, Meta, PAGE_COUNT_MAX, PageId, PageKind, RawPageHeader, TreeDesc,
     TxnId,
@@ -658,7 +658,7 @@ impl RawDb {
             Ok(files) => (files, None),
             Err(e) => ([None, None], Some(e.to_string())),
         };
-        let covered = self.newest_meta().map_or(0, |m| m.wal_lsn);
+        let covered = self.newest_meta().map_or(Lsn(0), |m| m.wal_lsn);
         let file_id = self.header.header.map_or(0, |h| h.file_id);
         let tag = file_tag(file_id);
         let mut view = WalView {
@@ -673,7 +673,7 @@ impl RawDb {
             view.files.push(WalFileView {
                 path: paths[i].clone(),
                 bytes: b.len() as u64,
-                header: header.map(|h| (h.file_id, h.base_lsn)),
+                header: header.map(|h| (h.file_id, h.base_lsn.0)),
             });
             let end = match header {
                 Some(h) => walk_wal_file(b, i, h.base_lsn, covered, tag, &mut view.records),
@@ -808,8 +808,8 @@ pub enum LeafValue<'a> {
 fn walk_wal_file(
     b: &[u8],
     file: usize,
-    base: u64,
-    covered: u64,
+    base: Lsn,
+    covered: Lsn,
     tag: u32,
     out: &mut Vec<RecordView>,
 ) -> WalEnd {
@@ -836,9 +836,9 @@ fn walk_wal_file(
             file,
             marker,
             offset: off as u64,
-            lsn,
+            lsn: lsn.0,
             txn: rec.txn,
-            synced_lsn: rec.synced_lsn,
+            synced_lsn: rec.synced_lsn.0,
             len: rec.len,
             ops,
             status: if lsn >= covered {

@@ -25,7 +25,7 @@ use crate::error::{Error, Limit, Result};
 use crate::file::DataFile;
 use crate::format::wal::{Op, decode_ops, decode_record, file_tag, offset_of};
 use crate::format::{
-    self, FIRST_DATA_PAGE, FORMAT_VERSION, FileHeader, HEADER_BYTES, META_BYTES, Meta, TxnId,
+    self, FIRST_DATA_PAGE, FORMAT_VERSION, FileHeader, HEADER_BYTES, Lsn, META_BYTES, Meta, TxnId,
 };
 use crate::options::Options;
 use crate::pager::MapSource;
@@ -202,7 +202,7 @@ fn find_log(k: &Checkpoint, options: &Options) -> Result<Log> {
 /// of the same length), and a header the records proved but that does not
 /// decode is rewritten and synced (else the next open, with no record yet
 /// at the position, could not find the file).
-fn continue_log(wal: &WalFiles, f: usize, base: u64, end: u64) -> Result<()> {
+fn continue_log(wal: &WalFiles, f: usize, base: Lsn, end: Lsn) -> Result<()> {
     let len = offset_of(end, base);
     if wal.len(f) > len {
         wal.truncate(f, len)?;

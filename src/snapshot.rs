@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::format::{Meta, PageId, TreeDesc, TxnId};
+use crate::format::{Lsn, Meta, PageId, TreeDesc, TxnId};
 
 /// The newest published state, field by field behind a sequence lock.
 pub(crate) struct Published {
@@ -74,7 +74,7 @@ impl Published {
             .store(u64::from(meta.catalog.depth), relaxed);
         self.freelist_head.store(meta.freelist_head.0, relaxed);
         self.free_count.store(meta.free_count, relaxed);
-        self.wal_lsn.store(meta.wal_lsn, relaxed);
+        self.wal_lsn.store(meta.wal_lsn.0, relaxed);
         self.map.store(map as u64, relaxed);
         // The txn id last-but-visible: stored SeqCst for the reader protocol.
         self.txn.store(meta.txn.0, Ordering::SeqCst);
@@ -101,7 +101,7 @@ impl Published {
                 },
                 freelist_head: PageId(self.freelist_head.load(relaxed)),
                 free_count: self.free_count.load(relaxed),
-                wal_lsn: self.wal_lsn.load(relaxed),
+                wal_lsn: Lsn(self.wal_lsn.load(relaxed)),
                 ..Meta::default()
             };
             let map = self.map.load(relaxed) as usize;

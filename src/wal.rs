@@ -45,11 +45,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
-use crate::format::Meta;
 use crate::format::wal::{
     Op, SWITCH_MARKER_BYTES, WAL_HEADER_BYTES, WalHeader, claimed_synced_lsn, decode_ops,
     decode_record, file_tag, offset_of,
 };
+use crate::format::{Lsn, Meta};
 use crate::io::{Io, IoFile, IoHook};
 
 pub(crate) struct WalFiles {
@@ -72,7 +72,7 @@ const WAL_KEEP_BYTES: u64 = 4 << 20;
 pub(crate) struct FoundRecord {
     pub(crate) file: usize,
     pub(crate) offset: usize,
-    pub(crate) lsn: u64,
+    pub(crate) lsn: Lsn,
 }
 
 /// What `scan` found after the checkpoint's position. Every record in
@@ -83,9 +83,9 @@ pub(crate) struct Scan {
     pub(crate) bytes: [Vec<u8>; 2],
     pub(crate) records: Vec<FoundRecord>,
     /// The LSN just past the last good record.
-    pub(crate) end_lsn: u64,
+    pub(crate) end_lsn: Lsn,
     /// The file the log ends in, and its base LSN, if a file holds `end_lsn`.
-    pub(crate) end_file: Option<(usize, u64)>,
+    pub(crate) end_file: Option<(usize, Lsn)>,
     /// Why the log cannot be read to its end, if it cannot: records after
     /// `end_lsn` may have been acknowledged. Recovery refuses to open unless
     /// the user accepts the loss.
@@ -158,7 +158,7 @@ impl WalFiles {
 
     /// Starts the log afresh at `base_lsn` in file 0, file 1 emptied; both
     /// synced. Nothing of the old log can be read afterwards.
-    pub(crate) fn start_afresh(&self, base_lsn: u64) -> Result<()> {
+    pub(crate) fn start_afresh(&self, base_lsn: Lsn) -> Result<()> {
         self.wipe(0, base_lsn)?;
         self.truncate(1, 0)?;
         self.sync(1)
@@ -192,7 +192,7 @@ impl WalFiles {
     /// for a new one, as its LSN is below the new base. Past
     /// `WAL_KEEP_BYTES` it is cut back (those bytes are all old records, so
     /// a crash that undoes the cut changes nothing).
-    pub(crate) fn reset(&self, i: usize, base_lsn: u64) -> Result<()> {
+    pub(crate) fn reset(&self, i: usize, base_lsn: Lsn) -> Result<()> {
         if self.lens[i].load(Ordering::Acquire) > WAL_KEEP_BYTES {
             self.truncate(i, WAL_KEEP_BYTES)?;
         }
@@ -201,7 +201,7 @@ impl WalFiles {
 
     /// Writes file `i`'s header for `base_lsn`, touching nothing else (also
     /// recovery repairing a damaged header whose base the records proved).
-    pub(crate) fn write_header(&self, i: usize, base_lsn: u64) -> Result<()> {
+    pub(crate) fn write_header(&self, i: usize, base_lsn: Lsn) -> Result<()> {
         let header = WalHeader {
             file_id: self.file_id,
             base_lsn,
@@ -215,7 +215,7 @@ impl WalFiles {
     }
 
     /// Whether file `i`'s header, as on disk now, decodes to `base_lsn`.
-    pub(crate) fn header_is(&self, i: usize, base_lsn: u64) -> Result<bool> {
+    pub(crate) fn header_is(&self, i: usize, base_lsn: Lsn) -> Result<bool> {
         let mut b = [0u8; WAL_HEADER_BYTES];
         let n = self.files[i].read_at(&mut b, 0)?;
         Ok(WalHeader::decode(&b[..n]).is_some_and(|h| h.base_lsn == base_lsn))
@@ -233,7 +233,7 @@ impl WalFiles {
     /// Cuts file `i` to nothing and writes a fresh header at `base_lsn`,
     /// synced: after a loss the user accepted, no byte of the old log may
     /// be read again.
-    pub(crate) fn wipe(&self, i: usize, base_lsn: u64) -> Result<()> {
+    pub(crate) fn wipe(&self, i: usize, base_lsn: Lsn) -> Result<()> {
         self.truncate(i, 0)?;
         self.reset(i, base_lsn)?;
         self.sync(i)
@@ -250,7 +250,7 @@ enum Head {
     /// The header does not decode (torn, rotted, zeroed, another version).
     Damaged,
     /// A valid header of this database starting at this LSN.
-    Base(u64),
+    Base(Lsn),
 }
 
 /// Reads the log's bytes back (recovery, and read-only tools: one path, so
@@ -348,7 +348,7 @@ impl LogReader<'_> {
                 // A switch that did not finish: the other file got its
                 // header (one marker past here), the marker did not land,
                 // and nothing can have been appended after it.
-                let unfinished = |b: u64| {
+                let unfinished = |b: Lsn| {
                     b == walk.lsn + SWITCH_MARKER_BYTES
                         && !record_at(&bytes[other], WAL_HEADER_BYTES, b, tag)
                 };
@@ -438,7 +438,7 @@ struct Walk<'r, 'p> {
     reader: &'r LogReader<'p>,
     tag: u32,
     /// The LSN of the next record.
-    lsn: u64,
+    lsn: Lsn,
     /// The commit of the last record (or the checkpoint).
     txn: u64,
     records: Vec<FoundRecord>,
@@ -514,7 +514,7 @@ impl Walk<'_, '_> {
 /// `bad_lsn`) whose `synced_lsn` says the log was durable past `bad_lsn`
 /// when it was written. Every later offset is tried, as a record's LSN
 /// names its position: `lsn = bad_lsn + (p - off)`.
-pub(crate) fn acknowledged_after(b: &[u8], off: usize, bad_lsn: u64, tag: u32) -> Option<usize> {
+pub(crate) fn acknowledged_after(b: &[u8], off: usize, bad_lsn: Lsn, tag: u32) -> Option<usize> {
     // The header fields first: a crafted file cannot make every offset pay
     // for a checksum over the rest of the file.
     (off + 1..b.len()).find(|&p| {
@@ -525,7 +525,7 @@ pub(crate) fn acknowledged_after(b: &[u8], off: usize, bad_lsn: u64, tag: u32) -
 }
 
 /// What is wrong with a file that should start at `base`.
-fn describe(h: Head, base: u64) -> String {
+fn describe(h: Head, base: Lsn) -> String {
     match h {
         Head::Missing => "missing".to_string(),
         Head::Short => "shorter than its header".to_string(),
@@ -547,7 +547,7 @@ fn head_of(b: Option<&[u8]>) -> Head {
     }
 }
 
-fn record_at(b: &[u8], off: usize, lsn: u64, tag: u32) -> bool {
+fn record_at(b: &[u8], off: usize, lsn: Lsn, tag: u32) -> bool {
     b.get(off..)
         .is_some_and(|rest| decode_record(rest, lsn, tag).is_some())
 }

@@ -205,7 +205,8 @@ fn a_log_of_another_cycle_or_database_is_refused() {
         .unwrap()
         .newest_meta()
         .unwrap()
-        .wal_base;
+        .wal_base
+        .0;
     let wal = RawDb::open(&now_path).unwrap().wal();
     let i = wal
         .files

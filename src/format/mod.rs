@@ -28,6 +28,48 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct PageId(pub u64);
 
+/// A log sequence number: a position in the write-ahead log as a whole,
+/// counted in bytes since the database's log began, across both files. A
+/// file's records start at its `base_lsn`; `wal::offset_of` turns an LSN
+/// into a byte offset in that file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Lsn(pub u64);
+
+impl Lsn {
+    /// The LSN `bytes` further on, or `None` past `u64::MAX`.
+    pub fn checked_add(self, bytes: u64) -> Option<Lsn> {
+        self.0.checked_add(bytes).map(Lsn)
+    }
+
+    /// Bytes of log from `earlier` to here (`earlier` must not be later).
+    pub fn bytes_since(self, earlier: Lsn) -> u64 {
+        debug_assert!(earlier <= self, "bytes_since a later LSN");
+        self.0 - earlier.0
+    }
+}
+
+impl std::ops::Add<u64> for Lsn {
+    type Output = Lsn;
+
+    /// The LSN `bytes` further on. LSNs read from disk are bounded by
+    /// `COUNTER_MAX`, far below where this could overflow.
+    fn add(self, bytes: u64) -> Lsn {
+        Lsn(self.0 + bytes)
+    }
+}
+
+impl std::ops::AddAssign<u64> for Lsn {
+    fn add_assign(&mut self, bytes: u64) {
+        self.0 += bytes;
+    }
+}
+
+impl std::fmt::Display for Lsn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// A transaction id: the number of the commit that produced a state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct TxnId(pub u64);
@@ -240,10 +282,10 @@ pub struct Meta {
     /// Number of free page ids listed in the freelist.
     pub free_count: u64,
     /// Position in the write-ahead log this state covers: replay from here.
-    pub wal_lsn: u64,
+    pub wal_lsn: Lsn,
     /// `base_lsn` of the WAL file that holds `wal_lsn`: the file recovery
     /// needs (unless `clean`). At most `wal_lsn`.
-    pub wal_base: u64,
+    pub wal_base: Lsn,
     /// Which WAL file (0 or 1) that is, as written; recovery accepts either
     /// file that holds the position, and names this one when neither does.
     pub wal_file: usize,
@@ -296,8 +338,8 @@ impl Meta {
             .encode(&mut b[META_CATALOG..META_CATALOG + TREE_DESC_BYTES]);
         put_u64(&mut b, META_FREELIST_HEAD, self.freelist_head.0);
         put_u64(&mut b, META_FREE_COUNT, self.free_count);
-        put_u64(&mut b, META_WAL_LSN, self.wal_lsn);
-        put_u64(&mut b, META_WAL_BASE, self.wal_base);
+        put_u64(&mut b, META_WAL_LSN, self.wal_lsn.0);
+        put_u64(&mut b, META_WAL_BASE, self.wal_base.0);
         put_u64(&mut b, META_SEQ, self.seq);
         let clean = if self.clean { META_FLAG_CLEAN } else { 0 };
         let wal1 = if self.wal_file == 1 {
@@ -333,8 +375,8 @@ impl Meta {
             catalog: TreeDesc::decode(&b[META_CATALOG..META_CATALOG + TREE_DESC_BYTES], page)?,
             freelist_head: PageId(get_u64(b, META_FREELIST_HEAD)),
             free_count: get_u64(b, META_FREE_COUNT),
-            wal_lsn: get_u64(b, META_WAL_LSN),
-            wal_base: get_u64(b, META_WAL_BASE),
+            wal_lsn: Lsn(get_u64(b, META_WAL_LSN)),
+            wal_base: Lsn(get_u64(b, META_WAL_BASE)),
             seq: get_u64(b, META_SEQ),
             wal_file: usize::from(get_u32(b, META_FLAGS) & META_FLAG_WAL1 != 0),
             clean: get_u32(b, META_FLAGS) & META_FLAG_CLEAN != 0,
@@ -353,7 +395,7 @@ impl Meta {
         if meta.page_count > PAGE_COUNT_MAX {
             return Err(Error::corrupt(page, "meta page count is impossibly large"));
         }
-        if meta.txn.0 > COUNTER_MAX || meta.wal_lsn > COUNTER_MAX || meta.seq > COUNTER_MAX {
+        if meta.txn.0 > COUNTER_MAX || meta.wal_lsn.0 > COUNTER_MAX || meta.seq > COUNTER_MAX {
             return Err(Error::corrupt(
                 page,
                 "meta commit number, log position or write count is impossibly large",
@@ -539,8 +581,8 @@ mod tests {
             },
             freelist_head: PageId(11),
             free_count: 40,
-            wal_lsn: 900,
-            wal_base: 800,
+            wal_lsn: Lsn(900),
+            wal_base: Lsn(800),
             wal_file: 1,
             seq: 5,
             clean: true,
@@ -554,7 +596,7 @@ mod tests {
                 ..m
             },
             Meta {
-                wal_lsn: u64::MAX,
+                wal_lsn: Lsn(u64::MAX),
                 ..m
             },
             Meta {

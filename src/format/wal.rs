@@ -21,7 +21,7 @@
 //! name) records no commit: it marks that the log continues in the other
 //! file, at the LSN after it.
 
-use super::{crc32, get_u16, get_u32, get_u64, put_u32, put_u64};
+use super::{Lsn, crc32, get_u16, get_u32, get_u64, put_u32, put_u64};
 
 /// Size of a WAL file header.
 pub const WAL_HEADER_BYTES: usize = 64;
@@ -49,14 +49,14 @@ const _: () = assert!(R_FILE_TAG + 4 == RECORD_HEADER_BYTES);
 
 /// The byte offset of LSN `lsn` in a WAL file whose records start at
 /// `base` (the one place this rule is written; the caller has `base <= lsn`).
-pub(crate) fn offset_of(lsn: u64, base: u64) -> u64 {
-    WAL_HEADER_BYTES as u64 + (lsn - base)
+pub(crate) fn offset_of(lsn: Lsn, base: Lsn) -> u64 {
+    WAL_HEADER_BYTES as u64 + lsn.bytes_since(base)
 }
 
 /// The LSN of byte offset `offset` (at least the header's size) in a WAL
 /// file whose records start at `base`.
-pub(crate) fn lsn_at(offset: usize, base: u64) -> u64 {
-    base + (offset - WAL_HEADER_BYTES) as u64
+pub(crate) fn lsn_at(offset: usize, base: Lsn) -> Lsn {
+    Lsn(base.0 + (offset - WAL_HEADER_BYTES) as u64)
 }
 
 /// The `file_tag` every record of the database with `file_id` carries.
@@ -82,7 +82,7 @@ pub(crate) const OP_SWITCH: u8 = 5;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WalHeader {
     pub(crate) file_id: u64,
-    pub(crate) base_lsn: u64,
+    pub(crate) base_lsn: Lsn,
 }
 
 impl WalHeader {
@@ -91,7 +91,7 @@ impl WalHeader {
         b[WH_MAGIC..WH_MAGIC + 8].copy_from_slice(&WAL_MAGIC);
         put_u32(&mut b, WH_VERSION, super::FORMAT_VERSION);
         put_u64(&mut b, WH_FILE_ID, self.file_id);
-        put_u64(&mut b, WH_BASE_LSN, self.base_lsn);
+        put_u64(&mut b, WH_BASE_LSN, self.base_lsn.0);
         let crc = crc32(&b[..WH_CRC]);
         put_u32(&mut b, WH_CRC, crc);
         b
@@ -109,7 +109,7 @@ impl WalHeader {
         }
         Some(WalHeader {
             file_id: get_u64(b, WH_FILE_ID),
-            base_lsn: get_u64(b, WH_BASE_LSN),
+            base_lsn: Lsn(get_u64(b, WH_BASE_LSN)),
         })
     }
 }
@@ -183,7 +183,7 @@ impl OpLog {
 
     /// The complete record for `txn` at `lsn`. The caller keeps records
     /// within `RECORD_BYTES_MAX`.
-    pub(crate) fn encode(&mut self, lsn: u64, txn: u64, synced_lsn: u64, tag: u32) -> &[u8] {
+    pub(crate) fn encode(&mut self, lsn: Lsn, txn: u64, synced_lsn: Lsn, tag: u32) -> &[u8] {
         let len = self.bytes();
         debug_assert!(
             len as u64 <= RECORD_BYTES_MAX,
@@ -192,9 +192,9 @@ impl OpLog {
         let b = &mut self.ops;
         put_u32(b, R_FILE_TAG, tag);
         put_u32(b, R_LEN, len as u32);
-        put_u64(b, R_LSN, lsn);
+        put_u64(b, R_LSN, lsn.0);
         put_u64(b, R_TXN, txn);
-        put_u64(b, R_SYNCED, synced_lsn);
+        put_u64(b, R_SYNCED, synced_lsn.0);
         put_u32(b, R_OP_COUNT, self.count);
         let crc = record_crc(b);
         put_u32(b, R_CRC, crc);
@@ -212,9 +212,9 @@ fn record_crc(b: &[u8]) -> u32 {
 /// One decoded record; `ops` borrows the log bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Record<'a> {
-    pub(crate) lsn: u64,
+    pub(crate) lsn: Lsn,
     pub(crate) txn: u64,
-    pub(crate) synced_lsn: u64,
+    pub(crate) synced_lsn: Lsn,
     pub(crate) op_count: u32,
     pub(crate) ops: &'a [u8],
     pub(crate) len: usize,
@@ -223,14 +223,14 @@ pub(crate) struct Record<'a> {
 /// Decodes the record at the start of `b`, expected at `lsn` in the log of
 /// the database whose records carry `tag`. `None` if the bytes are not a
 /// whole, valid record of that database for that position.
-pub(crate) fn decode_record(b: &[u8], lsn: u64, tag: u32) -> Option<Record<'_>> {
+pub(crate) fn decode_record(b: &[u8], lsn: Lsn, tag: u32) -> Option<Record<'_>> {
     if b.len() < RECORD_HEADER_BYTES {
         return None;
     }
     let len = get_u32(b, R_LEN) as usize;
     if len < RECORD_HEADER_BYTES
         || len > b.len()
-        || get_u64(b, R_LSN) != lsn
+        || get_u64(b, R_LSN) != lsn.0
         || get_u32(b, R_FILE_TAG) != tag
     {
         return None;
@@ -242,7 +242,7 @@ pub(crate) fn decode_record(b: &[u8], lsn: u64, tag: u32) -> Option<Record<'_>> 
     Some(Record {
         lsn,
         txn: get_u64(b, R_TXN),
-        synced_lsn: get_u64(b, R_SYNCED),
+        synced_lsn: Lsn(get_u64(b, R_SYNCED)),
         op_count: get_u32(b, R_OP_COUNT),
         ops: &b[RECORD_HEADER_BYTES..],
         len,
@@ -252,16 +252,16 @@ pub(crate) fn decode_record(b: &[u8], lsn: u64, tag: u32) -> Option<Record<'_>> 
 /// The `synced_lsn` the record at the start of `b` claims, if its header
 /// fields fit a record of this database at `lsn` (length, LSN, tag), without
 /// computing its checksum: a cheap filter before `decode_record`.
-pub(crate) fn claimed_synced_lsn(b: &[u8], lsn: u64, tag: u32) -> Option<u64> {
+pub(crate) fn claimed_synced_lsn(b: &[u8], lsn: Lsn, tag: u32) -> Option<Lsn> {
     if b.len() < RECORD_HEADER_BYTES {
         return None;
     }
     let len = get_u32(b, R_LEN) as usize;
     let fits = len >= RECORD_HEADER_BYTES
         && len <= b.len()
-        && get_u64(b, R_LSN) == lsn
+        && get_u64(b, R_LSN) == lsn.0
         && get_u32(b, R_FILE_TAG) == tag;
-    fits.then(|| get_u64(b, R_SYNCED))
+    fits.then(|| Lsn(get_u64(b, R_SYNCED)))
 }
 
 /// One logical operation of a record.
@@ -343,7 +343,7 @@ mod tests {
     fn header_round_trip_and_flips() {
         let h = WalHeader {
             file_id: 0xfeed,
-            base_lsn: 12345,
+            base_lsn: Lsn(12345),
         };
         let b = h.encode();
         assert_eq!(WalHeader::decode(&b), Some(h));
@@ -362,10 +362,10 @@ mod tests {
         log.delete("users", b"bob");
         log.tree(OP_DELETE_TREE, "old");
         let len = log.bytes();
-        let b = log.encode(500, 7, 400, 0xabcd).to_vec();
+        let b = log.encode(Lsn(500), 7, Lsn(400), 0xabcd).to_vec();
         assert_eq!(b.len(), len);
-        let rec = decode_record(&b, 500, 0xabcd).unwrap();
-        assert_eq!((rec.txn, rec.synced_lsn, rec.len), (7, 400, b.len()));
+        let rec = decode_record(&b, Lsn(500), 0xabcd).unwrap();
+        assert_eq!((rec.txn, rec.synced_lsn, rec.len), (7, Lsn(400), b.len()));
         let ops = decode_ops(&rec).unwrap();
         assert_eq!(
             ops,
@@ -383,19 +383,22 @@ mod tests {
                 Op::DeleteTree { tree: "old" },
             ]
         );
-        assert!(decode_record(&b, 501, 0xabcd).is_none(), "LSN is checked");
         assert!(
-            decode_record(&b, 500, 0xabce).is_none(),
+            decode_record(&b, Lsn(501), 0xabcd).is_none(),
+            "LSN is checked"
+        );
+        assert!(
+            decode_record(&b, Lsn(500), 0xabce).is_none(),
             "another database's record is refused"
         );
         assert!(
-            decode_record(&b[..b.len() - 1], 500, 0xabcd).is_none(),
+            decode_record(&b[..b.len() - 1], Lsn(500), 0xabcd).is_none(),
             "truncation is caught"
         );
         for i in 0..b.len() {
             let mut c = b.clone();
             c[i] ^= 0x40;
-            assert!(decode_record(&c, 500, 0xabcd).is_none(), "flip at {i}");
+            assert!(decode_record(&c, Lsn(500), 0xabcd).is_none(), "flip at {i}");
         }
     }
 }

@@ -105,7 +105,7 @@ fn meta_json(m: &MetaView) -> Value {
             "txn_id": meta.txn.0, "page_count": meta.page_count,
             "catalog": desc_json(&meta.catalog),
             "freelist_head": meta.freelist_head.0, "free_count": meta.free_count,
-            "wal_lsn": meta.wal_lsn, "wal_base": meta.wal_base, "wal_file": meta.wal_file,
+            "wal_lsn": meta.wal_lsn.0, "wal_base": meta.wal_base.0, "wal_file": meta.wal_file,
             "seq": meta.seq, "clean": meta.clean,
         }),
         Err(reason) => json!({"slot": m.slot, "valid": false, "problem": reason}),
