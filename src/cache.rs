@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use memmap2::MmapMut;
 
 use crate::error::Result;
+use crate::format::PageId;
 
 /// The fewest frames a cache has: enough for a root-to-leaf path at the
 /// maximum depth, both halves of every split on it, and room to spare.
@@ -131,15 +132,15 @@ impl Cache {
     }
 
     /// Page `id`'s bytes, without marking it used (readers hold `&self`).
-    pub(crate) fn peek(&self, id: u64) -> Option<&[u8]> {
-        let f = *self.map.get(&id)?;
+    pub(crate) fn peek(&self, id: PageId) -> Option<&[u8]> {
+        let f = *self.map.get(&id.0)?;
         Some(&self.arena[self.frame_range(f)])
     }
 
     /// The frame holding page `id`, marked used: one lookup, after which
     /// `frame_mut` reaches the bytes.
-    pub(crate) fn touch(&mut self, id: u64) -> Option<u32> {
-        let f = *self.map.get(&id)?;
+    pub(crate) fn touch(&mut self, id: PageId) -> Option<u32> {
+        let f = *self.map.get(&id.0)?;
         self.frames[f as usize].referenced = true;
         self.counters.hits.fetch_add(1, Ordering::Relaxed);
         Some(f)
@@ -154,7 +155,7 @@ impl Cache {
     /// hand clears the marks it passes, so this ends within two sweeps); its
     /// frame's bytes stay valid (see `frame`) until the frame is installed
     /// again.
-    pub(crate) fn pop_victim(&mut self) -> Option<(u64, u32)> {
+    pub(crate) fn pop_victim(&mut self) -> Option<(PageId, u32)> {
         if self.map.is_empty() {
             return None;
         }
@@ -172,7 +173,7 @@ impl Cache {
             let id = std::mem::replace(&mut frame.page, NO_PAGE);
             self.map.remove(&id);
             self.counters.evictions.fetch_add(1, Ordering::Relaxed);
-            return Some((id, f as u32));
+            return Some((PageId(id), f as u32));
         }
     }
 
@@ -182,20 +183,20 @@ impl Cache {
     }
 
     /// Puts page `id` in `frame`, marked used.
-    pub(crate) fn install(&mut self, id: u64, frame: u32) -> &mut [u8] {
+    pub(crate) fn install(&mut self, id: PageId, frame: u32) -> &mut [u8] {
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
-        let prev = self.map.insert(id, frame);
-        assert!(prev.is_none(), "page {id} cached twice");
+        let prev = self.map.insert(id.0, frame);
+        assert!(prev.is_none(), "page {} cached twice", id.0);
         self.frames[frame as usize] = Frame {
-            page: id,
+            page: id.0,
             referenced: true,
         };
         self.frame_mut(frame)
     }
 
     /// Drops page `id`, freeing its frame; false if it was not cached.
-    pub(crate) fn remove(&mut self, id: u64) -> bool {
-        match self.map.remove(&id) {
+    pub(crate) fn remove(&mut self, id: PageId) -> bool {
+        match self.map.remove(&id.0) {
             Some(f) => {
                 self.frames[f as usize].page = NO_PAGE;
                 self.free_frames.push(f);
@@ -206,13 +207,13 @@ impl Cache {
     }
 
     /// Every cached page id.
-    pub(crate) fn ids(&self) -> Vec<u64> {
-        self.map.keys().copied().collect()
+    pub(crate) fn ids(&self) -> Vec<PageId> {
+        self.map.keys().copied().map(PageId).collect()
     }
 
     /// Page `id`'s bytes for sealing at commit, without marking it used.
-    pub(crate) fn peek_mut(&mut self, id: u64) -> Option<&mut [u8]> {
-        let f = *self.map.get(&id)?;
+    pub(crate) fn peek_mut(&mut self, id: PageId) -> Option<&mut [u8]> {
+        let f = *self.map.get(&id.0)?;
         let r = self.frame_range(f);
         Some(&mut self.arena[r])
     }
@@ -237,21 +238,21 @@ mod tests {
         let mut c = Cache::new(0, 4096, Arc::default()).unwrap();
         assert_eq!(c.capacity_bytes(), FRAMES_MIN * 4096);
         let f1 = c.free_frame().unwrap();
-        c.install(10, f1)[0] = 1;
+        c.install(PageId(10), f1)[0] = 1;
         let f2 = c.free_frame().unwrap();
-        c.install(11, f2)[0] = 2;
-        assert_eq!(c.touch(10), Some(f1));
+        c.install(PageId(11), f2)[0] = 2;
+        assert_eq!(c.touch(PageId(10)), Some(f1));
         assert_eq!(c.frame_mut(f1)[0], 1);
         // Both were used since installed: the hand clears both marks on its
         // first sweep and takes the first it reaches again.
-        assert_eq!(c.pop_victim(), Some((10, f1)));
-        c.install(10, f1);
-        c.touch(10);
+        assert_eq!(c.pop_victim(), Some((PageId(10), f1)));
+        c.install(PageId(10), f1);
+        c.touch(PageId(10));
         // 11 is unmarked now, 10 was just used: 11 goes.
-        assert_eq!(c.pop_victim(), Some((11, f2)));
+        assert_eq!(c.pop_victim(), Some((PageId(11), f2)));
         assert_eq!(c.frame_mut(f2)[0], 2, "popped frame keeps its bytes");
-        assert!(c.remove(10));
-        assert!(c.peek(10).is_none());
+        assert!(c.remove(PageId(10)));
+        assert!(c.peek(PageId(10)).is_none());
         assert_eq!(c.len(), 0);
     }
 }

@@ -128,7 +128,7 @@ impl<'a> Src<'a> {
     pub(crate) fn node(self, id: PageId, leaf: bool) -> Result<Node<'a>> {
         match self {
             Src::Snapshot(m) => Node::new(m.page(id)?, id, leaf),
-            Src::Txn(p) => match p.cache.peek(id.0) {
+            Src::Txn(p) => match p.cache.peek(id) {
                 Some(b) => Node::new(b, id, leaf),
                 None => Node::new(p.written().page(id)?, id, leaf),
             },
@@ -283,11 +283,11 @@ impl<'a> Pager<'a> {
         }
         let (victim, f) = self.cache.pop_victim().expect("a full cache has pages");
         let bytes = self.cache.frame_mut(f);
-        format::seal_page(bytes, PageId(victim), self.txn);
+        format::seal_page(bytes, victim, self.txn);
         let file = self.committed.file;
-        file.write_pages(bytes, victim, self.page_bytes)?;
+        file.write_pages(bytes, victim.0, self.page_bytes)?;
         self.written_map = file.ensure_mapped(self.bytes_of(self.page_count)?)?;
-        self.spilled.insert(victim);
+        self.spilled.insert(victim.0);
         self.cache.counters().spills.fetch_add(1, Ordering::Relaxed);
         Ok(f)
     }
@@ -296,14 +296,14 @@ impl<'a> Pager<'a> {
     pub(crate) fn alloc_dirty(&mut self) -> Result<PageId> {
         let f = self.frame()?;
         let id = self.alloc(1)?;
-        self.cache.install(id.0, f).fill(0);
+        self.cache.install(id, f).fill(0);
         Ok(id)
     }
 
     /// A dirty page's bytes, to change in place; a spilled page comes back
     /// into the cache first.
     pub(crate) fn page_mut(&mut self, id: PageId) -> Result<&mut [u8]> {
-        if let Some(f) = self.cache.touch(id.0) {
+        if let Some(f) = self.cache.touch(id) {
             return Ok(self.cache.frame_mut(f));
         }
         assert!(
@@ -315,13 +315,13 @@ impl<'a> Pager<'a> {
         let src = self.written().page(id)?;
         self.cache.frame_mut(f).copy_from_slice(src);
         self.spilled.remove(&id.0);
-        Ok(self.cache.install(id.0, f))
+        Ok(self.cache.install(id, f))
     }
 
     /// The id under which page `id` may be changed: itself if the transaction
     /// allocated it, else a copy in a new page.
     pub(crate) fn make_dirty(&mut self, id: PageId) -> Result<PageId> {
-        if self.cache.touch(id.0).is_some() {
+        if self.cache.touch(id).is_some() {
             return Ok(id);
         }
         if self.spilled.contains(&id.0) {
@@ -334,7 +334,7 @@ impl<'a> Pager<'a> {
         let src = self.committed.page(id)?;
         self.cache.frame_mut(f).copy_from_slice(src);
         let new = self.alloc(1)?;
-        self.cache.install(new.0, f);
+        self.cache.install(new, f);
         self.release_committed(id, 1)?;
         Ok(new)
     }
@@ -342,7 +342,7 @@ impl<'a> Pager<'a> {
     /// Releases node or freelist page `id`, which the caller read through
     /// `Src` (so validated, if committed) or built.
     pub(crate) fn free_page(&mut self, id: PageId) -> Result<()> {
-        if self.cache.remove(id.0) || self.spilled.remove(&id.0) {
+        if self.cache.remove(id) || self.spilled.remove(&id.0) {
             self.recycled.insert(id.0);
             Ok(())
         } else {
@@ -372,7 +372,7 @@ impl<'a> Pager<'a> {
             self.recycled.extend(page.0..page.0 + pages);
             return Ok(());
         }
-        if self.cache.peek(page.0).is_some() || self.spilled.contains(&page.0) {
+        if self.cache.peek(page).is_some() || self.spilled.contains(&page.0) {
             return Err(Error::corrupt(
                 page.0,
                 "overflow reference names a node page of this transaction",
@@ -397,7 +397,7 @@ impl<'a> Pager<'a> {
         for p in id.0..id.0 + pages {
             let was_free = self.free.contains(p)
                 || self.recycled.contains(&p)
-                || self.cache.peek(p).is_some()
+                || self.cache.peek(PageId(p)).is_some()
                 || self.spilled.contains(&p)
                 || self.runs.contains_key(&p);
             if was_free {
@@ -500,14 +500,14 @@ impl<'a> Pager<'a> {
         let mut batch_start = 0u64;
         for id in ids {
             let page = self.cache.peek_mut(id).expect("cached id");
-            format::seal_page(page, PageId(id), self.txn);
-            let contiguous = batch_start + (batch.len() as u64) / pb == id;
+            format::seal_page(page, id, self.txn);
+            let contiguous = batch_start + (batch.len() as u64) / pb == id.0;
             if !batch.is_empty() && (!contiguous || batch.len() + page.len() > BATCH_BYTES) {
                 file.write_pages(&batch, batch_start, self.page_bytes)?;
                 batch.clear();
             }
             if batch.is_empty() {
-                batch_start = id;
+                batch_start = id.0;
             }
             batch.extend_from_slice(page);
         }
