@@ -7,7 +7,9 @@
 //! reply to a write means the write is durable. `redis-cli`,
 //! `redis-benchmark` and Redis client libraries drive it unchanged.
 //!
-//! Only the start of the protocol exists so far: [`resp`], a pure codec,
-//! with the encoding of replies.
+//! Only the protocol exists so far: [`resp`], a pure codec that turns the
+//! bytes a connection received into commands and replies into bytes, with
+//! every length from the network checked against [`resp::Limits`] before
+//! anything is allocated for it.
 
 pub mod resp;

@@ -1,7 +1,7 @@
 //! Guards the reply encoding: each kind of reply is the exact bytes Redis
 //! sends for it, and no text can break a reply's framing.
 
-use oakmap_server::resp::Reply;
+use oakmap_server::resp::{ProtocolError, Reply};
 
 fn encoded(reply: Reply) -> Vec<u8> {
     let mut out = Vec::new();
@@ -88,4 +88,16 @@ fn line_breaks_in_text_become_spaces() {
         b"-ERR bad  key: 'a b' \r\n"
     );
     assert_eq!(encoded(Reply::Simple("a\rb\n".into())), b"+a b \r\n");
+}
+
+#[test]
+fn a_protocol_error_becomes_its_err_reply() {
+    assert_eq!(
+        encoded(Reply::from(ProtocolError::InvalidMultibulkLength)),
+        b"-ERR Protocol error: invalid multibulk length\r\n"
+    );
+    assert_eq!(
+        encoded(Reply::from(ProtocolError::ExpectedBulk { got: b'\n' })),
+        b"-ERR Protocol error: expected '$', got ' '\r\n"
+    );
 }

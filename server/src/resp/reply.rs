@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use super::ProtocolError;
+
 /// One RESP2 reply.
 ///
 /// ```
@@ -54,6 +56,14 @@ impl Reply {
             }
             Reply::NilArray => out.extend_from_slice(b"*-1\r\n"),
         }
+    }
+}
+
+/// The reply that ends a connection whose request stream was refused:
+/// `-ERR Protocol error: ...`.
+impl From<ProtocolError> for Reply {
+    fn from(error: ProtocolError) -> Reply {
+        Reply::Error(format!("ERR {error}").into())
     }
 }
 
