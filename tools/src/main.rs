@@ -10,6 +10,8 @@
 //!   cleanly; the explicit way to accept losing commits a damaged log holds.
 //! * `oakmap crash-test` — the kill harness.
 //! * `oakmap bench` — the standard workload, printed as a table.
+//! * `oakmap serve FILE [--bind ADDR] [--durability immediate|group:5ms|none]`
+//!   — the Redis-protocol server (`oakmap-server`) on FILE.
 //!
 //! `dump`, `check` and `stats` open the files read-only and take no lock, so
 //! they work on a database a server has open, and change nothing.
@@ -20,6 +22,7 @@ mod dump;
 mod engines;
 mod plot;
 mod recover;
+mod serve;
 mod shared;
 
 use std::path::PathBuf;
@@ -65,6 +68,9 @@ enum Command {
     CrashChild(crash::ChildArgs),
     /// Run the standard workload and print a table of figures.
     Bench(bench::Args),
+    /// Serve FILE over the Redis protocol (redis-cli, redis-benchmark and
+    /// Redis clients work unchanged) until SIGTERM, SIGINT or SHUTDOWN.
+    Serve(serve::Args),
 }
 
 fn check(file: &PathBuf) -> ExitCode {
@@ -149,6 +155,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Recover(args) => recover::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::CrashTest(args) => crash::run(&args),
         Command::CrashChild(args) => crash::child(&args),
         Command::Check { file } => check(&file),

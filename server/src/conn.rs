@@ -1,0 +1,227 @@
+//! One client connection: read requests, answer in request order.
+//!
+//! The connection decodes every command a read brought, runs reads on a
+//! snapshot at once, queues writes for the committing writer without
+//! waiting for each, then sends all the replies in order and only then
+//! reads again. So a pipeline of writes joins one batch, a client that does
+//! not read its replies stops being read (TCP pushes back; nothing is
+//! buffered without end), and a read issued after a write on the same
+//! connection waits for that write's reply before it takes its snapshot
+//! (read-your-writes within a pipeline).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{oneshot, watch};
+
+use crate::Shared;
+use crate::command::{self, Command, ConnCommand, Read, error};
+use crate::info;
+use crate::keyspace;
+use crate::resp::{Reply, RequestDecoder};
+use crate::writer::WriteRequest;
+
+/// Bytes asked of the socket per read.
+const READ_BYTES: usize = 4096;
+
+/// Replies computed or awaited before they are sent, when a read brought
+/// a long pipeline: bounds what a connection holds for its client.
+const SLOTS_FLUSH: usize = 1024;
+
+/// Output capacity a connection keeps between reads.
+const OUT_BYTES_KEEP: usize = 64 << 10;
+
+/// A reply in request order: known now, or coming from the writer.
+enum Slot {
+    Ready(Reply),
+    Waiting(oneshot::Receiver<Reply>),
+}
+
+/// The state a connection carries between commands.
+pub(crate) struct Client {
+    pub(crate) id: u64,
+    pub(crate) db: usize,
+    pub(crate) name: Option<Vec<u8>>,
+}
+
+/// What a command asks of the connection after its reply.
+#[derive(PartialEq, Eq)]
+enum After {
+    Continue,
+    Close,
+}
+
+pub(crate) async fn serve(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    id: u64,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let mut client = Client {
+        id,
+        db: 0,
+        name: None,
+    };
+    let mut decoder = RequestDecoder::new(shared.config.limits);
+    let mut buf = vec![0u8; READ_BYTES];
+    let mut out = Vec::new();
+    let mut slots = Vec::new();
+    loop {
+        let n = tokio::select! {
+            r = rd.read(&mut buf) => match r {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+            _ = stop.changed() => return,
+        };
+        decoder.feed(&buf[..n]);
+        let mut after = After::Continue;
+        if decoder.buffered_bytes() > shared.config.query_buffer_bytes_max {
+            slots.push(Slot::Ready(error(
+                "ERR Protocol error: query buffer over the limit (--max-query-buffer-bytes)",
+            )));
+            after = After::Close;
+        }
+        while after == After::Continue {
+            let args = match decoder.next_command() {
+                Ok(Some(args)) => args,
+                Ok(None) => break,
+                Err(e) => {
+                    slots.push(Slot::Ready(Reply::from(e)));
+                    after = After::Close;
+                    break;
+                }
+            };
+            shared.stats.commands.fetch_add(1, Ordering::Relaxed);
+            let command = match command::parse(args, shared.key_limits) {
+                Ok(c) => c,
+                Err(reply) => {
+                    slots.push(Slot::Ready(reply));
+                    continue;
+                }
+            };
+            match command {
+                Command::Read(read) => {
+                    if slots.iter().any(|s| matches!(s, Slot::Waiting(_))) {
+                        resolve(&mut slots, &mut out).await;
+                    }
+                    let reply = run_read(&shared, client.db, &read);
+                    slots.push(Slot::Ready(reply));
+                }
+                Command::Write(write) => {
+                    let (reply, rx) = oneshot::channel();
+                    let request = WriteRequest {
+                        db: client.db,
+                        write,
+                        reply,
+                    };
+                    match shared.writes.send(request).await {
+                        Ok(()) => slots.push(Slot::Waiting(rx)),
+                        Err(_) => slots.push(Slot::Ready(stopping())),
+                    }
+                }
+                Command::Conn(c) => {
+                    let (reply, a) = connection_command(&shared, &mut client, c);
+                    if let Some(reply) = reply {
+                        slots.push(Slot::Ready(reply));
+                    }
+                    after = a;
+                }
+            }
+            if slots.len() >= SLOTS_FLUSH {
+                resolve(&mut slots, &mut out).await;
+                if wr.write_all(&out).await.is_err() {
+                    return;
+                }
+                out.clear();
+            }
+        }
+        resolve(&mut slots, &mut out).await;
+        if wr.write_all(&out).await.is_err() {
+            return;
+        }
+        out.clear();
+        if out.capacity() > OUT_BYTES_KEEP {
+            out = Vec::new();
+        }
+        if after == After::Close {
+            let _ = wr.shutdown().await;
+            return;
+        }
+    }
+}
+
+fn stopping() -> Reply {
+    error("ERR the server is shutting down; the write was not taken")
+}
+
+/// Waits for the writer's replies and appends every reply, in order.
+async fn resolve(slots: &mut Vec<Slot>, out: &mut Vec<u8>) {
+    for slot in slots.drain(..) {
+        let reply = match slot {
+            Slot::Ready(r) => r,
+            Slot::Waiting(rx) => rx.await.unwrap_or_else(|_| stopping()),
+        };
+        reply.encode(out);
+    }
+}
+
+/// A read on a new snapshot. Reads that may walk much of the keyspace run
+/// where blocking is allowed, so they do not hold up other connections on
+/// the same runtime thread.
+fn run_read(shared: &Shared, db: usize, read: &Read) -> Reply {
+    let long = match read {
+        Read::Keys(_) => true,
+        Read::Range(q) => q.limit.is_none_or(|l| l > 1000),
+        Read::Scan { count, .. } => *count > 1000,
+        _ => false,
+    };
+    let go = || {
+        let rx = shared.db.begin_read();
+        keyspace::read(&rx, db, read, &shared.cursors)
+    };
+    if long {
+        tokio::task::block_in_place(go)
+    } else {
+        go()
+    }
+}
+
+fn connection_command(
+    shared: &Shared,
+    client: &mut Client,
+    c: ConnCommand,
+) -> (Option<Reply>, After) {
+    let ok = || Some(Reply::Simple("OK".into()));
+    let reply = match c {
+        ConnCommand::Ping(None) => Some(Reply::Simple("PONG".into())),
+        ConnCommand::Ping(Some(m)) | ConnCommand::Echo(m) => Some(Reply::Bulk(m)),
+        ConnCommand::Quit => return (ok(), After::Close),
+        ConnCommand::Select(db) => {
+            client.db = db;
+            ok()
+        }
+        ConnCommand::Info(section) => Some(Reply::Bulk(
+            info::text(shared, section.as_deref()).into_bytes(),
+        )),
+        ConnCommand::ConfigGet(params) => Some(info::config_get(shared, &params)),
+        ConnCommand::CommandCount => Some(Reply::Integer(info::COMMANDS.len() as i64)),
+        ConnCommand::CommandList => Some(info::command_list()),
+        ConnCommand::CommandDocs => Some(Reply::Array(Vec::new())),
+        ConnCommand::ClientSetName(name) => {
+            client.name = (!name.is_empty()).then_some(name);
+            ok()
+        }
+        ConnCommand::ClientGetName => Some(client.name.clone().map_or(Reply::NilBulk, Reply::Bulk)),
+        ConnCommand::ClientId => Some(Reply::Integer(client.id as i64)),
+        ConnCommand::Shutdown => {
+            let _ = shared.stop.send(true);
+            return (None, After::Close);
+        }
+    };
+    (reply, After::Continue)
+}
