@@ -109,7 +109,7 @@ pub(crate) async fn serve(
                     if slots.iter().any(|s| matches!(s, Slot::Waiting(_))) {
                         resolve(&mut slots, &mut out).await;
                     }
-                    let reply = run_read(&shared, client.db, &read);
+                    let reply = run_read(&shared, client.db, read).await;
                     slots.push(Slot::Ready(reply));
                 }
                 Command::Write(write) => {
@@ -171,24 +171,26 @@ async fn resolve(slots: &mut Vec<Slot>, out: &mut Vec<u8>) {
 }
 
 /// A read on a new snapshot. Reads that may walk much of the keyspace run
-/// where blocking is allowed, so they do not hold up other connections on
-/// the same runtime thread.
-fn run_read(shared: &Shared, db: usize, read: &Read) -> Reply {
-    let long = match read {
+/// on the blocking pool, so they do not hold up other connections on the
+/// same runtime thread (and work on any runtime flavour).
+async fn run_read(shared: &Arc<Shared>, db: usize, read: Read) -> Reply {
+    let long = match &read {
         Read::Keys(_) => true,
         Read::Range(q) => q.limit.is_none_or(|l| l > 1000),
         Read::Scan { count, .. } => *count > 1000,
         _ => false,
     };
-    let go = || {
+    if !long {
         let rx = shared.db.begin_read();
-        keyspace::read(&rx, db, read, &shared.cursors)
-    };
-    if long {
-        tokio::task::block_in_place(go)
-    } else {
-        go()
+        return keyspace::read(&rx, db, &read, &shared.cursors);
     }
+    let shared = shared.clone();
+    tokio::task::spawn_blocking(move || {
+        let rx = shared.db.begin_read();
+        keyspace::read(&rx, db, &read, &shared.cursors)
+    })
+    .await
+    .unwrap_or_else(|_| error("ERR the read failed"))
 }
 
 fn connection_command(
