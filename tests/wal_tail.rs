@@ -176,7 +176,7 @@ fn unlogged_commit_image(commits: u8) -> tempfile::TempDir {
 
 /// A checkpoint with no records since the last one, then more commits: the
 /// two WAL files start at the same LSN and only one holds records. Found by
-/// the kill test, which lost the commits after such a pair.
+/// the kill harness, which lost the commits after such a pair.
 #[test]
 fn commits_after_two_switches_without_records_between() {
     let image = unlogged_commit_image(5);
