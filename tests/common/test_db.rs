@@ -3,7 +3,9 @@
 //! database ends with the check without writing it.
 //!
 //! The check runs when the `TestDb` goes out of scope (or in [`TestDb::close`]),
-//! after everything the test measured. It is skipped when the thread is
+//! after everything the test measured. Like [`Db::check`] it checkpoints
+//! first, so a test that counts what the close itself writes keeps a plain
+//! `Db` (tests/close.rs). It is skipped when the thread is
 //! already panicking: the first failure is the one to read, and a second
 //! panic during unwinding would abort the run. A test that leaves its
 //! database poisoned or damaged on purpose gives the plain `Db` back with
