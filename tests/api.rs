@@ -5,12 +5,12 @@
 
 mod common;
 
-use oakmap::{CasConflict, Db, Error, GetOrInsert, Options};
+use common::TestDb;
+use oakmap::{CasConflict, Error, GetOrInsert, Options};
 
 #[test]
 fn one_call_forms() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("api.oak")).unwrap();
+    let db = TestDb::temp(Options::new());
     assert_eq!(db.get("t", b"k").unwrap(), None);
     assert!(!db.insert("t", b"k", b"v1").unwrap());
     assert!(db.insert("t", b"k", b"v2").unwrap());
@@ -59,13 +59,11 @@ fn one_call_forms() {
     assert!(db.remove("t", b"k").unwrap());
     assert!(!db.remove("t", b"k").unwrap());
     assert_eq!(db.list_trees().unwrap(), vec!["t".to_string()]);
-    common::assert_clean(&db);
 }
 
 #[test]
 fn concurrent_get_or_insert_agrees_on_one_value_and_one_inserter() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("race.oak")).unwrap();
+    let db = TestDb::temp(Options::new());
     let results: Vec<GetOrInsert> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4u8)
             .map(|i| {
@@ -83,18 +81,17 @@ fn concurrent_get_or_insert_agrees_on_one_value_and_one_inserter() {
         "exactly one caller inserted: {results:?}"
     );
     assert_eq!(db.get("sessions", b"s").unwrap().as_ref(), Some(value));
-    common::assert_clean(&db);
 }
 
 #[test]
 fn page_size_is_fixed_at_creation() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.oak");
-    let db = Options::new().page_bytes(16384).open(&path).unwrap();
+    let db = TestDb::with_options(Options::new().page_bytes(16384), &path);
     db.insert("t", b"k", &vec![5u8; 10_000]).unwrap();
     assert_eq!(db.page_bytes(), 16384);
     drop(db);
-    let db = Options::new().page_bytes(4096).open(&path).unwrap();
+    let db = TestDb::with_options(Options::new().page_bytes(4096), &path);
     assert_eq!(
         db.page_bytes(),
         16384,
@@ -102,7 +99,6 @@ fn page_size_is_fixed_at_creation() {
     );
     assert_eq!(db.get("t", b"k").unwrap(), Some(vec![5u8; 10_000]));
     assert!(db.key_bytes_max() > 5000);
-    common::assert_clean(&db);
 }
 
 #[test]
@@ -118,8 +114,7 @@ fn create_false_refuses_a_missing_file() {
 
 #[test]
 fn write_transaction_reads_its_own_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("own.oak")).unwrap();
+    let db = TestDb::temp(Options::new());
     db.insert("t", b"a", b"1").unwrap();
     let mut tx = db.begin_write().unwrap();
     let mut t = tx.open_tree("t").unwrap();
@@ -139,13 +134,11 @@ fn write_transaction_reads_its_own_changes() {
     tx.commit().unwrap();
     assert_eq!(db.get("t", b"a").unwrap(), None);
     assert_eq!(db.get("t", b"c").unwrap(), Some(b"3".to_vec()));
-    common::assert_clean(&db);
 }
 
 #[test]
 fn deleted_tree_frees_its_pages_and_can_be_recreated() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("del.oak")).unwrap();
+    let db = TestDb::temp(Options::new());
     {
         let mut tx = db.begin_write().unwrap();
         let mut t = tx.open_tree("big").unwrap();
@@ -165,14 +158,13 @@ fn deleted_tree_frees_its_pages_and_can_be_recreated() {
     assert!(db.list_trees().unwrap().is_empty());
     db.insert("big", b"again", b"1").unwrap();
     assert_eq!(db.begin_read().tree("big").unwrap().unwrap().len(), 1);
-    common::assert_clean(&db);
 }
 
 #[test]
 fn creation_is_atomic_and_empty_commits_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("new.oak");
-    let db = Db::open(&path).unwrap();
+    let db = TestDb::open(&path);
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -203,9 +195,8 @@ fn creation_is_atomic_and_empty_commits_write_nothing() {
     // A zero-length file is initialized in place.
     let empty = dir.path().join("empty.oak");
     std::fs::write(&empty, b"").unwrap();
-    let db = Db::open(&empty).unwrap();
+    let db = TestDb::open(&empty);
     db.insert("t", b"k", b"v").unwrap();
-    common::assert_clean(&db);
 }
 
 /// The keys a range yields, in order.
@@ -216,8 +207,7 @@ fn keys<'a>(r: oakmap::Range<'a>) -> Vec<&'a [u8]> {
 #[test]
 fn ranges_take_any_bounds_that_borrow_as_bytes() {
     use std::ops::Bound;
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("range.oak")).unwrap();
+    let db = TestDb::temp(Options::new());
     for k in ["a", "ab", "b", "bc", "c"] {
         db.insert("t", k.as_bytes(), b"").unwrap();
     }
@@ -268,13 +258,11 @@ fn ranges_take_any_bounds_that_borrow_as_bytes() {
     assert_eq!(t.range(&from..).unwrap().count(), 4);
     assert_eq!(t.range("b"..).unwrap().rev().count(), 3);
     drop(tx); // aborts
-    common::assert_clean(&db);
 }
 
 #[test]
 fn writes_to_a_missing_tree_create_it_only_when_they_insert() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("missing.oak")).unwrap();
+    let db = TestDb::temp(Options::new());
     db.insert("t", b"k", b"v").unwrap();
     let before = db.stats().unwrap().txn_id;
 
@@ -310,5 +298,4 @@ fn writes_to_a_missing_tree_create_it_only_when_they_insert() {
         .unwrap()
         .unwrap();
     assert_eq!(db.get("cas", b"k").unwrap(), Some(b"1".to_vec()));
-    common::assert_clean(&db);
 }

@@ -10,13 +10,14 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use common::TestDb;
 use oakmap::{Db, Error, Limit, Options};
 
 const PAGE: u64 = 4096;
 
 /// A small database with a few trees, overflow values and several levels.
 fn build(path: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    let db = Db::open(path).unwrap();
+    let db = TestDb::open(path);
     let mut model = BTreeMap::new();
     let mut rng = common::Rng(11);
     for round in 0..4 {
@@ -36,7 +37,6 @@ fn build(path: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
         tx.open_tree("other").unwrap().insert(b"x", b"y").unwrap();
         tx.commit().unwrap();
     }
-    common::assert_clean(&db);
     model
 }
 
@@ -129,7 +129,7 @@ fn truncated_files() {
     let path = dir.path().join("t.oak");
     build(&path);
     // The file grows ahead of its pages; cut below what the state uses.
-    let stats = Db::open(&path).unwrap().stats().unwrap();
+    let stats = TestDb::open(&path).stats().unwrap();
     let used = (3 + stats.pages_in_use + stats.free_pages) * PAGE;
     assert!(used <= std::fs::metadata(&path).unwrap().len());
     for keep in [used - PAGE, used / 2, 3 * PAGE, 100, 20] {
@@ -160,16 +160,16 @@ fn truncated_files() {
 fn second_open_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("locked.oak");
-    let db = Db::open(&path).unwrap();
+    let db = TestDb::open(&path);
     assert!(matches!(Db::open(&path), Err(Error::Locked { .. })));
     drop(db);
-    Db::open(&path).expect("reopens once the first handle is gone");
+    drop(TestDb::open(&path)); // reopens once the first handle is gone
 }
 
 #[test]
 fn over_limit_arguments() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("limits.oak")).unwrap();
+    let db = TestDb::open(dir.path().join("limits.oak"));
     let max = db.key_bytes_max();
     assert!(max >= 1024);
     let mut tx = db.begin_write().unwrap();
@@ -206,14 +206,13 @@ fn over_limit_arguments() {
             ..
         })
     ));
-    common::assert_clean(&db);
 }
 
 #[test]
 fn flipped_meta_slots() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("meta.oak");
-    let db = Db::open(&path).unwrap();
+    let db = TestDb::open(&path);
     db.insert("t", b"a", b"1").unwrap();
     db.checkpoint().unwrap(); // txn 1 -> slot 1
     db.insert("t", b"b", b"2").unwrap();
@@ -229,15 +228,14 @@ fn flipped_meta_slots() {
     // lost. Were the record gone, open would refuse: see wal_tail.rs.
     let newest = copy("newest.oak");
     flip(&newest, PAGE + 10, 0x04);
-    let db = Db::open(&newest).unwrap();
+    let db = TestDb::open(&newest);
     assert_eq!(db.get("t", b"a").unwrap(), Some(b"1".to_vec()));
     assert_eq!(db.get("t", b"b").unwrap(), Some(b"2".to_vec()));
-    common::assert_clean(&db);
     drop(db);
     // The older slot damaged: the newest state is intact.
     let older = copy("older.oak");
     flip(&older, 2 * PAGE + 10, 0x04);
-    let db = Db::open(&older).unwrap();
+    let db = TestDb::open(&older);
     assert_eq!(db.get("t", b"a").unwrap(), Some(b"1".to_vec()));
     assert_eq!(db.get("t", b"b").unwrap(), Some(b"2".to_vec()));
     drop(db);
@@ -257,7 +255,7 @@ fn flipped_meta_slots() {
 fn torn_meta_write_falls_back_and_replays() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("torn.oak");
-    let db = Db::open(&path).unwrap();
+    let db = TestDb::open(&path);
     db.insert("t", b"a", b"1").unwrap();
     db.checkpoint().unwrap(); // slot 1
     db.insert("t", b"b", b"2").unwrap();
@@ -269,14 +267,13 @@ fn torn_meta_write_falls_back_and_replays() {
     common::copy_db(&path, &copy);
     drop(db);
     flip(&copy, PAGE + 10, 0x04); // slot 0 holds txn 0 here; tearing it is harmless
-    let db = Db::open(&copy).unwrap();
+    let db = TestDb::open(&copy);
     assert_eq!(db.get("t", b"a").unwrap(), Some(b"1".to_vec()));
     assert_eq!(
         db.get("t", b"b").unwrap(),
         Some(b"2".to_vec()),
         "WAL record replayed"
     );
-    common::assert_clean(&db);
 }
 
 #[test]
@@ -315,6 +312,7 @@ fn flipped_page_bytes_with_checksums() {
         let copy = dir.path().join("pcopy.oak");
         std::fs::copy(&path, &copy).unwrap();
         flip(&copy, page * PAGE + 40 + (page * 131) % (PAGE - 40), 0x08);
+        // A plain `Db`: damaged on purpose; finding the damage is the test.
         match Db::open(&copy) {
             Err(e) => assert!(e.is_corruption(), "page {page}: {e}"),
             Ok(db) => {
@@ -356,6 +354,7 @@ fn flipped_page_bytes_without_checksums_never_panic() {
             rng.below(PAGE)
         };
         flip(&copy, page * PAGE + offset, 1 << rng.below(8));
+        // A plain `Db`: damaged on purpose, and read without checksums.
         let Ok(db) = Options::new().verify_checksums(false).open(&copy) else {
             continue;
         };

@@ -9,6 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use common::TestDb;
 use oakmap::{Db, Error};
 
 type Model = BTreeMap<String, BTreeMap<Vec<u8>, Vec<u8>>>;
@@ -16,7 +17,7 @@ type Model = BTreeMap<String, BTreeMap<Vec<u8>, Vec<u8>>>;
 const PAGE: usize = 4096;
 
 fn build(path: &Path) -> Model {
-    let db = Db::open(path).unwrap();
+    let db = TestDb::open(path);
     let mut model = Model::new();
     let mut rng = common::Rng(21);
     for round in 0..3 {
@@ -75,6 +76,8 @@ fn flipped_outcome(original: &[Vec<u8>; 3], offset: usize, bit: u8, model: &Mode
     files[0][offset] ^= 1 << bit;
     common::crash::write_files(&path, &files);
     let context = format!("byte {offset} bit {bit}");
+    // A plain `Db`: damaged on purpose; the check must not panic, and may
+    // report the damage.
     let db = match Db::open(&path) {
         Ok(db) => db,
         Err(e) => {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::TestDb;
 use oakmap::{Db, Durability, Options};
 
 const ACCOUNTS: u64 = 200;
@@ -23,12 +24,12 @@ fn db_is_send_and_sync() {
     assert_send_sync::<Db>();
 }
 
-fn bank(dir: &tempfile::TempDir, durability: Durability) -> Arc<Db> {
-    let db = Options::new()
-        .durability(durability)
-        .wal_bytes_max(256 << 10)
-        .open(dir.path().join("bank.oak"))
-        .unwrap();
+fn bank(durability: Durability) -> Arc<TestDb> {
+    let db = TestDb::temp(
+        Options::new()
+            .durability(durability)
+            .wal_bytes_max(256 << 10),
+    );
     let mut tx = db.begin_write().unwrap();
     let mut t = tx.open_tree("accounts").unwrap();
     for a in 0..ACCOUNTS {
@@ -42,7 +43,7 @@ fn bank(dir: &tempfile::TempDir, durability: Durability) -> Arc<Db> {
 /// starting total; they count the snapshots they complete. With `pause`,
 /// they rest between snapshots, so there are moments with no reader at all.
 fn spawn_readers(
-    db: &Arc<Db>,
+    db: &Arc<TestDb>,
     stop: &Arc<AtomicBool>,
     reads: &Arc<AtomicU64>,
     pause: Option<Duration>,
@@ -104,8 +105,7 @@ fn transfers(db: &Db, seed: u64, deadline: Instant) -> u64 {
 
 #[test]
 fn readers_see_consistent_states_and_never_wait() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = bank(&dir, Durability::None);
+    let db = bank(Durability::None);
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicU64::new(0));
     let readers = spawn_readers(&db, &stop, &reads, None);
@@ -132,7 +132,6 @@ fn readers_see_consistent_states_and_never_wait() {
         "readers completed only {during} snapshots while the writer held its lock"
     );
     assert!(reads.load(Ordering::Relaxed) > 100);
-    common::assert_clean(&db);
 }
 
 /// Durable commits from two writer threads: states are published only after
@@ -140,8 +139,7 @@ fn readers_see_consistent_states_and_never_wait() {
 /// (a small WAL bound); no page a new snapshot can reach may be reused.
 #[test]
 fn readers_stay_consistent_under_durable_group_commits() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = bank(&dir, Durability::Immediate);
+    let db = bank(Durability::Immediate);
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicU64::new(0));
     let readers = spawn_readers(&db, &stop, &reads, Some(Duration::from_micros(200)));
@@ -161,13 +159,11 @@ fn readers_stay_consistent_under_durable_group_commits() {
     assert!(commits > 50, "writers made only {commits} commits");
     assert!(stats.checkpoints > 0, "{stats:?}");
     assert!(reads.load(Ordering::Relaxed) > 100);
-    common::assert_clean(&db);
 }
 
 #[test]
 fn second_writer_waits_for_the_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(Db::open(dir.path().join("queue.oak")).unwrap());
+    let db = Arc::new(TestDb::temp(Options::new()));
     let tx = db.begin_write().unwrap();
     let started = Instant::now();
     let db2 = db.clone();
@@ -183,5 +179,4 @@ fn second_writer_waits_for_the_first() {
         "second writer did not wait: {waited:?}"
     );
     assert_eq!(db.get("t", b"second").unwrap(), Some(b"2".to_vec()));
-    common::assert_clean(&db);
 }

@@ -7,12 +7,12 @@ mod common;
 
 use std::sync::{Arc, Barrier};
 
-use oakmap::{Db, Durability};
+use common::TestDb;
+use oakmap::{Durability, Options};
 
 #[test]
 fn concurrent_durable_commits_share_fsyncs() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(Db::open(dir.path().join("group.oak")).unwrap());
+    let db = Arc::new(TestDb::temp(Options::new()));
     let before = db.stats().unwrap();
     let threads = 4;
     let per_thread = 150u64;
@@ -43,14 +43,11 @@ fn concurrent_durable_commits_share_fsyncs() {
         "{commits} commits took {fsyncs} fsyncs: no sharing"
     );
     assert_eq!(db.begin_read().tree("t").unwrap().unwrap().len(), commits);
-    common::assert_clean(&db);
 }
 
 #[test]
 fn group_and_none_commits_are_visible_at_once_and_sync_makes_them_durable() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("modes.oak");
-    let db = Db::open(&path).unwrap();
+    let db = TestDb::temp(Options::new());
     let mut tx = db.begin_write().unwrap();
     tx.set_durability(Durability::Group(std::time::Duration::from_secs(60)));
     tx.open_tree("t").unwrap().insert(b"group", b"1").unwrap();
@@ -74,7 +71,6 @@ fn group_and_none_commits_are_visible_at_once_and_sync_makes_them_durable() {
         fsyncs + 1,
         "nothing left to sync"
     );
-    common::assert_clean(&db);
 }
 
 /// While a commit waits for its fsync, the next writer builds on it. The
@@ -83,17 +79,11 @@ fn group_and_none_commits_are_visible_at_once_and_sync_makes_them_durable() {
 /// a failure point so the window is as wide as the test needs.
 #[test]
 fn pages_of_the_published_state_survive_while_a_commit_waits_for_fsync() {
-    use oakmap::{FailPoints, Options};
+    use oakmap::FailPoints;
     use std::time::{Duration, Instant};
 
-    let dir = tempfile::tempdir().unwrap();
     let fail = Arc::new(FailPoints::new());
-    let db = Arc::new(
-        Options::new()
-            .fail_points(fail.clone())
-            .open(dir.path().join("window.oak"))
-            .unwrap(),
-    );
+    let db = Arc::new(TestDb::temp(Options::new().fail_points(fail.clone())));
     let value = |round: u8| vec![round; 100];
     {
         let mut tx = db.begin_write().unwrap();
@@ -153,5 +143,4 @@ fn pages_of_the_published_state_survive_while_a_commit_waits_for_fsync() {
         w.join().unwrap();
     }
     assert_eq!(db.get("t", &7u32.to_be_bytes()).unwrap(), Some(value(2)));
-    common::assert_clean(&db);
 }

@@ -3,8 +3,11 @@
 //! inserting it raises the process's peak memory by far less than its size.
 //! One test per file: it reads this process's accounting.
 
+mod common;
+
 use std::time::Duration;
 
+use common::TestDb;
 use oakmap::Options;
 
 const VALUE_BYTES: usize = 128 << 20;
@@ -27,13 +30,13 @@ fn reset_peak() {
 
 #[test]
 fn a_value_too_large_for_the_log_is_not_copied_into_the_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Options::new()
-        .cache_bytes(4 << 20)
-        .wal_bytes_max(1 << 20)
-        .checkpoint_interval(Duration::from_secs(3600))
-        .open(dir.path().join("big.oak"))
-        .unwrap();
+    // The integrity check runs when `db` drops, after the measurement.
+    let db = TestDb::temp(
+        Options::new()
+            .cache_bytes(4 << 20)
+            .wal_bytes_max(1 << 20)
+            .checkpoint_interval(Duration::from_secs(3600)),
+    );
     let value: Vec<u8> = (0..VALUE_BYTES).map(|i| (i % 251) as u8).collect();
     let mut tx = db.begin_write().unwrap();
     let mut t = tx.open_tree("t").unwrap();

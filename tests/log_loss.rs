@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::TestDb;
 use oakmap::inspect::{RawDb, RecordStatus};
 use oakmap::{Db, Error, Options};
 
@@ -18,6 +19,11 @@ const COMMITS: u64 = 10;
 
 fn options() -> Options {
     common::no_background_checkpoints()
+}
+
+/// Opens with `options()`; the database is checked when it drops.
+fn open(path: &Path) -> TestDb {
+    TestDb::with_options(options(), path)
 }
 
 fn value(i: u64) -> Vec<u8> {
@@ -43,7 +49,7 @@ fn read_all(db: &Db) -> BTreeMap<Vec<u8>, Vec<u8>> {
 fn crash_image() -> (tempfile::TempDir, PathBuf, String) {
     let live = tempfile::tempdir().unwrap();
     let path = live.path().join("db.oak");
-    let db = options().open(&path).unwrap();
+    let db = open(&path);
     db.insert("t", b"base", b"checkpointed").unwrap();
     db.checkpoint().unwrap();
     for i in 0..COMMITS {
@@ -115,9 +121,8 @@ fn a_damaged_log_header_hides_no_commit() {
     for byte in 0..64 {
         let (dir, copy) = copy_of(&path);
         flip(&dir.path().join(&wal), byte, 1 << (byte % 8));
-        let db = options().open(&copy).unwrap();
+        let db = open(&copy);
         assert!(read_all(&db) == model(COMMITS), "header byte {byte}");
-        common::assert_clean(&db);
     }
     // What went wrong before: the damaged header hid the records; the next
     // checkpoint rewrote it with the same start, so the old records came
@@ -126,7 +131,7 @@ fn a_damaged_log_header_hides_no_commit() {
     flip(&dir.path().join(&wal), 30, 0x10);
     let small_log = || options().wal_bytes_max(64 << 10);
     {
-        let db = small_log().open(&copy).unwrap();
+        let db = TestDb::with_options(small_log(), &copy);
         db.checkpoint().unwrap();
         db.insert("t", b"after", b"1").unwrap();
         let mut tx = db.begin_write().unwrap();
@@ -137,13 +142,12 @@ fn a_damaged_log_header_hides_no_commit() {
         tx.commit().unwrap();
         db.insert("t", b"later", b"2").unwrap();
         let (crash, crash_path) = copy_of(&copy);
-        let db2 = small_log().open(&crash_path).unwrap();
+        let db2 = TestDb::with_options(small_log(), &crash_path);
         let mut want = model(COMMITS);
         want.insert(b"after".to_vec(), b"1".to_vec());
         want.insert(b"huge".to_vec(), vec![7u8; 100 << 10]);
         want.insert(b"later".to_vec(), b"2".to_vec());
         assert!(read_all(&db2) == want);
-        common::assert_clean(&db2);
         drop((db2, crash));
     }
     drop(image);
@@ -158,18 +162,17 @@ fn a_missing_log_file_is_refused_until_the_loss_is_accepted() {
     // `oakmap check` agrees with opening.
     let recovery = RawDb::open(&copy).unwrap().wal().recovery;
     assert!(recovery.is_err(), "check calls a missing log clean");
-    let db = options().accept_log_loss(true).open(&copy).unwrap();
+    let db = TestDb::with_options(options().accept_log_loss(true), &copy);
     assert!(db.log_loss().is_some_and(|why| why.contains(&wal)));
     assert!(read_all(&db) == model(0));
     db.insert("t", b"new", b"after the loss").unwrap();
     drop(db);
     // Accepted once, the database is whole again and opens normally.
-    let db = options().open(&copy).unwrap();
+    let db = open(&copy);
     assert!(db.log_loss().is_none());
     let mut want = model(0);
     want.insert(b"new".to_vec(), b"after the loss".to_vec());
     assert!(read_all(&db) == want);
-    common::assert_clean(&db);
 }
 
 #[test]
@@ -192,7 +195,7 @@ fn a_log_of_another_cycle_or_database_is_refused() {
     // position the newest checkpoint needs.
     let live = tempfile::tempdir().unwrap();
     let path = live.path().join("db.oak");
-    let db = options().open(&path).unwrap();
+    let db = open(&path);
     db.insert("t", b"base", b"checkpointed").unwrap();
     let (old, old_path) = copy_of(&path);
     db.checkpoint().unwrap();
@@ -222,7 +225,7 @@ fn a_log_of_another_cycle_or_database_is_refused() {
     let (_image, path, _) = crash_image();
     let other = tempfile::tempdir().unwrap();
     let other_path = other.path().join("db.oak");
-    let db = options().open(&other_path).unwrap();
+    let db = open(&other_path);
     db.insert("t", b"other", b"db").unwrap();
     let (other_copy, _) = copy_of(&other_path);
     drop(db);
@@ -242,14 +245,14 @@ fn a_log_of_another_cycle_or_database_is_refused() {
 fn after_a_clean_close_the_log_is_not_needed_and_after_an_open_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.oak");
-    let db = options().open(&path).unwrap();
+    let db = open(&path);
     db.insert("t", b"base", b"checkpointed").unwrap();
     db.insert("t", b"k", b"v").unwrap();
     drop(db);
     for i in 0..2 {
         std::fs::remove_file(format!("{}.wal{i}", path.display())).unwrap();
     }
-    let db = options().open(&path).unwrap();
+    let db = open(&path);
     let mut want = model(0);
     want.insert(b"k".to_vec(), b"v".to_vec());
     assert!(read_all(&db) == want);
@@ -280,9 +283,9 @@ fn a_symbolic_link_keeps_the_log_beside_the_real_file() {
     let dir = tempfile::tempdir().unwrap();
     let real = dir.path().join("real.oak");
     let link = dir.path().join("link.oak");
-    drop(Db::open(&real).unwrap());
+    drop(TestDb::open(&real));
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let db = options().open(&link).unwrap();
+    let db = open(&link);
     db.insert("t", b"base", b"checkpointed").unwrap();
     db.insert("t", b"only", b"in the log").unwrap();
     assert!(dir.path().join("real.oak.wal0").exists());
@@ -290,10 +293,10 @@ fn a_symbolic_link_keeps_the_log_beside_the_real_file() {
     assert_eq!(db.path(), std::fs::canonicalize(&real).unwrap());
     // A crash image of the real files holds the commits.
     let (_crash, crash_path) = copy_of(&real);
-    let recovered = options().open(&crash_path).unwrap();
+    let recovered = open(&crash_path);
     assert_eq!(common::entries(&recovered.begin_read(), "t").len(), 2);
     drop(db);
-    let db = options().open(&real).unwrap();
+    let db = open(&real);
     assert_eq!(read_all(&db).len(), 2);
 }
 
@@ -316,7 +319,7 @@ fn an_empty_data_file_is_not_silently_a_new_database() {
     ));
     assert_eq!(std::fs::metadata(&copy).unwrap().len(), 0, "left as it was");
     // An empty file with no log is a database to create, when allowed.
-    let db = options().open(&path).unwrap();
+    let db = open(&path);
     db.insert("t", b"k", b"v").unwrap();
 }
 
@@ -365,7 +368,10 @@ fn commits_in_the_file_a_stalled_checkpoint_switched_to_are_not_dropped() {
     let live = tempfile::tempdir().unwrap();
     let path = live.path().join("db.oak");
     let fail = std::sync::Arc::new(oakmap::FailPoints::new());
-    let db = std::sync::Arc::new(options().fail_points(fail.clone()).open(&path).unwrap());
+    let db = std::sync::Arc::new(TestDb::with_options(
+        options().fail_points(fail.clone()),
+        &path,
+    ));
     db.insert("t", b"base", b"checkpointed").unwrap();
     db.checkpoint().unwrap();
     db.insert("t", &0u64.to_be_bytes(), &value(0)).unwrap();
@@ -379,7 +385,7 @@ fn commits_in_the_file_a_stalled_checkpoint_switched_to_are_not_dropped() {
     }
     // A crash now: the log goes on through the marker, with no record after.
     let (_early, early) = copy_of(&path);
-    assert!(read_all(&options().open(&early).unwrap()) == model(1));
+    assert!(read_all(&open(&early)) == model(1));
     for i in 1..COMMITS {
         db.insert("t", &i.to_be_bytes(), &value(i)).unwrap();
     }
@@ -397,7 +403,7 @@ fn commits_in_the_file_a_stalled_checkpoint_switched_to_are_not_dropped() {
         "the file left behind ends with a switch marker"
     );
     let (_whole, whole) = copy_of(&image_path);
-    assert!(read_all(&options().open(&whole).unwrap()) == model(COMMITS));
+    assert!(read_all(&open(&whole)) == model(COMMITS));
     std::fs::remove_file(image.path().join(&other)).unwrap();
     assert_refused(&image_path, &other);
 }
@@ -421,15 +427,15 @@ fn a_rotted_slot_written_at_open_does_not_bring_back_the_clean_mark() {
     // rots: the older slot still says "clean", but the log is read.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.oak");
-    drop(options().open(&path).unwrap());
-    let db = options().open(&path).unwrap();
+    drop(open(&path));
+    let db = open(&path);
     for i in 0..COMMITS {
         db.insert("t", &i.to_be_bytes(), &value(i)).unwrap();
     }
     let (_crash, crash_path) = copy_of(&path);
     drop(db);
     rot_newest_meta(&crash_path);
-    let db = options().open(&crash_path).unwrap();
+    let db = open(&crash_path);
     let mut want = model(COMMITS);
     want.remove(b"base".as_slice());
     assert!(read_all(&db) == want, "commits after the open were dropped");
@@ -440,12 +446,12 @@ fn a_damaged_header_is_repaired_so_the_next_crash_finds_the_log() {
     let (_image, path, wal) = crash_image();
     let (dir, copy) = copy_of(&path);
     flip(&dir.path().join(&wal), 40, 0x01);
-    let db = options().open(&copy).unwrap();
+    let db = open(&copy);
     assert!(read_all(&db) == model(COMMITS));
     // A crash right after that open, before any commit.
     let (_crash, crash_path) = copy_of(&copy);
     drop(db);
-    let db = options().open(&crash_path).unwrap();
+    let db = open(&crash_path);
     assert!(read_all(&db) == model(COMMITS));
 }
 
@@ -463,6 +469,6 @@ fn a_crash_while_an_accepted_loss_restarts_the_log_needs_no_second_acceptance() 
         .open(&copy);
     assert!(failed.is_err(), "the armed failure point did not fire");
     drop(failed);
-    let db = options().open(&copy).unwrap();
+    let db = open(&copy);
     assert!(read_all(&db) == model(0));
 }

@@ -3,8 +3,11 @@
 //! the cache arena; clean file pages excluded) by no more than the cache and
 //! a small constant. One test per file: it reads this process's accounting.
 
+mod common;
+
 use std::time::Duration;
 
+use common::TestDb;
 use oakmap::{Durability, Options};
 
 const CACHE_BYTES: usize = 16 << 20;
@@ -30,14 +33,14 @@ fn key(i: u64) -> [u8; 16] {
 
 #[test]
 fn loading_far_more_than_the_cache_stays_within_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Options::new()
-        .cache_bytes(CACHE_BYTES)
-        .wal_bytes_max(8 << 20)
-        .durability(Durability::None)
-        .checkpoint_interval(Duration::from_secs(3600))
-        .open(dir.path().join("mem.oak"))
-        .unwrap();
+    // The integrity check runs when `db` drops, after every measurement.
+    let db = TestDb::temp(
+        Options::new()
+            .cache_bytes(CACHE_BYTES)
+            .wal_bytes_max(8 << 20)
+            .durability(Durability::None)
+            .checkpoint_interval(Duration::from_secs(3600)),
+    );
     let value = [0x5au8; 200];
     let before = rss_anon_bytes();
     // 1,000,000 entries of ~216 bytes (over 200 MB of tree) in one transaction:

@@ -189,6 +189,10 @@ fn build_bases(dir: &Path) {
         std::fs::create_dir_all(&live).unwrap();
         std::fs::create_dir_all(&image).unwrap();
         let fail = Arc::new(FailPoints::new());
+        // A plain `Db`: the check a `TestDb` runs first would checkpoint
+        // before the close, and the clean base is to be what a close alone
+        // leaves. Each base is checked as it is by the self-test of
+        // `run_image` in the parent.
         let opened = options()
             .fail_points(fail.clone())
             .open(live.join(FILES[0]));
@@ -475,6 +479,8 @@ fn run_image(p: &Plan, base: &Layout, hist: &[State], dir: &Path) -> String {
     }
     let (path, commits) = (dir.join(FILES[0]), hist.len() - 1);
     let opts = options().verify_checksums(p.regime != Regime::Unverified);
+    // A plain `Db`: the image is damaged on purpose; its check is part of
+    // the outcome, not a failure.
     let db = match opts.clone().open(&path) {
         Ok(db) => db,
         Err(e) => {

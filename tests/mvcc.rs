@@ -6,7 +6,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use oakmap::{Db, Durability, Options, ReadTxn};
+use common::TestDb;
+use oakmap::{Durability, Options, ReadTxn};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -16,11 +17,7 @@ fn read_all(rx: &ReadTxn<'_>) -> Model {
 
 #[test]
 fn snapshots_see_exactly_their_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let db: Db = Options::new()
-        .durability(Durability::None)
-        .open(dir.path().join("mvcc.oak"))
-        .unwrap();
+    let db = TestDb::temp(Options::new().durability(Durability::None));
     let mut rng = common::Rng(42);
     let mut model = Model::new();
     let mut snaps: Vec<(ReadTxn<'_>, Model)> = Vec::new();
@@ -74,13 +71,11 @@ fn snapshots_see_exactly_their_commit() {
         }
     }
     drop(snaps);
-    common::assert_clean(&db);
 }
 
 #[test]
 fn snapshot_ignores_later_tree_creation_and_deletion() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("trees.oak")).unwrap();
+    let db = TestDb::temp(Options::new());
     db.insert("a", b"k", b"v").unwrap();
     let before = db.begin_read();
     let mut tx = db.begin_write().unwrap();
@@ -98,13 +93,11 @@ fn snapshot_ignores_later_tree_creation_and_deletion() {
     assert!(after.tree("a").unwrap().is_none());
     assert_eq!(db.list_trees().unwrap(), vec!["b".to_string()]);
     drop((before, after));
-    common::assert_clean(&db);
 }
 
 #[test]
 fn aborted_transaction_leaves_no_trace() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("abort.oak")).unwrap();
+    let db = TestDb::temp(Options::new());
     db.insert("t", b"keep", b"1").unwrap();
     let stats = db.stats().unwrap();
     {
@@ -126,5 +119,4 @@ fn aborted_transaction_leaves_no_trace() {
     drop(rx);
     // The next transaction reuses nothing it should not: check stays clean.
     db.insert("t", b"after", b"2").unwrap();
-    common::assert_clean(&db);
 }

@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::TestDb;
 use oakmap::{Db, Error, ReadTxn, TreeSnapshot};
 
 fn assert_send_sync_static<T: Send + Sync + 'static>(_: &T) {}
@@ -33,7 +34,7 @@ fn write_round(db: &Db, round: u8) -> Model {
 fn owned_snapshot_moves_to_a_thread_and_outlives_the_db() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("owned.oak");
-    let db = common::no_background_checkpoints().open(&path).unwrap();
+    let db = TestDb::with_options(common::no_background_checkpoints(), &path);
     let first = write_round(&db, 1);
     let rx: ReadTxn<'static> = db.begin_read_owned();
     assert_send_sync_static(&rx);
@@ -70,7 +71,6 @@ fn owned_snapshot_moves_to_a_thread_and_outlives_the_db() {
     for i in 0..2 {
         std::fs::remove_file(format!("{}.wal{i}", path.display())).unwrap();
     }
-    let db = Db::open(&path).unwrap();
+    let db = TestDb::open(&path);
     assert_eq!(common::entries(&db.begin_read(), "t"), last);
-    common::assert_clean(&db);
 }

@@ -8,15 +8,16 @@ mod common;
 
 use std::time::Duration;
 
+use common::TestDb;
 use oakmap::{Db, Durability, Options};
 
 /// A small WAL bound, so checkpoints (which let freed pages go) come often.
-fn open(dir: &tempfile::TempDir, name: &str) -> Db {
-    Options::new()
-        .durability(Durability::None)
-        .wal_bytes_max(1 << 20)
-        .open(dir.path().join(name))
-        .unwrap()
+fn open() -> TestDb {
+    TestDb::temp(
+        Options::new()
+            .durability(Durability::None)
+            .wal_bytes_max(1 << 20),
+    )
 }
 
 fn update_round(db: &Db, round: u64) {
@@ -30,8 +31,7 @@ fn update_round(db: &Db, round: u64) {
 
 #[test]
 fn steady_updates_stop_growing_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open(&dir, "steady.oak");
+    let db = open();
     // Each round copies the whole tree (~35 pages) and logs ~75 KB, so without
     // reuse 300 rounds would need over 40 MB. The WAL bound (1 MiB) forces a
     // checkpoint every ~14 rounds at the latest, which lets freed pages go.
@@ -58,13 +58,11 @@ fn steady_updates_stop_growing_the_file() {
         db.checkpoint().unwrap();
     }
     assert_eq!(db.stats().unwrap().file_bytes, settled);
-    common::assert_clean(&db);
 }
 
 #[test]
 fn long_reader_pins_space_until_dropped() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open(&dir, "pinned.oak");
+    let db = open();
     for round in 0..20 {
         update_round(&db, round);
         db.checkpoint().unwrap();
@@ -117,13 +115,11 @@ fn long_reader_pins_space_until_dropped() {
     );
     assert_eq!(after.live_snapshots, 0);
     assert_eq!(after.oldest_snapshot_age, None);
-    common::assert_clean(&db);
 }
 
 #[test]
 fn one_gib_value_round_trips_zero_copy() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open(&dir, "big.oak");
+    let db = open();
     let len = 1usize << 30;
     let value: Vec<u8> = (0..len)
         .map(|i| (i as u64).wrapping_mul(2654435761) as u8 ^ (i >> 20) as u8)
@@ -147,13 +143,11 @@ fn one_gib_value_round_trips_zero_copy() {
     let stats = db.stats().unwrap();
     assert!(stats.free_pages as usize >= len / 4096, "{stats:?}");
     assert!(stats.pages_in_use < 1000, "{stats:?}");
-    common::assert_clean(&db);
 }
 
 #[test]
 fn values_at_the_inline_overflow_boundary() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open(&dir, "edge.oak");
+    let db = open();
     let key_max = db.key_bytes_max();
     let mut tx = db.begin_write().unwrap();
     let mut t = tx.open_tree("t").unwrap();
@@ -175,7 +169,6 @@ fn values_at_the_inline_overflow_boundary() {
         );
     }
     drop(rx);
-    common::assert_clean(&db);
 }
 
 /// After a clean close the data file ends at its last page (no room grown
@@ -185,10 +178,7 @@ fn values_at_the_inline_overflow_boundary() {
 fn close_and_checkpoints_give_back_unused_file_space() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.oak");
-    let db = Options::new()
-        .durability(Durability::None)
-        .open(&path)
-        .unwrap();
+    let db = TestDb::with_options(Options::new().durability(Durability::None), &path);
     // One transaction logging about 10 MiB.
     let mut tx = db.begin_write().unwrap();
     let mut t = tx.open_tree("t").unwrap();
@@ -222,7 +212,7 @@ fn close_and_checkpoints_give_back_unused_file_space() {
         meta.page_count * raw.page_bytes() as u64,
         "the file ends at its last page"
     );
-    let db = Options::new().open(&path).unwrap();
+    let db = TestDb::open(&path);
     assert_eq!(
         db.get("t", &59_999u64.to_be_bytes()).unwrap(),
         Some(vec![59_999u64 as u8; 150])

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::TestDb;
 use oakmap::{Error, Options};
 
 const COMMITS: u64 = 12;
@@ -29,7 +30,7 @@ fn value(i: u64) -> Vec<u8> {
 fn crash_image() -> (tempfile::TempDir, PathBuf, Vec<u64>) {
     let live = tempfile::tempdir().unwrap();
     let path = live.path().join("db.oak");
-    let db = options().open(&path).unwrap();
+    let db = TestDb::with_options(options(), &path);
     db.insert("t", b"base", b"checkpointed").unwrap();
     db.checkpoint().unwrap();
     for i in 0..COMMITS {
@@ -69,8 +70,7 @@ fn recover(image: &Path, wal_name: &str, damage: impl FnOnce(&mut Vec<u8>)) -> R
     let mut bytes = std::fs::read(&wal).unwrap();
     damage(&mut bytes);
     std::fs::write(&wal, &bytes).unwrap();
-    let db = options().open(&path)?;
-    common::assert_clean(&db);
+    let db = TestDb::from(options().open(&path)?);
     let rx = db.begin_read();
     let t = rx.tree("t").unwrap().unwrap();
     let got: BTreeMap<Vec<u8>, Vec<u8>> = t
@@ -147,11 +147,11 @@ fn damaged_middle_record_is_refused_with_its_offset() {
 }
 
 /// Opens a fresh copy of `image_dir/db.oak`, with `options`.
-fn open_copy(image: &Path, options: Options) -> (tempfile::TempDir, Result<oakmap::Db, Error>) {
+fn open_copy(image: &Path, options: Options) -> (tempfile::TempDir, Result<TestDb, Error>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.oak");
     common::copy_db(&image.join("db.oak"), &path);
-    let db = options.open(&path);
+    let db = options.open(&path).map(TestDb::from);
     (dir, db)
 }
 
@@ -161,7 +161,7 @@ fn open_copy(image: &Path, options: Options) -> (tempfile::TempDir, Result<oakma
 fn unlogged_commit_image(commits: u8) -> tempfile::TempDir {
     let live = tempfile::tempdir().unwrap();
     let path = live.path().join("db.oak");
-    let db = options().wal_bytes_max(64 << 10).open(&path).unwrap();
+    let db = TestDb::with_options(options().wal_bytes_max(64 << 10), &path);
     db.insert("t", b"a", b"1").unwrap();
     db.checkpoint().unwrap();
     db.insert("t", b"big", &vec![9u8; 100_000]).unwrap();
@@ -176,7 +176,7 @@ fn unlogged_commit_image(commits: u8) -> tempfile::TempDir {
 
 /// A checkpoint with no records since the last one, then more commits: the
 /// two WAL files start at the same LSN and only one holds records. Found by
-/// the kill test, which lost the commits after such a pair.
+/// the kill harness, which lost the commits after such a pair.
 #[test]
 fn commits_after_two_switches_without_records_between() {
     let image = unlogged_commit_image(5);
@@ -189,7 +189,6 @@ fn commits_after_two_switches_without_records_between() {
             "commit {i} after the switches lost"
         );
     }
-    common::assert_clean(&db);
 }
 
 /// Records spanning both WAL files (a checkpoint switched files but crashed
@@ -203,7 +202,10 @@ fn crash_during_recovery_checkpoint_loses_nothing() {
     let live = tempfile::tempdir().unwrap();
     let path = live.path().join("db.oak");
     let fail = Arc::new(FailPoints::new());
-    let db = Arc::new(options().fail_points(fail.clone()).open(&path).unwrap());
+    let db = Arc::new(TestDb::with_options(
+        options().fail_points(fail.clone()),
+        &path,
+    ));
     db.insert("t", b"before", b"0").unwrap();
     db.checkpoint().unwrap();
     db.insert("t", b"first-file", b"1").unwrap();
@@ -231,7 +233,7 @@ fn crash_during_recovery_checkpoint_loses_nothing() {
     failing.arm("meta.write", 0, false);
     assert!(options().fail_points(failing).open(&copy).is_err());
     // The next open still has every record to replay.
-    let db = options().open(&copy).unwrap();
+    let db = TestDb::with_options(options(), &copy);
     for (k, v) in [
         (&b"before"[..], b"0"),
         (b"first-file", b"1"),
@@ -244,7 +246,6 @@ fn crash_during_recovery_checkpoint_loses_nothing() {
             String::from_utf8_lossy(k)
         );
     }
-    common::assert_clean(&db);
 }
 
 /// Recovery replays, checkpoints and starts the log afresh; commits after it
@@ -257,7 +258,7 @@ fn commits_after_a_recovery_survive_the_next_crash() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.oak");
     common::copy_db(&image.path().join("db.oak"), &path);
-    let db = options().open(&path).unwrap();
+    let db = TestDb::with_options(options(), &path);
     for i in 0..3u8 {
         db.insert("t", &[b'z', i], &[i]).unwrap();
     }
@@ -276,7 +277,6 @@ fn commits_after_a_recovery_survive_the_next_crash() {
             "commit after recovery lost"
         );
     }
-    common::assert_clean(&db);
 }
 
 /// The newest checkpoint was a transaction too large to log (it has no WAL

@@ -5,12 +5,16 @@ pub mod child;
 pub mod crash;
 pub mod format;
 pub mod layout;
+pub mod test_db;
+
+#[allow(unused_imports, reason = "each test binary uses some of the helpers")]
+pub use test_db::{TestDb, assert_clean};
 
 use std::path::Path;
 
 use std::collections::BTreeMap;
 
-use oakmap::{Db, ReadTxn};
+use oakmap::ReadTxn;
 
 /// Options under which no checkpoint runs by itself (a WAL bound and an
 /// interval no test reaches), so a crash image taken while a `Db` is open
@@ -44,12 +48,6 @@ pub fn copy_db(from: &Path, to: &Path) {
         )
         .unwrap();
     }
-}
-
-/// Runs the integrity check and fails the test with its report if it finds anything.
-pub fn assert_clean(db: &Db) {
-    let report = db.check().expect("check runs");
-    assert!(report.is_clean(), "integrity check failed:\n{report}");
 }
 
 /// A small seeded generator (SplitMix64), so failures replay from their seed.

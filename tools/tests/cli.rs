@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::oakmap;
+use common::{TestDb, oakmap};
 
 /// `oakmap`, killed and failed if it runs past `limit`: for inputs that
 /// once made it hang.
@@ -43,7 +43,7 @@ fn text(o: &Output) -> String {
 /// records after it (the copy is taken while it is open, like a crash).
 fn build(dir: &Path) -> std::path::PathBuf {
     let live = dir.join("live.oak");
-    let db = oakmap::Db::open(&live).unwrap();
+    let db = TestDb::open(&live);
     for i in 0..300u32 {
         db.insert(
             "users",

@@ -1,6 +1,7 @@
 //! Guards the kill harness: `oakmap crash-test` runs 1,000 kills of a child
-//! writer (some during checkpoints, some during recovery) in CI and finds no
-//! violation. `OAKMAP_CRASH_KILLS=N` runs more (soak).
+//! (one or four writer threads, every durability mode; some kills during
+//! checkpoints, some during recovery) in CI and finds no violation.
+//! `OAKMAP_CRASH_KILLS=N` runs more (soak).
 
 use std::process::Command;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::oakmap;
+use common::{TestDb, oakmap};
 
 fn both(o: &Output) -> String {
     format!(
@@ -23,10 +23,8 @@ fn both(o: &Output) -> String {
 /// A crash image: one checkpointed entry, then 5 commits only in the log.
 fn crash_image(dir: &Path) -> PathBuf {
     let live = dir.join("live.oak");
-    let db = oakmap::Options::new()
-        .checkpoint_interval(Duration::from_secs(3600))
-        .open(&live)
-        .unwrap();
+    let options = oakmap::Options::new().checkpoint_interval(Duration::from_secs(3600));
+    let db = TestDb::with_options(options, &live);
     db.insert("t", b"base", b"1").unwrap();
     db.checkpoint().unwrap();
     for i in 0..5u8 {
@@ -45,7 +43,7 @@ fn crash_image(dir: &Path) -> PathBuf {
 }
 
 fn entries(path: &Path) -> usize {
-    let db = oakmap::Db::open(path).unwrap();
+    let db = TestDb::open(path);
     db.begin_read().tree("t").unwrap().unwrap().len() as usize
 }
 
