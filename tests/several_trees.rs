@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::TestDb;
 use oakmap::Db;
 
 fn entries(db: &Db, tree: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -16,7 +17,7 @@ fn entries(db: &Db, tree: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
 fn entries_move_between_trees_in_one_commit() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.oak");
-    let db = common::no_background_checkpoints().open(&path).unwrap();
+    let db = TestDb::with_options(common::no_background_checkpoints(), &path);
     for i in 0..500u32 {
         db.insert("queue", &i.to_be_bytes(), format!("job {i}").as_bytes())
             .unwrap();
@@ -54,22 +55,20 @@ fn entries_move_between_trees_in_one_commit() {
         db.get("count", b"moved").unwrap(),
         Some(300u32.to_be_bytes().to_vec())
     );
-    common::assert_clean(&db);
 
     // The same commit replayed from the log after a crash.
     let image = dir.path().join("image.oak");
     common::copy_db(&path, &image);
     drop(db);
-    let db = Db::open(&image).unwrap();
+    let db = TestDb::open(&image);
     assert_eq!(entries(&db, "done"), done);
     assert_eq!(entries(&db, "queue"), queue);
-    common::assert_clean(&db);
 }
 
 #[test]
 fn an_aborted_transaction_creates_no_tree() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("t.oak")).unwrap();
+    let db = TestDb::open(dir.path().join("t.oak"));
     let mut tx = db.begin_write().unwrap();
     let [a, b] = tx.open_trees(["a", "b"]).unwrap();
     tx.tree(a).unwrap().insert(b"k", b"v").unwrap();
@@ -81,7 +80,7 @@ fn an_aborted_transaction_creates_no_tree() {
 #[test]
 fn a_tree_deleted_in_the_transaction_comes_back_empty() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("t.oak")).unwrap();
+    let db = TestDb::open(dir.path().join("t.oak"));
     db.insert("a", b"old", b"1").unwrap();
     let mut tx = db.begin_write().unwrap();
     let [a] = tx.open_trees(["a"]).unwrap();
@@ -96,7 +95,7 @@ fn a_tree_deleted_in_the_transaction_comes_back_empty() {
 #[test]
 fn open_trees_checks_every_name() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("t.oak")).unwrap();
+    let db = TestDb::open(dir.path().join("t.oak"));
     let mut tx = db.begin_write().unwrap();
     let too_long = "x".repeat(oakmap::TREE_NAME_BYTES_MAX + 1);
     assert!(tx.open_trees(["good", &too_long]).is_err());
@@ -106,7 +105,7 @@ fn open_trees_checks_every_name() {
 #[should_panic(expected = "outside the WriteTxn that opened it")]
 fn a_tree_id_from_another_transaction_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("t.oak")).unwrap();
+    let db = TestDb::open(dir.path().join("t.oak"));
     let mut first = db.begin_write().unwrap();
     let [a] = first.open_trees(["a"]).unwrap();
     drop(first);
