@@ -7,7 +7,6 @@
 //! instead of failing as a whole. Page reads use `pread`, never the mapping,
 //! so a file truncated below what its meta slot says cannot fault.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::check::{self, CheckReport, Problem};
@@ -17,12 +16,13 @@ use crate::format::node::{CellValue, Node};
 use crate::format::wal::{
     Op, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag, lsn_at,
 };
-use crate::format::{self, DEPTH_MAX, HEADER_BYTES, META_BYTES, freelist, overflow};
+use crate::format::{self, HEADER_BYTES, META_BYTES, freelist, overflow};
 pub use crate::format::{
     FIRST_DATA_PAGE, FileHeader, Meta, PAGE_COUNT_MAX, PageId, PageKind, RawPageHeader, TreeDesc,
     TxnId,
 };
 use crate::wal::{self, LogReader, wal_paths};
+use crate::walk::{Marks, NodeAt, PageSource, TreeVisitor, Unusable, Walker};
 
 /// The file header as found.
 #[derive(Debug, Clone)]
@@ -71,6 +71,17 @@ pub enum CellView {
         /// Value length.
         len: u32,
     },
+}
+
+impl CellView {
+    /// The cell's key.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            CellView::Branch { key, .. }
+            | CellView::Inline { key, .. }
+            | CellView::Overflow { key, .. } => key,
+        }
+    }
 }
 
 /// One page, decoded as far as it goes.
@@ -359,28 +370,47 @@ impl RawDb {
             .ok_or_else(|| Error::corrupt(1, "no valid meta slot"))
     }
 
+    /// Pages in the file as it was at open.
+    fn file_pages(&self) -> u64 {
+        self.len / self.page_bytes as u64
+    }
+
     /// `pages` pages from `id`, read with pread; an error past the file's
     /// end as it was at open, and on a short read (the file shrank since).
     fn read_pages(&self, id: u64, pages: u64) -> Result<Vec<u8>> {
-        let page_bytes = self.page_bytes as u64;
-        let beyond = || Error::corrupt(id, "page is beyond the end of the file");
-        let offset = id.checked_mul(page_bytes).ok_or_else(beyond)?;
-        let bytes = pages
-            .checked_mul(page_bytes)
-            .filter(|b| offset.checked_add(*b).is_some_and(|end| end <= self.len))
-            .and_then(|b| usize::try_from(b).ok())
-            .ok_or_else(beyond)?;
-        let mut b = vec![0u8; bytes];
-        let n = self.file.read_at(&mut b, offset)?;
-        if n < bytes {
-            return Err(Error::corrupt(
-                id,
-                format!(
-                    "short read: {n} of {bytes} bytes (the file was truncated since it was opened)"
-                ),
-            ));
+        if id
+            .checked_add(pages)
+            .is_none_or(|end| end > self.file_pages())
+        {
+            return Err(Error::corrupt(id, "page is beyond the end of the file"));
         }
-        Ok(b)
+        crate::walk::pread(&self.file, PageId(id), pages, self.page_bytes)
+    }
+
+    /// The newest state's pages, read with `pread` (checksums verified if
+    /// `verify`); without a valid meta slot, the pages of the file.
+    fn source(&self, verify: bool) -> PageSource<'_> {
+        PageSource::Pread {
+            file: &self.file,
+            page_count: self
+                .newest_meta()
+                .map_or(self.file_pages(), |m| m.page_count),
+            page_bytes: self.page_bytes,
+            verify,
+        }
+    }
+
+    /// A walk over the newest state's trees that shows what is under a page
+    /// whose checksum fails (and says it fails). Its marks cover the pages
+    /// the file holds: a page past them could not be read anyway.
+    fn walker(&self) -> Walker<'_> {
+        let page_count = self
+            .newest_meta()
+            .map_or(self.file_pages(), |m| m.page_count);
+        // A file too large to mark on this machine gets no marks: every page
+        // is then reported out of range rather than walked.
+        let marks = usize::try_from(page_count.min(self.file_pages())).unwrap_or(0);
+        Walker::new(self.source(false), Marks::new(marks))
     }
 
     /// Page `id` decoded field by field.
@@ -424,29 +454,7 @@ impl RawDb {
         let leaf = view.kind == Some(PageKind::Leaf);
         let node = Node::new(&view.bytes, PageId(view.id), leaf)?;
         view.used_bytes = node.used_bytes();
-        let mut cells = Vec::with_capacity(node.count());
-        for i in 0..node.count() {
-            let key = node.key(i)?.to_vec();
-            cells.push(if !leaf {
-                CellView::Branch {
-                    key,
-                    child: node.child(i)?.0,
-                }
-            } else {
-                match node.value(i)? {
-                    CellValue::Inline(v) => CellView::Inline {
-                        key,
-                        value: v.to_vec(),
-                    },
-                    CellValue::Overflow { page, len } => CellView::Overflow {
-                        key,
-                        page: page.0,
-                        len,
-                    },
-                }
-            });
-        }
-        view.cells = cells;
+        view.cells = cells_of(&node)?;
         Ok(())
     }
 
@@ -462,20 +470,18 @@ impl RawDb {
     /// The named trees of the newest checkpoint.
     pub fn trees(&self) -> Result<Vec<(String, TreeDesc)>> {
         let meta = self.newest_or_err()?;
+        let root = meta.catalog.root.0;
         let mut trees = Vec::new();
         let mut err = None;
-        self.walk_leaves(&meta.catalog, &mut |key, value| {
+        self.entries(&meta.catalog, &mut |key, value| {
             let name = String::from_utf8_lossy(key).into_owned();
             match value {
-                LeafValue::Inline(v) => match TreeDesc::decode(v, meta.catalog.root.0) {
+                LeafValue::Inline(v) => match TreeDesc::decode(v, root) {
                     Ok(d) => trees.push((name, d)),
                     Err(e) => err = Some(e),
                 },
                 LeafValue::Overflow { .. } => {
-                    err = Some(Error::corrupt(
-                        meta.catalog.root.0,
-                        "catalog value in an overflow run",
-                    ))
+                    err = Some(Error::corrupt(root, "catalog value in an overflow run"))
                 }
             }
         })?;
@@ -487,80 +493,17 @@ impl RawDb {
 
     /// Every page of a tree, depth first, with what was wrong where.
     pub fn tree_pages(&self, desc: &TreeDesc) -> Vec<TreePage> {
-        let mut out = Vec::new();
-        if desc.depth > 0 {
-            let mut seen = HashSet::new();
-            self.walk_page(desc.root.0, 0, desc.depth, &mut seen, &mut out);
-        }
-        out
-    }
-
-    fn walk_page(
-        &self,
-        id: u64,
-        level: u32,
-        depth: u32,
-        seen: &mut HashSet<u64>,
-        out: &mut Vec<TreePage>,
-    ) {
-        let leaf = level + 1 == depth;
-        let mut page = TreePage {
-            id,
-            level,
-            leaf,
-            count: 0,
-            first_key: None,
-            last_key: None,
-            fill: 0.0,
-            problem: None,
+        let mut lister = PageLister {
+            pages: Vec::new(),
+            page_bytes: self.page_bytes,
         };
-        if level >= DEPTH_MAX || !seen.insert(id) {
-            page.problem = Some("page reached twice (a cycle or shared page)".into());
-            return out.push(page);
+        if let Err(p) = self.walker().tree(desc, &mut lister) {
+            lister.pages.push(TreePage {
+                problem: Some(p.reason),
+                ..TreePage::new(desc.root.0, 0, desc.depth == 1)
+            });
         }
-        let view = match self.page(id) {
-            Ok(v) => v,
-            Err(e) => {
-                page.problem = Some(e.to_string());
-                return out.push(page);
-            }
-        };
-        let want = if leaf {
-            PageKind::Leaf
-        } else {
-            PageKind::Branch
-        };
-        if view.kind != Some(want) {
-            page.problem = Some(format!(
-                "expected a {want:?} page, found kind byte {}",
-                view.header.kind
-            ));
-            return out.push(page);
-        }
-        page.problem = view
-            .problem
-            .clone()
-            .or_else(|| (!view.crc_ok).then(|| "checksum mismatch".to_string()));
-        page.count = view.cells.len();
-        page.fill = view.used_bytes as f64 / (self.page_bytes - format::PAGE_HEADER_BYTES) as f64;
-        let keys: Vec<&Vec<u8>> = view
-            .cells
-            .iter()
-            .map(|c| match c {
-                CellView::Branch { key, .. }
-                | CellView::Inline { key, .. }
-                | CellView::Overflow { key, .. } => key,
-            })
-            .skip(usize::from(!leaf))
-            .collect();
-        page.first_key = keys.first().map(|k| k.to_vec());
-        page.last_key = keys.last().map(|k| k.to_vec());
-        out.push(page);
-        for cell in &view.cells {
-            if let CellView::Branch { child, .. } = cell {
-                self.walk_page(*child, level + 1, depth, seen, out);
-            }
-        }
+        lister.pages
     }
 
     /// Calls `visit` for each entry of a tree, in order; stops at the first
@@ -570,54 +513,18 @@ impl RawDb {
         desc: &TreeDesc,
         visit: &mut dyn FnMut(&[u8], LeafValue<'_>),
     ) -> Result<()> {
-        self.walk_leaves(desc, visit)
-    }
-
-    fn walk_leaves(
-        &self,
-        desc: &TreeDesc,
-        visit: &mut dyn FnMut(&[u8], LeafValue<'_>),
-    ) -> Result<()> {
-        if desc.depth == 0 {
-            return Ok(());
+        let mut lister = EntryLister { visit, error: None };
+        let walked = self.walker().tree(desc, &mut lister);
+        match (walked, lister.error) {
+            (Err(p), _) => Err(Error::corrupt(p.page, p.reason)),
+            (Ok(_), Some(e)) => Err(e),
+            (Ok(_), None) => Ok(()),
         }
-        let mut stack = vec![(desc.root.0, 0u32)];
-        let mut seen = HashSet::new();
-        while let Some((id, level)) = stack.pop() {
-            if level >= desc.depth || !seen.insert(id) {
-                return Err(Error::corrupt(
-                    id,
-                    "page reached twice or below the tree's depth",
-                ));
-            }
-            let bytes = self.read_pages(id, 1)?;
-            let leaf = level + 1 == desc.depth;
-            let node = Node::new(&bytes, PageId(id), leaf)?;
-            if leaf {
-                for i in 0..node.count() {
-                    let key = node.key(i)?;
-                    match node.value(i)? {
-                        CellValue::Inline(v) => visit(key, LeafValue::Inline(v)),
-                        CellValue::Overflow { page, len } => {
-                            visit(key, LeafValue::Overflow { page: page.0, len })
-                        }
-                    }
-                }
-            } else {
-                for i in (0..node.count()).rev() {
-                    stack.push((node.child(i)?.0, level + 1));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// The value of an overflow run, read in full.
     pub fn overflow_value(&self, page: u64, len: u32) -> Result<Vec<u8>> {
-        let pages = overflow::run_pages(len as usize, self.page_bytes);
-        let run = self.read_pages(page, pages)?;
-        overflow::check_first_page(&run, PageId(page), len, self.page_bytes)?;
-        format::verify_page(&run, PageId(page), true)?;
+        let run = self.source(true).overflow_run(PageId(page), len)?;
         Ok(overflow::value(&run, len).to_vec())
     }
 
@@ -628,10 +535,11 @@ impl RawDb {
             view.problem = Some("no valid meta slot".into());
             return view;
         };
+        let src = self.source(false);
         let mut looped = None;
         let walked = crate::freelist::walk_chain(
             &meta,
-            |id| self.read_pages(id.0, 1),
+            |id| src.page(id),
             |page, _, ids| {
                 if view.pages.contains(&page.0) {
                     looped = Some(page.0);
@@ -731,6 +639,131 @@ impl RawDb {
             });
         }
         state
+    }
+}
+
+/// The cells of a branch or leaf page, decoded.
+fn cells_of(node: &Node<'_>) -> Result<Vec<CellView>> {
+    let mut cells = Vec::with_capacity(node.count());
+    for i in 0..node.count() {
+        let key = node.key(i)?.to_vec();
+        cells.push(if !node.is_leaf() {
+            CellView::Branch {
+                key,
+                child: node.child(i)?.0,
+            }
+        } else {
+            match node.value(i)? {
+                CellValue::Inline(v) => CellView::Inline {
+                    key,
+                    value: v.to_vec(),
+                },
+                CellValue::Overflow { page, len } => CellView::Overflow {
+                    key,
+                    page: page.0,
+                    len,
+                },
+            }
+        });
+    }
+    Ok(cells)
+}
+
+impl TreePage {
+    fn new(id: u64, level: u32, leaf: bool) -> TreePage {
+        TreePage {
+            id,
+            level,
+            leaf,
+            count: 0,
+            first_key: None,
+            last_key: None,
+            fill: 0.0,
+            problem: None,
+        }
+    }
+}
+
+/// [`RawDb::tree_pages`]' side of the walk: a [`TreePage`] for each page,
+/// going into branches only.
+struct PageLister {
+    pages: Vec<TreePage>,
+    page_bytes: usize,
+}
+
+impl<'a> TreeVisitor<'a> for PageLister {
+    fn node(&mut self, _: &mut Walker<'a>, at: &NodeAt<'_>, node: Node<'_>) -> bool {
+        let mut page = TreePage::new(at.id.0, at.level, at.leaf);
+        page.fill = node.used_bytes() as f64 / (self.page_bytes - format::PAGE_HEADER_BYTES) as f64;
+        let cells = match cells_of(&node) {
+            Ok(cells) => cells,
+            Err(e) => {
+                page.problem = Some(e.to_string());
+                self.pages.push(page);
+                return false;
+            }
+        };
+        page.count = cells.len();
+        let keys = cells.get(usize::from(!at.leaf)..).unwrap_or(&[]);
+        page.first_key = keys.first().map(|c| c.key().to_vec());
+        page.last_key = keys.last().map(|c| c.key().to_vec());
+        if format::verify_page(node.bytes(), at.id, true).is_err() {
+            page.problem = Some("checksum mismatch".to_string());
+        }
+        self.pages.push(page);
+        !at.leaf
+    }
+
+    fn unusable(&mut self, at: &NodeAt<'_>, why: Unusable) {
+        self.pages.push(TreePage {
+            problem: Some(why.into_problem(at.id).reason),
+            ..TreePage::new(at.id.0, at.level, at.leaf)
+        });
+    }
+
+    fn bad_cell(&mut self, page: PageId, e: Error) {
+        let listed = self.pages.iter_mut().rev().find(|p| p.id == page.0);
+        if let Some(p) = listed {
+            p.problem.get_or_insert(e.to_string());
+        }
+    }
+}
+
+/// [`RawDb::entries`]' side of the walk: every entry, until the first
+/// problem.
+struct EntryLister<'v> {
+    visit: &'v mut dyn FnMut(&[u8], LeafValue<'_>),
+    error: Option<Error>,
+}
+
+impl<'a> TreeVisitor<'a> for EntryLister<'_> {
+    fn node(&mut self, _: &mut Walker<'a>, _: &NodeAt<'_>, _: Node<'_>) -> bool {
+        true
+    }
+
+    fn entry(&mut self, _: &mut Walker<'a>, key: &[u8], value: CellValue<'_>) {
+        (self.visit)(
+            key,
+            match value {
+                CellValue::Inline(v) => LeafValue::Inline(v),
+                CellValue::Overflow { page, len } => LeafValue::Overflow { page: page.0, len },
+            },
+        );
+    }
+
+    fn unusable(&mut self, _: &NodeAt<'_>, why: Unusable) {
+        self.error.get_or_insert(match why {
+            Unusable::Marked(p) => Error::corrupt(p.page, p.reason),
+            Unusable::Bad(e) => e,
+        });
+    }
+
+    fn bad_cell(&mut self, _: PageId, e: Error) {
+        self.error.get_or_insert(e);
+    }
+
+    fn stopped(&self) -> bool {
+        self.error.is_some()
     }
 }
 

@@ -104,6 +104,10 @@ impl<'a> Node<'a> {
     pub(crate) fn id(&self) -> PageId {
         self.id
     }
+    /// The page's bytes.
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.b
+    }
     pub(crate) fn is_leaf(&self) -> bool {
         self.leaf
     }
