@@ -26,11 +26,11 @@ use crate::error::{Error, Result};
 
 /// A page number: byte offset `id * page_size` in the data file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct PageId(pub u64);
+pub(crate) struct PageId(pub u64);
 
 /// A transaction id: the number of the commit that produced a state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct TxnId(pub u64);
+pub(crate) struct TxnId(pub u64);
 
 /// The format version this build reads and writes. Version 2 added the
 /// meta slot's log fields (`wal_base`, `meta_seq`, the clean mark) and the
@@ -105,7 +105,7 @@ const _: () = assert!(HEADER_CRC + 4 == HEADER_BYTES);
 
 /// The file header: identifies the file and fixes its page size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileHeader {
+pub(crate) struct FileHeader {
     /// Format version ([`FORMAT_VERSION`]).
     pub version: u32,
     /// Page size in bytes, fixed at creation.
@@ -136,6 +136,29 @@ impl FileHeader {
         let crc = crc32(&b[..HEADER_CRC]);
         put_u32(&mut b, HEADER_CRC, crc);
         b
+    }
+
+    /// Decodes `b` as if its first bytes were oakmap's magic: for a tool
+    /// looking at a file whose magic was overwritten, where a checksum that
+    /// holds says only the magic was damaged.
+    pub(crate) fn decode_with_magic_restored(b: &[u8]) -> Result<FileHeader, HeaderError> {
+        let mut restored = b.to_vec();
+        if let Some(magic) = restored.get_mut(HEADER_MAGIC..HEADER_MAGIC + MAGIC.len()) {
+            magic.copy_from_slice(&MAGIC);
+        }
+        FileHeader::decode(&restored)
+    }
+
+    /// The bytes of `b` where the magic belongs (fewer if `b` is shorter).
+    pub(crate) fn magic_field(b: &[u8]) -> &[u8] {
+        b.get(HEADER_MAGIC..HEADER_MAGIC + MAGIC.len()).unwrap_or(b)
+    }
+
+    /// The page size field of a header that may not decode, if `b` reaches
+    /// it: unchecked, for a tool guessing the page size of a damaged file.
+    pub(crate) fn page_bytes_field(b: &[u8]) -> Option<u32> {
+        b.get(HEADER_PAGE_BYTES..HEADER_PAGE_BYTES + 4)
+            .map(|_| get_u32(b, HEADER_PAGE_BYTES))
     }
 
     pub(crate) fn decode(b: &[u8]) -> Result<FileHeader, HeaderError> {
@@ -170,7 +193,7 @@ impl FileHeader {
 
 /// Where a tree lives: its root page, entry count and depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TreeDesc {
+pub(crate) struct TreeDesc {
     /// Root page, or `PageId(0)` for an empty tree.
     pub root: PageId,
     /// Number of entries.
@@ -228,7 +251,7 @@ impl TreeDesc {
 
 /// One meta slot: the root of a committed state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Meta {
+pub(crate) struct Meta {
     /// The commit that wrote this slot.
     pub txn: TxnId,
     /// Pages in use by the file: every page id referenced is below this.
@@ -386,7 +409,7 @@ const _: () = assert!(PH_KIND_SPECIFIC + 8 == PAGE_HEADER_BYTES);
 
 /// What a data page holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PageKind {
+pub(crate) enum PageKind {
     /// Interior node: separator keys and child page ids.
     Branch = 1,
     /// Leaf node: keys and values (or overflow references).
@@ -411,7 +434,7 @@ impl PageKind {
 
 /// The common header's fields as stored, undecoded (for tools).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawPageHeader {
+pub(crate) struct RawPageHeader {
     /// The checksum as stored.
     pub crc: u32,
     /// The checksum the bytes have (over the page, or the first page of a run).
@@ -438,6 +461,43 @@ pub(crate) fn raw_page_header(b: &[u8]) -> RawPageHeader {
         txn: get_u64(b, PH_TXN),
         specific: get_u64(b, PH_KIND_SPECIFIC),
     }
+}
+
+/// A page header's kind-specific bytes (bytes 24..32), decoded by the
+/// page's kind byte (§4–§6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KindSpecific {
+    /// A branch or leaf page (§4).
+    Node { data_start: u32 },
+    /// The first page of an overflow run (§5).
+    Overflow { run_pages: u32, value_len: u32 },
+    /// A freelist page (§6).
+    Freelist { next: u64 },
+}
+
+// §5's two fields. `overflow.rs` writes them from offsets of its own, which
+// it keeps private; these mirror them, and `kind_specific_of_each_kind`
+// checks a run that `overflow::write_run` wrote decodes back. (Merge when
+// `overflow.rs` exports a decoder of its first page.)
+const OVERFLOW_RUN_PAGES: usize = PH_KIND_SPECIFIC; // u32
+const OVERFLOW_VALUE_LEN: usize = PH_KIND_SPECIFIC + 4; // u32
+
+/// The kind-specific bytes of page `b` (a whole page), unchecked: for tools
+/// showing the fields of a page that may not decode. `None` when the kind
+/// byte is no kind.
+pub(crate) fn kind_specific(b: &[u8]) -> Option<KindSpecific> {
+    Some(match page_kind(b)? {
+        PageKind::Branch | PageKind::Leaf => KindSpecific::Node {
+            data_start: node::data_start_field(b),
+        },
+        PageKind::Overflow => KindSpecific::Overflow {
+            run_pages: get_u32(b, OVERFLOW_RUN_PAGES),
+            value_len: get_u32(b, OVERFLOW_VALUE_LEN),
+        },
+        PageKind::Freelist => KindSpecific::Freelist {
+            next: freelist::next_field(b),
+        },
+    })
 }
 
 /// The txn a page header says wrote the page.
@@ -525,6 +585,52 @@ mod tests {
             FileHeader::decode(&b[..20]),
             Err(HeaderError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn header_with_damaged_magic() {
+        let h = FileHeader {
+            version: FORMAT_VERSION,
+            page_bytes: 16384,
+            file_id: 7,
+        };
+        let mut b = h.encode();
+        b[0] = b'X';
+        assert_eq!(FileHeader::decode(&b), Err(HeaderError::NotOurs));
+        assert_eq!(FileHeader::decode_with_magic_restored(&b), Ok(h));
+        assert_eq!(FileHeader::magic_field(&b), b"XAKMAPDB");
+        assert_eq!(FileHeader::page_bytes_field(&b), Some(16384));
+        b[HEADER_FILE_ID] ^= 1;
+        assert!(FileHeader::decode_with_magic_restored(&b).is_err());
+        assert_eq!(FileHeader::magic_field(&b[..3]), b"XAK");
+        assert_eq!(FileHeader::page_bytes_field(&b[..15]), None);
+    }
+
+    #[test]
+    fn kind_specific_of_each_kind() {
+        let mut p = vec![0u8; 4096];
+        node::init_node(&mut p, PageKind::Leaf);
+        assert_eq!(
+            kind_specific(&p),
+            Some(KindSpecific::Node { data_start: 4096 })
+        );
+        freelist::write_page(&mut p, &[5], PageId(77));
+        assert_eq!(kind_specific(&p), Some(KindSpecific::Freelist { next: 77 }));
+        p[PH_KIND] = 9;
+        assert_eq!(kind_specific(&p), None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run");
+        std::fs::write(&path, vec![0u8; 8 * 4096]).unwrap();
+        let (file, _) = crate::file::DataFile::open(&path, None).unwrap();
+        overflow::write_run(&file, PageId(3), TxnId(1), &[7u8; 5000], 4096).unwrap();
+        file.read_at(&mut p, 3 * 4096).unwrap();
+        assert_eq!(
+            kind_specific(&p),
+            Some(KindSpecific::Overflow {
+                run_pages: 2,
+                value_len: 5000
+            })
+        );
     }
 
     #[test]

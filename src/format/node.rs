@@ -33,6 +33,12 @@ pub(crate) const FLAG_OVERFLOW: u8 = 1;
 
 const DATA_START: usize = PH_KIND_SPECIFIC; // u32 within bytes 24..28; 28..32 zero
 
+/// `data_start` as stored in page `b` (a whole page), unchecked: for tools
+/// showing the fields of a page that may not decode.
+pub(crate) fn data_start_field(b: &[u8]) -> u32 {
+    get_u32(b, DATA_START)
+}
+
 /// A value as stored in a leaf cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CellValue<'a> {

@@ -6,211 +6,37 @@
 //! open and on a damaged one: every view reports what it could not decode
 //! instead of failing as a whole. Page reads use `pread`, never the mapping,
 //! so a file truncated below what its meta slot says cannot fault.
+//!
+//! It decodes nothing itself and walks nothing on its own: bytes are read
+//! by `format`, trees walked by the walker the integrity check uses
+//! (`walk.rs`), the meta slot chosen as recovery chooses and the log
+//! scanned as opening scans it, so the tools and the engine cannot
+//! disagree. What it hands out are views of its own (`views.rs`, `log.rs`):
+//! plain fields named as format.md names them, not the structs `format`
+//! decodes into, so the layout's Rust types are not public API.
+
+mod log;
+mod views;
 
 use std::path::{Path, PathBuf};
 
+pub use self::log::{RecordStatus, RecordView, WalEnd, WalFileView, WalView};
+pub use self::views::{
+    CellView, FreelistView, HeaderFields, HeaderView, KindFields, LeafValue, MetaFields, MetaView,
+    PageHeaderFields, PageKind, PageView, TreeFields, TreePage,
+};
 use crate::check::{self, CheckReport, Problem};
 use crate::error::{Error, Result};
 use crate::file::DataFile;
+/// The largest page count a meta slot may name (a larger one makes the slot
+/// invalid): `page_count * page_bytes` fits a `u64` at every page size.
+pub use crate::format::PAGE_COUNT_MAX;
 use crate::format::node::{CellValue, Node};
-use crate::format::wal::{
-    Op, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag, lsn_at,
+use crate::format::{
+    self, FIRST_DATA_PAGE, FileHeader, HEADER_BYTES, KindSpecific, META_BYTES, Meta, PageId,
+    TreeDesc, freelist, overflow,
 };
-use crate::format::{self, HEADER_BYTES, META_BYTES, freelist, overflow};
-pub use crate::format::{
-    FIRST_DATA_PAGE, FileHeader, Meta, PAGE_COUNT_MAX, PageId, PageKind, RawPageHeader, TreeDesc,
-    TxnId,
-};
-use crate::wal::{self, LogReader, wal_paths};
 use crate::walk::{Marks, NodeAt, PageSource, TreeVisitor, Unusable, Walker};
-
-/// The file header as found.
-#[derive(Debug, Clone)]
-pub struct HeaderView {
-    /// Decoded, if it decodes (see [`RawDb::open_forced`] for a header whose
-    /// only damage is its magic bytes: decoded, with a `problem`).
-    pub header: Option<FileHeader>,
-    /// What is wrong with it; `None` when it is sound.
-    pub problem: Option<String>,
-}
-
-/// One meta slot as found.
-#[derive(Debug, Clone)]
-pub struct MetaView {
-    /// 0 or 1.
-    pub slot: usize,
-    /// Decoded, or why not.
-    pub meta: std::result::Result<Meta, String>,
-    /// The slot recovery would use.
-    pub newest: bool,
-}
-
-/// One cell of a branch or leaf page.
-#[derive(Debug, Clone)]
-pub enum CellView {
-    /// A branch cell: separator key and child page.
-    Branch {
-        /// The separator (empty in cell 0).
-        key: Vec<u8>,
-        /// The child page.
-        child: u64,
-    },
-    /// A leaf cell with its value inline.
-    Inline {
-        /// The key.
-        key: Vec<u8>,
-        /// The value.
-        value: Vec<u8>,
-    },
-    /// A leaf cell whose value is in an overflow run.
-    Overflow {
-        /// The key.
-        key: Vec<u8>,
-        /// First page of the run.
-        page: u64,
-        /// Value length.
-        len: u32,
-    },
-}
-
-impl CellView {
-    /// The cell's key.
-    pub fn key(&self) -> &[u8] {
-        match self {
-            CellView::Branch { key, .. }
-            | CellView::Inline { key, .. }
-            | CellView::Overflow { key, .. } => key,
-        }
-    }
-}
-
-/// One page, decoded as far as it goes.
-#[derive(Debug, Clone)]
-pub struct PageView {
-    /// The page number.
-    pub id: u64,
-    /// The header fields as stored.
-    pub header: RawPageHeader,
-    /// The kind, if the kind byte is one.
-    pub kind: Option<PageKind>,
-    /// Whether the stored checksum matches (for an overflow run: the whole run).
-    pub crc_ok: bool,
-    /// Cells (branch, leaf) in slot order.
-    pub cells: Vec<CellView>,
-    /// Entries (freelist pages).
-    pub free_ids: Vec<u64>,
-    /// Bytes used by slots and cells (branch, leaf).
-    pub used_bytes: usize,
-    /// What could not be decoded.
-    pub problem: Option<String>,
-    /// The raw bytes.
-    pub bytes: Vec<u8>,
-}
-
-/// One page of a tree, as a tree walk meets it.
-#[derive(Debug, Clone)]
-pub struct TreePage {
-    /// The page number.
-    pub id: u64,
-    /// 0 at the root.
-    pub level: u32,
-    /// Whether it is a leaf.
-    pub leaf: bool,
-    /// Cells.
-    pub count: usize,
-    /// Smallest and largest key (branch: of its separators after cell 0).
-    pub first_key: Option<Vec<u8>>,
-    /// See `first_key`.
-    pub last_key: Option<Vec<u8>>,
-    /// Fraction of the page body in use.
-    pub fill: f64,
-    /// What was wrong with it.
-    pub problem: Option<String>,
-}
-
-/// A WAL file as found.
-#[derive(Debug, Clone)]
-pub struct WalFileView {
-    /// Its path.
-    pub path: PathBuf,
-    /// Its length in bytes (0 if missing).
-    pub bytes: u64,
-    /// Its header's `file_id` and `base_lsn`, if the header decodes.
-    pub header: Option<(u64, u64)>,
-}
-
-/// How a record fared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordStatus {
-    /// Valid, and not yet covered by the newest checkpoint: recovery replays it.
-    Replay,
-    /// Valid, but before the newest checkpoint's position.
-    Covered,
-}
-
-/// One WAL record.
-#[derive(Debug, Clone)]
-pub struct RecordView {
-    /// Which file (0 or 1).
-    pub file: usize,
-    /// Byte offset in it.
-    pub offset: u64,
-    /// Its LSN.
-    pub lsn: u64,
-    /// A switch marker: no commit, the log continues in the other file.
-    pub marker: bool,
-    /// The commit it records (0 for a marker).
-    pub txn: u64,
-    /// How far the log was durable when it was written.
-    pub synced_lsn: u64,
-    /// Its length in bytes.
-    pub len: usize,
-    /// Its operations, as text: `put tree key (N bytes)` and so on.
-    pub ops: Vec<String>,
-    /// Replayed or covered.
-    pub status: RecordStatus,
-}
-
-/// Where a WAL file's records end.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WalEnd {
-    /// At the end of the file.
-    Clean,
-    /// At bytes that do not decode, with nothing acknowledged after them.
-    TornTail {
-        /// Byte offset where the bad bytes start.
-        offset: u64,
-    },
-    /// At a damaged record that acknowledged records follow.
-    Corrupt {
-        /// Byte offset of the damaged record.
-        offset: u64,
-    },
-}
-
-/// Both WAL files, every record in each.
-#[derive(Debug, Clone)]
-pub struct WalView {
-    /// The two files.
-    pub files: Vec<WalFileView>,
-    /// Every decodable record, file by file.
-    pub records: Vec<RecordView>,
-    /// How each file's records end.
-    pub ends: Vec<WalEnd>,
-    /// What recovery would conclude: Ok(records to replay) or its error.
-    pub recovery: std::result::Result<usize, String>,
-}
-
-/// The freelist of the newest checkpoint.
-#[derive(Debug, Clone, Default)]
-pub struct FreelistView {
-    /// The freelist's own pages, in chain order.
-    pub pages: Vec<u64>,
-    /// The free page ids it lists.
-    pub ids: Vec<u64>,
-    /// What went wrong walking it.
-    pub problem: Option<String>,
-}
 
 /// A database's files, opened for reading only.
 pub struct RawDb {
@@ -220,6 +46,8 @@ pub struct RawDb {
     page_bytes: usize,
     header: HeaderView,
     metas: Vec<MetaView>,
+    /// The slot recovery would use, decoded.
+    newest: Option<Meta>,
 }
 
 impl RawDb {
@@ -254,12 +82,13 @@ impl RawDb {
         let len = file.len()?;
         let mut b = [0u8; HEADER_BYTES];
         let n = file.read_at(&mut b, 0)?;
-        let header = match FileHeader::decode(&b[..n]) {
+        let b = &b[..n];
+        let header = match FileHeader::decode(b) {
             Ok(h) => HeaderView {
-                header: Some(h),
+                header: Some(h.into()),
                 problem: None,
             },
-            Err(format::HeaderError::NotOurs) if forced => header_without_magic(&b[..n]),
+            Err(format::HeaderError::NotOurs) if forced => header_without_magic(b),
             Err(format::HeaderError::NotOurs) => {
                 return Err(Error::NotADatabase {
                     path: path.to_path_buf(),
@@ -280,16 +109,10 @@ impl RawDb {
         // A damaged header: guess the page size from its field if plausible.
         let page_bytes = match &header.header {
             Some(h) => h.page_bytes as usize,
-            None => {
-                let field = b.get(12..16).map_or(0, |f| {
-                    u32::from_le_bytes(f.try_into().expect("4 bytes")) as usize
-                });
-                if format::page_size_ok(field) {
-                    field
-                } else {
-                    format::PAGE_BYTES_DEFAULT
-                }
-            }
+            None => FileHeader::page_bytes_field(b)
+                .map(|f| f as usize)
+                .filter(|&f| format::page_size_ok(f))
+                .unwrap_or(format::PAGE_BYTES_DEFAULT),
         };
         let mut raw = RawDb {
             path: path.to_path_buf(),
@@ -298,38 +121,43 @@ impl RawDb {
             page_bytes,
             header,
             metas: Vec::new(),
+            newest: None,
         };
-        raw.metas = raw.read_metas()?;
+        raw.read_metas()?;
         Ok(raw)
     }
 
-    fn read_metas(&self) -> Result<Vec<MetaView>> {
-        let mut metas = Vec::new();
+    /// Both slots as found, and the newest valid one (chosen as recovery
+    /// chooses, by [`Meta::is_newer_than`]).
+    fn read_metas(&mut self) -> Result<()> {
+        let mut decoded = Vec::new();
         for slot in 0..2 {
             let mut b = [0u8; META_BYTES];
             let n = self
                 .file
                 .read_at(&mut b, Meta::page_of_slot(slot) * self.page_bytes as u64)?;
-            let meta = Meta::decode(&b[..n], slot).map_err(|e| match e {
+            decoded.push(Meta::decode(&b[..n], slot).map_err(|e| match e {
                 Error::Corruption { reason, .. } => reason,
                 other => other.to_string(),
-            });
-            metas.push(MetaView {
-                slot,
-                meta,
-                newest: false,
-            });
+            }));
         }
-        let newest = match (&metas[0].meta, &metas[1].meta) {
+        let newest = match (&decoded[0], &decoded[1]) {
             (Ok(a), Ok(b)) => Some(usize::from(b.is_newer_than(a))),
             (Ok(_), Err(_)) => Some(0),
             (Err(_), Ok(_)) => Some(1),
             (Err(_), Err(_)) => None,
         };
-        if let Some(i) = newest {
-            metas[i].newest = true;
-        }
-        Ok(metas)
+        self.newest = newest.and_then(|i| decoded[i].as_ref().ok().copied());
+        self.metas = decoded
+            .into_iter()
+            .enumerate()
+            .map(|(slot, meta)| MetaView {
+                slot,
+                meta: meta.map(MetaFields::from),
+                newest: newest == Some(slot),
+            })
+            .collect();
+        Ok(())
     }
 
     /// The data file's path.
@@ -358,15 +186,12 @@ impl RawDb {
     }
 
     /// The meta slot recovery would use, if any is valid.
-    pub fn newest_meta(&self) -> Option<Meta> {
-        self.metas
-            .iter()
-            .find(|m| m.newest)
-            .and_then(|m| m.meta.as_ref().ok().copied())
+    pub fn newest_meta(&self) -> Option<MetaFields> {
+        self.newest.map(MetaFields::from)
     }
 
     fn newest_or_err(&self) -> Result<Meta> {
-        self.newest_meta()
+        self.newest
             .ok_or_else(|| Error::corrupt(1, "no valid meta slot"))
     }
 
@@ -392,21 +217,17 @@ impl RawDb {
     fn source(&self, verify: bool) -> PageSource<'_> {
         PageSource::Pread {
             file: &self.file,
-            page_count: self
-                .newest_meta()
-                .map_or(self.file_pages(), |m| m.page_count),
+            page_count: self.newest.map_or(self.file_pages(), |m| m.page_count),
             page_bytes: self.page_bytes,
             verify,
         }
     }
 
-    /// A walk over the newest state's trees that shows what is under a page
-    /// whose checksum fails (and says it fails). Its marks cover the pages
-    /// the file holds: a page past them could not be read anyway.
+    /// A walk over the newest state's trees: a tool shows what is under a
+    /// page whose checksum fails, and says it fails. Its marks cover the
+    /// pages the file holds (a page past them cannot be read anyway).
     fn walker(&self) -> Walker<'_> {
-        let page_count = self
-            .newest_meta()
-            .map_or(self.file_pages(), |m| m.page_count);
+        let page_count = self.newest.map_or(self.file_pages(), |m| m.page_count);
         // A file too large to mark on this machine gets no marks: every page
         // is then reported out of range rather than walked.
         let marks = usize::try_from(page_count.min(self.file_pages())).unwrap_or(0);
@@ -416,13 +237,22 @@ impl RawDb {
     /// Page `id` decoded field by field.
     pub fn page(&self, id: u64) -> Result<PageView> {
         let bytes = self.read_pages(id, 1)?;
-        let header = format::raw_page_header(&bytes);
-        let kind = PageKind::from_u8(header.kind);
+        let raw = format::raw_page_header(&bytes);
+        let kind = format::PageKind::from_u8(raw.kind);
         let mut view = PageView {
             id,
-            header,
-            kind,
-            crc_ok: header.crc == header.crc_computed,
+            header: PageHeaderFields {
+                page_crc: raw.crc,
+                crc_computed: raw.crc_computed,
+                kind: raw.kind,
+                count: raw.count,
+                page_id: raw.page_id,
+                txn_id: raw.txn,
+                kind_specific: raw.specific,
+            },
+            kind: kind.map(PageKind::from),
+            kind_fields: format::kind_specific(&bytes).map(KindFields::from),
+            crc_ok: raw.crc == raw.crc_computed,
             cells: Vec::new(),
             free_ids: Vec::new(),
             used_bytes: 0,
@@ -433,15 +263,22 @@ impl RawDb {
             view.problem = Some("pages 0-2 are the header and meta slots, not data pages".into());
             return Ok(view);
         }
-        let decoded = match kind {
-            Some(PageKind::Leaf | PageKind::Branch) => self.decode_node(&mut view),
-            Some(PageKind::Freelist) => {
+        let leaf = kind == Some(format::PageKind::Leaf);
+        let decoded = match format::kind_specific(&view.bytes) {
+            Some(KindSpecific::Node { .. }) => {
+                Node::new(&view.bytes, PageId(id), leaf).and_then(|node| {
+                    view.used_bytes = node.used_bytes();
+                    view.cells = cells_of(&node)?;
+                    Ok(())
+                })
+            }
+            Some(KindSpecific::Freelist { .. }) => {
                 freelist::read_page(&view.bytes, PageId(id)).map(|(ids, _)| view.free_ids = ids)
             }
-            Some(PageKind::Overflow) => self.check_run(&mut view),
+            Some(KindSpecific::Overflow { value_len, .. }) => self.check_run(&mut view, value_len),
             None => Err(Error::corrupt(
                 id,
-                format!("kind byte {} is no page kind", header.kind),
+                format!("kind byte {} is no page kind", raw.kind),
             )),
         };
         if let Err(e) = decoded {
@@ -450,34 +287,26 @@ impl RawDb {
         Ok(view)
     }
 
-    fn decode_node(&self, view: &mut PageView) -> Result<()> {
-        let leaf = view.kind == Some(PageKind::Leaf);
-        let node = Node::new(&view.bytes, PageId(view.id), leaf)?;
-        view.used_bytes = node.used_bytes();
-        view.cells = cells_of(&node)?;
-        Ok(())
-    }
-
     /// An overflow run's checksum covers the whole run.
-    fn check_run(&self, view: &mut PageView) -> Result<()> {
-        let len = (view.header.specific >> 32) as u32;
-        let pages = overflow::check_first_page(&view.bytes, PageId(view.id), len, self.page_bytes)?;
+    fn check_run(&self, view: &mut PageView, value_len: u32) -> Result<()> {
+        let id = PageId(view.id);
+        let pages = overflow::check_first_page(&view.bytes, id, value_len, self.page_bytes)?;
         let run = self.read_pages(view.id, pages)?;
-        view.crc_ok = format::verify_page(&run, PageId(view.id), true).is_ok();
+        view.crc_ok = format::verify_page(&run, id, true).is_ok();
         Ok(())
     }
 
     /// The named trees of the newest checkpoint.
-    pub fn trees(&self) -> Result<Vec<(String, TreeDesc)>> {
+    pub fn trees(&self) -> Result<Vec<(String, TreeFields)>> {
         let meta = self.newest_or_err()?;
         let root = meta.catalog.root.0;
         let mut trees = Vec::new();
         let mut err = None;
-        self.entries(&meta.catalog, &mut |key, value| {
+        self.walk_entries(&meta.catalog, &mut |key, value| {
             let name = String::from_utf8_lossy(key).into_owned();
             match value {
                 LeafValue::Inline(v) => match TreeDesc::decode(v, root) {
-                    Ok(d) => trees.push((name, d)),
+                    Ok(d) => trees.push((name, d.into())),
                     Err(e) => err = Some(e),
                 },
                 LeafValue::Overflow { .. } => {
@@ -492,15 +321,15 @@ impl RawDb {
     }
 
     /// Every page of a tree, depth first, with what was wrong where.
-    pub fn tree_pages(&self, desc: &TreeDesc) -> Vec<TreePage> {
+    pub fn tree_pages(&self, tree: &TreeFields) -> Vec<TreePage> {
         let mut lister = PageLister {
             pages: Vec::new(),
             page_bytes: self.page_bytes,
         };
-        if let Err(p) = self.walker().tree(desc, &mut lister) {
+        if let Err(p) = self.walker().tree(&tree.into(), &mut lister) {
             lister.pages.push(TreePage {
                 problem: Some(p.reason),
-                ..TreePage::new(desc.root.0, 0, desc.depth == 1)
+                ..TreePage::new(tree.root, 0, tree.depth == 1)
             });
         }
         lister.pages
@@ -509,6 +338,14 @@ impl RawDb {
     /// Calls `visit` for each entry of a tree, in order; stops at the first
     /// page it cannot read.
     pub fn entries(
+        &self,
+        tree: &TreeFields,
+        visit: &mut dyn FnMut(&[u8], LeafValue<'_>),
+    ) -> Result<()> {
+        self.walk_entries(&tree.into(), visit)
+    }
+
+    fn walk_entries(
         &self,
         desc: &TreeDesc,
         visit: &mut dyn FnMut(&[u8], LeafValue<'_>),
@@ -531,7 +368,7 @@ impl RawDb {
     /// The newest checkpoint's freelist.
     pub fn freelist(&self) -> FreelistView {
         let mut view = FreelistView::default();
-        let Some(meta) = self.newest_meta() else {
+        let Some(meta) = self.newest else {
             view.problem = Some("no valid meta slot".into());
             return view;
         };
@@ -558,54 +395,6 @@ impl RawDb {
         view
     }
 
-    /// Both WAL files and every record in them, and what recovery would
-    /// conclude (the same scan opening runs).
-    pub fn wal(&self) -> WalView {
-        let paths = wal_paths(&std::fs::canonicalize(&self.path).unwrap_or(self.path.clone()));
-        let (files, unreadable) = match wal::read_files(&paths) {
-            Ok(files) => (files, None),
-            Err(e) => ([None, None], Some(e.to_string())),
-        };
-        let covered = self.newest_meta().map_or(0, |m| m.wal_lsn);
-        let file_id = self.header.header.map_or(0, |h| h.file_id);
-        let tag = file_tag(file_id);
-        let mut view = WalView {
-            files: Vec::new(),
-            records: Vec::new(),
-            ends: Vec::new(),
-            recovery: Ok(0),
-        };
-        for (i, b) in files.iter().enumerate() {
-            let b = b.as_deref().unwrap_or_default();
-            let header = WalHeader::decode(b);
-            view.files.push(WalFileView {
-                path: paths[i].clone(),
-                bytes: b.len() as u64,
-                header: header.map(|h| (h.file_id, h.base_lsn)),
-            });
-            let end = match header {
-                Some(h) => walk_wal_file(b, i, h.base_lsn, covered, tag, &mut view.records),
-                None => WalEnd::Clean,
-            };
-            view.ends.push(end);
-        }
-        view.recovery = match self.newest_meta() {
-            _ if unreadable.is_some() => Err(unreadable.unwrap_or_default()),
-            Some(meta) => LogReader {
-                paths: &paths,
-                file_id,
-            }
-            .scan(files, &meta)
-            .and_then(|s| match s.loss {
-                Some(e) => Err(e),
-                None => Ok(s.records.len()),
-            })
-            .map_err(|e| e.to_string()),
-            None => Err("no valid meta slot".into()),
-        };
-        view
-    }
-
     /// The full integrity check of the newest checkpoint, plus the WAL chain
     /// recovery would follow. `progress(done, total)` is called as pages are
     /// walked.
@@ -625,7 +414,7 @@ impl RawDb {
                 });
             }
         }
-        let Some(meta) = self.newest_meta() else {
+        let Some(meta) = self.newest else {
             return report;
         };
         // pread, not the mapping: another process may truncate the file
@@ -771,13 +560,9 @@ impl<'a> TreeVisitor<'a> for EntryLister<'_> {
 /// far as it goes: with oakmap's magic put back, a checksum that holds means
 /// only the magic was damaged and the rest can be trusted.
 fn header_without_magic(b: &[u8]) -> HeaderView {
-    let mut restored = b.to_vec();
-    if let Some(magic) = restored.get_mut(..format::MAGIC.len()) {
-        magic.copy_from_slice(&format::MAGIC);
-    }
-    match FileHeader::decode(&restored) {
+    match FileHeader::decode_with_magic_restored(b) {
         Ok(h) => HeaderView {
-            header: Some(h),
+            header: Some(h.into()),
             problem: Some(
                 "magic bytes damaged; the rest of the header is intact (its checksum \
                  holds with the magic restored)"
@@ -789,7 +574,7 @@ fn header_without_magic(b: &[u8]) -> HeaderView {
             problem: Some(format!(
                 "magic bytes are not oakmap's ({}), and the header does not decode with \
                  them restored",
-                b.get(..format::MAGIC.len()).unwrap_or(b).escape_ascii()
+                FileHeader::magic_field(b).escape_ascii()
             )),
         },
     }
@@ -821,83 +606,4 @@ fn refuse_special_file(path: &Path) -> Result<()> {
             path.display()
         ),
     )))
-}
-
-/// A leaf value as stored.
-#[derive(Debug, Clone, Copy)]
-pub enum LeafValue<'a> {
-    /// Inline bytes.
-    Inline(&'a [u8]),
-    /// In an overflow run.
-    Overflow {
-        /// First page of the run.
-        page: u64,
-        /// Value length.
-        len: u32,
-    },
-}
-
-/// Decodes one WAL file's records in order, from its header on.
-fn walk_wal_file(
-    b: &[u8],
-    file: usize,
-    base: u64,
-    covered: u64,
-    tag: u32,
-    out: &mut Vec<RecordView>,
-) -> WalEnd {
-    let mut off = WAL_HEADER_BYTES;
-    loop {
-        if off >= b.len() {
-            return WalEnd::Clean;
-        }
-        let lsn = lsn_at(off, base);
-        let Some(rec) = decode_record(&b[off..], lsn, tag) else {
-            return if wal::acknowledged_after(b, off, lsn, tag).is_some() {
-                WalEnd::Corrupt { offset: off as u64 }
-            } else {
-                WalEnd::TornTail { offset: off as u64 }
-            };
-        };
-        let decoded = decode_ops(&rec);
-        let marker = decoded.as_deref().is_some_and(Op::is_switch_marker);
-        let ops = match decoded {
-            Some(ops) => ops.iter().map(describe_op).collect(),
-            None => vec!["(operations do not parse)".to_string()],
-        };
-        out.push(RecordView {
-            file,
-            marker,
-            offset: off as u64,
-            lsn,
-            txn: rec.txn,
-            synced_lsn: rec.synced_lsn,
-            len: rec.len,
-            ops,
-            status: if lsn >= covered {
-                RecordStatus::Replay
-            } else {
-                RecordStatus::Covered
-            },
-        });
-        off += rec.len;
-    }
-}
-
-fn describe_op(op: &Op<'_>) -> String {
-    let esc = |b: &[u8]| {
-        let s = b.escape_ascii().to_string();
-        if s.len() > 48 {
-            format!("{}..", &s[..48])
-        } else {
-            s
-        }
-    };
-    match op {
-        Op::Put { tree, key, value } => format!("put {tree} {} ({} bytes)", esc(key), value.len()),
-        Op::Delete { tree, key } => format!("delete {tree} {}", esc(key)),
-        Op::CreateTree { tree } => format!("create tree {tree}"),
-        Op::DeleteTree { tree } => format!("delete tree {tree}"),
-        Op::Switch => "switch: the log continues in the other file".to_string(),
-    }
 }
