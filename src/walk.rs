@@ -24,7 +24,7 @@ use std::borrow::Cow;
 use crate::error::{Error, Result};
 use crate::file::DataFile;
 use crate::format::node::{CellValue, Node};
-use crate::format::{self, DEPTH_MAX, FIRST_DATA_PAGE, PageId, TreeDesc, overflow};
+use crate::format::{self, DEPTH_MAX, FIRST_DATA_PAGE, PageId, TreeDesc, overflow, validate};
 use crate::pager::MapSource;
 
 /// One thing the integrity check found wrong.
@@ -42,10 +42,11 @@ pub(crate) enum PageSource<'a> {
     /// An open database's mapping, which the `Db` keeps valid.
     Map(MapSource<'a>),
     /// `pread` on a file no `Db` of ours has open: a page past the file's
-    /// current end is a short read, reported as corruption. With `verify`
-    /// false, pages are checked to name themselves but their checksums are
-    /// left to the caller (a tool showing a damaged page and what is under
-    /// it); an overflow run read whole is verified either way.
+    /// current end is a short read, reported as corruption. With `verify`,
+    /// pages are checked as a verifying mapping checks them; without, only
+    /// that they name themselves, their checksum and structure left to the
+    /// caller (a tool showing a damaged page and what lies under it). An
+    /// overflow run read whole is verified either way.
     Pread {
         file: &'a DataFile,
         page_count: u64,
@@ -62,6 +63,14 @@ impl<'a> PageSource<'a> {
         }
     }
 
+    /// The state's page count: every page it reaches is below it.
+    pub(crate) fn page_count(&self) -> u64 {
+        match self {
+            PageSource::Map(m) => m.page_count,
+            PageSource::Pread { page_count, .. } => *page_count,
+        }
+    }
+
     pub(crate) fn file(&self) -> &'a DataFile {
         match self {
             PageSource::Map(m) => m.file,
@@ -70,15 +79,11 @@ impl<'a> PageSource<'a> {
     }
 
     /// Page `id`, checked to name itself and, if the source verifies, its
-    /// checksum (a mapping also validates the page's structure).
+    /// checksum and its structure (format::validate).
     pub(crate) fn page(&self, id: PageId) -> Result<Cow<'a, [u8]>> {
         match self {
             PageSource::Map(m) => m.page(id).map(Cow::Borrowed),
-            PageSource::Pread { verify, .. } => {
-                let b = self.read(id, 1)?;
-                format::verify_page(&b, id, *verify)?;
-                Ok(b)
-            }
+            PageSource::Pread { .. } => self.pread_page(id, true),
         }
     }
 
@@ -103,21 +108,41 @@ impl<'a> PageSource<'a> {
             }
             .page(id)
             .map(Cow::Borrowed),
-            PageSource::Pread { .. } => {
-                let b = self.read(id, 1)?;
-                format::verify_page(&b, id, false)?;
-                Ok(b)
-            }
+            PageSource::Pread { .. } => self.pread_page(id, false),
         }
+    }
+
+    /// Page `id` by `pread`, checked to name itself and, if the source
+    /// verifies, as a mapping checks a page's first read (`pager.rs`), in
+    /// the same order: the checksum first (over the whole run, for an
+    /// overflow run's first page; only if `crc`), so random damage is
+    /// reported as such, then every structural rule the page shows on its
+    /// own. The check then finds the same problems at the same pages
+    /// whichever way it reads.
+    fn pread_page(&self, id: PageId, crc: bool) -> Result<Cow<'a, [u8]>> {
+        let b = self.read(id, 1)?;
+        format::verify_page(&b, id, false)?;
+        if let PageSource::Pread {
+            verify: true,
+            page_count,
+            ..
+        } = *self
+        {
+            let span = validate::span(&b, id, page_count)?;
+            if crc && span == 1 {
+                format::verify_page(&b, id, true)?;
+            } else if crc {
+                format::verify_page(&self.read(id, span)?, id, true)?;
+            }
+            validate::validate_page(&b, id, page_count)?;
+        }
+        Ok(b)
     }
 
     /// `pages` pages from `id`, unverified, checked to lie below the
     /// state's page count.
     fn read(&self, id: PageId, pages: u64) -> Result<Cow<'a, [u8]>> {
-        let page_count = match self {
-            PageSource::Map(m) => m.page_count,
-            PageSource::Pread { page_count, .. } => *page_count,
-        };
+        let page_count = self.page_count();
         let end = id.0.checked_add(pages);
         if id.0 < FIRST_DATA_PAGE || end.is_none_or(|e| e > page_count) {
             return Err(Error::corrupt(
@@ -512,12 +537,19 @@ mod tests {
         }
     }
 
-    fn walk(file: &DataFile, count: u64, desc: TreeDesc) -> (Result<u64, Problem>, Seen) {
+    /// Walks `desc` in `file` of `count` pages, with a source that checks
+    /// pages as a verifying mapping does (`verify`) or only their self id.
+    fn walk(
+        file: &DataFile,
+        count: u64,
+        desc: TreeDesc,
+        verify: bool,
+    ) -> (Result<u64, Problem>, Seen) {
         let src = PageSource::Pread {
             file,
             page_count: count,
             page_bytes: P,
-            verify: true,
+            verify,
         };
         let mut seen = Seen::default();
         let got = Walker::new(src, Marks::new(count as usize)).tree(&desc, &mut seen);
@@ -542,15 +574,17 @@ mod tests {
             ],
             6,
         );
-        let (got, seen) = walk(&file, 6, desc(3, 2));
-        assert_eq!(got, Ok(4));
-        assert_eq!(seen.entries, [b"a", b"b", b"c", b"d"]);
-        let c = Some(b"c".to_vec());
-        assert_eq!(
-            seen.nodes,
-            [(3, 0, None, None), (4, 1, None, c.clone()), (5, 1, c, None)]
-        );
-        assert!(seen.unusable.is_empty());
+        for verify in [false, true] {
+            let (got, seen) = walk(&file, 6, desc(3, 2), verify);
+            assert_eq!(got, Ok(4));
+            assert_eq!(seen.entries, [b"a", b"b", b"c", b"d"]);
+            let c = Some(b"c".to_vec());
+            assert_eq!(
+                seen.nodes,
+                [(3, 0, None, None), (4, 1, None, c.clone()), (5, 1, c, None)]
+            );
+            assert!(seen.unusable.is_empty());
+        }
     }
 
     #[test]
@@ -564,44 +598,59 @@ mod tests {
             ],
             6,
         );
-        let (got, seen) = walk(&file, 6, desc(3, 2));
+        let (got, seen) = walk(&file, 6, desc(3, 2), false);
         assert_eq!(got, Ok(1));
         assert_eq!(seen.unusable, [4]);
-        let (got, seen) = walk(&file, 6, desc(5, DEPTH_MAX));
+        let (got, seen) = walk(&file, 6, desc(5, DEPTH_MAX), false);
         assert_eq!(got, Ok(0), "leaf 4 sits where a branch belongs");
         assert_eq!(seen.unusable, [5, 4]);
+        // A verifying source refuses a branch that names a child twice
+        // itself, as the mapping does.
+        let (got, seen) = walk(&file, 6, desc(3, 2), true);
+        assert_eq!((got, seen.unusable), (Ok(0), vec![3]));
     }
 
     #[test]
     fn unreadable_or_misplaced_pages_are_reported() {
-        // Leaf 3 where a branch belongs, a child past the file, a checksum
-        // that fails.
+        // Leaf 3 where a branch belongs; branch 4 with a child past the
+        // state; branch 6 over leaf 5, whose checksum will fail.
         let (_d, file) = file_with(
             vec![
                 (3, leaf(&[b"a"])),
                 (4, branch(&[(b"", 9), (b"m", 5)])),
                 (5, leaf(&[b"n"])),
+                (6, branch(&[(b"", 5)])),
             ],
-            6,
+            7,
         );
-        let (got, seen) = walk(&file, 6, desc(3, 2));
-        assert_eq!((got, seen.unusable), (Ok(0), vec![3]));
-        let (got, seen) = walk(&file, 6, desc(4, 2));
+        for verify in [false, true] {
+            let (got, seen) = walk(&file, 7, desc(3, 2), verify);
+            assert_eq!((got, seen.unusable), (Ok(0), vec![3]));
+        }
+        let (got, seen) = walk(&file, 7, desc(4, 2), false);
         assert_eq!((got, seen.unusable), (Ok(1), vec![9]));
+        let (got, seen) = walk(&file, 7, desc(4, 2), true);
+        assert_eq!((got, seen.unusable), (Ok(0), vec![4]), "as the mapping");
         let mut flipped = std::fs::read(file.path()).unwrap();
         flipped[5 * P + 100] ^= 1;
         std::fs::write(file.path(), flipped).unwrap();
-        let (got, seen) = walk(&file, 6, desc(4, 2));
-        assert_eq!((got, seen.unusable), (Ok(0), vec![9, 5]));
+        let (got, seen) = walk(&file, 7, desc(6, 2), false);
+        assert_eq!(
+            (got, seen.unusable),
+            (Ok(1), vec![]),
+            "checksum left to the caller"
+        );
+        let (got, seen) = walk(&file, 7, desc(6, 2), true);
+        assert_eq!((got, seen.unusable), (Ok(0), vec![5]));
     }
 
     #[test]
     fn a_depth_over_the_bound_walks_nothing() {
         let (_d, file) = file_with(vec![(3, leaf(&[b"a"]))], 4);
-        let (got, seen) = walk(&file, 4, desc(3, DEPTH_MAX + 1));
+        let (got, seen) = walk(&file, 4, desc(3, DEPTH_MAX + 1), true);
         assert_eq!(got.unwrap_err().page, 3);
         assert!(seen.nodes.is_empty());
-        assert_eq!(walk(&file, 4, desc(0, 0)).0, Ok(0));
+        assert_eq!(walk(&file, 4, desc(0, 0), true).0, Ok(0));
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub use crate::format::PAGE_COUNT_MAX;
 use crate::format::node::{CellValue, Node};
 use crate::format::{
     self, FIRST_DATA_PAGE, FileHeader, HEADER_BYTES, KindSpecific, META_BYTES, Meta, PageId,
-    TreeDesc, freelist, overflow,
+    TreeDesc, freelist, overflow, validate,
 };
 use crate::walk::{Marks, NodeAt, PageSource, TreeVisitor, Unusable, Walker};
 
@@ -481,7 +481,7 @@ struct PageLister {
 }
 
 impl<'a> TreeVisitor<'a> for PageLister {
-    fn node(&mut self, _: &mut Walker<'a>, at: &NodeAt<'_>, node: Node<'_>) -> bool {
+    fn node(&mut self, w: &mut Walker<'a>, at: &NodeAt<'_>, node: Node<'_>) -> bool {
         let mut page = TreePage::new(at.id.0, at.level, at.leaf);
         page.fill = node.used_bytes() as f64 / (self.page_bytes - format::PAGE_HEADER_BYTES) as f64;
         let cells = match cells_of(&node) {
@@ -496,8 +496,12 @@ impl<'a> TreeVisitor<'a> for PageLister {
         let keys = cells.get(usize::from(!at.leaf)..).unwrap_or(&[]);
         page.first_key = keys.first().map(|c| c.key().to_vec());
         page.last_key = keys.last().map(|c| c.key().to_vec());
+        // What a verifying read would have refused, said here instead, so
+        // the pages under it are still shown.
         if format::verify_page(node.bytes(), at.id, true).is_err() {
             page.problem = Some("checksum mismatch".to_string());
+        } else if let Err(e) = validate::validate_page(node.bytes(), at.id, w.src.page_count()) {
+            page.problem = Some(e.to_string());
         }
         self.pages.push(page);
         !at.leaf
