@@ -223,9 +223,10 @@ impl RawDb {
         }
     }
 
-    /// A walk over the newest state's trees: a tool shows what is under a
-    /// page whose checksum fails, and says it fails. Its marks cover the
-    /// pages the file holds (a page past them cannot be read anyway).
+    /// A walk over the newest state's trees that goes on past a page whose
+    /// checksum or structure fails (the views say so themselves), so a tool
+    /// shows what lies under it. Its marks cover the pages the file holds (a
+    /// page past them cannot be read anyway).
     fn walker(&self) -> Walker<'_> {
         let page_count = self.newest.map_or(self.file_pages(), |m| m.page_count);
         // A file too large to mark on this machine gets no marks: every page
@@ -322,10 +323,7 @@ impl RawDb {
 
     /// Every page of a tree, depth first, with what was wrong where.
     pub fn tree_pages(&self, tree: &TreeFields) -> Vec<TreePage> {
-        let mut lister = PageLister {
-            pages: Vec::new(),
-            page_bytes: self.page_bytes,
-        };
+        let mut lister = PageLister { pages: Vec::new() };
         if let Err(p) = self.walker().tree(&tree.into(), &mut lister) {
             lister.pages.push(TreePage {
                 problem: Some(p.reason),
@@ -477,13 +475,13 @@ impl TreePage {
 /// going into branches only.
 struct PageLister {
     pages: Vec<TreePage>,
-    page_bytes: usize,
 }
 
 impl<'a> TreeVisitor<'a> for PageLister {
     fn node(&mut self, w: &mut Walker<'a>, at: &NodeAt<'_>, node: Node<'_>) -> bool {
         let mut page = TreePage::new(at.id.0, at.level, at.leaf);
-        page.fill = node.used_bytes() as f64 / (self.page_bytes - format::PAGE_HEADER_BYTES) as f64;
+        let body = w.src.page_bytes() - format::PAGE_HEADER_BYTES;
+        page.fill = node.used_bytes() as f64 / body as f64;
         let cells = match cells_of(&node) {
             Ok(cells) => cells,
             Err(e) => {
