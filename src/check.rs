@@ -12,34 +12,22 @@
 //! It reports problems instead of stopping at the first, and never descends
 //! into a page it has already seen, so a cycle is reported, not followed.
 //!
-//! It reads pages through a [`PageSource`]: an open database's mapping
-//! (fast; the `Db` holds the file's lock, so no one shrinks the file under
-//! it), or `pread` for the tools, which look at a file other processes may
-//! truncate while they read; a mapping would fault (SIGBUS) on the cut-off
-//! pages, `pread` returns short and the page is reported. Every number read
-//! off disk is used with checked arithmetic, and nothing is allocated from
+//! It walks trees with the walker inspection shares ([`crate::walk`]),
+//! reading pages through an open database's mapping or, for the tools, with
+//! `pread` on a file that may change under them. Nothing is allocated from
 //! the meta slot's page count before the file is known to hold that many
 //! pages.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::file::DataFile;
 use crate::format::node::{CellValue, Node};
-use crate::format::{
-    self, DEPTH_MAX, FIRST_DATA_PAGE, Meta, PAGE_HEADER_BYTES, PageId, TreeDesc, overflow,
-};
+use crate::format::{self, Meta, PAGE_HEADER_BYTES, PageId, TreeDesc, overflow};
 use crate::pager::MapSource;
-
-/// One thing the check found wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// The page it concerns.
-    pub page: u64,
-    /// What is wrong.
-    pub reason: String,
-}
+pub use crate::walk::Problem;
+use crate::walk::{Mark, Marks, NodeAt, PageSource, TreeVisitor, Unusable, Walker};
 
 /// The result of [`crate::Db::check`].
 #[derive(Debug, Clone, Default)]
@@ -106,129 +94,16 @@ impl fmt::Display for CheckReport {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mark {
-    Unseen,
-    Used,
-    Free,
-}
-
-/// Where the checker reads a state's pages from.
-#[derive(Clone, Copy)]
-enum PageSource<'a> {
-    /// An open database's mapping, which the `Db` keeps valid.
-    Map(MapSource<'a>),
-    /// `pread` on a file no `Db` of ours has open: a page past the file's
-    /// current end is a short read, reported as corruption.
-    Pread {
-        file: &'a DataFile,
-        page_count: u64,
-        page_bytes: usize,
-    },
-}
-
-impl<'a> PageSource<'a> {
-    fn page_bytes(&self) -> usize {
-        match self {
-            PageSource::Map(m) => m.page_bytes,
-            PageSource::Pread { page_bytes, .. } => *page_bytes,
-        }
-    }
-
-    fn file(&self) -> &'a DataFile {
-        match self {
-            PageSource::Map(m) => m.file,
-            PageSource::Pread { file, .. } => file,
-        }
-    }
-
-    /// Page `id`, verified (self id and checksum).
-    fn page(&self, id: PageId) -> Result<Cow<'a, [u8]>> {
-        match self {
-            PageSource::Map(m) => m.page(id).map(Cow::Borrowed),
-            PageSource::Pread { .. } => self.run(id, 1),
-        }
-    }
-
-    /// Page `id` with its self id checked but not its checksum: the first
-    /// page of an overflow run, whose checksum covers the whole run.
-    fn first_of_run(&self, id: PageId) -> Result<Cow<'a, [u8]>> {
-        match self {
-            PageSource::Map(m) => MapSource {
-                verify: false,
-                ..*m
-            }
-            .page(id)
-            .map(Cow::Borrowed),
-            PageSource::Pread { .. } => {
-                let b = self.read(id, 1)?;
-                format::verify_page(&b, id, false)?;
-                Ok(b)
-            }
-        }
-    }
-
-    /// `pages` pages from `id` as one slice, verified as one unit (an
-    /// overflow run's checksum covers all its pages).
-    fn run(&self, id: PageId, pages: u64) -> Result<Cow<'a, [u8]>> {
-        let b = self.read(id, pages)?;
-        format::verify_page(&b, id, true)?;
-        Ok(b)
-    }
-
-    /// `pages` pages from `id`, unverified, checked to lie below the
-    /// state's page count.
-    fn read(&self, id: PageId, pages: u64) -> Result<Cow<'a, [u8]>> {
-        let page_count = match self {
-            PageSource::Map(m) => m.page_count,
-            PageSource::Pread { page_count, .. } => *page_count,
-        };
-        let end = id.0.checked_add(pages);
-        if id.0 < FIRST_DATA_PAGE || end.is_none_or(|e| e > page_count) {
-            return Err(Error::corrupt(
-                id.0,
-                format!("page reference out of range (file has {page_count} pages)"),
-            ));
-        }
-        let page_bytes = self.page_bytes() as u64;
-        let too_large = || Error::corrupt(id.0, "page run too large to address");
-        let offset = id.0.checked_mul(page_bytes).ok_or_else(too_large)?;
-        let len = pages
-            .checked_mul(page_bytes)
-            .and_then(|l| usize::try_from(l).ok())
-            .ok_or_else(too_large)?;
-        match self {
-            PageSource::Map(m) => m
-                .file
-                .mapped(m.map, offset, len)
-                .map(Cow::Borrowed)
-                .ok_or_else(|| Error::corrupt(id.0, "page beyond the mapping")),
-            PageSource::Pread { file, .. } => {
-                let mut b = vec![0u8; len];
-                let n = file.read_at(&mut b, offset)?;
-                if n < len {
-                    return Err(Error::corrupt(
-                        id.0,
-                        format!(
-                            "short read: {n} of {len} bytes at offset {offset} \
-                             (the file ends before the page; was it truncated?)"
-                        ),
-                    ));
-                }
-                Ok(Cow::Owned(b))
-            }
-        }
-    }
-}
-
+/// The check's side of the walk: what it counts and what it finds wrong.
 struct Checker<'a> {
-    src: PageSource<'a>,
     /// The state's commit: no page it reaches can have been written later.
     txn: u64,
-    marks: Vec<Mark>,
     report: CheckReport,
     progress: Option<&'a dyn Fn(u64, u64)>,
-    marked: u64,
+    /// Pages marked when `progress` was last considered.
+    ticked: u64,
+    /// While the catalog is walked: its root, and the trees its entries name.
+    catalog: Option<(u64, Vec<(String, TreeDesc)>)>,
 }
 
 /// Checks the state `meta` describes, read through an open database's
@@ -250,6 +125,7 @@ pub(crate) fn check_file<'a>(
         file,
         page_count: meta.page_count,
         page_bytes,
+        verify: true,
     };
     check_pages(src, meta, progress)
 }
@@ -301,30 +177,24 @@ fn check_pages<'a>(
         ..CheckReport::default()
     };
     let marks = match pages_to_mark(&src, meta) {
-        Ok(n) => n,
+        Ok(n) => Marks::new(n),
         Err(p) => {
             report.problems.push(p);
             return report;
         }
     };
+    let mut w = Walker::new(src, marks);
     let mut c = Checker {
-        src,
         txn: meta.txn.0,
-        marks: vec![Mark::Unseen; marks],
         report,
         progress,
-        marked: 0,
+        ticked: 0,
+        catalog: Some((meta.catalog.root.0, Vec::new())),
     };
-    let mut trees = Vec::new();
-    c.walk_tree(&meta.catalog, "catalog", &mut |c, key, value| {
-        let name = String::from_utf8_lossy(key).into_owned();
-        match TreeDesc::decode(value, meta.catalog.root.0) {
-            Ok(d) => trees.push((name, d)),
-            Err(e) => c.problem(meta.catalog.root.0, format!("tree {name:?}: {e}")),
-        }
-    });
+    c.tree(&mut w, &meta.catalog, "catalog");
+    let trees = c.catalog.take().map(|(_, t)| t).unwrap_or_default();
     for (name, desc) in &trees {
-        c.walk_tree(desc, name, &mut |_, _, _| {});
+        c.tree(&mut w, desc, name);
         c.report.entries = c.report.entries.saturating_add(desc.len);
         c.report.tree_summaries.push(TreeSummary {
             name: name.clone(),
@@ -333,25 +203,32 @@ fn check_pages<'a>(
         });
     }
     c.report.trees = trees.len() as u64;
-    c.walk_freelist(meta);
-    c.report_leaks();
+    c.walk_freelist(&mut w, meta);
+    c.report_leaks(&w.marks);
     c.report
 }
-
-type Visit<'v> = dyn FnMut(&mut Checker<'_>, &[u8], &[u8]) + 'v;
 
 impl<'a> Checker<'a> {
     fn problem(&mut self, page: u64, reason: String) {
         self.report.problems.push(Problem { page, reason });
     }
 
+    /// Calls `progress` each time another 4,096 pages are marked.
+    fn tick(&mut self, marks: &Marks) {
+        let marked = marks.marked();
+        if let Some(progress) = self.progress
+            && self.ticked / 4096 != marked / 4096
+        {
+            progress(marked, marks.pages());
+        }
+        self.ticked = marked;
+    }
+
     /// Pages neither reachable nor free. Pages under a damaged one show up
     /// as leaked too, so only the first few are named.
-    fn report_leaks(&mut self) {
+    fn report_leaks(&mut self, marks: &Marks) {
         const LEAKS_LISTED: usize = 8;
-        let leaked: Vec<u64> = (FIRST_DATA_PAGE..self.marks.len() as u64)
-            .filter(|&id| self.marks[id as usize] == Mark::Unseen)
-            .collect();
+        let leaked: Vec<u64> = marks.unseen().collect();
         for &id in leaked.iter().take(LEAKS_LISTED) {
             self.problem(
                 id,
@@ -384,214 +261,104 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Marks `pages` pages from `id` used; false (with a problem) if any is
-    /// out of range or already seen.
-    fn mark(&mut self, id: u64, pages: u64, as_mark: Mark) -> bool {
-        let end = id.saturating_add(pages);
-        if id < FIRST_DATA_PAGE || end > self.marks.len() as u64 {
-            self.problem(id, format!("reference to pages {id}..{end} out of range"));
-            return false;
-        }
-        for p in id..end {
-            if self.marks[p as usize] != Mark::Unseen {
-                let what = if self.marks[p as usize] == Mark::Free {
-                    "free"
-                } else {
-                    "in use"
-                };
-                self.problem(p, format!("page referenced again (already {what})"));
-                return false;
-            }
-        }
-        for p in id..end {
-            self.marks[p as usize] = as_mark;
-        }
-        let before = self.marked;
-        self.marked += pages;
-        if let Some(progress) = self.progress
-            && before / 4096 != self.marked / 4096
-        {
-            progress(self.marked, self.marks.len() as u64);
-        }
-        true
-    }
-
-    fn walk_tree(&mut self, desc: &TreeDesc, name: &str, visit: &mut Visit<'_>) {
+    /// Walks one tree and compares what it holds with its descriptor.
+    fn tree(&mut self, w: &mut Walker<'a>, desc: &TreeDesc, name: &str) {
         if desc.depth == 0 {
             if desc.len != 0 {
                 self.problem(0, format!("tree {name:?}: empty but len {}", desc.len));
             }
             return;
         }
-        if desc.depth > DEPTH_MAX {
-            self.problem(
-                desc.root.0,
-                format!("tree {name:?}: depth {} over bound", desc.depth),
-            );
-            return;
-        }
-        let mut count = 0u64;
-        self.walk_node(desc.root, 1, desc.depth, (None, None), &mut count, visit);
-        if count != desc.len {
-            self.problem(
+        match w.tree(desc, self) {
+            Err(p) => self.problem(p.page, format!("tree {name:?}: {}", p.reason)),
+            Ok(count) if count != desc.len => self.problem(
                 desc.root.0,
                 format!("tree {name:?}: len says {}, found {count}", desc.len),
-            );
+            ),
+            Ok(_) => {}
         }
     }
 
-    fn walk_node(
-        &mut self,
-        id: PageId,
-        level: u32,
-        depth: u32,
-        bounds: (Option<Vec<u8>>, Option<Vec<u8>>),
-        count: &mut u64,
-        visit: &mut Visit<'_>,
-    ) {
-        if !self.mark(id.0, 1, Mark::Used) {
-            return;
+    fn check_order(&mut self, at: &NodeAt<'_>, keys: &[&[u8]]) {
+        if !at.leaf && keys.first().is_some_and(|k| !k.is_empty()) {
+            self.problem(at.id.0, "branch cell 0 has a key".to_string());
         }
-        let leaf = level == depth;
-        let bytes = match self.src.page(id) {
-            Ok(b) => b,
-            Err(e) => return self.problem(id.0, e.to_string()),
-        };
-        self.written_after(id.0, &bytes);
-        let node = match Node::new(&bytes, id, leaf) {
-            Ok(n) => n,
-            Err(e) => return self.problem(id.0, e.to_string()),
-        };
-        if node.count() == 0 {
-            self.problem(id.0, "empty node".to_string());
-        }
-        if leaf {
-            self.report.leaf_pages += 1;
-        } else {
-            self.report.branch_pages += 1;
-        }
-        self.report.node_bytes_used += node.used_bytes() as u64;
-        self.report.node_bytes_total += (self.src.page_bytes() - PAGE_HEADER_BYTES) as u64;
-        let mut keys: Vec<Vec<u8>> = Vec::with_capacity(node.count());
-        for i in 0..node.count() {
-            match node.key(i) {
-                Ok(k) => keys.push(k.to_vec()),
-                Err(e) => return self.problem(id.0, e.to_string()),
-            }
-        }
-        self.check_order(id, leaf, &keys, &bounds);
-        if leaf {
-            self.visit_leaf(node, &keys, count, visit);
-            return;
-        }
-        for i in 0..node.count() {
-            let lo = if i == 0 {
-                bounds.0.clone()
-            } else {
-                Some(keys[i].clone())
-            };
-            let hi = keys.get(i + 1).cloned().or_else(|| bounds.1.clone());
-            match node.child(i) {
-                Ok(child) => self.walk_node(child, level + 1, depth, (lo, hi), count, visit),
-                Err(e) => self.problem(id.0, e.to_string()),
-            }
-        }
-    }
-
-    fn check_order(
-        &mut self,
-        id: PageId,
-        leaf: bool,
-        keys: &[Vec<u8>],
-        bounds: &(Option<Vec<u8>>, Option<Vec<u8>>),
-    ) {
-        if !leaf && keys.first().is_some_and(|k| !k.is_empty()) {
-            self.problem(id.0, "branch cell 0 has a key".to_string());
-        }
-        let first_ordered = if leaf { 0 } else { 1 };
+        let first_ordered = if at.leaf { 0 } else { 1 };
         let ordered = keys.get(first_ordered..).unwrap_or(&[]);
         if ordered.windows(2).any(|w| w[0] >= w[1]) {
-            self.problem(id.0, "keys out of order".to_string());
+            self.problem(at.id.0, "keys out of order".to_string());
         }
-        if let (Some(lo), Some(k)) = (&bounds.0, ordered.first())
-            && k < lo
+        if let (Some(lo), Some(k)) = (at.lo, ordered.first())
+            && *k < lo
         {
-            self.problem(id.0, "key below its parent's separator".to_string());
+            self.problem(at.id.0, "key below its parent's separator".to_string());
         }
-        if let (Some(hi), Some(k)) = (&bounds.1, ordered.last())
-            && k >= hi
+        if let (Some(hi), Some(k)) = (at.hi, ordered.last())
+            && *k >= hi
         {
-            self.problem(id.0, "key at or above the next separator".to_string());
+            self.problem(at.id.0, "key at or above the next separator".to_string());
         }
     }
 
-    fn visit_leaf(
-        &mut self,
-        node: Node<'_>,
-        keys: &[Vec<u8>],
-        count: &mut u64,
-        visit: &mut Visit<'_>,
-    ) {
-        for (i, key) in keys.iter().enumerate() {
-            *count += 1;
-            match node.value(i) {
-                Ok(CellValue::Inline(v)) => visit(self, key, v),
-                Ok(CellValue::Overflow { page, len }) => {
-                    if let Some(run) = self.overflow(page, len) {
-                        visit(self, key, overflow::value(&run, len));
-                    }
-                }
-                Err(e) => self.problem(node.id().0, e.to_string()),
-            }
+    /// The whole overflow run of a `len`-byte value at `page`, marked and
+    /// verified.
+    fn overflow(&mut self, w: &mut Walker<'a>, page: PageId, len: u32) -> Option<Cow<'a, [u8]>> {
+        let run = w.run(page, len);
+        self.tick(&w.marks);
+        if !matches!(run, Err(Unusable::Marked(_))) {
+            self.report.overflow_pages += overflow::run_pages(len as usize, w.src.page_bytes());
         }
-    }
-
-    /// The whole overflow run of a `len`-byte value at `page`, verified.
-    fn overflow(&mut self, page: PageId, len: u32) -> Option<Cow<'a, [u8]>> {
-        let pages = overflow::run_pages(len as usize, self.src.page_bytes());
-        if !self.mark(page.0, pages, Mark::Used) {
-            return None;
-        }
-        self.report.overflow_pages += pages;
-        let run = self
-            .src
-            .first_of_run(page)
-            .and_then(|f| overflow::check_first_page(&f, page, len, self.src.page_bytes()))
-            .and_then(|_| self.src.run(page, pages));
         match run {
             Ok(r) => {
                 self.written_after(page.0, &r);
                 Some(r)
             }
-            Err(e) => {
-                self.problem(page.0, e.to_string());
+            Err(why) => {
+                self.report.problems.push(why.into_problem(page));
                 None
             }
         }
     }
 
-    fn walk_freelist(&mut self, meta: &Meta) {
+    /// A catalog entry: the tree it names, or why its value is no descriptor.
+    fn catalog_entry(&mut self, key: &[u8], value: &[u8]) {
+        let Some((root, trees)) = &mut self.catalog else {
+            return;
+        };
+        let (root, name) = (*root, String::from_utf8_lossy(key).into_owned());
+        match TreeDesc::decode(value, root) {
+            Ok(d) => trees.push((name, d)),
+            Err(e) => self.problem(root, format!("tree {name:?}: {e}")),
+        }
+    }
+
+    fn walk_freelist(&mut self, w: &mut Walker<'a>, meta: &Meta) {
         let mut listed = 0u64;
-        let src = self.src;
+        let src = w.src;
+        let marks = &mut w.marks;
         let walked = crate::freelist::walk_chain(
             meta,
             |id| src.page(id),
             |page, b, ids| {
-                if !self.mark(page.0, 1, Mark::Used) {
+                if let Err(p) = marks.mark(page.0, 1, Mark::Used) {
+                    self.report.problems.push(p);
                     return false;
                 }
                 self.report.freelist_pages += 1;
                 self.written_after(page.0, b);
                 for id in ids {
                     listed += 1;
-                    self.mark(id, 1, Mark::Free);
+                    if let Err(p) = marks.mark(id, 1, Mark::Free) {
+                        self.report.problems.push(p);
+                    }
                 }
+                self.tick(marks);
                 true
             },
         );
         if let Err(e) = walked {
             let page = match &e {
-                crate::Error::Corruption { page, .. } => *page,
+                Error::Corruption { page, .. } => *page,
                 _ => meta.freelist_head.0,
             };
             return self.problem(page, e.to_string());
@@ -606,5 +373,56 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
+    }
+}
+
+impl<'a> TreeVisitor<'a> for Checker<'a> {
+    fn read(&mut self, w: &mut Walker<'a>, at: &NodeAt<'_>, bytes: &[u8]) {
+        self.tick(&w.marks);
+        self.written_after(at.id.0, bytes);
+    }
+
+    fn node(&mut self, w: &mut Walker<'a>, at: &NodeAt<'_>, node: Node<'_>) -> bool {
+        let id = at.id.0;
+        if node.count() == 0 {
+            self.problem(id, "empty node".to_string());
+        }
+        if at.leaf {
+            self.report.leaf_pages += 1;
+        } else {
+            self.report.branch_pages += 1;
+        }
+        self.report.node_bytes_used += node.used_bytes() as u64;
+        self.report.node_bytes_total += (w.src.page_bytes() - PAGE_HEADER_BYTES) as u64;
+        let keys: Result<Vec<&[u8]>, Error> = (0..node.count()).map(|i| node.key(i)).collect();
+        match keys {
+            Ok(keys) => {
+                self.check_order(at, &keys);
+                true
+            }
+            Err(e) => {
+                self.problem(id, e.to_string());
+                false
+            }
+        }
+    }
+
+    fn entry(&mut self, w: &mut Walker<'a>, key: &[u8], value: CellValue<'_>) {
+        match value {
+            CellValue::Inline(v) => self.catalog_entry(key, v),
+            CellValue::Overflow { page, len } => {
+                if let Some(run) = self.overflow(w, page, len) {
+                    self.catalog_entry(key, overflow::value(&run, len));
+                }
+            }
+        }
+    }
+
+    fn unusable(&mut self, at: &NodeAt<'_>, why: Unusable) {
+        self.report.problems.push(why.into_problem(at.id));
+    }
+
+    fn bad_cell(&mut self, page: PageId, e: Error) {
+        self.problem(page.0, e.to_string());
     }
 }

@@ -73,6 +73,7 @@ mod snapshot;
 mod txn;
 mod verified;
 mod wal;
+mod walk;
 
 pub use check::{CheckReport, Problem, TreeSummary};
 pub use db::{Db, GetOrInsert, Stats};

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::TestDb;
-use oakmap::inspect::{CellView, RawDb, TreeDesc};
+use oakmap::inspect::{CellView, RawDb, TreeFields};
 use oakmap::{Db, Error, Options};
 
 const P: usize = 4096;
@@ -116,7 +116,7 @@ fn leaf_cell_index(b: &[u8], key: &[u8]) -> usize {
         .expect("key in leaf")
 }
 
-fn tree_desc(raw: &RawDb, name: &str) -> TreeDesc {
+fn tree_desc(raw: &RawDb, name: &str) -> TreeFields {
     let trees = raw.trees().unwrap();
     trees.into_iter().find(|(n, _)| n == name).unwrap().1
 }
@@ -402,11 +402,11 @@ fn tree_length_zero_or_max_on_a_non_empty_tree() {
             let (_dir, path) = scratch("len.oak");
             let victim = build(&path);
             let raw = RawDb::open(&path).unwrap();
-            let root = tree_desc(&raw, "t").root.0;
+            let root = tree_desc(&raw, "t").root;
             let catalog = raw.newest_meta().unwrap().catalog;
             drop(raw);
             assert_eq!(catalog.depth, 1, "the catalog is one leaf");
-            rewrite(&path, catalog.root.0, 1, |b| {
+            rewrite(&path, catalog.root, 1, |b| {
                 // The value of catalog entry "t": a tree descriptor (format.md
                 // §2), whose len is at bytes 8..16.
                 let off = slot(b, leaf_cell_index(b, b"t"));
@@ -433,7 +433,7 @@ fn branch_child_out_of_range() {
             let desc = tree_desc(&raw, "t");
             drop(raw);
             assert_eq!(desc.depth, 2, "t is a root branch over leaves");
-            let root = desc.root.0;
+            let root = desc.root;
             let mut routed = Vec::new();
             rewrite(&path, root, 1, |b| {
                 let off = slot(b, 1);

@@ -3,7 +3,9 @@
 //! check runs or after it was opened, and a meta slot whose page count the
 //! file cannot hold give problems in the report, never a signal or a huge
 //! allocation; a FIFO or a directory is refused before it is opened, never
-//! waited on.
+//! waited on; and a forged tree is reported alike by the inspector's views,
+//! its check (pread) and the open database's check (the mapping), which
+//! walk trees with one walker over pages checked by the same rules.
 
 use std::cell::Cell;
 use std::fs::OpenOptions;
@@ -11,8 +13,8 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
 
-use oakmap::Db;
-use oakmap::inspect::RawDb;
+use oakmap::inspect::{CellView, RawDb};
+use oakmap::{Db, Error};
 
 const PAGE: u64 = 4096;
 
@@ -149,4 +151,76 @@ fn fifo_and_directory_are_refused_before_opening() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn a_forged_tree_is_reported_alike_by_every_walk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.oak");
+    let db = Db::open(&path).unwrap();
+    let mut tx = db.begin_write().unwrap();
+    {
+        let mut t = tx.open_tree("t").unwrap();
+        for i in 0..500u32 {
+            t.insert(&i.to_be_bytes(), b"some value").unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    db.close().unwrap();
+    let raw = RawDb::open(&path).unwrap();
+    let (_, tree) = raw
+        .trees()
+        .unwrap()
+        .into_iter()
+        .find(|(n, _)| n == "t")
+        .unwrap();
+    assert_eq!(tree.depth, 2, "a root branch over leaves");
+    let CellView::Branch { child: shared, .. } = raw.page(tree.root).unwrap().cells[0] else {
+        unreachable!("the root is a branch")
+    };
+    drop(raw);
+    // Cell 1 of the root names cell 0's leaf too (format.md §4: the slot
+    // array at byte 32, a branch cell's child at byte 2 of the cell), and
+    // the page is sealed again so only the tree's shape is wrong.
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let mut b = vec![0u8; PAGE as usize];
+    f.read_exact_at(&mut b, tree.root * PAGE).unwrap();
+    let cell = u16::from_le_bytes([b[34], b[35]]) as usize;
+    b[cell + 2..cell + 10].copy_from_slice(&shared.to_le_bytes());
+    let crc = crc32fast::hash(&b[4..]);
+    b[0..4].copy_from_slice(&crc.to_le_bytes());
+    f.write_all_at(&b, tree.root * PAGE).unwrap();
+
+    let raw = RawDb::open(&path).unwrap();
+    let pages = raw.tree_pages(&tree);
+    let root = &pages[0];
+    assert!(
+        root.problem
+            .as_ref()
+            .is_some_and(|p| p.contains("referenced twice"))
+    );
+    let listed: Vec<_> = pages.iter().filter(|p| p.id == shared).collect();
+    assert_eq!(listed.len(), 2, "{pages:?}");
+    assert!(listed[0].problem.is_none());
+    assert!(
+        listed[1]
+            .problem
+            .as_ref()
+            .is_some_and(|p| p.contains("referenced again"))
+    );
+    let walked = raw.entries(&tree, &mut |_, _| {});
+    assert!(
+        matches!(walked, Err(Error::Corruption { page, .. }) if page == shared),
+        "{walked:?}"
+    );
+    // The tools' check (pread) and the open database's (the mapping) find
+    // the same problems at the same pages.
+    let by_pread = raw.check(None);
+    assert!(!by_pread.is_clean() && by_pread.problems[0].page == tree.root);
+    let by_map = Db::open(&path).unwrap().check().unwrap();
+    assert_eq!(by_pread.problems, by_map.problems, "{by_pread}{by_map}");
 }

@@ -208,8 +208,7 @@ fn a_log_of_another_cycle_or_database_is_refused() {
         .unwrap()
         .newest_meta()
         .unwrap()
-        .wal_base
-        .0;
+        .wal_base;
     let wal = RawDb::open(&now_path).unwrap().wal();
     let i = wal
         .files

@@ -34,6 +34,12 @@ pub(crate) fn write_page(b: &mut [u8], ids: &[u64], next: PageId) {
     b[PAGE_HEADER_BYTES + ids.len() * 8..].fill(0);
 }
 
+/// `next` as stored in page `b` (a whole page), unchecked: for tools
+/// showing the fields of a page that may not decode.
+pub(crate) fn next_field(b: &[u8]) -> u64 {
+    get_u64(b, NEXT)
+}
+
 /// Decodes freelist page `id`: its entries and the next page.
 pub(crate) fn read_page(b: &[u8], id: PageId) -> Result<(Vec<u64>, PageId)> {
     if page_kind(b) != Some(PageKind::Freelist) {

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 
 /// A page number: byte offset `id * page_size` in the data file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct PageId(pub u64);
+pub(crate) struct PageId(pub u64);
 
 /// A log sequence number: a position in the write-ahead log as a whole,
 /// counted in bytes since the database's log began, across both files. A
@@ -36,11 +36,6 @@ pub struct PageId(pub u64);
 pub struct Lsn(pub u64);
 
 impl Lsn {
-    /// The LSN `bytes` further on, or `None` past `u64::MAX`.
-    pub fn checked_add(self, bytes: u64) -> Option<Lsn> {
-        self.0.checked_add(bytes).map(Lsn)
-    }
-
     /// Bytes of log from `earlier` to here (`earlier` must not be later).
     pub fn bytes_since(self, earlier: Lsn) -> u64 {
         debug_assert!(earlier <= self, "bytes_since a later LSN");
@@ -72,7 +67,7 @@ impl std::fmt::Display for Lsn {
 
 /// A transaction id: the number of the commit that produced a state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct TxnId(pub u64);
+pub(crate) struct TxnId(pub u64);
 
 /// The format version this build reads and writes. Version 2 added the
 /// meta slot's log fields (`wal_base`, `meta_seq`, the clean mark) and the
@@ -147,7 +142,7 @@ const _: () = assert!(HEADER_CRC + 4 == HEADER_BYTES);
 
 /// The file header: identifies the file and fixes its page size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileHeader {
+pub(crate) struct FileHeader {
     /// Format version ([`FORMAT_VERSION`]).
     pub version: u32,
     /// Page size in bytes, fixed at creation.
@@ -178,6 +173,29 @@ impl FileHeader {
         let crc = crc32(&b[..HEADER_CRC]);
         put_u32(&mut b, HEADER_CRC, crc);
         b
+    }
+
+    /// Decodes `b` as if its first bytes were oakmap's magic: for a tool
+    /// looking at a file whose magic was overwritten, where a checksum that
+    /// holds says only the magic was damaged.
+    pub(crate) fn decode_with_magic_restored(b: &[u8]) -> Result<FileHeader, HeaderError> {
+        let mut restored = b.to_vec();
+        if let Some(magic) = restored.get_mut(HEADER_MAGIC..HEADER_MAGIC + MAGIC.len()) {
+            magic.copy_from_slice(&MAGIC);
+        }
+        FileHeader::decode(&restored)
+    }
+
+    /// The bytes of `b` where the magic belongs (fewer if `b` is shorter).
+    pub(crate) fn magic_field(b: &[u8]) -> &[u8] {
+        b.get(HEADER_MAGIC..HEADER_MAGIC + MAGIC.len()).unwrap_or(b)
+    }
+
+    /// The page size field of a header that may not decode, if `b` reaches
+    /// it: unchecked, for a tool guessing the page size of a damaged file.
+    pub(crate) fn page_bytes_field(b: &[u8]) -> Option<u32> {
+        b.get(HEADER_PAGE_BYTES..HEADER_PAGE_BYTES + 4)
+            .map(|_| get_u32(b, HEADER_PAGE_BYTES))
     }
 
     pub(crate) fn decode(b: &[u8]) -> Result<FileHeader, HeaderError> {
@@ -212,7 +230,7 @@ impl FileHeader {
 
 /// Where a tree lives: its root page, entry count and depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TreeDesc {
+pub(crate) struct TreeDesc {
     /// Root page, or `PageId(0)` for an empty tree.
     pub root: PageId,
     /// Number of entries.
@@ -270,7 +288,7 @@ impl TreeDesc {
 
 /// One meta slot: the root of a committed state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Meta {
+pub(crate) struct Meta {
     /// The commit that wrote this slot.
     pub txn: TxnId,
     /// Pages in use by the file: every page id referenced is below this.
@@ -428,7 +446,7 @@ const _: () = assert!(PH_KIND_SPECIFIC + 8 == PAGE_HEADER_BYTES);
 
 /// What a data page holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PageKind {
+pub(crate) enum PageKind {
     /// Interior node: separator keys and child page ids.
     Branch = 1,
     /// Leaf node: keys and values (or overflow references).
@@ -453,7 +471,7 @@ impl PageKind {
 
 /// The common header's fields as stored, undecoded (for tools).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawPageHeader {
+pub(crate) struct RawPageHeader {
     /// The checksum as stored.
     pub crc: u32,
     /// The checksum the bytes have (over the page, or the first page of a run).
@@ -480,6 +498,39 @@ pub(crate) fn raw_page_header(b: &[u8]) -> RawPageHeader {
         txn: get_u64(b, PH_TXN),
         specific: get_u64(b, PH_KIND_SPECIFIC),
     }
+}
+
+/// A page header's kind-specific bytes (bytes 24..32), decoded by the
+/// page's kind byte (§4–§6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KindSpecific {
+    /// A branch or leaf page (§4).
+    Node { data_start: u32 },
+    /// The first page of an overflow run (§5).
+    Overflow { run_pages: u32, value_len: u32 },
+    /// A freelist page (§6).
+    Freelist { next: u64 },
+}
+
+/// The kind-specific bytes of page `b` (a whole page), unchecked: for tools
+/// showing the fields of a page that may not decode. `None` when the kind
+/// byte is no kind.
+pub(crate) fn kind_specific(b: &[u8]) -> Option<KindSpecific> {
+    Some(match page_kind(b)? {
+        PageKind::Branch | PageKind::Leaf => KindSpecific::Node {
+            data_start: node::data_start_field(b),
+        },
+        PageKind::Overflow => {
+            let (run_pages, value_len) = overflow::fields(b);
+            KindSpecific::Overflow {
+                run_pages,
+                value_len,
+            }
+        }
+        PageKind::Freelist => KindSpecific::Freelist {
+            next: freelist::next_field(b),
+        },
+    })
 }
 
 /// The txn a page header says wrote the page.
@@ -567,6 +618,48 @@ mod tests {
             FileHeader::decode(&b[..20]),
             Err(HeaderError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn header_with_damaged_magic() {
+        let h = FileHeader {
+            version: FORMAT_VERSION,
+            page_bytes: 16384,
+            file_id: 7,
+        };
+        let mut b = h.encode();
+        b[0] = b'X';
+        assert_eq!(FileHeader::decode(&b), Err(HeaderError::NotOurs));
+        assert_eq!(FileHeader::decode_with_magic_restored(&b), Ok(h));
+        assert_eq!(FileHeader::magic_field(&b), b"XAKMAPDB");
+        assert_eq!(FileHeader::page_bytes_field(&b), Some(16384));
+        b[HEADER_FILE_ID] ^= 1;
+        assert!(FileHeader::decode_with_magic_restored(&b).is_err());
+        assert_eq!(FileHeader::magic_field(&b[..3]), b"XAK");
+        assert_eq!(FileHeader::page_bytes_field(&b[..15]), None);
+    }
+
+    #[test]
+    fn kind_specific_of_each_kind() {
+        let mut p = vec![0u8; 4096];
+        node::init_node(&mut p, PageKind::Leaf);
+        assert_eq!(
+            kind_specific(&p),
+            Some(KindSpecific::Node { data_start: 4096 })
+        );
+        freelist::write_page(&mut p, &[5], PageId(77));
+        assert_eq!(kind_specific(&p), Some(KindSpecific::Freelist { next: 77 }));
+        p[PH_KIND] = 9;
+        assert_eq!(kind_specific(&p), None);
+        let head = overflow::run_header(PageId(3), TxnId(1), &[7u8; 5000], 4096);
+        p[..head.len()].copy_from_slice(&head);
+        assert_eq!(
+            kind_specific(&p),
+            Some(KindSpecific::Overflow {
+                run_pages: 2,
+                value_len: 5000
+            })
+        );
     }
 
     #[test]

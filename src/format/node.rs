@@ -33,6 +33,12 @@ pub(crate) const FLAG_OVERFLOW: u8 = 1;
 
 const DATA_START: usize = PH_KIND_SPECIFIC; // u32 within bytes 24..28; 28..32 zero
 
+/// `data_start` as stored in page `b` (a whole page), unchecked: for tools
+/// showing the fields of a page that may not decode.
+pub(crate) fn data_start_field(b: &[u8]) -> u32 {
+    get_u32(b, DATA_START)
+}
+
 /// A value as stored in a leaf cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CellValue<'a> {
@@ -123,6 +129,10 @@ impl<'a> Node<'a> {
 
     pub(crate) fn id(&self) -> PageId {
         self.id
+    }
+    /// The page's bytes.
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.b
     }
     pub(crate) fn is_leaf(&self) -> bool {
         self.leaf

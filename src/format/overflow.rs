@@ -53,6 +53,12 @@ pub(crate) fn run_header(
     head
 }
 
+/// The first page's two fields, `(run_pages, value_len)`, unchecked: for
+/// tools showing a page that may not decode.
+pub(crate) fn fields(first: &[u8]) -> (u32, u32) {
+    (get_u32(first, RUN_PAGES), get_u32(first, VALUE_LEN))
+}
+
 /// Bytes of zeros after a value of `len` bytes to the end of its run.
 pub(crate) fn run_tail_bytes(len: usize, page_bytes: usize) -> usize {
     run_pages(len, page_bytes) as usize * page_bytes - PAGE_HEADER_BYTES - len

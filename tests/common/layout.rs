@@ -107,7 +107,7 @@ impl Layout {
             .map(|r| (r.file, r.offset as usize, r.len, r.txn))
             .collect();
         records.sort_by_key(|r| r.3);
-        let (meta_txn, page_count) = (meta.txn.0, meta.page_count);
+        let (meta_txn, page_count) = (meta.txn_id, meta.page_count);
         Layout {
             files,
             roles,

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use oakmap::inspect::{
-    CellView, LeafValue, MetaView, PageKind, RawDb, RecordStatus, TreeDesc, WalEnd,
+    CellView, KindFields, LeafValue, MetaView, RawDb, RecordStatus, TreeFields, WalEnd,
 };
 use serde_json::{Value, json};
 
@@ -102,18 +102,18 @@ fn meta_json(m: &MetaView) -> Value {
     match &m.meta {
         Ok(meta) => json!({
             "slot": m.slot, "valid": true, "newest": m.newest,
-            "txn_id": meta.txn.0, "page_count": meta.page_count,
+            "txn_id": meta.txn_id, "page_count": meta.page_count,
             "catalog": desc_json(&meta.catalog),
-            "freelist_head": meta.freelist_head.0, "free_count": meta.free_count,
-            "wal_lsn": meta.wal_lsn.0, "wal_base": meta.wal_base.0, "wal_file": meta.wal_file,
+            "freelist_head": meta.freelist_head, "free_count": meta.free_count,
+            "wal_lsn": meta.wal_lsn, "wal_base": meta.wal_base, "wal_file": meta.wal_file,
             "seq": meta.seq, "clean": meta.clean,
         }),
         Err(reason) => json!({"slot": m.slot, "valid": false, "problem": reason}),
     }
 }
 
-fn desc_json(d: &TreeDesc) -> Value {
-    json!({"root": d.root.0, "len": d.len, "depth": d.depth})
+fn desc_json(d: &TreeFields) -> Value {
+    json!({"root": d.root, "len": d.len, "depth": d.depth})
 }
 
 fn summary(db: &RawDb) -> Out {
@@ -129,16 +129,16 @@ fn summary(db: &RawDb) -> Out {
         (Some(hd), None) => {
             t += &format!(
                 "header: format_version {} page_bytes {} file_id {:016x} (checksum ok)\n",
-                hd.version, hd.page_bytes, hd.file_id
+                hd.format_version, hd.page_bytes, hd.file_id
             );
-            json!({"format_version": hd.version, "page_bytes": hd.page_bytes, "file_id": hd.file_id, "valid": true})
+            json!({"format_version": hd.format_version, "page_bytes": hd.page_bytes, "file_id": hd.file_id, "valid": true})
         }
         (Some(hd), Some(p)) => {
             t += &format!(
                 "header: DAMAGED: {p}: format_version {} page_bytes {} file_id {:016x}\n",
-                hd.version, hd.page_bytes, hd.file_id
+                hd.format_version, hd.page_bytes, hd.file_id
             );
-            json!({"format_version": hd.version, "page_bytes": hd.page_bytes, "file_id": hd.file_id, "valid": false, "problem": p})
+            json!({"format_version": hd.format_version, "page_bytes": hd.page_bytes, "file_id": hd.file_id, "valid": false, "problem": p})
         }
         (None, p) => {
             t += &format!("header: DAMAGED: {}\n", p.as_deref().unwrap_or("?"));
@@ -151,7 +151,7 @@ fn summary(db: &RawDb) -> Out {
                 "meta slot {}{}: txn_id {} seq {} page_count {} wal_lsn {} (wal{} from {}){} freelist_head {} free_count {} catalog root {} depth {} len {}\n",
                 m.slot,
                 if m.newest { " (newest)" } else { "" },
-                meta.txn.0,
+                meta.txn_id,
                 meta.seq,
                 meta.page_count,
                 meta.wal_lsn,
@@ -162,9 +162,9 @@ fn summary(db: &RawDb) -> Out {
                 } else {
                     ""
                 },
-                meta.freelist_head.0,
+                meta.freelist_head,
                 meta.free_count,
-                meta.catalog.root.0,
+                meta.catalog.root,
                 meta.catalog.depth,
                 meta.catalog.len
             ),
@@ -177,7 +177,7 @@ fn summary(db: &RawDb) -> Out {
             for (name, d) in &trees {
                 t += &format!(
                     "  {name:<24} root {:>8} depth {:>2} len {}\n",
-                    d.root.0, d.depth, d.len
+                    d.root, d.depth, d.len
                 );
             }
             Value::Array(
@@ -231,7 +231,7 @@ fn tree(db: &RawDb, name: &str, args: &Args) -> oakmap::Result<Out> {
     };
     let mut t = format!(
         "tree {name}: root {} depth {} len {}\n",
-        desc.root.0, desc.depth, desc.len
+        desc.root, desc.depth, desc.len
     );
     let pages = db.tree_pages(&desc);
     let mut pages_json = Vec::new();
@@ -296,7 +296,7 @@ fn page(db: &RawDb, id: u64) -> oakmap::Result<Out> {
         .map_or_else(|| format!("unknown ({})", h.kind), |k| format!("{k:?}"));
     let mut t = format!(
         "page {id}\n  page_crc   {:08x} ({})\n  kind       {kind}\n  count      {}\n  page_id    {}{}\n  txn_id     {}\n",
-        h.crc,
+        h.page_crc,
         if v.crc_ok {
             "ok".to_string()
         } else {
@@ -309,19 +309,17 @@ fn page(db: &RawDb, id: u64) -> oakmap::Result<Out> {
         } else {
             ""
         },
-        h.txn,
+        h.txn_id,
     );
-    t += &match v.kind {
-        Some(PageKind::Leaf | PageKind::Branch) => format!(
-            "  data_start {}\n  used_bytes {}\n",
-            h.specific as u32, v.used_bytes
-        ),
-        Some(PageKind::Overflow) => format!(
-            "  run_pages  {}\n  value_len  {}\n",
-            h.specific as u32,
-            h.specific >> 32
-        ),
-        Some(PageKind::Freelist) => format!("  next       {}\n", h.specific),
+    t += &match v.kind_fields {
+        Some(KindFields::Node { data_start }) => {
+            format!("  data_start {data_start}\n  used_bytes {}\n", v.used_bytes)
+        }
+        Some(KindFields::Overflow {
+            run_pages,
+            value_len,
+        }) => format!("  run_pages  {run_pages}\n  value_len  {value_len}\n"),
+        Some(KindFields::Freelist { next }) => format!("  next       {next}\n"),
         None => String::new(),
     };
     if let Some(p) = &v.problem {
@@ -364,8 +362,8 @@ fn page(db: &RawDb, id: u64) -> oakmap::Result<Out> {
     Ok(Out {
         text: t,
         json: json!({
-            "page": id, "page_crc": h.crc, "crc_ok": v.crc_ok, "kind": h.kind, "count": h.count,
-            "page_id": h.page_id, "txn_id": h.txn, "kind_specific": h.specific,
+            "page": id, "page_crc": h.page_crc, "crc_ok": v.crc_ok, "kind": h.kind, "count": h.count,
+            "page_id": h.page_id, "txn_id": h.txn_id, "kind_specific": h.kind_specific,
             "cells": cells_json, "entries": v.free_ids, "problem": v.problem,
             "hex": v.bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
         }),

@@ -116,7 +116,7 @@ fn stats(file: &PathBuf) -> Result<(), oakmap::Error> {
     println!("file            {}", file.display());
     println!("file bytes      {}", db.file_bytes());
     println!("page bytes      {}", db.page_bytes());
-    println!("checkpoint txn  {}", meta.map_or(0, |m| m.txn.0));
+    println!("checkpoint txn  {}", meta.map_or(0, |m| m.txn_id));
     println!("pages           {} (free {})", r.pages, r.free_pages);
     println!("  branch        {}", r.branch_pages);
     println!("  leaf          {}", r.leaf_pages);

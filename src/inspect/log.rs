@@ -1,0 +1,200 @@
+//! The write-ahead log as [`RawDb::wal`] finds it: every record of both
+//! files, where each file's records end, and what recovery would conclude
+//! (the scan opening runs, `wal::LogReader::scan`).
+
+use std::path::PathBuf;
+
+use super::RawDb;
+use crate::format::Lsn;
+use crate::format::wal::{
+    Op, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag, lsn_at,
+};
+use crate::wal::{self, LogReader, wal_paths};
+
+/// A WAL file as found.
+#[derive(Debug, Clone)]
+pub struct WalFileView {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its length in bytes (0 if missing).
+    pub bytes: u64,
+    /// Its header's `file_id` and `base_lsn`, if the header decodes.
+    pub header: Option<(u64, u64)>,
+}
+
+/// How a record fared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordStatus {
+    /// Valid, and not yet covered by the newest checkpoint: recovery replays it.
+    Replay,
+    /// Valid, but before the newest checkpoint's position.
+    Covered,
+}
+
+/// One WAL record.
+#[derive(Debug, Clone)]
+pub struct RecordView {
+    /// Which file (0 or 1).
+    pub file: usize,
+    /// Byte offset in it.
+    pub offset: u64,
+    /// Its LSN.
+    pub lsn: u64,
+    /// A switch marker: no commit, the log continues in the other file.
+    pub marker: bool,
+    /// The commit it records (0 for a marker).
+    pub txn: u64,
+    /// How far the log was durable when it was written.
+    pub synced_lsn: u64,
+    /// Its length in bytes.
+    pub len: usize,
+    /// Its operations, as text: `put tree key (N bytes)` and so on.
+    pub ops: Vec<String>,
+    /// Replayed or covered.
+    pub status: RecordStatus,
+}
+
+/// Where a WAL file's records end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalEnd {
+    /// At the end of the file.
+    Clean,
+    /// At bytes that do not decode, with nothing acknowledged after them.
+    TornTail {
+        /// Byte offset where the bad bytes start.
+        offset: u64,
+    },
+    /// At a damaged record that acknowledged records follow.
+    Corrupt {
+        /// Byte offset of the damaged record.
+        offset: u64,
+    },
+}
+
+/// Both WAL files, every record in each.
+#[derive(Debug, Clone)]
+pub struct WalView {
+    /// The two files.
+    pub files: Vec<WalFileView>,
+    /// Every decodable record, file by file.
+    pub records: Vec<RecordView>,
+    /// How each file's records end.
+    pub ends: Vec<WalEnd>,
+    /// What recovery would conclude: Ok(records to replay) or its error.
+    pub recovery: std::result::Result<usize, String>,
+}
+
+impl RawDb {
+    /// Both WAL files and every record in them, and what recovery would
+    /// conclude (the same scan opening runs).
+    pub fn wal(&self) -> WalView {
+        let paths = wal_paths(&std::fs::canonicalize(&self.path).unwrap_or(self.path.clone()));
+        let (files, unreadable) = match wal::read_files(&paths) {
+            Ok(files) => (files, None),
+            Err(e) => ([None, None], Some(e.to_string())),
+        };
+        let covered = self.newest.map_or(Lsn(0), |m| m.wal_lsn);
+        let file_id = self.header.header.map_or(0, |h| h.file_id);
+        let tag = file_tag(file_id);
+        let mut view = WalView {
+            files: Vec::new(),
+            records: Vec::new(),
+            ends: Vec::new(),
+            recovery: Ok(0),
+        };
+        for (i, b) in files.iter().enumerate() {
+            let b = b.as_deref().unwrap_or_default();
+            let header = WalHeader::decode(b);
+            view.files.push(WalFileView {
+                path: paths[i].clone(),
+                bytes: b.len() as u64,
+                header: header.map(|h| (h.file_id, h.base_lsn.0)),
+            });
+            let end = match header {
+                Some(h) => walk_wal_file(b, i, h.base_lsn, covered, tag, &mut view.records),
+                None => WalEnd::Clean,
+            };
+            view.ends.push(end);
+        }
+        view.recovery = match self.newest {
+            _ if unreadable.is_some() => Err(unreadable.unwrap_or_default()),
+            Some(meta) => LogReader {
+                paths: &paths,
+                file_id,
+            }
+            .scan(files, &meta)
+            .and_then(|s| match s.loss {
+                Some(e) => Err(e),
+                None => Ok(s.records.len()),
+            })
+            .map_err(|e| e.to_string()),
+            None => Err("no valid meta slot".into()),
+        };
+        view
+    }
+}
+
+/// Decodes one WAL file's records in order, from its header on.
+fn walk_wal_file(
+    b: &[u8],
+    file: usize,
+    base: Lsn,
+    covered: Lsn,
+    tag: u32,
+    out: &mut Vec<RecordView>,
+) -> WalEnd {
+    let mut off = WAL_HEADER_BYTES;
+    loop {
+        if off >= b.len() {
+            return WalEnd::Clean;
+        }
+        let lsn = lsn_at(off, base);
+        let Some(rec) = decode_record(&b[off..], lsn, tag) else {
+            return if wal::acknowledged_after(b, off, lsn, tag).is_some() {
+                WalEnd::Corrupt { offset: off as u64 }
+            } else {
+                WalEnd::TornTail { offset: off as u64 }
+            };
+        };
+        let decoded = decode_ops(&rec);
+        let marker = decoded.as_deref().is_some_and(Op::is_switch_marker);
+        let ops = match decoded {
+            Some(ops) => ops.iter().map(describe_op).collect(),
+            None => vec!["(operations do not parse)".to_string()],
+        };
+        out.push(RecordView {
+            file,
+            marker,
+            offset: off as u64,
+            lsn: lsn.0,
+            txn: rec.txn,
+            synced_lsn: rec.synced_lsn.0,
+            len: rec.len,
+            ops,
+            status: if lsn >= covered {
+                RecordStatus::Replay
+            } else {
+                RecordStatus::Covered
+            },
+        });
+        off += rec.len;
+    }
+}
+
+fn describe_op(op: &Op<'_>) -> String {
+    let esc = |b: &[u8]| {
+        let s = b.escape_ascii().to_string();
+        if s.len() > 48 {
+            format!("{}..", &s[..48])
+        } else {
+            s
+        }
+    };
+    match op {
+        Op::Put { tree, key, value } => format!("put {tree} {} ({} bytes)", esc(key), value.len()),
+        Op::Delete { tree, key } => format!("delete {tree} {}", esc(key)),
+        Op::CreateTree { tree } => format!("create tree {tree}"),
+        Op::DeleteTree { tree } => format!("delete tree {tree}"),
+        Op::Switch => "switch: the log continues in the other file".to_string(),
+    }
+}
