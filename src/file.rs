@@ -20,6 +20,7 @@ use std::sync::{Arc, OnceLock};
 use memmap2::{Mmap, MmapOptions};
 
 use crate::error::{Error, Limit, Result};
+use crate::format::{META_BYTES, Meta};
 use crate::io::{Io, IoFile, IoHook};
 use crate::verified::Verified;
 
@@ -221,5 +222,33 @@ impl DataFile {
         let map = self.maps.get(idx)?.get()?;
         let start = usize::try_from(offset).ok()?;
         map.get(start..start.checked_add(len)?)
+    }
+}
+
+/// Both meta slots as read: each decoded, or the error saying why not, and
+/// which one is newest (`Meta::is_newer_than`). The one reading of the
+/// slots that opening and the tools share.
+pub(crate) struct MetaSlots {
+    pub(crate) slots: [Result<Meta>; 2],
+    pub(crate) newest: Option<usize>,
+}
+
+impl DataFile {
+    /// Reads and decodes both meta slots of a file of `page_bytes` pages;
+    /// an `Err` only when a read fails.
+    pub(crate) fn meta_slots(&self, page_bytes: usize) -> Result<MetaSlots> {
+        let read = |slot: usize| -> Result<Result<Meta>> {
+            let mut b = [0u8; META_BYTES];
+            let n = self.read_at(&mut b, Meta::page_of_slot(slot) * page_bytes as u64)?;
+            Ok(Meta::decode(&b[..n], slot))
+        };
+        let slots = [read(0)?, read(1)?];
+        let newest = match (&slots[0], &slots[1]) {
+            (Ok(a), Ok(b)) => Some(usize::from(b.is_newer_than(a))),
+            (Ok(_), Err(_)) => Some(0),
+            (Err(_), Ok(_)) => Some(1),
+            (Err(_), Err(_)) => None,
+        };
+        Ok(MetaSlots { slots, newest })
     }
 }

@@ -22,7 +22,7 @@ use crate::checkpoint;
 use crate::commit::CommitLog;
 use crate::engine::{Engine, Found};
 use crate::error::{Error, Limit, Result};
-use crate::file::DataFile;
+use crate::file::{DataFile, MetaSlots};
 use crate::format::wal::{Op, decode_ops, decode_record, file_tag, offset_of};
 use crate::format::{
     self, FIRST_DATA_PAGE, FORMAT_VERSION, FileHeader, HEADER_BYTES, Lsn, META_BYTES, Meta, TxnId,
@@ -370,25 +370,17 @@ fn read_header(file: &DataFile) -> Result<FileHeader> {
 
 /// Reads both meta slots and returns the newest valid one, its slot, and
 /// whether the other slot failed to decode.
-pub(crate) fn newest_meta(file: &DataFile, page_bytes: usize) -> Result<(Meta, usize, bool)> {
-    let mut best: Option<(Meta, usize)> = None;
-    let mut first_err = None;
-    for slot in 0..2 {
-        let mut b = [0u8; META_BYTES];
-        let n = file.read_at(&mut b, Meta::page_of_slot(slot) * page_bytes as u64)?;
-        match Meta::decode(&b[..n], slot) {
-            Ok(m) if best.is_none_or(|(b, _)| m.is_newer_than(&b)) => best = Some((m, slot)),
-            Ok(_) => {}
-            Err(e) => first_err = first_err.or(Some(e)),
-        }
-    }
-    match (best, first_err) {
-        (Some((meta, slot)), err) => Ok((meta, slot, err.is_some())),
-        (None, Some(Error::Corruption { reason, .. })) => Err(Error::corrupt(
+fn newest_meta(file: &DataFile, page_bytes: usize) -> Result<(Meta, usize, bool)> {
+    let MetaSlots { slots, newest } = file.meta_slots(page_bytes)?;
+    let [s0, s1] = slots;
+    match (newest, s0, s1) {
+        (Some(0), Ok(meta), other) => Ok((meta, 0, other.is_err())),
+        (Some(1), other, Ok(meta)) => Ok((meta, 1, other.is_err())),
+        (_, Err(Error::Corruption { reason, .. }), _) => Err(Error::corrupt(
             1,
             format!("no valid meta slot (slot 0: {reason}; slot 1 also invalid)"),
         )),
-        (None, _) => Err(Error::corrupt(1, "no valid meta slot")),
+        _ => Err(Error::corrupt(1, "no valid meta slot")),
     }
 }
 

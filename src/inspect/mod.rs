@@ -27,14 +27,14 @@ pub use self::views::{
 };
 use crate::check::{self, CheckReport, Problem};
 use crate::error::{Error, Result};
-use crate::file::DataFile;
+use crate::file::{DataFile, MetaSlots};
 /// The largest page count a meta slot may name (a larger one makes the slot
 /// invalid): `page_count * page_bytes` fits a `u64` at every page size.
 pub use crate::format::PAGE_COUNT_MAX;
 use crate::format::node::{CellValue, Node};
 use crate::format::{
-    self, FIRST_DATA_PAGE, FileHeader, HEADER_BYTES, KindSpecific, META_BYTES, Meta, PageId,
-    TreeDesc, freelist, overflow, validate,
+    self, FIRST_DATA_PAGE, FileHeader, HEADER_BYTES, KindSpecific, Meta, PageId, TreeDesc,
+    freelist, overflow, validate,
 };
 use crate::walk::{Marks, NodeAt, PageSource, TreeVisitor, Unusable, Walker};
 
@@ -130,30 +130,17 @@ impl RawDb {
     /// Both slots as found, and the newest valid one (chosen as recovery
     /// chooses, by [`Meta::is_newer_than`]).
     fn read_metas(&mut self) -> Result<()> {
-        let mut decoded = Vec::new();
-        for slot in 0..2 {
-            let mut b = [0u8; META_BYTES];
-            let n = self
-                .file
-                .read_at(&mut b, Meta::page_of_slot(slot) * self.page_bytes as u64)?;
-            decoded.push(Meta::decode(&b[..n], slot).map_err(|e| match e {
-                Error::Corruption { reason, .. } => reason,
-                other => other.to_string(),
-            }));
-        }
-        let newest = match (&decoded[0], &decoded[1]) {
-            (Ok(a), Ok(b)) => Some(usize::from(b.is_newer_than(a))),
-            (Ok(_), Err(_)) => Some(0),
-            (Err(_), Ok(_)) => Some(1),
-            (Err(_), Err(_)) => None,
-        };
-        self.newest = newest.and_then(|i| decoded[i].as_ref().ok().copied());
-        self.metas = decoded
+        let MetaSlots { slots, newest } = self.file.meta_slots(self.page_bytes)?;
+        self.newest = newest.and_then(|i| slots[i].as_ref().ok().copied());
+        self.metas = slots
             .into_iter()
             .enumerate()
             .map(|(slot, meta)| MetaView {
                 slot,
-                meta: meta.map(MetaFields::from),
+                meta: meta.map(MetaFields::from).map_err(|e| match e {
+                    Error::Corruption { reason, .. } => reason,
+                    other => other.to_string(),
+                }),
                 newest: newest == Some(slot),
             })
             .collect();
