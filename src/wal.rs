@@ -46,7 +46,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::format::wal::{
-    Op, SWITCH_MARKER_BYTES, WAL_HEADER_BYTES, WalHeader, claimed_synced_lsn, decode_ops,
+    Op, Record, SWITCH_MARKER_BYTES, WAL_HEADER_BYTES, WalHeader, claimed_synced_lsn, decode_ops,
     decode_record, file_tag, offset_of,
 };
 use crate::format::{Lsn, Meta};
@@ -450,11 +450,9 @@ impl Walk<'_, '_> {
     /// the log continues in the other file). Errors are losses: a damaged
     /// record that acknowledged ones follow, a record whose operations do
     /// not parse, a gap in the commit numbers.
-    fn file(&mut self, b: &[u8], file: usize, mut off: usize) -> Result<bool> {
-        while off < b.len() {
-            let Some(r) = decode_record(&b[off..], self.lsn, self.tag) else {
-                return self.check_tail(b, file, off).map(|()| false);
-            };
+    fn file(&mut self, b: &[u8], file: usize, off: usize) -> Result<bool> {
+        let mut records = Records::new(b, off, self.lsn, self.tag);
+        for (off, r) in records.by_ref() {
             let ops = decode_ops(&r);
             if ops.as_deref().is_some_and(Op::is_switch_marker) {
                 self.lsn += r.len as u64;
@@ -486,27 +484,97 @@ impl Walk<'_, '_> {
             self.records.push(FoundRecord {
                 file,
                 offset: off,
-                lsn: self.lsn,
+                lsn: r.lsn,
             });
             self.txn = r.txn;
             self.lsn += r.len as u64;
-            off += r.len;
         }
-        Ok(false)
-    }
-
-    /// A bad record at `off`: corruption if a later valid record of this
-    /// file says the log was durable past this point when it was written;
-    /// else a torn tail, never acknowledged.
-    fn check_tail(&self, b: &[u8], file: usize, off: usize) -> Result<()> {
-        if let Some(p) = acknowledged_after(b, off, self.lsn, self.tag) {
-            return Err(self.reader.corrupt(
+        match records.end {
+            Some(FileEnd::Damaged {
+                offset,
+                acknowledged_at,
+            }) => Err(self.reader.corrupt(
                 file,
-                off as u64,
-                &format!("damaged record followed by acknowledged ones (first at offset {p})"),
-            ));
+                offset as u64,
+                &format!(
+                    "damaged record followed by acknowledged ones (first at offset {acknowledged_at})"
+                ),
+            )),
+            _ => Ok(false),
         }
-        Ok(())
+    }
+}
+
+/// How a WAL file's run of records ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileEnd {
+    /// At the end of the file's bytes.
+    Clean,
+    /// At a record that does not decode, with no acknowledged record after
+    /// it: a torn tail, never acknowledged.
+    Torn { offset: usize },
+    /// At a damaged record that acknowledged records follow, the first at
+    /// `acknowledged_at`: acknowledged commits are lost.
+    Damaged {
+        offset: usize,
+        acknowledged_at: usize,
+    },
+}
+
+/// The records of one WAL file from byte `off` (LSN `lsn` there), in
+/// order, each with its offset; once it yields `None`, `end` says how the
+/// run ended. The one reading of a file's records, and the one judgement of
+/// its tail, that opening, `oakmap check` and `dump --wal` share.
+pub(crate) struct Records<'b> {
+    b: &'b [u8],
+    off: usize,
+    lsn: Lsn,
+    tag: u32,
+    pub(crate) end: Option<FileEnd>,
+}
+
+impl<'b> Records<'b> {
+    pub(crate) fn new(b: &'b [u8], off: usize, lsn: Lsn, tag: u32) -> Records<'b> {
+        Records {
+            b,
+            off,
+            lsn,
+            tag,
+            end: None,
+        }
+    }
+}
+
+impl<'b> Iterator for Records<'b> {
+    type Item = (usize, Record<'b>);
+
+    fn next(&mut self) -> Option<(usize, Record<'b>)> {
+        if self.end.is_some() {
+            return None;
+        }
+        if self.off >= self.b.len() {
+            self.end = Some(FileEnd::Clean);
+            return None;
+        }
+        let Some(r) = decode_record(&self.b[self.off..], self.lsn, self.tag) else {
+            // A bad record: damage if a later valid record of this file
+            // says the log was durable past this point when it was
+            // written; else a torn tail, never acknowledged.
+            self.end = Some(
+                match acknowledged_after(self.b, self.off, self.lsn, self.tag) {
+                    Some(acknowledged_at) => FileEnd::Damaged {
+                        offset: self.off,
+                        acknowledged_at,
+                    },
+                    None => FileEnd::Torn { offset: self.off },
+                },
+            );
+            return None;
+        };
+        let at = self.off;
+        self.off += r.len;
+        self.lsn += r.len as u64;
+        Some((at, r))
     }
 }
 
@@ -514,7 +582,7 @@ impl Walk<'_, '_> {
 /// `bad_lsn`) whose `synced_lsn` says the log was durable past `bad_lsn`
 /// when it was written. Every later offset is tried, as a record's LSN
 /// names its position: `lsn = bad_lsn + (p - off)`.
-pub(crate) fn acknowledged_after(b: &[u8], off: usize, bad_lsn: Lsn, tag: u32) -> Option<usize> {
+fn acknowledged_after(b: &[u8], off: usize, bad_lsn: Lsn, tag: u32) -> Option<usize> {
     // The header fields first: a crafted file cannot make every offset pay
     // for a checksum over the rest of the file.
     (off + 1..b.len()).find(|&p| {

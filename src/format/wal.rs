@@ -53,12 +53,6 @@ pub(crate) fn offset_of(lsn: Lsn, base: Lsn) -> u64 {
     WAL_HEADER_BYTES as u64 + lsn.bytes_since(base)
 }
 
-/// The LSN of byte offset `offset` (at least the header's size) in a WAL
-/// file whose records start at `base`.
-pub(crate) fn lsn_at(offset: usize, base: Lsn) -> Lsn {
-    Lsn(base.0 + (offset - WAL_HEADER_BYTES) as u64)
-}
-
 /// The `file_tag` every record of the database with `file_id` carries.
 pub(crate) fn file_tag(file_id: u64) -> u32 {
     (file_id as u32) ^ ((file_id >> 32) as u32)

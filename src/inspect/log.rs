@@ -6,9 +6,7 @@ use std::path::PathBuf;
 
 use super::RawDb;
 use crate::format::Lsn;
-use crate::format::wal::{
-    Op, WAL_HEADER_BYTES, WalHeader, decode_ops, decode_record, file_tag, lsn_at,
-};
+use crate::format::wal::{Op, WAL_HEADER_BYTES, WalHeader, decode_ops, file_tag};
 use crate::wal::{self, LogReader, wal_paths};
 
 /// A WAL file as found.
@@ -143,19 +141,8 @@ fn walk_wal_file(
     tag: u32,
     out: &mut Vec<RecordView>,
 ) -> WalEnd {
-    let mut off = WAL_HEADER_BYTES;
-    loop {
-        if off >= b.len() {
-            return WalEnd::Clean;
-        }
-        let lsn = lsn_at(off, base);
-        let Some(rec) = decode_record(&b[off..], lsn, tag) else {
-            return if wal::acknowledged_after(b, off, lsn, tag).is_some() {
-                WalEnd::Corrupt { offset: off as u64 }
-            } else {
-                WalEnd::TornTail { offset: off as u64 }
-            };
-        };
+    let mut records = wal::Records::new(b, WAL_HEADER_BYTES, base, tag);
+    for (off, rec) in records.by_ref() {
         let decoded = decode_ops(&rec);
         let marker = decoded.as_deref().is_some_and(Op::is_switch_marker);
         let ops = match decoded {
@@ -166,18 +153,26 @@ fn walk_wal_file(
             file,
             marker,
             offset: off as u64,
-            lsn: lsn.0,
+            lsn: rec.lsn.0,
             txn: rec.txn,
             synced_lsn: rec.synced_lsn.0,
             len: rec.len,
             ops,
-            status: if lsn >= covered {
+            status: if rec.lsn >= covered {
                 RecordStatus::Replay
             } else {
                 RecordStatus::Covered
             },
         });
-        off += rec.len;
+    }
+    match records.end {
+        Some(wal::FileEnd::Damaged { offset, .. }) => WalEnd::Corrupt {
+            offset: offset as u64,
+        },
+        Some(wal::FileEnd::Torn { offset }) => WalEnd::TornTail {
+            offset: offset as u64,
+        },
+        _ => WalEnd::Clean,
     }
 }
 
