@@ -78,13 +78,14 @@ impl<'a> MapSource<'a> {
     /// The checksum goes first, so random damage is reported as such.
     #[cold]
     fn first_read(&self, id: PageId, b: &'a [u8], done: u8) -> Result<()> {
-        let span = validate::span(b, id, self.page_count)?;
-        if self.verify && done & verified::CHECKSUM == 0 {
-            format::verify_page(self.bytes(id, span)?, id, true)?;
-        }
-        if done & verified::STRUCTURE == 0 {
-            validate::validate_page(b, id, self.page_count)?;
-        }
+        validate::first_read(
+            b,
+            id,
+            self.page_count,
+            self.verify && done & verified::CHECKSUM == 0,
+            done & verified::STRUCTURE == 0,
+            |span| self.bytes(id, span),
+        )?;
         self.file.verified.insert(id.0, 1, self.wanted());
         Ok(())
     }

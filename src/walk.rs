@@ -128,13 +128,7 @@ impl<'a> PageSource<'a> {
             ..
         } = *self
         {
-            let span = validate::span(&b, id, page_count)?;
-            if crc && span == 1 {
-                format::verify_page(&b, id, true)?;
-            } else if crc {
-                format::verify_page(&self.read(id, span)?, id, true)?;
-            }
-            validate::validate_page(&b, id, page_count)?;
+            validate::first_read(&b, id, page_count, crc, true, |span| self.read(id, span))?;
         }
         Ok(b)
     }

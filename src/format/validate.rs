@@ -21,6 +21,33 @@
 use super::{FIRST_DATA_PAGE, PH_KIND, PageId, PageKind, freelist, node, overflow, page_kind};
 use crate::error::{Error, Result};
 
+/// The checks a page gets on its first read, in this order, so that every
+/// reader reports the same damage the same way: its span (an overflow
+/// run's length) lies within the state of `page_count` pages; the checksum
+/// over the span, when `crc` (`span_bytes` gives those bytes); its
+/// structure, when `structure`.
+pub(crate) fn first_read<B: AsRef<[u8]>>(
+    b: &[u8],
+    id: PageId,
+    page_count: u64,
+    crc: bool,
+    structure: bool,
+    span_bytes: impl FnOnce(u64) -> Result<B>,
+) -> Result<()> {
+    let span = span(b, id, page_count)?;
+    if crc {
+        if span == 1 {
+            super::verify_page(b, id, true)?;
+        } else {
+            super::verify_page(span_bytes(span)?.as_ref(), id, true)?;
+        }
+    }
+    if structure {
+        validate_page(b, id, page_count)?;
+    }
+    Ok(())
+}
+
 /// Checks that `pages` pages from `target` on, referenced from page `from`,
 /// lie in `FIRST_DATA_PAGE..page_count`.
 pub(crate) fn check_ref(
