@@ -67,6 +67,9 @@ pub struct GetOrInsert {
 pub struct Stats {
     /// The newest transaction visible to new snapshots.
     pub txn_id: u64,
+    /// Commits opening replayed from the write-ahead log (0 after a clean
+    /// close).
+    pub replayed_commits: u64,
     /// Live read snapshots.
     pub live_snapshots: usize,
     /// How many commits behind the newest the oldest live snapshot is.
@@ -314,6 +317,7 @@ impl Db {
         let free = c.free_pages.load(Ordering::Relaxed);
         Ok(Stats {
             txn_id: meta.txn.0,
+            replayed_commits: inner.replayed_commits,
             live_snapshots: inner.readers.live(),
             oldest_snapshot_txns_behind: oldest.map(|(t, _)| meta.txn.0.saturating_sub(t.0)),
             oldest_snapshot_age: oldest.map(|(_, age)| age),

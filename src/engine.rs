@@ -153,6 +153,8 @@ pub(crate) struct Engine {
     /// Why the log could not be recovered in full, when the user opened
     /// with `Options::accept_log_loss` and commits were dropped.
     pub(crate) log_loss: Option<String>,
+    /// Commits opening replayed from the log.
+    pub(crate) replayed_commits: u64,
 }
 
 impl Engine {
@@ -209,6 +211,8 @@ pub(crate) struct Found {
     pub(crate) log: CommitLog,
     /// The loss the user accepted, if any.
     pub(crate) log_loss: Option<String>,
+    /// Commits in the log after the checkpoint, which opening replays.
+    pub(crate) replayed_commits: u64,
 }
 
 impl Engine {
@@ -225,6 +229,7 @@ impl Engine {
             freelist_pages,
             log,
             log_loss,
+            replayed_commits,
         } = found;
         let cache_counters = Arc::new(CacheCounters::default());
         let cache = Cache::new(options.cache_bytes, page_bytes, cache_counters.clone())?;
@@ -259,6 +264,7 @@ impl Engine {
             cache_bytes,
             cache_counters,
             log_loss,
+            replayed_commits,
             options,
             file,
         })

@@ -57,6 +57,7 @@ pub(crate) fn open(path: &Path, options: Options) -> Result<Engine> {
             freelist_pages: found.freelist_pages,
             log: log.commit_log,
             log_loss: log.loss,
+            replayed_commits: scan.records.len() as u64,
         },
         options,
     )?;

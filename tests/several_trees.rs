@@ -61,8 +61,18 @@ fn entries_move_between_trees_in_one_commit() {
     common::copy_db(&path, &image);
     drop(db);
     let db = TestDb::open(&image);
+    // 500 one-call inserts and the move: every commit came from the log.
+    assert_eq!(db.stats().unwrap().replayed_commits, 501);
     assert_eq!(entries(&db, "done"), done);
     assert_eq!(entries(&db, "queue"), queue);
+    db.close().unwrap();
+    let db = TestDb::open(&image);
+    assert_eq!(
+        db.stats().unwrap().replayed_commits,
+        0,
+        "a clean close leaves nothing to replay"
+    );
+    assert_eq!(entries(&db, "done"), done);
 }
 
 #[test]

@@ -102,14 +102,19 @@ pub fn run(args: &Args) -> ExitCode {
     };
     let served = runtime.block_on(async {
         let server = Server::bind(db.clone(), config).await?;
-        let txn = db.stats().map(|s| s.txn_id).unwrap_or(0);
+        let (txn, replayed) = db
+            .stats()
+            .map(|s| (s.txn_id, s.replayed_commits))
+            .unwrap_or_default();
         eprintln!(
-            "oakmap serve: listening on {}, file {}, durability {}, opened at commit {} in {:.1} ms{}",
+            "oakmap serve: listening on {}, file {}, durability {}, opened at commit {} \
+             in {:.1} ms ({} commits recovered from the log){}",
             server.local_addr(),
             db.path().display(),
             durability_name(args.durability),
             txn,
             open_time.as_secs_f64() * 1e3,
+            replayed,
             db.log_loss()
                 .map_or(String::new(), |l| format!(" (ACCEPTED LOG LOSS: {l})")),
         );
