@@ -137,17 +137,32 @@ fn syntax() -> Reply {
     error("ERR syntax error")
 }
 
-/// Redis's reply to a command it does not know, quoting the first
-/// arguments as Redis 7 does.
+/// Bytes of a request Redis quotes in the error for an unknown command:
+/// of its name, and of its arguments together.
+const UNKNOWN_QUOTE_BYTES_MAX: usize = 128;
+
+/// Redis's reply to a command it does not know, quoting the request as
+/// Redis 7 does (`processCommand`): the name cut to 128 bytes, then
+/// arguments while fewer than 128 bytes of them are quoted, the last cut
+/// to what is left. So the error stays a short line however large the
+/// request (a bulk may be 64 MiB).
 fn unknown(args: &[Vec<u8>]) -> Reply {
-    let mut text = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        String::from_utf8_lossy(&args[0])
-    );
-    for a in args[1..].iter().take(20) {
-        text.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
+    let cut = |b: &[u8], n: usize| String::from_utf8_lossy(&b[..b.len().min(n)]).into_owned();
+    let mut quoted = Vec::new();
+    for a in &args[1..] {
+        if quoted.len() >= UNKNOWN_QUOTE_BYTES_MAX {
+            break;
+        }
+        let room = UNKNOWN_QUOTE_BYTES_MAX - quoted.len();
+        quoted.push(b'\'');
+        quoted.extend_from_slice(&a[..a.len().min(room)]);
+        quoted.extend_from_slice(b"' ");
     }
-    error(text)
+    error(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        cut(&args[0], UNKNOWN_QUOTE_BYTES_MAX),
+        String::from_utf8_lossy(&quoted)
+    ))
 }
 
 /// Parses a decimal `i64` as Redis's `string2ll` does: no sign without

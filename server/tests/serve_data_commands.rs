@@ -282,6 +282,47 @@ fn wrong_arity_and_unknown_commands() {
     });
 }
 
+/// Redis quotes at most 128 bytes of the arguments of a command it does
+/// not know, and of its name, so that the error stays a line however large
+/// the request.
+#[test]
+fn an_unknown_command_error_quotes_a_bounded_part_of_the_request() {
+    on_both("unknown_command_bounded", |connect, _| {
+        let c = &mut connect();
+        let long = "x".repeat(1000);
+        let name = format!("N{long}");
+        let Err(text) = run(c, &[&name, &long, "b"]) else {
+            panic!("an unknown command is refused");
+        };
+        let expected = format!(
+            "ERR unknown command '{}', with args beginning with: '{}' ",
+            &name[..128],
+            &long[..128]
+        );
+        assert_eq!(text, expected);
+        let many: Vec<String> = (0..100).map(|i| format!("arg{i:03}")).collect();
+        let mut args = vec!["nosuch"];
+        args.extend(many.iter().map(String::as_str));
+        let Err(text) = run(c, &args) else {
+            panic!("an unknown command is refused");
+        };
+        // Arguments are quoted while fewer than 128 bytes are written, the
+        // last one cut to what is left of the 128.
+        let mut quoted = String::new();
+        for a in &many {
+            if quoted.len() >= 128 {
+                break;
+            }
+            let room = 128 - quoted.len();
+            quoted.push_str(&format!("'{}' ", &a[..a.len().min(room)]));
+        }
+        assert_eq!(
+            text,
+            format!("ERR unknown command 'nosuch', with args beginning with: {quoted}")
+        );
+    });
+}
+
 /// oakmap keeps no expiry: every SET option that would set or keep one is
 /// refused with an error saying so, and the key is not written.
 #[test]
