@@ -280,9 +280,15 @@ pub(crate) fn parse(args: Vec<Vec<u8>>, limits: KeyLimits) -> Result<Command, Re
         },
         "ECHO" => Command::Conn(ConnCommand::Echo(rest.remove(0))),
         "QUIT" => Command::Conn(ConnCommand::Quit),
+        // Redis reads the index as a C int, then checks the range.
         "SELECT" => match parse_i64(&rest[0]) {
             Some(i) if (0..DATABASES as i64).contains(&i) => {
                 Command::Conn(ConnCommand::Select(i as usize))
+            }
+            Some(i) if i32::try_from(i).is_err() => {
+                return Err(error(
+                    "ERR value is out of range, value must between -2147483648 and 2147483647",
+                ));
             }
             Some(_) => return Err(error("ERR DB index is out of range")),
             None => return Err(not_integer()),

@@ -24,6 +24,13 @@ fn ping_echo_select() {
         for db in ["16", "-1", "2147483647"] {
             assert_eq!(run(c, &["SELECT", db]), err("ERR DB index is out of range"));
         }
+        // Redis reads the index as a C int first.
+        for db in ["2147483648", "-2147483649"] {
+            assert_eq!(
+                run(c, &["SELECT", db]),
+                err("ERR value is out of range, value must between -2147483648 and 2147483647")
+            );
+        }
         for db in ["x", "1.0", ""] {
             assert_eq!(
                 run(c, &["SELECT", db]),
