@@ -29,6 +29,8 @@ pub(crate) enum ConnCommand {
     Echo(Vec<u8>),
     Quit,
     Select(usize),
+    /// The sections asked for, lowercased and separated by spaces (no
+    /// section name has one); `None` for all.
     Info(Option<String>),
     ConfigGet(Vec<Vec<u8>>),
     CommandCount,
@@ -349,10 +351,13 @@ pub(crate) fn parse(args: Vec<Vec<u8>>, limits: KeyLimits) -> Result<Command, Re
         "SCAN" => parse_scan(rest)?,
         "KEYS" => Command::Read(Read::Keys(rest.remove(0))),
         "RANGE" => parse_range(rest)?,
-        "INFO" => Command::Conn(ConnCommand::Info(
-            rest.first()
-                .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()),
-        )),
+        // Redis 7 takes several sections at once.
+        "INFO" => Command::Conn(ConnCommand::Info((!rest.is_empty()).then(|| {
+            rest.iter()
+                .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }))),
         "CONFIG" => match rest[0].to_ascii_uppercase().as_slice() {
             b"GET" if rest.len() >= 2 => Command::Conn(ConnCommand::ConfigGet(rest.split_off(1))),
             b"GET" => {

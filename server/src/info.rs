@@ -137,11 +137,14 @@ fn rss_bytes() -> u64 {
 }
 
 /// The `INFO` text: the sections Redis has that mean something here, in
-/// Redis's `field:value` form. `section` picks one (`all`, `default` or
-/// none: every section).
-pub(crate) fn text(shared: &Shared, section: Option<&str>) -> String {
+/// Redis's `field:value` form and order. `sections` picks some, separated
+/// by spaces (`all`, `default`, `everything` or none: every section).
+pub(crate) fn text(shared: &Shared, sections: Option<&str>) -> String {
     let want = |name: &str| {
-        section.is_none_or(|s| matches!(s, "all" | "default" | "everything") || s == name)
+        sections.is_none_or(|list| {
+            list.split(' ')
+                .any(|s| matches!(s, "all" | "default" | "everything") || s == name)
+        })
     };
     let mut s = String::new();
     let stats = shared.db.stats().ok();

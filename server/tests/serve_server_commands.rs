@@ -111,6 +111,9 @@ fn info_sections() {
         let (sections, fields) = info(c, &["keyspace"]);
         assert_eq!(sections, ["keyspace"]);
         assert_eq!(fields["db3"], "keys=1,expires=0,avg_ttl=0");
+        // Redis 7 takes several sections at once, and keeps its order.
+        let (sections, _) = info(c, &["keyspace", "nosuch", "Server"]);
+        assert_eq!(sections, ["server", "keyspace"]);
         assert_eq!(run(c, &["INFO", "nosuchsection"]), bulk(""));
         for s in ["all", "default", "everything"] {
             let (sections, _) = info(c, &[s]);
