@@ -112,11 +112,15 @@ pub(crate) fn config_get(shared: &Shared, patterns: &[Vec<u8>]) -> Reply {
     ];
     let mut out = Vec::new();
     for (name, value) in &settings {
-        if patterns
+        // Redis looks a name without wildcards up directly and answers it
+        // as it was asked (`CONFIG GET MAXCLIENTS` gives `MAXCLIENTS`).
+        let asked = patterns
             .iter()
-            .any(|p| glob::matches(&p.to_ascii_lowercase(), name.as_bytes()))
-        {
-            out.push(Reply::Bulk(name.as_bytes().to_vec()));
+            .find(|p| glob::matches(&p.to_ascii_lowercase(), name.as_bytes()));
+        if let Some(asked) = asked {
+            let literal = !asked.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
+            let shown = if literal { asked } else { name.as_bytes() };
+            out.push(Reply::Bulk(shown.to_vec()));
             out.push(Reply::Bulk(value.as_bytes().to_vec()));
         }
     }

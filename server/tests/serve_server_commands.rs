@@ -201,6 +201,11 @@ fn config_get() {
         let appendonly = &config(c, &["appendonly"])["appendonly"];
         let expected = if who == Who::Oak { "yes" } else { "no" };
         assert_eq!(appendonly, expected);
+        // Names are case-blind; a name without wildcards comes back as asked.
+        assert_eq!(
+            config(c, &["DATABASES"]),
+            BTreeMap::from([("DATABASES".into(), "16".into())])
+        );
         assert!(config(c, &["nosuch"]).is_empty());
         let both = config(c, &["save", "databases"]);
         assert_eq!(both.keys().collect::<Vec<_>>(), ["databases", "save"]);
