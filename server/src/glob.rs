@@ -76,7 +76,9 @@ fn class(pattern: &[u8], p: usize, c: u8) -> (bool, usize) {
         if pattern[j] == b'\\' && j + 1 < pattern.len() {
             hit |= pattern[j + 1] == c;
             j += 2;
-        } else if j + 2 < pattern.len() && pattern[j + 1] == b'-' && pattern[j + 2] != b']' {
+        } else if j + 2 < pattern.len() && pattern[j + 1] == b'-' {
+            // As in Redis, a range may end at `]`: `[a-]` is `]` to `a`,
+            // and the class then runs on (here, to the pattern's end).
             let (lo, hi) = (
                 pattern[j].min(pattern[j + 2]),
                 pattern[j].max(pattern[j + 2]),
@@ -134,6 +136,8 @@ mod tests {
             (b"a\\*b", b"a*b"),
             (b"*a*b*c*", b"xxaxxbxxcxx"),
             (b"[\\]]", b"]"),
+            (b"a[a-]", b"a]"),
+            (b"a[a-]", b"a^"),
         ];
         for (p, s) in yes {
             assert!(matches(p, s), "{p:?} should match {s:?}");
@@ -146,6 +150,7 @@ mod tests {
             (b"user:*", b"use"),
             (b"abc", b"abcd"),
             (b"*a*b*c*d", b"xxaxxbxxcxx"),
+            (b"a[a-]", b"a-"),
         ];
         for (p, s) in no {
             assert!(!matches(p, s), "{p:?} should not match {s:?}");

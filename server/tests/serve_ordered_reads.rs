@@ -83,6 +83,7 @@ const PATTERNS: &[&str] = &[
     "h[^e]llo",
     "h[a-b]llo",
     "h[b-a]llo",
+    "a[a-]",
     "a[-a]",
     "a[a-b-]",
     "a[]",
