@@ -5,6 +5,12 @@
 /// the last `*`, so a hostile pattern costs at most `pattern × s` steps and
 /// no recursion.
 pub(crate) fn matches(pattern: &[u8], s: &[u8]) -> bool {
+    // Redis's matcher never enters its loop for an empty string, so only
+    // an empty pattern matches one; `KEYS *` and `SCAN` without `MATCH`
+    // skip matching, so the empty key is listed by `*` alone.
+    if s.is_empty() {
+        return pattern.is_empty() || pattern == b"*";
+    }
     let (mut p, mut i) = (0, 0);
     // Where to resume after the last `*`: (pattern index after it, s index).
     let mut star: Option<(usize, usize)> = None;
@@ -125,6 +131,7 @@ mod tests {
     fn redis_glob_cases() {
         let yes: &[(&[u8], &[u8])] = &[
             (b"*", b""),
+            (b"", b""),
             (b"*", b"anything"),
             (b"h?llo", b"hello"),
             (b"h*llo", b"heeeello"),
@@ -151,6 +158,8 @@ mod tests {
             (b"abc", b"abcd"),
             (b"*a*b*c*d", b"xxaxxbxxcxx"),
             (b"a[a-]", b"a-"),
+            (b"**", b""),
+            (b"?", b""),
         ];
         for (p, s) in no {
             assert!(!matches(p, s), "{p:?} should not match {s:?}");

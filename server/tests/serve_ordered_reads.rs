@@ -109,6 +109,8 @@ const PATTERNS: &[&str] = &[
     "\\",
     "*\r\n*",
     "",
+    "**",
+    "*?*",
     "user",
     "nosuch*",
 ];
