@@ -112,10 +112,8 @@ impl Oak {
     /// Stops the server as a signal would, waits for it to answer what is
     /// in flight and end, then runs the integrity check and closes the
     /// database.
-    pub fn finish(mut self) {
-        self.stop_server();
-        let db = Arc::into_inner(self.db.take().expect("the database is open"))
-            .expect("the server let go of the database");
+    pub fn finish(self) {
+        let db = self.stop();
         let report = db.check().expect("the check runs");
         assert!(
             report.is_clean(),
@@ -125,23 +123,38 @@ impl Oak {
         db.close().expect("the database closes cleanly");
     }
 
-    /// Stops the server (if it runs) and waits for it, at most
-    /// [`STOP_WAIT`].
-    fn stop_server(&mut self) {
+    /// Stops the server as a signal would and hands back its database,
+    /// which nothing else holds then.
+    pub fn stop(mut self) -> Db {
+        self.stop_server(STOP_WAIT);
+        Arc::into_inner(self.db.take().expect("the database is open"))
+            .expect("the server let go of the database")
+    }
+
+    /// Asks the server to stop, and says whether it did within `wait`.
+    pub fn stops_within(&mut self, wait: Duration) -> bool {
         drop(self.stop.take());
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
         let began = Instant::now();
-        while !thread.is_finished() {
-            assert!(
-                began.elapsed() < STOP_WAIT,
-                "the server did not stop within {STOP_WAIT:?}"
-            );
+        while !self.has_stopped() {
+            if began.elapsed() > wait {
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let outcome = thread.join().expect("the server thread does not panic");
-        outcome.expect("the server ran without an I/O error");
+        true
+    }
+
+    /// Stops the server (if it runs) and waits for it, failing the test
+    /// after `wait`.
+    fn stop_server(&mut self, wait: Duration) {
+        assert!(
+            self.stops_within(wait),
+            "the server did not stop within {wait:?}"
+        );
+        if let Some(thread) = self.thread.take() {
+            let outcome = thread.join().expect("the server thread does not panic");
+            outcome.expect("the server ran without an I/O error");
+        }
     }
 
     /// The directory the database lives in.
@@ -157,7 +170,7 @@ impl Drop for Oak {
             drop(self.stop.take());
             return;
         }
-        self.stop_server();
+        self.stop_server(STOP_WAIT);
     }
 }
 
