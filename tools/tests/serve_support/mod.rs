@@ -73,10 +73,13 @@ impl Served {
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(addr) = listening_addr(&line) {
+                let addr = listening_addr(&line);
+                // Logged before it is announced: a test that reads the
+                // log once started finds the start line.
+                lines.lock().unwrap().push(line);
+                if let Some(addr) = addr {
                     let _ = listening.send(addr);
                 }
-                lines.lock().unwrap().push(line);
             }
         });
         match addr.recv_timeout(WAIT) {
