@@ -390,6 +390,17 @@ pub(crate) fn parse(args: Vec<Vec<u8>>, limits: KeyLimits) -> Result<Command, Re
         "COMMAND" => match rest.first().map(|s| s.to_ascii_uppercase()) {
             None => Command::Conn(ConnCommand::CommandList),
             Some(s) if s == b"COUNT" => Command::Conn(ConnCommand::CommandCount),
+            // redis-cli asks `COMMAND DOCS` at start for its hints and
+            // `help`: an empty reply leaves it with none at all, while an
+            // error makes it use its own table (every Redis command's
+            // hint). So we refuse the whole-table form, until we can give
+            // our own docs, and answer no docs for named commands.
+            Some(s) if s == b"DOCS" && rest.len() == 1 => {
+                return Err(error(
+                    "ERR COMMAND DOCS without command names is not supported; \
+                     redis-cli then uses its own hints",
+                ));
+            }
             Some(s) if s == b"DOCS" => Command::Conn(ConnCommand::CommandDocs),
             Some(_) => return Err(subcommand_unknown(&rest[0], "COMMAND")),
         },

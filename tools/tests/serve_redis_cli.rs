@@ -1,8 +1,8 @@
 //! Guards that Redis's own programs drive `oakmap serve` unchanged: a
 //! scripted `redis-cli` session gives the transcript a Redis user expects,
 //! `redis-cli --pipe` mass-inserts 100,000 keys that DBSIZE, GET and
-//! `--scan` then find, and `redis-benchmark` runs its SET, GET and INCR
-//! tests without an error.
+//! `--scan` then find, `redis-cli help` shows its hints, and
+//! `redis-benchmark` runs its SET, GET and INCR tests without an error.
 //! Skipped with a note where Redis's programs are not installed, failed
 //! in CI (see `serve_support::redis_tools`).
 
@@ -176,6 +176,23 @@ fn redis_cli_pipe_inserts_100000_keys() {
     assert!(
         lines.windows(2).all(|w| w[0] < w[1]),
         "in key order, each once"
+    );
+}
+
+/// redis-cli builds its command hints from COMMAND DOCS, or from its own
+/// table when the server answers that with an error; `help set` shows the
+/// one for SET.
+#[test]
+fn redis_cli_shows_its_help() {
+    let Some(cli) = redis_cli("redis_cli_shows_its_help") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(&dir.path().join("app.oak"), &[]);
+    let help = text(&run(&cli, &served, &["help", "set"], b"").stdout);
+    assert!(
+        help.contains("SET") && help.contains("key value"),
+        "{help:?}"
     );
 }
 
