@@ -1,9 +1,10 @@
 //! Guards the server against bad input: garbage, random bytes, truncated
-//! frames, a 2^31 bulk header, a million-argument request, binary keys
-//! holding CR LF, a key over oakmap's limit, and one client too many.
-//! Each gets Redis's answer (or an error naming our limit), never harms
-//! the database, and afterwards the server is up: a connection opened
-//! before is still served, and so is a new one.
+//! frames and frames split byte by byte, a 2^31 bulk header, a
+//! million-argument request, binary keys holding CR LF, a key over
+//! oakmap's limit, and one client too many. Each gets Redis's answer (or
+//! an error naming our limit), never harms the database, and afterwards
+//! the server is up: a connection opened before is still served, and so is
+//! a new one.
 
 mod harness;
 
@@ -205,6 +206,31 @@ fn a_truncated_frame_is_never_run() {
         assert_eq!(run(checker, &["GET", &key]), stored, "cut at {cut}");
     }
     bystander.assert_served(&oak, "truncated frames");
+    oak.finish();
+}
+
+/// A pipeline sent one byte per write (each its own TCP segment, most
+/// likely its own read) is served as if sent whole.
+#[test]
+fn a_pipeline_sent_a_byte_at_a_time_is_served() {
+    let oak = Oak::start();
+    let mut raw = oak.raw();
+    let stream = [
+        encode(&[b"SET", b"k", b"a\r\nvalue"]),
+        encode(&[b"GET", b"k"]),
+        b"PING\r\n".to_vec(),
+        encode(&[b"INCR", b"n"]),
+        encode(&[b"MGET", b"k", b"n"]),
+    ]
+    .concat();
+    for byte in &stream {
+        raw.send(std::slice::from_ref(byte)).unwrap();
+    }
+    assert_eq!(raw.reply().unwrap(), Resp::ok());
+    assert_eq!(raw.reply().unwrap(), Resp::bulk("a\r\nvalue"));
+    assert_eq!(raw.reply().unwrap(), Resp::Simple("PONG".into()));
+    assert_eq!(raw.reply().unwrap(), Resp::Integer(1));
+    assert_eq!(raw.reply().unwrap(), Resp::bulks(["a\r\nvalue", "1"]));
     oak.finish();
 }
 

@@ -253,6 +253,16 @@ fn command_lists_what_the_server_enforces() {
         if who == Who::Redis {
             return;
         }
+        // The whole table of docs is refused, so that redis-cli uses its
+        // own hints; named commands have none.
+        let Err(text) = run(c, &["COMMAND", "DOCS"]) else {
+            panic!("COMMAND DOCS is refused");
+        };
+        assert!(text.contains("redis-cli then uses its own hints"), "{text}");
+        assert_eq!(
+            run(c, &["COMMAND", "DOCS", "get"]),
+            Ok(Value::Array(Vec::new()))
+        );
         for (name, arity) in &arities {
             // One argument fewer than the arity asks for: refused as such.
             let too_few = arity.unsigned_abs() as usize - 1;
