@@ -421,8 +421,10 @@ fn parse_set(mut rest: Vec<Vec<u8>>, limits: KeyLimits) -> Result<Command, Reply
     let mut get = false;
     for opt in &rest[2..] {
         match opt.to_ascii_uppercase().as_slice() {
-            b"NX" if when == SetWhen::Always => when = SetWhen::Absent,
-            b"XX" if when == SetWhen::Always => when = SetWhen::Present,
+            // As in Redis, an option may be given twice; NX and XX
+            // together are the conflict.
+            b"NX" if when != SetWhen::Present => when = SetWhen::Absent,
+            b"XX" if when != SetWhen::Absent => when = SetWhen::Present,
             b"GET" => get = true,
             b"EX" | b"PX" | b"EXAT" | b"PXAT" | b"KEEPTTL" => {
                 return Err(error(

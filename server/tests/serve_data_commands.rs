@@ -42,6 +42,13 @@ fn set_and_get_with_every_condition() {
             assert_eq!(run(c, &args), err(SYNTAX), "{args:?}");
         }
         assert_eq!(run(c, &["GET", "k"]), bulk("v4"));
+        // An option may be repeated; only NX with XX conflicts.
+        assert_eq!(run(c, &["SET", "k", "v5", "XX", "XX"]), ok());
+        assert_eq!(run(c, &["SET", "k", "no", "NX", "GET", "NX"]), bulk("v5"));
+        assert_eq!(run(c, &["SET", "k", "v6", "GET", "GET"]), bulk("v5"));
+        assert_eq!(run(c, &["SET", "twice", "t", "NX", "NX"]), ok());
+        assert_eq!(run(c, &["GET", "twice"]), bulk("t"));
+        assert_eq!(run(c, &["SET", "k", "v4"]), ok());
         // Names are case-blind; values are bytes.
         assert_eq!(run(c, &["sEt", "k", ""]), ok());
         assert_eq!(run(c, &["get", "k"]), bulk(""));
