@@ -389,7 +389,12 @@ pub(crate) fn parse(args: Vec<Vec<u8>>, limits: KeyLimits) -> Result<Command, Re
         },
         "COMMAND" => match rest.first().map(|s| s.to_ascii_uppercase()) {
             None => Command::Conn(ConnCommand::CommandList),
-            Some(s) if s == b"COUNT" => Command::Conn(ConnCommand::CommandCount),
+            Some(s) if s == b"COUNT" && rest.len() == 1 => Command::Conn(ConnCommand::CommandCount),
+            Some(s) if s == b"COUNT" => {
+                return Err(error(
+                    "ERR wrong number of arguments for 'command|count' command",
+                ));
+            }
             // redis-cli asks `COMMAND DOCS` at start for its hints and
             // `help`: an empty reply leaves it with none at all, while an
             // error makes it use its own table (every Redis command's

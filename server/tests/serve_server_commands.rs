@@ -250,6 +250,10 @@ fn command_lists_what_the_server_enforces() {
             run(c, &["COMMAND", "nosuch"]),
             err("ERR unknown subcommand 'nosuch'. Try COMMAND HELP.")
         );
+        assert_eq!(
+            run(c, &["COMMAND", "COUNT", "x"]),
+            err("ERR wrong number of arguments for 'command|count' command")
+        );
         if who == Who::Redis {
             return;
         }
