@@ -6,24 +6,9 @@
 
 mod harness;
 
+use harness::rng::{Rng, seed_from};
 use harness::{Oak, Reference, Reply, run};
 use redis::Value;
-
-/// A small generator, so that a failure names the seed that replays it.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[self.below(from.len())]
-    }
-}
 
 const KEYS: &[&str] = &["a", "b", "c", "n", "", "k:1", "k:2", "x y"];
 const VALUES: &[&str] = &[
@@ -102,11 +87,8 @@ fn random_commands_get_redis_replies() {
     let Some(redis) = Reference::start("random_commands_get_redis_replies") else {
         return;
     };
-    let seed = std::env::var("OAKMAP_SERVE_DIFF_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x0a4b_5eed_u64);
-    let mut rng = Rng(seed | 1);
+    let seed = seed_from("OAKMAP_SERVE_DIFF_SEED", 0x0a4b_5eed);
+    let mut rng = Rng::new(seed);
     let oak = Oak::start();
     let (ours, theirs) = (&mut oak.client(), &mut redis.client());
     let mut history = Vec::new();

@@ -11,6 +11,7 @@ mod harness;
 use std::io::ErrorKind;
 
 use harness::raw::encode;
+use harness::rng::Rng;
 use harness::{Oak, Raw, Resp, bulk, bulks, int, nil, ok, run, run_bytes};
 
 /// A connection opened before the bad input, that must be served after.
@@ -88,22 +89,6 @@ fn garbage_gets_redis_errors() {
     oak.finish();
 }
 
-/// A small generator, so a failure names the seed that replays it.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// Random bytes, biased towards RESP's own tokens so that they reach past
 /// the first byte of the decoder.
 fn noise(rng: &mut Rng) -> Vec<u8> {
@@ -132,7 +117,7 @@ fn noise(rng: &mut Rng) -> Vec<u8> {
         if rng.below(3) == 0 {
             out.push(rng.next() as u8);
         } else {
-            out.extend_from_slice(TOKENS[rng.below(TOKENS.len())]);
+            out.extend_from_slice(rng.pick(TOKENS));
         }
     }
     out
@@ -145,7 +130,7 @@ fn random_bytes_never_harm_the_server() {
     let oak = Oak::start();
     let mut bystander = Bystander::new(&oak);
     let seed = 0x5eed_0a4b_u64;
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     for case in 0..2_000 {
         let bytes = noise(&mut rng);
         let mut raw = oak.raw();

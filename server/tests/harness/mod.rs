@@ -7,6 +7,7 @@
 
 pub mod raw;
 pub mod redis_tools;
+pub mod rng;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -9,6 +9,8 @@
 pub mod raw;
 #[path = "../../../server/tests/harness/redis_tools.rs"]
 pub mod redis_tools;
+#[path = "../../../server/tests/harness/rng.rs"]
+pub mod rng;
 
 pub mod load;
 
@@ -22,6 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use raw::{Raw, Resp};
+pub use rng::Rng;
 
 /// How long a start or a stop may take before the test fails instead of
 /// hanging.
@@ -199,39 +202,11 @@ pub fn check(file: &Path) -> Result<(), String> {
     }
 }
 
-/// A small generator, so that a failure prints the seed that replays its
-/// choices (the kill moments still fall where the machine's timing puts
-/// them).
-#[derive(Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// A seed from the environment variable `name`, or from the clock.
 pub fn seed(name: &str) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("a clock after 1970")
-                .as_nanos() as u64
-        })
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_nanos() as u64;
+    rng::seed_from(name, clock)
 }
