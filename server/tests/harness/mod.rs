@@ -10,7 +10,6 @@ pub mod redis_tools;
 pub mod rng;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -32,7 +31,8 @@ pub struct Oak {
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<std::io::Result<()>>>,
     db: Option<Arc<Db>>,
-    dir: tempfile::TempDir,
+    /// Holds the database's directory until the server is gone.
+    _dir: tempfile::TempDir,
 }
 
 impl Oak {
@@ -73,7 +73,7 @@ impl Oak {
             stop: Some(stop),
             thread: Some(thread),
             db: Some(db),
-            dir,
+            _dir: dir,
         }
     }
 
@@ -156,11 +156,6 @@ impl Oak {
             let outcome = thread.join().expect("the server thread does not panic");
             outcome.expect("the server ran without an I/O error");
         }
-    }
-
-    /// The directory the database lives in.
-    pub fn dir(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
     }
 }
 
