@@ -29,6 +29,8 @@ pub(crate) enum ConnCommand {
     Echo(Vec<u8>),
     Quit,
     Select(usize),
+    /// The sections asked for, lowercased and separated by spaces (no
+    /// section name has one); `None` for all.
     Info(Option<String>),
     ConfigGet(Vec<Vec<u8>>),
     CommandCount,
@@ -137,17 +139,32 @@ fn syntax() -> Reply {
     error("ERR syntax error")
 }
 
-/// Redis's reply to a command it does not know, quoting the first
-/// arguments as Redis 7 does.
+/// Bytes of a request Redis quotes in the error for an unknown command:
+/// of its name, and of its arguments together.
+const UNKNOWN_QUOTE_BYTES_MAX: usize = 128;
+
+/// Redis's reply to a command it does not know, quoting the request as
+/// Redis 7 does (`processCommand`): the name cut to 128 bytes, then
+/// arguments while fewer than 128 bytes of them are quoted, the last cut
+/// to what is left. So the error stays a short line however large the
+/// request (a bulk may be 64 MiB).
 fn unknown(args: &[Vec<u8>]) -> Reply {
-    let mut text = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        String::from_utf8_lossy(&args[0])
-    );
-    for a in args[1..].iter().take(20) {
-        text.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
+    let cut = |b: &[u8], n: usize| String::from_utf8_lossy(&b[..b.len().min(n)]).into_owned();
+    let mut quoted = Vec::new();
+    for a in &args[1..] {
+        if quoted.len() >= UNKNOWN_QUOTE_BYTES_MAX {
+            break;
+        }
+        let room = UNKNOWN_QUOTE_BYTES_MAX - quoted.len();
+        quoted.push(b'\'');
+        quoted.extend_from_slice(&a[..a.len().min(room)]);
+        quoted.extend_from_slice(b"' ");
     }
-    error(text)
+    error(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        cut(&args[0], UNKNOWN_QUOTE_BYTES_MAX),
+        String::from_utf8_lossy(&quoted)
+    ))
 }
 
 /// Parses a decimal `i64` as Redis's `string2ll` does: no sign without
@@ -265,9 +282,15 @@ pub(crate) fn parse(args: Vec<Vec<u8>>, limits: KeyLimits) -> Result<Command, Re
         },
         "ECHO" => Command::Conn(ConnCommand::Echo(rest.remove(0))),
         "QUIT" => Command::Conn(ConnCommand::Quit),
+        // Redis reads the index as a C int, then checks the range.
         "SELECT" => match parse_i64(&rest[0]) {
             Some(i) if (0..DATABASES as i64).contains(&i) => {
                 Command::Conn(ConnCommand::Select(i as usize))
+            }
+            Some(i) if i32::try_from(i).is_err() => {
+                return Err(error(
+                    "ERR value is out of range, value must between -2147483648 and 2147483647",
+                ));
             }
             Some(_) => return Err(error("ERR DB index is out of range")),
             None => return Err(not_integer()),
@@ -328,10 +351,13 @@ pub(crate) fn parse(args: Vec<Vec<u8>>, limits: KeyLimits) -> Result<Command, Re
         "SCAN" => parse_scan(rest)?,
         "KEYS" => Command::Read(Read::Keys(rest.remove(0))),
         "RANGE" => parse_range(rest)?,
-        "INFO" => Command::Conn(ConnCommand::Info(
-            rest.first()
-                .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()),
-        )),
+        // Redis 7 takes several sections at once.
+        "INFO" => Command::Conn(ConnCommand::Info((!rest.is_empty()).then(|| {
+            rest.iter()
+                .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }))),
         "CONFIG" => match rest[0].to_ascii_uppercase().as_slice() {
             b"GET" if rest.len() >= 2 => Command::Conn(ConnCommand::ConfigGet(rest.split_off(1))),
             b"GET" => {
@@ -363,7 +389,23 @@ pub(crate) fn parse(args: Vec<Vec<u8>>, limits: KeyLimits) -> Result<Command, Re
         },
         "COMMAND" => match rest.first().map(|s| s.to_ascii_uppercase()) {
             None => Command::Conn(ConnCommand::CommandList),
-            Some(s) if s == b"COUNT" => Command::Conn(ConnCommand::CommandCount),
+            Some(s) if s == b"COUNT" && rest.len() == 1 => Command::Conn(ConnCommand::CommandCount),
+            Some(s) if s == b"COUNT" => {
+                return Err(error(
+                    "ERR wrong number of arguments for 'command|count' command",
+                ));
+            }
+            // redis-cli asks `COMMAND DOCS` at start for its hints and
+            // `help`: an empty reply leaves it with none at all, while an
+            // error makes it use its own table (every Redis command's
+            // hint). So we refuse the whole-table form, until we can give
+            // our own docs, and answer no docs for named commands.
+            Some(s) if s == b"DOCS" && rest.len() == 1 => {
+                return Err(error(
+                    "ERR COMMAND DOCS without command names is not supported; \
+                     redis-cli then uses its own hints",
+                ));
+            }
             Some(s) if s == b"DOCS" => Command::Conn(ConnCommand::CommandDocs),
             Some(_) => return Err(subcommand_unknown(&rest[0], "COMMAND")),
         },
@@ -384,8 +426,10 @@ fn parse_set(mut rest: Vec<Vec<u8>>, limits: KeyLimits) -> Result<Command, Reply
     let mut get = false;
     for opt in &rest[2..] {
         match opt.to_ascii_uppercase().as_slice() {
-            b"NX" if when == SetWhen::Always => when = SetWhen::Absent,
-            b"XX" if when == SetWhen::Always => when = SetWhen::Present,
+            // As in Redis, an option may be given twice; NX and XX
+            // together are the conflict.
+            b"NX" if when != SetWhen::Present => when = SetWhen::Absent,
+            b"XX" if when != SetWhen::Absent => when = SetWhen::Present,
             b"GET" => get = true,
             b"EX" | b"PX" | b"EXAT" | b"PXAT" | b"KEEPTTL" => {
                 return Err(error(

@@ -5,6 +5,12 @@
 /// the last `*`, so a hostile pattern costs at most `pattern × s` steps and
 /// no recursion.
 pub(crate) fn matches(pattern: &[u8], s: &[u8]) -> bool {
+    // Redis's matcher never enters its loop for an empty string, so only
+    // an empty pattern matches one; `KEYS *` and `SCAN` without `MATCH`
+    // skip matching, so the empty key is listed by `*` alone.
+    if s.is_empty() {
+        return pattern.is_empty() || pattern == b"*";
+    }
     let (mut p, mut i) = (0, 0);
     // Where to resume after the last `*`: (pattern index after it, s index).
     let mut star: Option<(usize, usize)> = None;
@@ -76,7 +82,9 @@ fn class(pattern: &[u8], p: usize, c: u8) -> (bool, usize) {
         if pattern[j] == b'\\' && j + 1 < pattern.len() {
             hit |= pattern[j + 1] == c;
             j += 2;
-        } else if j + 2 < pattern.len() && pattern[j + 1] == b'-' && pattern[j + 2] != b']' {
+        } else if j + 2 < pattern.len() && pattern[j + 1] == b'-' {
+            // As in Redis, a range may end at `]`: `[a-]` is `]` to `a`,
+            // and the class then runs on (here, to the pattern's end).
             let (lo, hi) = (
                 pattern[j].min(pattern[j + 2]),
                 pattern[j].max(pattern[j + 2]),
@@ -123,6 +131,7 @@ mod tests {
     fn redis_glob_cases() {
         let yes: &[(&[u8], &[u8])] = &[
             (b"*", b""),
+            (b"", b""),
             (b"*", b"anything"),
             (b"h?llo", b"hello"),
             (b"h*llo", b"heeeello"),
@@ -134,6 +143,8 @@ mod tests {
             (b"a\\*b", b"a*b"),
             (b"*a*b*c*", b"xxaxxbxxcxx"),
             (b"[\\]]", b"]"),
+            (b"a[a-]", b"a]"),
+            (b"a[a-]", b"a^"),
         ];
         for (p, s) in yes {
             assert!(matches(p, s), "{p:?} should match {s:?}");
@@ -146,6 +157,9 @@ mod tests {
             (b"user:*", b"use"),
             (b"abc", b"abcd"),
             (b"*a*b*c*d", b"xxaxxbxxcxx"),
+            (b"a[a-]", b"a-"),
+            (b"**", b""),
+            (b"?", b""),
         ];
         for (p, s) in no {
             assert!(!matches(p, s), "{p:?} should not match {s:?}");

@@ -112,11 +112,15 @@ pub(crate) fn config_get(shared: &Shared, patterns: &[Vec<u8>]) -> Reply {
     ];
     let mut out = Vec::new();
     for (name, value) in &settings {
-        if patterns
+        // Redis looks a name without wildcards up directly and answers it
+        // as it was asked (`CONFIG GET MAXCLIENTS` gives `MAXCLIENTS`).
+        let asked = patterns
             .iter()
-            .any(|p| glob::matches(&p.to_ascii_lowercase(), name.as_bytes()))
-        {
-            out.push(Reply::Bulk(name.as_bytes().to_vec()));
+            .find(|p| glob::matches(&p.to_ascii_lowercase(), name.as_bytes()));
+        if let Some(asked) = asked {
+            let literal = !asked.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
+            let shown = if literal { asked } else { name.as_bytes() };
+            out.push(Reply::Bulk(shown.to_vec()));
             out.push(Reply::Bulk(value.as_bytes().to_vec()));
         }
     }
@@ -137,11 +141,14 @@ fn rss_bytes() -> u64 {
 }
 
 /// The `INFO` text: the sections Redis has that mean something here, in
-/// Redis's `field:value` form. `section` picks one (`all`, `default` or
-/// none: every section).
-pub(crate) fn text(shared: &Shared, section: Option<&str>) -> String {
+/// Redis's `field:value` form and order. `sections` picks some, separated
+/// by spaces (`all`, `default`, `everything` or none: every section).
+pub(crate) fn text(shared: &Shared, sections: Option<&str>) -> String {
     let want = |name: &str| {
-        section.is_none_or(|s| matches!(s, "all" | "default" | "everything") || s == name)
+        sections.is_none_or(|list| {
+            list.split(' ')
+                .any(|s| matches!(s, "all" | "default" | "everything") || s == name)
+        })
     };
     let mut s = String::new();
     let stats = shared.db.stats().ok();
