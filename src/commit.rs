@@ -285,8 +285,14 @@ impl CommitLog {
 
     /// Makes everything written so far durable (for `Db::sync`).
     pub(crate) fn sync_all(&self, published: &Published) -> Result<()> {
+        let end = self.state.lock().end;
+        self.sync_through(end, published)
+    }
+
+    /// Makes the log durable at least through `target`: at once if it is,
+    /// else by joining or leading an fsync.
+    pub(crate) fn sync_through(&self, target: Lsn, published: &Published) -> Result<()> {
         let mut st = self.state.lock();
-        let target = st.end;
         loop {
             if st.poisoned {
                 return Err(Error::Poisoned);

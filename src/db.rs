@@ -400,13 +400,13 @@ impl Db {
     /// [`WriteTxn`] on this `Db` (see [`Db::begin_write`]).
     pub fn remove(&self, tree: &str, key: &[u8]) -> Result<bool> {
         let mut tx = self.begin_write()?;
-        let Some(mut t) = tx.tree_mut(tree)? else {
-            return Ok(false);
+        let removed = match tx.tree_mut(tree)? {
+            Some(mut t) => t.remove(key)?,
+            None => false,
         };
-        let removed = t.remove(key)?;
-        if removed {
-            tx.commit()?;
-        }
+        // Even when nothing was removed: the answer rests on the state the
+        // transaction read, which commit waits for (see `WriteTxn::commit`).
+        tx.commit()?;
         Ok(removed)
     }
 
@@ -439,11 +439,17 @@ impl Db {
             return Ok(found(v));
         }
         let mut tx = self.begin_write()?;
-        let mut t = tx.open_tree(tree)?;
-        if let Some(v) = t.get(key)? {
-            return Ok(found(v.to_vec()));
+        let present = match tx.tree_mut(tree)? {
+            Some(t) => t.get(key)?.map(<[u8]>::to_vec),
+            None => None,
+        };
+        if let Some(v) = present {
+            // Nothing changes, but the value found may belong to a commit
+            // not yet published or durable: commit waits for it.
+            tx.commit()?;
+            return Ok(found(v));
         }
-        t.insert(key, value)?;
+        tx.open_tree(tree)?.insert(key, value)?;
         tx.commit()?;
         Ok(GetOrInsert {
             value: value.to_vec(),
@@ -471,6 +477,9 @@ impl Db {
             None => None,
         };
         if current.as_deref() != expected {
+            // The conflict is with the state the transaction read, which
+            // commit waits for (see `WriteTxn::commit`).
+            tx.commit()?;
             return Ok(Err(CasConflict { current }));
         }
         match new {

@@ -468,6 +468,38 @@ impl<'db> WriteTxn<'db> {
         Ok(())
     }
 
+    /// A commit that changed nothing writes nothing, but what the
+    /// transaction read is the state it began from, which may still be
+    /// waiting for its fsync or its turn to be published. A decision made
+    /// on it (a key found present, a compare-and-swap that lost) must rest
+    /// on a state every new snapshot sees and, under `Immediate`, a crash
+    /// keeps: so this returns once that state is published and, under
+    /// `Immediate`, its record is durable. The writer lock goes first, so
+    /// the next writer does not wait for this.
+    fn commit_unchanged(mut self) -> Result<()> {
+        let inner = self.inner;
+        let replay = matches!(self.logging, Logging::Replay);
+        let immediate = matches!(self.durability, Durability::Immediate);
+        let base = self.state.as_ref().map(|s| (s.head.txn, s.head.wal_lsn));
+        self.leave_flight();
+        drop(self.state.take().map(|mut state| {
+            if let Some(pager) = self.pager.take() {
+                let (free, cache) = pager.abort();
+                state.free = free;
+                state.cache = Some(cache);
+            }
+            state
+        }));
+        let Some((txn, lsn)) = base.filter(|_| !replay) else {
+            return Ok(());
+        };
+        inner.log.wait_published(txn, &inner.published)?;
+        if immediate {
+            inner.log.sync_through(lsn, &inner.published)?;
+        }
+        Ok(())
+    }
+
     /// Makes the transaction durable (per its [`Durability`]) and visible to
     /// new snapshots. See the module documentation for the steps.
     pub fn commit(mut self) -> Result<()> {
@@ -475,8 +507,7 @@ impl<'db> WriteTxn<'db> {
         self.inner.check_poisoned()?;
         self.flush_catalog()?;
         if self.pager.as_ref().is_some_and(Pager::is_unchanged) {
-            // Nothing changed: no new state, nothing to write (drop aborts).
-            return Ok(());
+            return self.commit_unchanged();
         }
         let inner = self.inner;
         let mut state = self.state.take().expect("writer lock held until commit");

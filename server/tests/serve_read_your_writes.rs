@@ -157,10 +157,6 @@ fn a_read_after_a_reply_sees_the_write_on_any_connection() {
 /// Fifty connections race SETNX: each loser, answered 0, reads the key at
 /// once.
 #[test]
-#[ignore = "bug in writer.rs (and the engine's commit): a batch whose writes change nothing \
-            commits as a no-op and is answered at once, before the earlier batch whose write \
-            it read is durable and visible, so a loser of SETNX reads nil after being told \
-            the key exists"]
 fn a_read_after_a_write_that_changed_nothing_sees_what_it_saw() {
     let oak = Oak::start();
     let mut misses = Vec::new();

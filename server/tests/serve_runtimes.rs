@@ -57,9 +57,6 @@ fn short_commands_are_served_on_a_current_thread_runtime() {
 /// The reads that may walk much of the keyspace (KEYS, SCAN with a large
 /// COUNT, RANGE without a small LIMIT) are served too.
 #[test]
-#[ignore = "bug in conn.rs: long reads run in tokio::task::block_in_place, which panics on a \
-            current-thread runtime; the connection's task dies without a reply (and without \
-            giving back its max-clients slot, as the count is lowered after serve returns)"]
 fn long_reads_are_served_on_a_current_thread_runtime() {
     on_current_thread(|raw| {
         assert_eq!(raw.cmd(&["SET", "k", "v"]), Resp::ok());
