@@ -39,6 +39,7 @@ pub(crate) enum ConnCommand {
     ClientSetName(Vec<u8>),
     ClientGetName,
     ClientId,
+    ClientSetInfo,
     Shutdown,
 }
 
@@ -379,6 +380,8 @@ pub(crate) fn parse(args: Vec<Vec<u8>>, limits: KeyLimits) -> Result<Command, Re
             }
             b"GETNAME" if rest.len() == 1 => Command::Conn(ConnCommand::ClientGetName),
             b"ID" if rest.len() == 1 => Command::Conn(ConnCommand::ClientId),
+            // Client libraries announce themselves on connect; noted, not kept.
+            b"SETINFO" if rest.len() == 3 => Command::Conn(ConnCommand::ClientSetInfo),
             b"SETNAME" | b"GETNAME" | b"ID" => {
                 return Err(error(format!(
                     "ERR wrong number of arguments for 'client|{}' command",

@@ -11,9 +11,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{oneshot, watch};
 
 use crate::Shared;
@@ -76,7 +78,7 @@ pub(crate) async fn serve(
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             },
-            _ = stop.changed() => return,
+            _ = stop.wait_for(|stopping| *stopping) => return,
         };
         decoder.feed(&buf[..n]);
         let mut after = After::Continue;
@@ -125,6 +127,13 @@ pub(crate) async fn serve(
                     }
                 }
                 Command::Conn(c) => {
+                    // INFO reports the keyspace: like a read, it sees the
+                    // writes sent before it.
+                    if matches!(c, ConnCommand::Info(_))
+                        && slots.iter().any(|s| matches!(s, Slot::Waiting(_)))
+                    {
+                        resolve(&mut slots, &mut out).await;
+                    }
                     let (reply, a) = connection_command(&shared, &mut client, c);
                     if let Some(reply) = reply {
                         slots.push(Slot::Ready(reply));
@@ -134,14 +143,14 @@ pub(crate) async fn serve(
             }
             if slots.len() >= SLOTS_FLUSH {
                 resolve(&mut slots, &mut out).await;
-                if wr.write_all(&out).await.is_err() {
+                if !send(&mut wr, &out, &mut stop).await {
                     return;
                 }
                 out.clear();
             }
         }
         resolve(&mut slots, &mut out).await;
-        if wr.write_all(&out).await.is_err() {
+        if !send(&mut wr, &out, &mut stop).await {
             return;
         }
         out.clear();
@@ -153,6 +162,23 @@ pub(crate) async fn serve(
             return;
         }
     }
+}
+
+/// How long a stopping server lets a client take the replies it is owed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Sends `out`; false if the client is gone. Once the server stops, a
+/// client that does not read gets `STOP_GRACE` to take its replies, then
+/// its connection is dropped, so it cannot hold the stop up.
+async fn send(wr: &mut OwnedWriteHalf, out: &[u8], stop: &mut watch::Receiver<bool>) -> bool {
+    let write = wr.write_all(out);
+    tokio::pin!(write);
+    tokio::select! {
+        biased;
+        r = &mut write => return r.is_ok(),
+        _ = stop.wait_for(|stopping| *stopping) => {}
+    }
+    matches!(tokio::time::timeout(STOP_GRACE, write).await, Ok(Ok(())))
 }
 
 fn stopping() -> Reply {
@@ -220,6 +246,7 @@ fn connection_command(
         }
         ConnCommand::ClientGetName => Some(client.name.clone().map_or(Reply::NilBulk, Reply::Bulk)),
         ConnCommand::ClientId => Some(Reply::Integer(client.id as i64)),
+        ConnCommand::ClientSetInfo => ok(),
         ConnCommand::Shutdown => {
             let _ = shared.stop.send(true);
             return (None, After::Close);

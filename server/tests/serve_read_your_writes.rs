@@ -190,9 +190,6 @@ fn a_read_after_a_write_that_changed_nothing_sees_what_it_saw() {
 /// INFO's keyspace section is a read of the database like DBSIZE: behind
 /// a write in the same pipeline, it counts the write.
 #[test]
-#[ignore = "bug in conn.rs: INFO is answered as a connection command, at once, without \
-            waiting for the writes queued before it in the pipeline as reads do, so its \
-            keyspace section misses them"]
 fn info_keyspace_pipelined_behind_a_write_counts_it() {
     let oak = Oak::start();
     let mut raw = oak.raw();
