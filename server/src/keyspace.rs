@@ -57,6 +57,16 @@ pub(crate) fn apply(
             value,
             when,
             get,
+        } if when == SetWhen::Always && !get => {
+            // A plain SET reads nothing: one descent, not two.
+            tx.open_tree(&tree)?.insert(&key, &value)?;
+            ok()
+        }
+        Write::Set {
+            key,
+            value,
+            when,
+            get,
         } => {
             let old = current(tx, &tree, &key)?;
             let go = match when {
