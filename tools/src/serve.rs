@@ -26,6 +26,14 @@ pub struct Args {
     /// The bound on the writer's page cache, in bytes.
     #[arg(long)]
     cache_bytes: Option<usize>,
+    /// The write-ahead log's bound, in bytes: a checkpoint starts at half
+    /// of it (the engine's default when not given).
+    #[arg(long)]
+    wal_bytes_max: Option<u64>,
+    /// The longest time between checkpoints while commits come in, in
+    /// milliseconds (the engine's default when not given).
+    #[arg(long)]
+    checkpoint_interval_ms: Option<u64>,
     /// Connections served at once.
     #[arg(long, default_value_t = 10_000)]
     max_clients: usize,
@@ -75,6 +83,12 @@ pub fn run(args: &Args) -> ExitCode {
     let mut options = Options::new().durability(args.durability);
     if let Some(bytes) = args.cache_bytes {
         options = options.cache_bytes(bytes);
+    }
+    if let Some(bytes) = args.wal_bytes_max {
+        options = options.wal_bytes_max(bytes);
+    }
+    if let Some(ms) = args.checkpoint_interval_ms {
+        options = options.checkpoint_interval(Duration::from_millis(ms));
     }
     let opened = Instant::now();
     let db = match options.open(&args.file) {

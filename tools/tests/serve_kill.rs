@@ -46,7 +46,16 @@ fn acknowledged_writes_survive_sigkill() {
     let began = Instant::now();
     for round in 0..kills() {
         let fail = |what: String| -> ! { panic!("seed {seed}, round {round}: {what}") };
-        let durability = ["--durability", DURABILITIES[round % DURABILITIES.len()]];
+        // A small log bound and a short interval: checkpoints run all the
+        // time, so kills land inside them too.
+        let durability = [
+            "--durability",
+            DURABILITIES[round % DURABILITIES.len()],
+            "--wal-bytes-max",
+            "262144",
+            "--checkpoint-interval-ms",
+            "50",
+        ];
         if round % 5 == 4 {
             // A kill while the server opens the file and replays its log.
             let mut child = spawn(&file, &durability);
