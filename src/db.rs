@@ -149,8 +149,8 @@ impl Db {
     /// last page. Dropping a `Db` does the same but can only ignore errors.
     ///
     /// On an error nothing acknowledged is lost: the next open recovers
-    /// from the write-ahead log as after a crash. [`Error::Poisoned`] means
-    /// an earlier write failed and the close wrote nothing; an [`Error::Io`]
+    /// from the write-ahead log as after a crash. [`Error::Poisoned`](crate::Error::Poisoned) means
+    /// an earlier write failed and the close wrote nothing; an [`Error::Io`](crate::Error::Io)
     /// may also come from the trim alone, after a clean checkpoint, and
     /// then only leaves the file longer than it needs to be.
     ///
@@ -209,7 +209,7 @@ impl Db {
     /// the last checkpoint and stops the background threads as always, and
     /// the snapshot goes on reading its state. It does keep the file open
     /// and locked until it is dropped: opening the database again meanwhile
-    /// returns [`Error::Locked`].
+    /// returns [`Error::Locked`](crate::Error::Locked).
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
@@ -235,7 +235,7 @@ impl Db {
     /// Starts the write transaction, waiting while another one is open.
     /// Dropping it without [`WriteTxn::commit`] aborts it.
     ///
-    /// Returns [`Error::WriteTxnOpenOnThisThread`] if the open one is this
+    /// Returns [`Error::WriteTxnOpenOnThisThread`](crate::Error::WriteTxnOpenOnThisThread) if the open one is this
     /// thread's own: waiting for it would never end. (A thread waiting for
     /// another thread that waits for this one is not detected.)
     ///
@@ -271,7 +271,7 @@ impl Db {
     /// Checkpoints now: the data file reaches the newest committed state and
     /// the WAL before it is let go.
     ///
-    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// Returns [`Error::WriteTxnOpenOnThisThread`](crate::Error::WriteTxnOpenOnThisThread) if this thread holds a
     /// [`WriteTxn`] on this `Db`: the checkpoint would wait for it forever.
     pub fn checkpoint(&self) -> Result<()> {
         self.inner.writer_thread.refuse_current()?;
@@ -350,7 +350,7 @@ impl Db {
     /// reachable exactly once or free, the depth bound, and each tree's
     /// stored length. Writers wait while the checkpoint runs, not during the walk.
     ///
-    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// Returns [`Error::WriteTxnOpenOnThisThread`](crate::Error::WriteTxnOpenOnThisThread) if this thread holds a
     /// [`WriteTxn`] on this `Db`: the checkpoint would wait for it forever.
     pub fn check(&self) -> Result<CheckReport> {
         let inner = &self.inner;
@@ -383,7 +383,7 @@ impl Db {
     /// Inserts or replaces one entry in its own transaction; returns whether
     /// the key was already present.
     ///
-    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// Returns [`Error::WriteTxnOpenOnThisThread`](crate::Error::WriteTxnOpenOnThisThread) if this thread holds a
     /// [`WriteTxn`] on this `Db` (see [`Db::begin_write`]).
     pub fn insert(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<bool> {
         let mut tx = self.begin_write()?;
@@ -396,7 +396,7 @@ impl Db {
     /// present. Removing from a tree that does not exist creates nothing and
     /// commits nothing.
     ///
-    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// Returns [`Error::WriteTxnOpenOnThisThread`](crate::Error::WriteTxnOpenOnThisThread) if this thread holds a
     /// [`WriteTxn`] on this `Db` (see [`Db::begin_write`]).
     pub fn remove(&self, tree: &str, key: &[u8]) -> Result<bool> {
         let mut tx = self.begin_write()?;
@@ -414,7 +414,7 @@ impl Db {
     /// (atomically, like Go's `sync.Map.LoadOrStore`), and whether this call
     /// inserted it.
     ///
-    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// Returns [`Error::WriteTxnOpenOnThisThread`](crate::Error::WriteTxnOpenOnThisThread) if this thread holds a
     /// [`WriteTxn`] on this `Db` (see [`Db::begin_write`]), even when the key
     /// is present and no write would be needed, so the rule does not depend
     /// on the data.
@@ -462,7 +462,7 @@ impl Db {
     /// the inner error carries the current value. Only setting a value
     /// creates a missing tree.
     ///
-    /// Returns [`Error::WriteTxnOpenOnThisThread`] if this thread holds a
+    /// Returns [`Error::WriteTxnOpenOnThisThread`](crate::Error::WriteTxnOpenOnThisThread) if this thread holds a
     /// [`WriteTxn`] on this `Db` (see [`Db::begin_write`]).
     pub fn compare_and_swap(
         &self,
