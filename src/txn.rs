@@ -468,6 +468,17 @@ impl<'db> WriteTxn<'db> {
         Ok(())
     }
 
+    /// Gives the transaction up: out of the writers in flight, and the
+    /// pager's free list and cache back to the writer state (still locked).
+    fn abort(&mut self) {
+        self.leave_flight();
+        if let (Some(pager), Some(state)) = (self.pager.take(), self.state.as_mut()) {
+            let (free, cache) = pager.abort();
+            state.free = free;
+            state.cache = Some(cache);
+        }
+    }
+
     /// A commit that changed nothing writes nothing, but what the
     /// transaction read is the state it began from, which may still be
     /// waiting for its fsync or its turn to be published. A decision made
@@ -481,15 +492,8 @@ impl<'db> WriteTxn<'db> {
         let replay = matches!(self.logging, Logging::Replay);
         let immediate = matches!(self.durability, Durability::Immediate);
         let base = self.state.as_ref().map(|s| (s.head.txn, s.head.wal_lsn));
-        self.leave_flight();
-        drop(self.state.take().map(|mut state| {
-            if let Some(pager) = self.pager.take() {
-                let (free, cache) = pager.abort();
-                state.free = free;
-                state.cache = Some(cache);
-            }
-            state
-        }));
+        self.abort();
+        drop(self.state.take());
         let Some((txn, lsn)) = base.filter(|_| !replay) else {
             return Ok(());
         };
@@ -617,12 +621,7 @@ fn write_pages(
 
 impl Drop for WriteTxn<'_> {
     fn drop(&mut self) {
-        self.leave_flight();
-        if let (Some(pager), Some(state)) = (self.pager.take(), self.state.as_mut()) {
-            let (free, cache) = pager.abort();
-            state.free = free;
-            state.cache = Some(cache);
-        }
+        self.abort();
     }
 }
 
