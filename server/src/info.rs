@@ -220,7 +220,7 @@ pub(crate) fn text(shared: &Shared, sections: Option<&str>) -> String {
         s.push_str("# Keyspace\r\n");
         let rx = shared.db.begin_read();
         for db in 0..DATABASES {
-            if let Ok(Some(t)) = rx.tree(&tree_name(db))
+            if let Ok(Some(t)) = rx.tree(tree_name(db))
                 && !t.is_empty()
             {
                 let _ = write!(s, "db{db}:keys={},expires=0,avg_ttl=0\r\n", t.len());

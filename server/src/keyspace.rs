@@ -19,8 +19,14 @@ use crate::glob;
 use crate::resp::Reply;
 
 /// The tree that holds Redis database `db`.
-pub fn tree_name(db: usize) -> String {
-    format!("db{db}")
+/// (A table, so that a write does not format the name each time; `db` is
+/// below [`DATABASES`](crate::DATABASES), as `SELECT` checks.)
+pub fn tree_name(db: usize) -> &'static str {
+    const NAMES: [&str; crate::DATABASES] = [
+        "db0", "db1", "db2", "db3", "db4", "db5", "db6", "db7", "db8", "db9", "db10", "db11",
+        "db12", "db13", "db14", "db15",
+    ];
+    NAMES[db]
 }
 
 fn ok() -> Reply {
@@ -59,7 +65,7 @@ pub(crate) fn apply(
             get,
         } if when == SetWhen::Always && !get => {
             // A plain SET reads nothing: one descent, not two.
-            tx.open_tree(&tree)?.insert(&key, &value)?;
+            tx.open_tree(tree)?.insert(&key, &value)?;
             ok()
         }
         Write::Set {
@@ -68,14 +74,14 @@ pub(crate) fn apply(
             when,
             get,
         } => {
-            let old = current(tx, &tree, &key)?;
+            let old = current(tx, tree, &key)?;
             let go = match when {
                 SetWhen::Always => true,
                 SetWhen::Absent => old.is_none(),
                 SetWhen::Present => old.is_some(),
             };
             if go {
-                tx.open_tree(&tree)?.insert(&key, &value)?;
+                tx.open_tree(tree)?.insert(&key, &value)?;
             }
             match (get, go) {
                 (true, _) => bulk_or_nil(old),
@@ -84,29 +90,29 @@ pub(crate) fn apply(
             }
         }
         Write::SetNx(key, value) => {
-            if current(tx, &tree, &key)?.is_some() {
+            if current(tx, tree, &key)?.is_some() {
                 Reply::Integer(0)
             } else {
-                tx.open_tree(&tree)?.insert(&key, &value)?;
+                tx.open_tree(tree)?.insert(&key, &value)?;
                 Reply::Integer(1)
             }
         }
         Write::GetSet(key, value) => {
-            let old = current(tx, &tree, &key)?;
-            tx.open_tree(&tree)?.insert(&key, &value)?;
+            let old = current(tx, tree, &key)?;
+            tx.open_tree(tree)?.insert(&key, &value)?;
             bulk_or_nil(old)
         }
         Write::GetDel(key) => {
-            let old = current(tx, &tree, &key)?;
+            let old = current(tx, tree, &key)?;
             if old.is_some()
-                && let Some(mut t) = tx.tree_mut(&tree)?
+                && let Some(mut t) = tx.tree_mut(tree)?
             {
                 t.remove(&key)?;
             }
             bulk_or_nil(old)
         }
         Write::MSet(pairs) => {
-            let mut t = tx.open_tree(&tree)?;
+            let mut t = tx.open_tree(tree)?;
             for (k, v) in &pairs {
                 t.insert(k, v)?;
             }
@@ -114,11 +120,11 @@ pub(crate) fn apply(
         }
         Write::MSetNx(pairs) => {
             for (k, _) in &pairs {
-                if current(tx, &tree, k)?.is_some() {
+                if current(tx, tree, k)?.is_some() {
                     return Ok(Reply::Integer(0));
                 }
             }
-            let mut t = tx.open_tree(&tree)?;
+            let mut t = tx.open_tree(tree)?;
             for (k, v) in &pairs {
                 t.insert(k, v)?;
             }
@@ -126,7 +132,7 @@ pub(crate) fn apply(
         }
         Write::Del(keys) => {
             let mut n = 0;
-            if let Some(mut t) = tx.tree_mut(&tree)? {
+            if let Some(mut t) = tx.tree_mut(tree)? {
                 for k in &keys {
                     n += i64::from(t.remove(k)?);
                 }
@@ -134,7 +140,7 @@ pub(crate) fn apply(
             Reply::Integer(n)
         }
         Write::IncrBy(key, by) => {
-            let old = match current(tx, &tree, &key)? {
+            let old = match current(tx, tree, &key)? {
                 None => 0,
                 Some(v) => match command::parse_i64(&v) {
                     Some(n) => n,
@@ -144,22 +150,22 @@ pub(crate) fn apply(
             let Some(new) = old.checked_add(by) else {
                 return Ok(error("ERR increment or decrement would overflow"));
             };
-            tx.open_tree(&tree)?
+            tx.open_tree(tree)?
                 .insert(&key, new.to_string().as_bytes())?;
             Reply::Integer(new)
         }
         Write::Append(key, tail) => {
-            let mut value = current(tx, &tree, &key)?.unwrap_or_default();
+            let mut value = current(tx, tree, &key)?.unwrap_or_default();
             let len = value.len() + tail.len();
             if len > limits.value_bytes_max {
                 return Ok(command::value_too_large(len, limits));
             }
             value.extend_from_slice(&tail);
-            tx.open_tree(&tree)?.insert(&key, &value)?;
+            tx.open_tree(tree)?.insert(&key, &value)?;
             Reply::Integer(len as i64)
         }
         Write::FlushDb => {
-            tx.delete_tree(&tree)?;
+            tx.delete_tree(tree)?;
             ok()
         }
     })
@@ -226,7 +232,7 @@ pub(crate) fn read(rx: &ReadTxn<'_>, db: usize, read: &Read, cursors: &Cursors) 
 }
 
 fn run_read(rx: &ReadTxn<'_>, db: usize, read: &Read, cursors: &Cursors) -> oakmap::Result<Reply> {
-    let Some(tree) = rx.tree(&tree_name(db))? else {
+    let Some(tree) = rx.tree(tree_name(db))? else {
         return Ok(match read {
             Read::Get(_) => Reply::NilBulk,
             Read::MGet(keys) => Reply::Array(vec![Reply::NilBulk; keys.len()]),
