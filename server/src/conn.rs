@@ -23,6 +23,7 @@ use crate::command::{self, Command, ConnCommand, Read, error};
 use crate::info;
 use crate::keyspace;
 use crate::resp::{Reply, RequestDecoder};
+use crate::table;
 use crate::writer::WriteRequest;
 
 /// Bytes asked of the socket per read.
@@ -237,9 +238,9 @@ fn connection_command(
             info::text(shared, section.as_deref()).into_bytes(),
         )),
         ConnCommand::ConfigGet(params) => Some(info::config_get(shared, &params)),
-        ConnCommand::CommandCount => Some(Reply::Integer(info::COMMANDS.len() as i64)),
-        ConnCommand::CommandList => Some(info::command_list()),
-        ConnCommand::CommandDocs => Some(Reply::Array(Vec::new())),
+        ConnCommand::CommandCount => Some(Reply::Integer(table::COMMANDS.len() as i64)),
+        ConnCommand::CommandList => Some(table::list()),
+        ConnCommand::CommandDocs(names) => Some(table::docs(&names)),
         ConnCommand::ClientSetName(name) => {
             client.name = (!name.is_empty()).then_some(name);
             ok()

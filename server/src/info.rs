@@ -1,4 +1,4 @@
-//! `INFO`, `CONFIG GET` and `COMMAND`: what a client or an operator asks
+//! `INFO` and `CONFIG GET`: what a client or an operator asks
 //! of the server itself.
 
 use std::fmt::Write as _;
@@ -9,87 +9,6 @@ use crate::command::DATABASES;
 use crate::glob;
 use crate::keyspace::tree_name;
 use crate::resp::Reply;
-
-/// The commands the server knows, with Redis's arity (negative: at least).
-pub(crate) const COMMANDS: &[(&str, i64)] = &[
-    ("ping", -1),
-    ("echo", 2),
-    ("quit", -1),
-    ("select", 2),
-    ("dbsize", 1),
-    ("flushdb", -1),
-    ("get", 2),
-    ("set", -3),
-    ("setnx", 3),
-    ("getset", 3),
-    ("getdel", 2),
-    ("mget", -2),
-    ("mset", -3),
-    ("msetnx", -3),
-    ("del", -2),
-    ("exists", -2),
-    ("incr", 2),
-    ("incrby", 3),
-    ("decr", 2),
-    ("decrby", 3),
-    ("append", 3),
-    ("strlen", 2),
-    ("scan", -2),
-    ("keys", 2),
-    ("range", -3),
-    ("info", -1),
-    ("config", -2),
-    ("command", -1),
-    ("client", -2),
-    ("shutdown", -1),
-];
-
-/// `COMMAND`: each command as `[name, arity, flags, first key, last key,
-/// step]`, enough for clients that look commands up.
-pub(crate) fn command_list() -> Reply {
-    Reply::Array(
-        COMMANDS
-            .iter()
-            .map(|&(name, arity)| {
-                let keyed = !matches!(
-                    name,
-                    "ping"
-                        | "echo"
-                        | "quit"
-                        | "select"
-                        | "dbsize"
-                        | "flushdb"
-                        | "scan"
-                        | "keys"
-                        | "range"
-                        | "info"
-                        | "config"
-                        | "command"
-                        | "client"
-                        | "shutdown"
-                );
-                let last = if matches!(name, "mget" | "del" | "exists" | "mset" | "msetnx") {
-                    -1
-                } else {
-                    1
-                };
-                let step = if matches!(name, "mset" | "msetnx") {
-                    2
-                } else {
-                    1
-                };
-                Reply::Array(vec![
-                    Reply::Bulk(name.as_bytes().to_vec()),
-                    Reply::Integer(arity),
-                    Reply::Array(Vec::new()),
-                    Reply::Integer(i64::from(keyed)),
-                    Reply::Integer(if keyed { last } else { 0 }),
-                    Reply::Integer(if keyed { step } else { 0 }),
-                ])
-            })
-            .collect(),
-    )
-}
 
 /// `CONFIG GET pattern...`: the settings clients look for at start
 /// (`redis-benchmark` asks for `save` and `appendonly`), matched by glob.

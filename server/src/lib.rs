@@ -40,6 +40,7 @@ mod glob;
 mod info;
 mod keyspace;
 pub mod resp;
+mod table;
 mod writer;
 
 use std::net::SocketAddr;

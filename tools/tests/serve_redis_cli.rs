@@ -179,9 +179,9 @@ fn redis_cli_pipe_inserts_100000_keys() {
     );
 }
 
-/// redis-cli builds its command hints from COMMAND DOCS, or from its own
-/// table when the server answers that with an error; `help set` shows the
-/// one for SET.
+/// redis-cli builds `help` and its hints from the server's COMMAND DOCS:
+/// it shows ours for SET (no expiry options) and for RANGE, which no Redis
+/// has, and lists the groups.
 #[test]
 fn redis_cli_shows_its_help() {
     let Some(cli) = redis_cli("redis_cli_shows_its_help") else {
@@ -189,11 +189,53 @@ fn redis_cli_shows_its_help() {
     };
     let dir = tempfile::tempdir().unwrap();
     let served = Served::start(&dir.path().join("app.oak"), &[]);
-    let help = text(&run(&cli, &served, &["help", "set"], b"").stdout);
+    let help = |topic: &[&str]| {
+        let mut args = vec!["help"];
+        args.extend_from_slice(topic);
+        let out = run(&cli, &served, &args, b"");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        without_colours(&text(&out.stdout))
+    };
+    let set = help(&["set"]);
+    assert!(set.contains("SET key value [NX|XX] [GET]"), "{set:?}");
+    assert!(!set.contains("EX seconds"), "{set:?}");
+    let range = help(&["range"]);
     assert!(
-        help.contains("SET") && help.contains("key value"),
-        "{help:?}"
+        range.contains("RANGE start end [LIMIT count] [REV] [WITHVALUES]"),
+        "{range:?}"
     );
+    assert!(range.contains("[key inclusive"), "{range:?}");
+    let scan = help(&["scan"]);
+    assert!(
+        scan.contains("SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]"),
+        "{scan:?}"
+    );
+    let mset = help(&["mset"]);
+    assert!(mset.contains("MSET key value [key value ...]"), "{mset:?}");
+    let client = help(&["client", "setname"]);
+    assert!(
+        client.contains("CLIENT SETNAME connection-name"),
+        "{client:?}"
+    );
+    let group = help(&["@generic"]);
+    assert!(
+        group.contains("RANGE") && group.contains("SCAN"),
+        "{group:?}"
+    );
+}
+
+/// `s` without the terminal's colour sequences (`ESC [ ... m`), which
+/// redis-cli puts around help text.
+fn without_colours(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find('\u{1b}') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        rest = rest.find('m').map_or("", |end| &rest[end + 1..]);
+    }
+    out.push_str(rest);
+    out
 }
 
 #[test]
