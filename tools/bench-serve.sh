@@ -5,7 +5,8 @@
 #   everysec : redis appendfsync everysec vs oakmap --durability group:1s
 # Prints requests/s and p50/p99/max latency per row, and oakmap's ratio to
 # redis-server (above 1: oakmap is faster; for latency, above 1: oakmap's
-# tail is longer).
+# tail is longer). Then oakmap against itself: p99 with a checkpoint every
+# 100 ms against p99 with none during the run (the issue's goal: at most 2x).
 #
 # Usage: tools/bench-serve.sh [DIR]   (DIR on the disk you care about; not a
 # tmpfs, where fsync costs nothing. Default: ./bench-serve-data, removed
@@ -87,9 +88,44 @@ for mode in always everysec; do
   PIDS=()
 done
 
+# Checkpoints: the same oakmap (immediate) with none during the run (a WAL
+# bound and an interval it never reaches) and with one every 100 ms while
+# there are commits, so that most requests overlap one. GET runs while two
+# other clients write. Rows
+# "oakmap-ckpt,MODE,..." where MODE is "quiet" or "busy"; the number of
+# checkpoints each run made comes from INFO.
+CHECKPOINTS=$(mktemp)
+for ckpt in quiet busy; do
+  rm -rf "$DIR/oakmap"
+  mkdir -p "$DIR/oakmap"
+  if [ "$ckpt" = quiet ]; then
+    flags=(--checkpoint-interval-ms 3600000 --wal-bytes-max $((8 << 30)))
+  else
+    flags=(--checkpoint-interval-ms 100)
+  fi
+  "$OAKMAP" serve "$DIR/oakmap/bench.oak" --bind "127.0.0.1:$OAKMAP_PORT" \
+    --durability immediate "${flags[@]}" 2>/dev/null &
+  PIDS+=($!)
+  wait_port "$OAKMAP_PORT"
+  TESTS=set run_bench oakmap-ckpt "$ckpt" "$OAKMAP_PORT"
+  # Reads while two clients write without pause (checkpoints run only
+  # while there are commits): the GET rows of this table.
+  redis-benchmark -p "$OAKMAP_PORT" -c 2 -n 100000000 -r "$KEYSPACE" -d "$VALUE_BYTES" \
+    -t set -q >/dev/null 2>&1 &
+  writers=$!
+  TESTS=get run_bench oakmap-ckpt "$ckpt" "$OAKMAP_PORT"
+  kill "$writers" 2>/dev/null || true
+  wait "$writers" 2>/dev/null || true
+  echo "$ckpt $(redis-cli -p "$OAKMAP_PORT" info persistence | tr -d '\r' | grep '^checkpoints:' | cut -d: -f2)" >>"$CHECKPOINTS"
+  redis-cli -p "$OAKMAP_PORT" shutdown >/dev/null 2>&1 || true
+  wait "${PIDS[@]}" 2>/dev/null || true
+  PIDS=()
+done
+
 echo "redis-benchmark -c $CLIENTS -n $REQUESTS -r $KEYSPACE -d $VALUE_BYTES; latency in ms"
 echo "redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), appendonly yes; oakmap immediate (always) or group:1s (everysec)"
 awk -F, '
+  $1 == "oakmap-ckpt" { next }
   { key = $2 "," $3 "," $4; rps[$1 "," key] = $5; p50[$1 "," key] = $6;
     p99[$1 "," key] = $7; max[$1 "," key] = $8; if (!(key in seen)) { seen[key] = 1; order[n++] = key } }
   END {
@@ -103,3 +139,23 @@ awk -F, '
         (rps[r] > 0 ? rps[o] / rps[r] : 0), (p99[r] > 0 ? p99[o] / p99[r] : 0)
     }
   }' "$RESULTS"
+
+echo
+echo "oakmap immediate without checkpoints during the run (quiet) and with one every 100 ms (busy); GET with 2 clients writing meanwhile"
+echo "checkpoints made: $(tr '\n' ' ' <"$CHECKPOINTS")"
+awk -F, '
+  $1 != "oakmap-ckpt" { next }
+  { key = $3 "," $4; rps[$2 "," key] = $5; p99[$2 "," key] = $7; max[$2 "," key] = $8;
+    if (!(key in seen)) { seen[key] = 1; order[n++] = key } }
+  END {
+    printf "%-3s %-5s | %10s %7s %7s | %10s %7s %7s | %6s %6s\n",
+      "P", "test", "quiet r/s", "p99", "max", "busy r/s", "p99", "max", "r/s x", "p99 x"
+    for (i = 0; i < n; i++) {
+      k = order[i]; split(k, f, ",")
+      q = "quiet," k; b = "busy," k
+      printf "%-3s %-5s | %10.0f %7.3f %7.3f | %10.0f %7.3f %7.3f | %6.2f %6.2f\n",
+        f[1], f[2], rps[q], p99[q], max[q], rps[b], p99[b], max[b],
+        (rps[q] > 0 ? rps[b] / rps[q] : 0), (p99[q] > 0 ? p99[b] / p99[q] : 0)
+    }
+  }' "$RESULTS"
+rm -f "$CHECKPOINTS"
