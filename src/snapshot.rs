@@ -1,9 +1,12 @@
 //! The published state and the live readers' registry.
 //!
-//! `Published` holds the newest committed meta behind a sequence lock: the
-//! writer (only one at a time) bumps the sequence to odd, stores the words,
-//! bumps it to even; a reader copies the words and retries if the sequence
-//! moved. Readers write nothing there.
+//! `Published` holds the newest committed meta in a ring of slots: the
+//! writer (only one at a time) fills the slot after the newest, marking it
+//! while it writes, then names it the newest; a reader copies the newest
+//! slot and retries only if the writer has refilled that very slot
+//! meanwhile. So a reader never waits for the writer: with the seqlock this
+//! replaced, readers spun for as long as a writer preempted between its two
+//! sequence stores held the sequence odd. Readers write nothing there.
 //!
 //! `ReaderTable` is the LMDB-style reader table: cache-line-sized slots, each
 //! owned by one reader at a time, holding the transaction id it reads. A
@@ -27,10 +30,29 @@ use parking_lot::Mutex;
 
 use crate::format::{Lsn, Meta, PageId, TreeDesc, TxnId};
 
-/// The newest published state, field by field behind a sequence lock.
+/// States kept published at once: a reader copying one is disturbed only
+/// if the writer publishes this many times meanwhile.
+const RING: usize = 4;
+
+/// The newest published state, in a ring of slots that readers copy without
+/// ever waiting for the writer (see the module comment).
 pub(crate) struct Published {
+    /// How many states were ever published; the newest is in slot
+    /// `newest % RING`, complete.
+    newest: AtomicU64,
+    ring: [StateSlot; RING],
+    /// The newest state's txn id, stored SeqCst after `newest` for the
+    /// reader protocol, which reads it alone. It may lag `newest` briefly,
+    /// never lead it.
+    txn: AtomicU64,
+}
+
+/// One published state, field by field.
+#[derive(Default)]
+struct StateSlot {
+    /// The publish count whose state the slot holds; `WRITING` while the
+    /// writer refills it.
     seq: AtomicU64,
-    /// Stored last and SeqCst: the reader protocol reads it alone.
     txn: AtomicU64,
     page_count: AtomicU64,
     catalog_root: AtomicU64,
@@ -43,75 +65,76 @@ pub(crate) struct Published {
     map: AtomicU64,
 }
 
+const WRITING: u64 = u64::MAX;
+
 impl Published {
     pub(crate) fn new(meta: &Meta, map: usize) -> Published {
         let p = Published {
-            seq: AtomicU64::new(0),
+            newest: AtomicU64::new(0),
+            ring: Default::default(),
             txn: AtomicU64::new(0),
-            page_count: AtomicU64::new(0),
-            catalog_root: AtomicU64::new(0),
-            catalog_len: AtomicU64::new(0),
-            catalog_depth: AtomicU64::new(0),
-            freelist_head: AtomicU64::new(0),
-            free_count: AtomicU64::new(0),
-            wal_lsn: AtomicU64::new(0),
-            map: AtomicU64::new(0),
         };
         p.store(meta, map);
         p
     }
 
-    /// Publishes a new state. Only the writer calls this.
+    /// Publishes a new state. Only the writer calls this (one at a time).
+    /// It fills the slot after the newest, which no reader starting now
+    /// reads, and only then names it the newest.
     pub(crate) fn store(&self, meta: &Meta, map: usize) {
-        let s = self.seq.load(Ordering::Relaxed);
-        self.seq.store(s + 1, Ordering::Relaxed);
+        let n = self.newest.load(Ordering::Relaxed) + 1;
+        let slot = &self.ring[(n % RING as u64) as usize];
+        slot.seq.store(WRITING, Ordering::Relaxed);
         fence(Ordering::Release);
         let relaxed = Ordering::Relaxed;
-        self.page_count.store(meta.page_count, relaxed);
-        self.catalog_root.store(meta.catalog.root.0, relaxed);
-        self.catalog_len.store(meta.catalog.len, relaxed);
-        self.catalog_depth
+        slot.txn.store(meta.txn.0, relaxed);
+        slot.page_count.store(meta.page_count, relaxed);
+        slot.catalog_root.store(meta.catalog.root.0, relaxed);
+        slot.catalog_len.store(meta.catalog.len, relaxed);
+        slot.catalog_depth
             .store(u64::from(meta.catalog.depth), relaxed);
-        self.freelist_head.store(meta.freelist_head.0, relaxed);
-        self.free_count.store(meta.free_count, relaxed);
-        self.wal_lsn.store(meta.wal_lsn.0, relaxed);
-        self.map.store(map as u64, relaxed);
-        // The txn id last-but-visible: stored SeqCst for the reader protocol.
+        slot.freelist_head.store(meta.freelist_head.0, relaxed);
+        slot.free_count.store(meta.free_count, relaxed);
+        slot.wal_lsn.store(meta.wal_lsn.0, relaxed);
+        slot.map.store(map as u64, relaxed);
+        slot.seq.store(n, Ordering::Release);
+        self.newest.store(n, Ordering::Release);
         self.txn.store(meta.txn.0, Ordering::SeqCst);
-        self.seq.store(s + 2, Ordering::Release);
     }
 
-    /// A consistent copy of the published state, and the mapping that
-    /// covers it.
+    /// A consistent copy of the newest published state, and the mapping
+    /// that covers it. Never waits: the newest slot is complete, and a copy
+    /// is retried only if the writer refilled its slot meanwhile (it
+    /// published `RING - 1` newer states), with the newest one then.
     pub(crate) fn load(&self) -> (Meta, usize) {
         loop {
-            let s1 = self.seq.load(Ordering::Acquire);
-            if s1 % 2 == 1 {
-                std::hint::spin_loop();
-                continue;
-            }
+            let n = self.newest.load(Ordering::Acquire);
+            let slot = &self.ring[(n % RING as u64) as usize];
             let relaxed = Ordering::Relaxed;
             let meta = Meta {
-                txn: TxnId(self.txn.load(relaxed)),
-                page_count: self.page_count.load(relaxed),
+                txn: TxnId(slot.txn.load(relaxed)),
+                page_count: slot.page_count.load(relaxed),
                 catalog: TreeDesc {
-                    root: PageId(self.catalog_root.load(relaxed)),
-                    len: self.catalog_len.load(relaxed),
-                    depth: self.catalog_depth.load(relaxed) as u32,
+                    root: PageId(slot.catalog_root.load(relaxed)),
+                    len: slot.catalog_len.load(relaxed),
+                    depth: slot.catalog_depth.load(relaxed) as u32,
                 },
-                freelist_head: PageId(self.freelist_head.load(relaxed)),
-                free_count: self.free_count.load(relaxed),
-                wal_lsn: Lsn(self.wal_lsn.load(relaxed)),
+                freelist_head: PageId(slot.freelist_head.load(relaxed)),
+                free_count: slot.free_count.load(relaxed),
+                wal_lsn: Lsn(slot.wal_lsn.load(relaxed)),
                 ..Meta::default()
             };
-            let map = self.map.load(relaxed) as usize;
+            let map = slot.map.load(relaxed) as usize;
             fence(Ordering::Acquire);
-            if self.seq.load(Ordering::Relaxed) == s1 {
+            if slot.seq.load(Ordering::Relaxed) == n {
                 return (meta, map);
             }
         }
     }
 
+    /// The newest published txn id (SeqCst; never ahead of [`load`]).
+    ///
+    /// [`load`]: Published::load
     pub(crate) fn txn(&self) -> TxnId {
         TxnId(self.txn.load(Ordering::SeqCst))
     }
@@ -168,9 +191,11 @@ impl ReaderTable {
     pub(crate) fn register(&self, published: &Published) -> (ReaderToken, Meta, usize) {
         let (mut meta, mut map) = published.load();
         let token = self.claim(meta.txn);
-        // Re-check after registering: see the module comment.
+        // Re-check after registering: see the module comment. The published
+        // txn id may lag the state just loaded (the writer stores it last),
+        // never lead it; only a newer one means a commit we may have missed.
         loop {
-            if published.txn() == meta.txn {
+            if published.txn() <= meta.txn {
                 return (token, meta, map);
             }
             (meta, map) = published.load();
@@ -308,5 +333,51 @@ mod tests {
         table.release(newer.0);
         assert!(table.oldest().is_none());
         assert_eq!(table.live(), 0);
+    }
+
+    /// Readers copying while the writer publishes as fast as it can see
+    /// whole states (every field from one publish), never an older one
+    /// than they saw before, and a txn id at most one publish behind.
+    #[test]
+    fn readers_never_see_a_torn_or_older_state() {
+        let meta_of = |t: u64| Meta {
+            txn: TxnId(t),
+            page_count: t,
+            catalog: TreeDesc {
+                root: PageId(t),
+                len: t,
+                depth: (t % 7) as u32,
+            },
+            freelist_head: PageId(t),
+            free_count: t,
+            wal_lsn: Lsn(t),
+            ..Meta::default()
+        };
+        let published = Published::new(&meta_of(1), 1);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| {
+                    let mut last = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let (m, map) = published.load();
+                        let t = m.txn.0;
+                        assert_eq!(m, meta_of(t), "torn state");
+                        assert_eq!(map as u64, t, "torn mapping");
+                        assert!(t >= last, "went back from {last} to {t}");
+                        // The txn id is stored after the state it names:
+                        // it lags the newest state by one publish at most.
+                        assert!(published.txn().0 + 1 >= t, "txn id lags by more than one");
+                        last = t;
+                    }
+                });
+            }
+            for t in 2..200_000 {
+                published.store(&meta_of(t), t as usize);
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        assert_eq!(published.load().0, meta_of(199_999));
+        assert_eq!(published.txn(), TxnId(199_999));
     }
 }
