@@ -1,35 +1,48 @@
 //! The standard workload: random 24-byte keys and 150-byte values from a
 //! seeded generator, run phase by phase on oakmap and, with `--engines`, on
-//! its peers one after another, printed as one table.
-//! The last row is a reference measured in the same run and directory: one
-//! 4 KiB append plus fdatasync, the floor for a durable commit.
+//! its peers one after another, printed as one table with a legend (as text,
+//! or as Markdown with `--markdown`).
+//! Every phase's work is in proportion to `--entries` (`Scale`); at the
+//! default 1,000,000 it is the workload docs/benchmarks.md reports.
+//! Two rows follow, measured in the same run and directory: the time to
+//! open oakmap after a crash with a full WAL, and one 4 KiB append plus
+//! fdatasync, the floor for a durable commit.
+//! Every argument is checked before the first line is printed.
 
+use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oakmap::{Durability, Options};
 
-use crate::engines::{self, BenchResult, Engine, Pairs, SlicePairs};
+use crate::engines::{self, BenchResult, Engine, EngineInfo, OAKMAP_FILE, Pairs, SlicePairs};
 use crate::plot;
-use crate::shared::{self, Rng, Row, smaller_is_better};
+use crate::shared::{self, Measure, Rng, Row};
+
+mod report;
+
+use report::{count_of, report, size, thousands, time};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Entries to bulk load.
-    #[arg(long, default_value_t = 1_000_000)]
+    /// Entries to bulk load, from 1 to 1,000,000,000; every phase's work is
+    /// in proportion (the standard workload is the default).
+    #[arg(long, default_value_t = ENTRIES_STANDARD)]
     entries: u64,
     /// Seed of the key and value generator.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Directory for the database (a fresh subdirectory is made and removed);
+    /// Directory for the databases (a fresh subdirectory is made and removed);
     /// it should be on the disk you care about, not a tmpfs.
     #[arg(long, default_value = ".")]
     dir: PathBuf,
-    /// Keep oakmap's database file afterwards (its path is printed), for
-    /// `oakmap check` and `oakmap stats`.
+    /// Keep oakmap's database afterwards, as DIR/bench.oak with its two WAL
+    /// files (the path is printed), for `oakmap check` and `oakmap stats`;
+    /// everything else is removed.
     #[arg(long)]
     keep: bool,
     /// Engines to run, one after another, each in a fresh directory:
@@ -40,52 +53,281 @@ pub struct Args {
     /// The cache every engine gets, in MiB.
     #[arg(long, default_value_t = 256)]
     cache_mib: usize,
-    /// With several engines: draw the table as a bar chart (SVG) here.
+    /// With two or more engines: draw the comparison as a bar chart (SVG) here.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Print the tables and their legend as Markdown, for docs/benchmarks.md.
+    #[arg(long)]
+    markdown: bool,
 }
 
 const KEY_BYTES: usize = 24;
 const VALUE_BYTES: usize = 150;
 const TREE: &str = "bench";
+/// The standard workload's size, which the figures in the docs are for.
+const ENTRIES_STANDARD: u64 = 1_000_000;
+/// Beyond this the keys alone (24 GB) would not fit in a large machine.
+const ENTRIES_MAX: u64 = 1_000_000_000;
+/// The WAL the recovery row replays at `ENTRIES_STANDARD`: the default
+/// bound, full.
+const RECOVERY_WAL_BYTES_STANDARD: u64 = 64 << 20;
 
-fn print_rows(rows: &[Row]) {
-    println!(
-        "{:<36} {:>10} {:>10} {:>14}  notes",
-        "phase", "ops", "seconds", "ops/s"
-    );
-    println!("{}", "-".repeat(96));
-    for r in rows {
-        let secs = r.elapsed.as_secs_f64();
-        let rate = if secs > 0.0 && r.ops > 0 {
-            format!("{:.0}", r.ops as f64 / secs)
-        } else {
-            "-".to_string()
-        };
-        println!(
-            "{:<36} {:>10} {:>10.3} {:>14}  {}",
-            r.phase, r.ops, secs, rate, r.note
-        );
+/// The work of each phase, in proportion to `--entries`. At the standard
+/// 1,000,000: 1,000 durable commits, 100 commits of 1,000 inserts,
+/// 1,000,000 gets per pass, 500,000 range reads, 1,000 fsync appends, and a
+/// full 64 MiB WAL (the default bound) in records of 1,000 inserts to
+/// recover. Below it, the counts of 1,000 are capped at `entries`; above
+/// it, they stay at 1,000 and everything else grows with `entries`.
+struct Scale {
+    entries: usize,
+    durable_commits: usize,
+    batches: usize,
+    batch_inserts: usize,
+    gets: usize,
+    range_reads: usize,
+    recovery_wal_bytes: u64,
+    recovery_batch_inserts: usize,
+    fsync_appends: usize,
+}
+
+impl Scale {
+    fn new(entries: usize) -> Scale {
+        assert!(entries >= 1, "the workload reads existing keys");
+        let batched = entries.div_ceil(10);
+        let batches = batched.min(100);
+        let wal = u128::from(RECOVERY_WAL_BYTES_STANDARD) * entries as u128
+            / u128::from(ENTRIES_STANDARD);
+        Scale {
+            entries,
+            durable_commits: entries.min(1000),
+            batches,
+            batch_inserts: batched / batches,
+            gets: entries,
+            range_reads: entries.div_ceil(2),
+            recovery_wal_bytes: u64::try_from(wal).unwrap_or(u64::MAX),
+            recovery_batch_inserts: entries.min(1000),
+            fsync_appends: entries.min(1000),
+        }
     }
+}
+
+/// The arguments, checked: what `run` needs before it prints a line.
+struct Plan {
+    engines: Vec<&'static EngineInfo>,
+    scale: Scale,
+    cache_bytes: usize,
+    /// `--keep`, checked: oakmap runs, and nothing is in the way.
+    keep: bool,
+}
+
+/// Checks every argument, so that a bad one is refused before any output.
+fn plan(args: &Args) -> Result<Plan, String> {
+    if args.entries == 0 || args.entries > ENTRIES_MAX {
+        return Err(format!(
+            "--entries {} is out of range: at least 1 (the reads pick keys that were loaded), \
+             at most {}",
+            args.entries,
+            thousands(ENTRIES_MAX)
+        ));
+    }
+    let entries = usize::try_from(args.entries).map_err(|_| {
+        format!(
+            "--entries {} does not fit this machine's memory",
+            args.entries
+        )
+    })?;
+    let cache_bytes = args
+        .cache_mib
+        .checked_mul(1 << 20)
+        .ok_or_else(|| format!("--cache-mib {} is too large", args.cache_mib))?;
+    let mut engines: Vec<&'static EngineInfo> = Vec::new();
+    for name in args.engines.split(',').map(str::trim) {
+        if name.is_empty() {
+            continue;
+        }
+        let engine = engines::find(name).map_err(|e| format!("--engines: {e}"))?;
+        if engines.iter().any(|e| e.name == engine.name) {
+            return Err(format!("--engines lists {name} twice"));
+        }
+        engines.push(engine);
+    }
+    if engines.is_empty() {
+        return Err("--engines lists no engine (try --engines oakmap)".into());
+    }
+    if let Some(svg) = &args.plot {
+        if engines.len() < 2 {
+            return Err(format!(
+                "--plot draws a comparison, and --engines lists one engine ({}): \
+                 list two or more, or leave --plot out",
+                engines[0].name
+            ));
+        }
+        let parent = svg.parent().filter(|p| !p.as_os_str().is_empty());
+        if parent.is_some_and(|p| !p.is_dir()) {
+            return Err(format!(
+                "--plot {}: its directory does not exist",
+                svg.display()
+            ));
+        }
+    }
+    if args.keep {
+        if !engines.iter().any(|e| e.name == "oakmap") {
+            return Err(
+                "--keep keeps oakmap's database, and --engines does not list oakmap".into(),
+            );
+        }
+        let to = args.dir.join(OAKMAP_FILE);
+        if let Some(there) = db_files(&to).into_iter().find(|p| p.exists()) {
+            return Err(format!(
+                "--keep leaves the database at {}, and {} exists already (from an earlier \
+                 --keep?): remove it and its .wal0 and .wal1, or choose another --dir",
+                to.display(),
+                there.display()
+            ));
+        }
+    }
+    Ok(Plan {
+        engines,
+        scale: Scale::new(entries),
+        cache_bytes,
+        keep: args.keep,
+    })
+}
+
+/// A database file and its two WAL files.
+fn db_files(db: &Path) -> [PathBuf; 3] {
+    let wal = |i: u8| {
+        let mut name = OsString::from(db.as_os_str());
+        name.push(format!(".wal{i}"));
+        PathBuf::from(name)
+    };
+    [db.to_path_buf(), wal(0), wal(1)]
+}
+
+/// Exit 0 after a run, 2 for arguments refused before it, 1 for a run that
+/// failed.
+pub fn run(args: &Args) -> ExitCode {
+    let plan = match plan(args) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("oakmap bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match execute(args, &plan) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("oakmap bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(args: &Args, plan: &Plan) -> BenchResult<()> {
+    std::fs::create_dir_all(&args.dir)
+        .map_err(|e| format!("cannot create --dir {}: {e}", args.dir.display()))?;
+    let parent = std::fs::canonicalize(&args.dir)
+        .map_err(|e| format!("cannot resolve --dir {}: {e}", args.dir.display()))?;
+    let dir = tempfile::Builder::new()
+        .prefix("oakmap-bench-")
+        .tempdir_in(&parent)?;
+    let keys = Arc::new(generate_keys(plan.scale.entries, args.seed)?);
+    let names: Vec<&str> = plan.engines.iter().map(|e| e.name).collect();
+    let header = format!(
+        "oakmap bench: {}, {KEY_BYTES}-byte keys, {VALUE_BYTES}-byte values, seed {}, \
+         cache {} MiB, engines {}, in {}",
+        count_of(plan.scale.entries as u64, "entry"),
+        args.seed,
+        args.cache_mib,
+        names.join(","),
+        parent.display()
+    );
+    println!("{header}\n");
+    let keep = plan.keep.then(|| parent.join(OAKMAP_FILE));
+    let result = run_all(args, plan, &keys, dir.path(), keep.as_deref());
+    if let Some(kept) = keep.filter(|p| p.exists()) {
+        let line = format!(
+            "kept oakmap's database (with its .wal0 and .wal1 files): {}",
+            kept.display()
+        );
+        // After a failure too: the database was moved before it.
+        match result {
+            Ok(()) => println!("\n{line}"),
+            Err(_) => eprintln!("{line}"),
+        }
+    }
+    result
+}
+
+/// Every engine, then the reference rows, the report and the plot.
+fn run_all(
+    args: &Args,
+    plan: &Plan,
+    keys: &Arc<Vec<[u8; KEY_BYTES]>>,
+    dir: &Path,
+    keep: Option<&Path>,
+) -> BenchResult<()> {
+    let mut runs = Vec::new();
+    for engine in &plan.engines {
+        eprintln!("running {} ...", engine.name);
+        let keep = keep.filter(|_| engine.name == "oakmap");
+        runs.push(run_engine(engine, args.seed, plan, keys, dir, keep)?);
+    }
+    let extra = vec![
+        recovery(dir, &plan.scale, args.seed, plan.cache_bytes)?,
+        fsync_reference(dir, &plan.scale)?,
+    ];
+    print!("{}", report(&runs, &extra, &plan.scale, args.markdown));
+    if let Some(svg) = &args.plot {
+        let results: Vec<(&str, &[Row])> = runs.iter().map(|r| (r.name, &r.rows[..])).collect();
+        std::fs::write(svg, plot::svg(&results))
+            .map_err(|e| format!("cannot write --plot {}: {e}", svg.display()))?;
+        println!("\nplot written to {}", svg.display());
+    }
+    Ok(())
+}
+
+/// The keys, in the generator's order; an error, not an abort, when they
+/// do not fit in memory.
+fn generate_keys(entries: usize, seed: u64) -> BenchResult<Vec<[u8; KEY_BYTES]>> {
+    let mut keys = Vec::new();
+    keys.try_reserve_exact(entries)
+        .map_err(|e| format!("cannot hold {entries} keys of {KEY_BYTES} bytes in memory: {e}"))?;
+    let mut rng = Rng(seed);
+    keys.extend((0..entries).map(|_| {
+        let mut k = [0u8; KEY_BYTES];
+        rng.fill(&mut k);
+        k
+    }));
+    Ok(keys)
 }
 
 fn percentiles(mut lat: Vec<Duration>) -> String {
     lat.sort_unstable();
+    let Some(&max) = lat.last() else {
+        return "no samples".into();
+    };
     let at = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     format!(
-        "p50 {:.0}us p99 {:.0}us max {:.0}us",
-        at(0.5).as_secs_f64() * 1e6,
-        at(0.99).as_secs_f64() * 1e6,
-        lat.last().unwrap().as_secs_f64() * 1e6
+        "p50 {}, p99 {}, max {}",
+        time(at(0.5)),
+        time(at(0.99)),
+        time(max)
     )
 }
 
+/// `total` split over `parts` as evenly as whole numbers allow.
+fn split(total: usize, parts: usize) -> impl Iterator<Item = usize> {
+    (0..parts).map(move |i| total / parts + usize::from(i < total % parts))
+}
+
 /// The state every phase works on, for one engine.
-struct Workload {
+struct Workload<'a> {
     engine: Arc<dyn Engine>,
     keys: Arc<Vec<[u8; KEY_BYTES]>>,
     rng: Rng,
     seed: u64,
+    scale: &'a Scale,
 }
 
 type Pair = ([u8; KEY_BYTES], [u8; VALUE_BYTES]);
@@ -106,7 +348,15 @@ impl Pairs for Generated<'_> {
     }
 }
 
-impl Workload {
+fn rate(count: usize, unit: &'static str, elapsed: Duration) -> Measure {
+    Measure::Rate {
+        count: count as u64,
+        unit,
+        elapsed,
+    }
+}
+
+impl Workload<'_> {
     fn random_pair(&mut self) -> Pair {
         let mut k = [0u8; KEY_BYTES];
         let mut v = [0u8; VALUE_BYTES];
@@ -124,19 +374,15 @@ impl Workload {
         };
         let t0 = Instant::now();
         self.engine.put_batch(&mut pairs)?;
-        Ok(Row::new(
-            "bulk load (1 txn)",
-            keys.len() as u64,
-            t0.elapsed(),
-            String::new(),
-        ))
+        let measure = rate(keys.len(), "puts", t0.elapsed());
+        Ok(Row::new("bulk load (1 txn)", measure, String::new()))
     }
 
-    /// 1,000 durable single-insert commits split over `threads` threads.
+    /// The scale's durable single-insert commits, split over `threads`
+    /// threads.
     fn durable_commits(&mut self, threads: usize) -> BenchResult<Row> {
-        let per_thread = 1000 / threads;
-        let work: Vec<Vec<Pair>> = (0..threads)
-            .map(|_| (0..per_thread).map(|_| self.random_pair()).collect())
+        let work: Vec<Vec<Pair>> = split(self.scale.durable_commits, threads)
+            .map(|n| (0..n).map(|_| self.random_pair()).collect())
             .collect();
         let before = self.engine.commit_counts();
         let t0 = Instant::now();
@@ -162,7 +408,7 @@ impl Workload {
             }
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(all)
         })?;
-        let elapsed = t0.elapsed();
+        let measure = rate(lat.len(), "commits", t0.elapsed());
         let mut note = percentiles(lat);
         if let (Some((c0, f0)), Some((c1, f1))) = (before, self.engine.commit_counts()) {
             note += &format!(
@@ -170,49 +416,47 @@ impl Workload {
                 (c1 - c0) as f64 / (f1 - f0).max(1) as f64
             );
         }
-        let plural = if threads == 1 { "" } else { "s" };
-        let phase = format!("durable commits, {threads} thread{plural}");
-        Ok(Row::new(
-            &phase,
-            (per_thread * threads) as u64,
-            elapsed,
-            note,
-        ))
+        let phase = format!("durable commits, {}", count_of(threads as u64, "thread"));
+        Ok(Row::new(&phase, measure, note))
     }
 
     fn batched_commits(&mut self) -> BenchResult<Row> {
+        let (batches, inserts) = (self.scale.batches, self.scale.batch_inserts);
         let t0 = Instant::now();
-        for _ in 0..100 {
-            let batch: Vec<Pair> = (0..1000).map(|_| self.random_pair()).collect();
+        for _ in 0..batches {
+            let batch: Vec<Pair> = (0..inserts).map(|_| self.random_pair()).collect();
             self.engine.put_batch(&mut SlicePairs::new(&batch))?;
         }
-        Ok(Row::new(
-            "100 commits of 1,000 inserts",
-            100_000,
-            t0.elapsed(),
-            String::new(),
-        ))
+        let measure = rate(batches * inserts, "inserts", t0.elapsed());
+        let phase = format!(
+            "{} of {}",
+            count_of(batches as u64, "commit"),
+            count_of(inserts as u64, "insert")
+        );
+        Ok(Row::new(&phase, measure, String::new()))
     }
 
     fn len(&mut self) -> BenchResult<Row> {
         let t0 = Instant::now();
         let len = self.engine.len()?;
-        Ok(Row::new("len", 1, t0.elapsed(), format!("{len} entries")))
+        let measure = Measure::Time(t0.elapsed());
+        let note = format!("one call: {}", count_of(len, "entry"));
+        Ok(Row::new("len", measure, note))
     }
 
     fn gets(&mut self, phase: &str) -> BenchResult<Row> {
         let mut r = self.engine.reader()?;
         let t0 = Instant::now();
         let mut found = 0u64;
-        for _ in 0..1_000_000 {
+        for _ in 0..self.scale.gets {
             let k = &self.keys[self.rng.below(self.keys.len())];
             found += u64::from(r.get(k)?);
         }
+        let measure = rate(self.scale.gets, "gets", t0.elapsed());
         Ok(Row::new(
             phase,
-            1_000_000,
-            t0.elapsed(),
-            format!("{found} found"),
+            measure,
+            format!("{} found", thousands(found)),
         ))
     }
 
@@ -220,32 +464,31 @@ impl Workload {
         let mut r = self.engine.reader()?;
         let t0 = Instant::now();
         let mut entries = 0u64;
-        for _ in 0..500_000 {
+        for _ in 0..self.scale.range_reads {
             let k = &self.keys[self.rng.below(self.keys.len())];
             entries += r.range(k, 10)? as u64;
         }
-        Ok(Row::new(
-            "range reads of 10",
-            500_000,
-            t0.elapsed(),
-            format!("{entries} entries"),
-        ))
+        let measure = rate(self.scale.range_reads, "range reads", t0.elapsed());
+        let note = count_of(entries, "entry");
+        Ok(Row::new("range reads of 10", measure, note))
     }
 
-    /// 1,000,000 gets split over `threads` threads, each with its own reader.
+    /// The scale's gets split over `threads` threads, each with its own
+    /// reader.
     fn threaded_gets(&mut self, threads: usize) -> BenchResult<Row> {
-        let per_thread = 1_000_000 / threads;
         let (engine, keys) = (&*self.engine, &*self.keys);
+        let seed = self.seed;
         let t0 = Instant::now();
         let found: u64 = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|i| {
-                    let seed = self.seed ^ ((i as u64 + 1) * 0x1234_5678);
+            let handles: Vec<_> = split(self.scale.gets, threads)
+                .enumerate()
+                .map(|(i, gets)| {
+                    let seed = seed ^ ((i as u64 + 1) * 0x1234_5678);
                     s.spawn(move || -> BenchResult<u64> {
                         let mut rng = Rng(seed);
                         let mut r = engine.reader()?;
                         let mut found = 0;
-                        for _ in 0..per_thread {
+                        for _ in 0..gets {
                             found += u64::from(r.get(&keys[rng.below(keys.len())])?);
                         }
                         Ok(found)
@@ -258,13 +501,12 @@ impl Workload {
             }
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(found)
         })?;
-        let plural = if threads == 1 { "" } else { "s" };
-        let phase = format!("random gets, {threads} thread{plural}");
+        let measure = rate(self.scale.gets, "gets", t0.elapsed());
+        let phase = format!("random gets, {}", count_of(threads as u64, "thread"));
         Ok(Row::new(
             &phase,
-            (per_thread * threads) as u64,
-            t0.elapsed(),
-            format!("{found} found"),
+            measure,
+            format!("{} found", thousands(found)),
         ))
     }
 
@@ -272,10 +514,10 @@ impl Workload {
         let mut keys = self.keys.iter().step_by(2).map(|k| k.as_slice());
         let t0 = Instant::now();
         self.engine.remove_batch(&mut keys)?;
+        let measure = rate(self.keys.len().div_ceil(2), "removes", t0.elapsed());
         Ok(Row::new(
             "remove half the keys (1 txn)",
-            self.keys.len().div_ceil(2) as u64,
-            t0.elapsed(),
+            measure,
             String::new(),
         ))
     }
@@ -335,24 +577,37 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// Runs the standard workload on one engine in a fresh directory.
+/// One engine's rows, and how it was set up.
+struct EngineRun {
+    name: &'static str,
+    durability: &'static str,
+    /// The engine's own footnote (configuration, what its `len` does).
+    note: &'static str,
+    rows: Vec<Row>,
+}
+
+/// Runs the standard workload on one engine in a fresh directory under
+/// `parent`, and with `keep`, moves its closed database there.
 fn run_engine(
-    name: &str,
-    args: &Args,
+    info: &EngineInfo,
+    seed: u64,
+    plan: &Plan,
     keys: &Arc<Vec<[u8; KEY_BYTES]>>,
     parent: &Path,
-) -> BenchResult<Vec<Row>> {
+    keep: Option<&Path>,
+) -> BenchResult<EngineRun> {
     let dir = tempfile::Builder::new()
-        .prefix(&format!("{name}-"))
+        .prefix(&format!("{}-", info.name))
         .tempdir_in(parent)?;
     let before = anon_bytes().unwrap_or(0);
     let sampler = AnonPeak::start();
-    let engine: Arc<dyn Engine> = Arc::from(engines::open(name, dir.path(), args.cache_mib << 20)?);
+    let engine = engines::open(info.name, dir.path(), plan.cache_bytes)?;
     let mut w = Workload {
-        engine,
+        engine: Arc::from(engine),
         keys: keys.clone(),
-        rng: Rng(args.seed ^ 0x5eed),
-        seed: args.seed,
+        rng: Rng(seed ^ 0x5eed),
+        seed,
+        scale: &plan.scale,
     };
     let mut rows = vec![
         w.bulk_load()?,
@@ -368,197 +623,98 @@ fn run_engine(
         w.threaded_gets(4)?,
         w.remove_half()?,
     ];
-    let note = w.engine.note().to_string();
+    let note = w.engine.note();
     drop(w);
-    rows.push(Row {
-        phase: "peak memory (MiB)".into(),
-        ops: sampler.peak().saturating_sub(before),
-        elapsed: Duration::ZERO,
-        note: String::new(),
-    });
-    let bytes = dir_bytes(dir.path());
-    rows.push(Row {
-        phase: "file size (MiB)".into(),
-        ops: bytes,
-        elapsed: Duration::ZERO,
+    rows.push(Row::new(
+        "peak memory",
+        Measure::Bytes(sampler.peak().saturating_sub(before)),
+        "anonymous memory, above its level at open".into(),
+    ));
+    rows.push(Row::new(
+        "file size",
+        Measure::Bytes(dir_bytes(dir.path())),
+        "every file after close, WAL included".into(),
+    ));
+    if let Some(to) = keep {
+        let from = db_files(&dir.path().join(OAKMAP_FILE));
+        for (from, to) in from.iter().zip(db_files(to)) {
+            if from.exists() {
+                std::fs::rename(from, to)?;
+            }
+        }
+    }
+    Ok(EngineRun {
+        name: info.name,
+        durability: info.durability,
         note,
-    });
-    if args.keep && name == "oakmap" {
-        println!("kept {}", dir.keep().join("bench.oak").display());
-    }
-    Ok(rows)
+        rows,
+    })
 }
 
-pub fn run(args: &Args) -> BenchResult<()> {
-    std::fs::create_dir_all(&args.dir)?;
+/// Recovery after a crash with a full WAL (at the standard size, the
+/// default bound, 64 MiB): fill a fresh database's log with batched commits,
+/// copy its files as a crash would leave them, and time opening the copy.
+/// Its files are removed before it returns.
+fn recovery(parent: &Path, scale: &Scale, seed: u64, cache_bytes: usize) -> BenchResult<Row> {
     let dir = tempfile::Builder::new()
-        .prefix("oakmap-bench-")
-        .tempdir_in(&args.dir)?;
-    let mut rng = Rng(args.seed);
-    let mut keys = vec![[0u8; KEY_BYTES]; args.entries as usize];
-    for k in keys.iter_mut() {
-        rng.fill(k);
-    }
-    let keys = Arc::new(keys);
-    let names: Vec<&str> = args
-        .engines
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .collect();
-    println!(
-        "oakmap bench: {} entries, {KEY_BYTES}-byte keys, {VALUE_BYTES}-byte values, seed {}, cache {} MiB, engines {}, in {}",
-        args.entries,
-        args.seed,
-        args.cache_mib,
-        names.join(","),
-        dir.path().display()
-    );
-    let mut results: Vec<(String, Vec<Row>)> = Vec::new();
-    for name in &names {
-        eprintln!("running {name} ...");
-        results.push((name.to_string(), run_engine(name, args, &keys, dir.path())?));
-    }
-    let extra = vec![
-        recovery(dir.path(), args.seed)?,
-        fsync_reference(dir.path())?,
-    ];
-    if args.keep {
-        // The kept database lives inside this directory.
-        let _ = dir.keep();
-    }
-    if results.len() == 1 {
-        let mut rows = results.pop().expect("one engine").1;
-        for size in rows.iter_mut().filter(|r| smaller_is_better(&r.phase)) {
-            size.note = format!(
-                "{:.1} MiB {}",
-                size.ops as f64 / (1 << 20) as f64,
-                size.note
-            );
-            size.ops = 0;
-        }
-        rows.extend(extra);
-        print_rows(&rows);
-    } else {
-        let table = comparison_table(&results);
-        print!("{table}");
-        print_rows(&extra);
-        if let Some(svg) = &args.plot {
-            std::fs::write(svg, plot::svg(&results))?;
-            println!("plot written to {}", svg.display());
-        }
-    }
-    Ok(())
-}
-
-/// Rows = phases, columns = engines (ops/s, or MiB for the file size), and
-/// oakmap's ratio to the best peer (above 1 means oakmap leads).
-fn comparison_table(results: &[(String, Vec<Row>)]) -> String {
-    let mut t = format!("{:<32}", "phase");
-    for (name, _) in results {
-        t += &format!(" {name:>12}");
-    }
-    t += "   oakmap/best peer\n";
-    let phases = results[0].1.len();
-    for i in 0..phases {
-        let phase = &results[0].1[i].phase;
-        t += &format!("{phase:<32}");
-        let size_row = smaller_is_better(phase);
-        let value = |r: &Row| {
-            if size_row {
-                r.ops as f64 / (1 << 20) as f64
-            } else {
-                r.ops as f64 / r.elapsed.as_secs_f64().max(1e-9)
-            }
-        };
-        let mut oak = None;
-        let mut best: Option<f64> = None;
-        for (name, rows) in results {
-            let v = value(&rows[i]);
-            t += &format!(" {v:>12.0}");
-            if name == "oakmap" {
-                oak = Some(v);
-            } else {
-                best = Some(match best {
-                    None => v,
-                    Some(b) if size_row => b.min(v),
-                    Some(b) => b.max(v),
-                });
-            }
-        }
-        if let (Some(o), Some(b)) = (oak, best) {
-            let ratio = if size_row { b / o } else { o / b };
-            t += &format!("   {ratio:>6.2}x");
-        }
-        t += "\n";
-    }
-    t += "(ops/s per engine; file size and peak memory in MiB, where a ratio above 1 means oakmap's is smaller)\n";
-    for (name, rows) in results {
-        if let Some(note) = rows
-            .last()
-            .map(|r| r.note.as_str())
-            .filter(|n| !n.is_empty())
-        {
-            t += &format!("note, {name}: {note}\n");
-        }
-    }
-    t
-}
-
-/// Recovery after a crash with a full WAL at the default bound (64 MiB):
-/// fill a fresh database's log with batched commits, copy its files as a
-/// crash would leave them, and time opening the copy.
-fn recovery(dir: &std::path::Path, seed: u64) -> oakmap::Result<Row> {
-    const WAL_BYTES: u64 = 64 << 20;
-    let live = dir.join("recovery.oak");
+        .prefix("recovery-")
+        .tempdir_in(parent)?;
+    let live = dir.path().join("recovery.oak");
     let db = Options::new()
-        .wal_bytes_max(4 * WAL_BYTES)
+        .wal_bytes_max(4 * scale.recovery_wal_bytes.max(RECOVERY_WAL_BYTES_STANDARD))
         .checkpoint_interval(Duration::from_secs(3600))
         .durability(Durability::None)
+        .cache_bytes(cache_bytes)
         .open(&live)?;
     let mut rng = Rng(seed ^ 0xdead_beef);
     let (mut k, mut v) = ([0u8; KEY_BYTES], [0u8; VALUE_BYTES]);
     let mut records = 0u64;
-    while db.stats()?.wal_bytes < WAL_BYTES {
+    // At least one record, however small the scale.
+    loop {
         let mut tx = db.begin_write()?;
         let mut t = tx.open_tree(TREE)?;
-        for _ in 0..1000 {
+        for _ in 0..scale.recovery_batch_inserts {
             rng.fill(&mut k);
             rng.fill(&mut v);
             t.insert(&k, &v)?;
         }
         tx.commit()?;
         records += 1;
+        if db.stats()?.wal_bytes >= scale.recovery_wal_bytes {
+            break;
+        }
     }
     db.sync()?;
     let wal_bytes = db.stats()?.wal_bytes;
-    let image = dir.join("recovered.oak");
+    let image = dir.path().join("recovered.oak");
     shared::copy_db(&live, &image)?;
     drop(db);
     let t0 = Instant::now();
-    let recovered = Options::new().open(&image)?;
+    let recovered = Options::new().cache_bytes(cache_bytes).open(&image)?;
     let elapsed = t0.elapsed();
     let entries = recovered.begin_read().tree(TREE)?.map_or(0, |t| t.len());
     let note = format!(
-        "{:.0} MiB WAL, {records} records, {entries} entries",
-        wal_bytes as f64 / (1 << 20) as f64
+        "one open, replaying a {} WAL: {}, {}",
+        size(wal_bytes),
+        count_of(records, "record"),
+        count_of(entries, "entry")
     );
     Ok(Row::new(
         "recovery: open after crash",
-        records,
-        elapsed,
+        Measure::Time(elapsed),
         note,
     ))
 }
 
-/// One 4 KiB append plus fdatasync, 1,000 times: the floor for a durable commit.
-fn fsync_reference(dir: &std::path::Path) -> oakmap::Result<Row> {
+/// One 4 KiB append plus fdatasync, as many times as there are durable
+/// commits: the floor for a durable commit.
+fn fsync_reference(dir: &Path, scale: &Scale) -> BenchResult<Row> {
     let path = dir.join("fsync-reference");
     let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
     let page = [0x5au8; 4096];
-    let mut lat = Vec::with_capacity(1000);
+    let mut lat = Vec::with_capacity(scale.fsync_appends);
     let t0 = Instant::now();
-    for _ in 0..1000 {
+    for _ in 0..scale.fsync_appends {
         let s = Instant::now();
         f.write_all(&page)?;
         f.sync_data()?;
@@ -568,8 +724,7 @@ fn fsync_reference(dir: &std::path::Path) -> oakmap::Result<Row> {
     std::fs::remove_file(&path)?;
     Ok(Row::new(
         "reference: 4 KiB append + fdatasync",
-        1000,
-        elapsed,
+        rate(scale.fsync_appends, "appends", elapsed),
         percentiles(lat),
     ))
 }

@@ -64,17 +64,76 @@ pub trait Reader {
     fn range(&mut self, start: &[u8], n: usize) -> BenchResult<usize>;
 }
 
-/// Names `--engines` accepts, and whether this build has each.
-pub const ENGINES: &[(&str, bool)] = &[
-    ("oakmap", true),
-    ("lmdb", cfg!(feature = "lmdb")),
-    ("redb", cfg!(feature = "redb")),
-    ("sqlite", cfg!(feature = "sqlite")),
-    ("sled", cfg!(feature = "sled")),
-    ("rocksdb", cfg!(feature = "rocksdb")),
-    ("fjall", cfg!(feature = "fjall")),
-    ("canopydb", cfg!(feature = "canopydb")),
+/// An engine `--engines` accepts.
+pub struct EngineInfo {
+    pub name: &'static str,
+    /// Whether this build has it (peers are behind cargo features).
+    pub built: bool,
+    /// How its commits are made durable, for the legend of the table.
+    pub durability: &'static str,
+}
+
+/// Every engine `--engines` accepts, in the order the help lists them.
+pub const ENGINES: &[EngineInfo] = &[
+    EngineInfo {
+        name: "oakmap",
+        built: true,
+        durability: "Durability::Immediate, a commit returns after its WAL record is fsynced",
+    },
+    EngineInfo {
+        name: "lmdb",
+        built: cfg!(feature = "lmdb"),
+        durability: "its default, a commit returns after its pages and meta page are fsynced",
+    },
+    EngineInfo {
+        name: "redb",
+        built: cfg!(feature = "redb"),
+        durability: "Durability::Immediate (its default), a commit returns after it is fsynced",
+    },
+    EngineInfo {
+        name: "sqlite",
+        built: cfg!(feature = "sqlite"),
+        durability: "WAL mode with synchronous=FULL, a commit returns after its WAL frames are fsynced",
+    },
+    EngineInfo {
+        name: "sled",
+        built: cfg!(feature = "sled"),
+        durability: "flush() after every write batch (sled has no durable commit of its own)",
+    },
+    EngineInfo {
+        name: "rocksdb",
+        built: cfg!(feature = "rocksdb"),
+        durability: "WriteOptions::set_sync(true), a write batch returns after its WAL is synced",
+    },
+    EngineInfo {
+        name: "fjall",
+        built: cfg!(feature = "fjall"),
+        durability: "PersistMode::SyncData, a batch returns after its journal is fdatasynced",
+    },
+    EngineInfo {
+        name: "canopydb",
+        built: cfg!(feature = "canopydb"),
+        durability: "commit_with(sync = true), a commit returns after its WAL is fsynced",
+    },
 ];
+
+/// The engine called `name`, if this build can run it; otherwise why not.
+pub fn find(name: &str) -> Result<&'static EngineInfo, String> {
+    match ENGINES.iter().find(|e| e.name == name) {
+        Some(e) if e.built => Ok(e),
+        Some(_) => Err(format!(
+            "{name} is not built into this binary: rebuild with `--features {name}` \
+             (or `--features peers` for all but rocksdb; see README)"
+        )),
+        None => {
+            let known: Vec<&str> = ENGINES.iter().map(|e| e.name).collect();
+            Err(format!(
+                "unknown engine {name:?} (known: {})",
+                known.join(", ")
+            ))
+        }
+    }
+}
 
 /// Opens engine `name` in directory `dir` with a cache of `cache_bytes`.
 pub fn open(name: &str, dir: &Path, cache_bytes: usize) -> BenchResult<Box<dyn Engine>> {
@@ -94,17 +153,16 @@ pub fn open(name: &str, dir: &Path, cache_bytes: usize) -> BenchResult<Box<dyn E
         "fjall" => Ok(Box::new(peers::fjall::Fjall::open(dir, cache_bytes)?)),
         #[cfg(feature = "canopydb")]
         "canopydb" => Ok(Box::new(peers::canopydb::Canopy::open(dir, cache_bytes)?)),
-        other => {
-            let known = ENGINES.iter().any(|(n, _)| *n == other);
-            Err(if known {
-                format!("{other} is not built in: rebuild with `--features {other}` (see README)")
-                    .into()
-            } else {
-                format!("unknown engine {other}").into()
-            })
-        }
+        other => Err(find(other)
+            .err()
+            .unwrap_or_else(|| format!("{other} is listed as built but has no adapter"))
+            .into()),
     }
 }
+
+/// The name of oakmap's database file in its engine directory (its WAL
+/// files are this name plus `.wal0` and `.wal1`).
+pub const OAKMAP_FILE: &str = "bench.oak";
 
 const TREE: &str = "bench";
 
@@ -117,7 +175,7 @@ impl OakmapEngine {
         let db = Options::new()
             .durability(Durability::Immediate)
             .cache_bytes(cache_bytes)
-            .open(dir.join("bench.oak"))?;
+            .open(dir.join(OAKMAP_FILE))?;
         Ok(OakmapEngine { db })
     }
 }

@@ -1,6 +1,6 @@
 //! A small SVG bar chart of a comparison: one group of bars per phase, each
-//! bar's height relative to the best engine in that phase (for the file
-//! size and peak memory, the smallest is best).
+//! bar's height relative to the best engine in that phase (for rates the
+//! highest is best; for times and sizes, the lowest).
 
 use crate::shared::Row;
 
@@ -8,12 +8,14 @@ const COLORS: [&str; 8] = [
     "#2e7d32", "#1565c0", "#c62828", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037", "#455a64",
 ];
 
-/// Higher is better for every phase but the file size and memory.
+/// A figure where higher is better: the rate, or the inverse of a time or
+/// a size.
 fn score(row: &Row) -> f64 {
-    if crate::shared::smaller_is_better(&row.phase) {
-        1.0 / (row.ops.max(1) as f64)
+    let value = row.measure.value();
+    if row.measure.higher_is_better() {
+        value
     } else {
-        row.ops as f64 / row.elapsed.as_secs_f64().max(1e-9)
+        1.0 / value
     }
 }
 
@@ -23,7 +25,10 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-pub fn svg(results: &[(String, Vec<Row>)]) -> String {
+/// The chart of `results`, one (engine name, rows) pair per engine, all with
+/// the same phases in the same order; at least one engine.
+pub fn svg(results: &[(&str, &[Row])]) -> String {
+    assert!(!results.is_empty(), "a chart of no engine");
     let phases = results[0].1.len();
     let (group_w, bar_h, left, top) = (60.0, 200.0, 60.0, 40.0);
     let bar_w = group_w / (results.len() as f64 + 1.0);

@@ -27,27 +27,58 @@ impl Rng {
     }
 }
 
+/// One row of the bench table: a phase and what it measured.
 pub(crate) struct Row {
     pub(crate) phase: String,
-    pub(crate) ops: u64,
-    pub(crate) elapsed: Duration,
+    pub(crate) measure: Measure,
+    /// What else the phase saw (latencies, entries found), shown after the
+    /// work behind the figure.
     pub(crate) note: String,
 }
 
 impl Row {
-    pub(crate) fn new(phase: &str, ops: u64, elapsed: Duration, note: String) -> Row {
+    pub(crate) fn new(phase: &str, measure: Measure, note: String) -> Row {
         Row {
             phase: phase.to_string(),
-            ops,
-            elapsed,
+            measure,
             note,
         }
     }
 }
 
-/// Rows measured in MiB, where smaller is better (file size, memory).
-pub(crate) fn smaller_is_better(phase: &str) -> bool {
-    phase.ends_with("(MiB)")
+/// What a row measured, which decides its unit and which way is better.
+pub(crate) enum Measure {
+    /// `count` operations, each one `unit` (plural: "gets"), in `elapsed`:
+    /// the figure is the rate, and higher is better.
+    Rate {
+        count: u64,
+        unit: &'static str,
+        elapsed: Duration,
+    },
+    /// One call timed alone (`len`, opening after a crash): the figure is
+    /// its time, and lower is better.
+    Time(Duration),
+    /// A size (peak memory, files on disk): lower is better.
+    Bytes(u64),
+}
+
+impl Measure {
+    /// The figure compared across engines: operations per second, seconds,
+    /// or bytes. Never zero, so that ratios of two figures are finite.
+    pub(crate) fn value(&self) -> f64 {
+        match *self {
+            Measure::Rate { count, elapsed, .. } => {
+                (count as f64 / elapsed.as_secs_f64().max(1e-9)).max(f64::MIN_POSITIVE)
+            }
+            Measure::Time(elapsed) => elapsed.as_secs_f64().max(1e-9),
+            Measure::Bytes(bytes) => bytes.max(1) as f64,
+        }
+    }
+
+    /// Rates: higher is better; times and sizes: lower is better.
+    pub(crate) fn higher_is_better(&self) -> bool {
+        matches!(self, Measure::Rate { .. })
+    }
 }
 
 /// Copies a database's three files, as a crash leaves them when taken while
