@@ -80,6 +80,39 @@ pub struct WalView {
     pub ends: Vec<WalEnd>,
     /// What recovery would conclude: Ok(records to replay) or its error.
     pub recovery: std::result::Result<usize, String>,
+    /// What the log holds past the newest checkpoint, as recovery follows
+    /// it: commits that the checkpoint's pages (and so `check`'s counts) do
+    /// not include yet.
+    pub beyond_checkpoint: LogTail,
+}
+
+/// The log past the newest checkpoint, as recovery's scan follows it from
+/// the checkpoint's position: the records it would replay, up to the end
+/// of the log or to the first problem (then `WalView::recovery` is its
+/// error, and these are the commits `oakmap recover --accept-log-loss`
+/// keeps).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogTail {
+    /// The checkpoint's commit: the newest meta slot's `txn_id`.
+    pub checkpoint_txn: u64,
+    /// Commits after it, numbered `checkpoint_txn + 1 ..= checkpoint_txn +
+    /// commits` (commit numbers have no gaps; the scan refuses one).
+    pub commits: u64,
+    /// Records in that stretch of the log: the commits, and the switch
+    /// markers where it goes on in the other file.
+    pub records: u64,
+    /// Bytes of log in that stretch.
+    pub bytes: u64,
+    /// The checkpoint was written by a clean close: the log holds nothing
+    /// it lacks, and is not read.
+    pub clean_close: bool,
+}
+
+impl LogTail {
+    /// The last commit the log holds, or the checkpoint's if none.
+    pub fn last_txn(&self) -> u64 {
+        self.checkpoint_txn + self.commits
+    }
 }
 
 impl RawDb {
@@ -99,6 +132,11 @@ impl RawDb {
             records: Vec::new(),
             ends: Vec::new(),
             recovery: Ok(0),
+            beyond_checkpoint: LogTail {
+                checkpoint_txn: self.newest.map_or(0, |m| m.txn.0),
+                clean_close: self.newest.is_some_and(|m| m.clean),
+                ..LogTail::default()
+            },
         };
         for (i, b) in files.iter().enumerate() {
             let b = b.as_deref().unwrap_or_default();
@@ -121,9 +159,18 @@ impl RawDb {
                 file_id,
             }
             .scan(files, &meta)
-            .and_then(|s| match s.loss {
-                Some(e) => Err(e),
-                None => Ok(s.records.len()),
+            .and_then(|s| {
+                view.beyond_checkpoint.commits = s.records.len() as u64;
+                view.beyond_checkpoint.bytes = s.end_lsn.bytes_since(covered);
+                view.beyond_checkpoint.records = view
+                    .records
+                    .iter()
+                    .filter(|r| r.status == RecordStatus::Replay && r.lsn < s.end_lsn.0)
+                    .count() as u64;
+                match s.loss {
+                    Some(e) => Err(e),
+                    None => Ok(s.records.len()),
+                }
             })
             .map_err(|e| e.to_string()),
             None => Err("no valid meta slot".into()),

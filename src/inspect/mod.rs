@@ -18,23 +18,28 @@
 mod log;
 mod views;
 
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-pub use self::log::{RecordStatus, RecordView, WalEnd, WalFileView, WalView};
+pub use self::log::{LogTail, RecordStatus, RecordView, WalEnd, WalFileView, WalView};
 pub use self::views::{
     CellView, FreelistView, HeaderFields, HeaderView, KindFields, LeafValue, MetaFields, MetaView,
-    PageHeaderFields, PageKind, PageView, TreeFields, TreePage,
+    PageHeaderFields, PageKind, PageView, ReservedContent, ReservedPageView, RunHolding,
+    TreeFields, TreePage,
 };
 use crate::check::{self, CheckReport, Problem};
 use crate::error::{Error, Result};
 use crate::file::{DataFile, MetaSlots};
+/// The first data page: pages 0, 1 and 2 are the file header and the two
+/// meta slots ([`RawDb::reserved_page`]), the rest data pages ([`RawDb::page`]).
+pub use crate::format::FIRST_DATA_PAGE;
 /// The largest page count a meta slot may name (a larger one makes the slot
 /// invalid): `page_count * page_bytes` fits a `u64` at every page size.
 pub use crate::format::PAGE_COUNT_MAX;
 use crate::format::node::{CellValue, Node};
 use crate::format::{
-    self, FIRST_DATA_PAGE, FileHeader, HEADER_BYTES, KindSpecific, Meta, PageId, TreeDesc,
-    freelist, overflow, validate,
+    self, FileHeader, HEADER_BYTES, KindSpecific, META_BYTES, Meta, PageId, TreeDesc, freelist,
+    overflow, validate,
 };
 use crate::walk::{Marks, NodeAt, PageSource, TreeVisitor, Unusable, Walker};
 
@@ -83,28 +88,10 @@ impl RawDb {
         let mut b = [0u8; HEADER_BYTES];
         let n = file.read_at(&mut b, 0)?;
         let b = &b[..n];
-        let header = match FileHeader::decode(b) {
-            Ok(h) => HeaderView {
-                header: Some(h.into()),
-                problem: None,
-            },
-            Err(format::HeaderError::NotOurs) if forced => header_without_magic(b),
-            Err(format::HeaderError::NotOurs) => {
-                return Err(Error::NotADatabase {
-                    path: path.to_path_buf(),
-                });
-            }
-            Err(format::HeaderError::Version(v)) => HeaderView {
-                header: None,
-                problem: Some(format!(
-                    "format version {v}, this build reads {}",
-                    format::FORMAT_VERSION
-                )),
-            },
-            Err(format::HeaderError::Corrupt(reason)) => HeaderView {
-                header: None,
-                problem: Some(reason.to_string()),
-            },
+        let Some(header) = header_view(b, forced) else {
+            return Err(Error::NotADatabase {
+                path: path.to_path_buf(),
+            });
         };
         // A damaged header: guess the page size from its field if plausible.
         let page_bytes = match &header.header {
@@ -182,8 +169,11 @@ impl RawDb {
             .ok_or_else(|| Error::corrupt(1, "no valid meta slot"))
     }
 
-    /// Pages in the file as it was at open.
-    fn file_pages(&self) -> u64 {
+    /// Pages the file held when it was opened: [`RawDb::page`] and
+    /// [`RawDb::reserved_page`] read pages `0..file_pages()`. Pages past the
+    /// newest checkpoint's `page_count` may be there too (written by a
+    /// commit after it, or one that did not complete).
+    pub fn file_pages(&self) -> u64 {
         self.len / self.page_bytes as u64
     }
 
@@ -222,7 +212,8 @@ impl RawDb {
         Walker::new(self.source(false), Marks::new(marks))
     }
 
-    /// Page `id` decoded field by field.
+    /// Data page `id` decoded field by field. Pages 0 to 2 are no data
+    /// pages: [`RawDb::reserved_page`] decodes them.
     pub fn page(&self, id: u64) -> Result<PageView> {
         let bytes = self.read_pages(id, 1)?;
         let raw = format::raw_page_header(&bytes);
@@ -248,7 +239,11 @@ impl RawDb {
             bytes,
         };
         if id < FIRST_DATA_PAGE {
-            view.problem = Some("pages 0-2 are the header and meta slots, not data pages".into());
+            view.problem = Some(
+                "pages 0-2 are the header and meta slots, not data pages \
+                 (RawDb::reserved_page decodes them)"
+                    .into(),
+            );
             return Ok(view);
         }
         let leaf = kind == Some(format::PageKind::Leaf);
@@ -273,6 +268,62 @@ impl RawDb {
             view.problem = Some(e.to_string());
         }
         Ok(view)
+    }
+
+    /// Page 0 (the file header, format.md §1) or page 1 or 2 (meta slot 0
+    /// or 1, §2), decoded as what it is from the bytes the file holds now;
+    /// an `InvalidInput` error for any other page (see [`RawDb::page`]).
+    ///
+    /// ```no_run
+    /// use oakmap::inspect::{RawDb, ReservedContent};
+    /// let raw = RawDb::open("my.oak")?;
+    /// if let ReservedContent::Meta(slot) = raw.reserved_page(1)?.content {
+    ///     println!("slot 0: {:?}", slot.meta);
+    /// }
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn reserved_page(&self, id: u64) -> Result<ReservedPageView> {
+        if id >= FIRST_DATA_PAGE {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("page {id} is a data page, not the header or a meta slot"),
+            )));
+        }
+        let bytes = self.read_pages(id, 1)?;
+        let (content, used) = if id == 0 {
+            // Forced: the file was ours when opened, so a header whose magic
+            // no longer matches is shown as damaged, not refused.
+            let header = header_view(&bytes, true);
+            (
+                ReservedContent::Header(header.expect("a forced decode gives a view")),
+                HEADER_BYTES,
+            )
+        } else {
+            // Slot `s` is page `1 + s` (Meta::page_of_slot).
+            let slot = (id - 1) as usize;
+            let meta = Meta::decode(&bytes, slot).map(MetaFields::from);
+            // The slot recovery would use, if it still holds what was
+            // chosen at open.
+            let newest = self
+                .metas
+                .get(slot)
+                .is_some_and(|m| m.newest && m.meta.as_ref().ok() == meta.as_ref().ok());
+            let meta = meta.map_err(|e| match e {
+                Error::Corruption { reason, .. } => reason,
+                other => other.to_string(),
+            });
+            (
+                ReservedContent::Meta(MetaView { slot, meta, newest }),
+                META_BYTES,
+            )
+        };
+        Ok(ReservedPageView {
+            id,
+            content,
+            used_bytes: used,
+            nonzero_at: bytes[used..].iter().position(|&b| b != 0).map(|i| used + i),
+            bytes,
+        })
     }
 
     /// An overflow run's checksum covers the whole run.
@@ -330,18 +381,87 @@ impl RawDb {
         self.walk_entries(&tree.into(), visit)
     }
 
+    /// Calls `visit` for each entry of a tree whose key lies in `range`, in
+    /// order. It goes only into the pages whose separators let them hold
+    /// such keys, and ends at the first key past the range, so a single key
+    /// or a prefix costs a few pages per level, not a walk of the tree.
+    /// Stops at the first page in the range it cannot read.
+    ///
+    /// ```no_run
+    /// use std::ops::Bound;
+    /// use oakmap::inspect::RawDb;
+    /// let raw = RawDb::open("my.oak")?;
+    /// let (_, users) = raw.trees()?.into_iter().find(|(n, _)| n == "users").unwrap();
+    /// // Every key starting with "user1": from "user1" up to "user2".
+    /// let range = (Bound::Included(&b"user1"[..]), Bound::Excluded(&b"user2"[..]));
+    /// raw.entries_in(&users, range, &mut |key, _value| println!("{}", key.escape_ascii()))?;
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn entries_in<'k>(
+        &self,
+        tree: &TreeFields,
+        range: (Bound<&'k [u8]>, Bound<&'k [u8]>),
+        visit: &mut dyn FnMut(&[u8], LeafValue<'_>),
+    ) -> Result<()> {
+        self.walk_range(&tree.into(), range, visit)
+    }
+
     fn walk_entries(
         &self,
         desc: &TreeDesc,
         visit: &mut dyn FnMut(&[u8], LeafValue<'_>),
     ) -> Result<()> {
-        let mut lister = EntryLister { visit, error: None };
+        self.walk_range(desc, (Bound::Unbounded, Bound::Unbounded), visit)
+    }
+
+    fn walk_range(
+        &self,
+        desc: &TreeDesc,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        visit: &mut dyn FnMut(&[u8], LeafValue<'_>),
+    ) -> Result<()> {
+        let mut lister = EntryLister {
+            visit,
+            range,
+            past: false,
+            error: None,
+        };
         let walked = self.walker().tree(desc, &mut lister);
         match (walked, lister.error) {
             (Err(p), _) => Err(Error::corrupt(p.page, p.reason)),
             (Ok(_), Some(e)) => Err(e),
             (Ok(_), None) => Ok(()),
         }
+    }
+
+    /// The overflow run of the newest checkpoint that page `id` lies in
+    /// after the run's first page (such a page carries value bytes only, no
+    /// header), found by walking every tree's leaves for the overflow
+    /// references they hold; `None` if no run holds it. The walk reads every
+    /// branch and leaf page, so this is for one page, not many.
+    pub fn overflow_run_holding(&self, id: u64) -> Result<Option<RunHolding>> {
+        for (tree, desc) in self.trees()? {
+            let mut found = None;
+            // A tree that cannot be walked to the end may still hold it;
+            // the walk stops at the first damage, and `check` reports that.
+            let _ = self.walk_entries(&(&desc).into(), &mut |key, value| {
+                if let LeafValue::Overflow { page, len } = value {
+                    let pages = overflow::run_pages(len as usize, self.page_bytes);
+                    if found.is_none() && page < id && id - page < pages {
+                        found = Some(RunHolding {
+                            first_page: page,
+                            run_pages: pages,
+                            tree: tree.clone(),
+                            key: key.to_vec(),
+                        });
+                    }
+                }
+            });
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
     }
 
     /// The value of an overflow run, read in full.
@@ -507,19 +627,53 @@ impl<'a> TreeVisitor<'a> for PageLister {
     }
 }
 
-/// [`RawDb::entries`]' side of the walk: every entry, until the first
-/// problem.
-struct EntryLister<'v> {
+/// [`RawDb::entries`]' and [`RawDb::entries_in`]'s side of the walk:
+/// every entry in `range`, until the first problem. Keys come in order, so
+/// the first key past the range ends the walk.
+struct EntryLister<'v, 'k> {
     visit: &'v mut dyn FnMut(&[u8], LeafValue<'_>),
+    range: (Bound<&'k [u8]>, Bound<&'k [u8]>),
+    /// A key past the range was met.
+    past: bool,
     error: Option<Error>,
 }
 
-impl<'a> TreeVisitor<'a> for EntryLister<'_> {
-    fn node(&mut self, _: &mut Walker<'a>, _: &NodeAt<'_>, _: Node<'_>) -> bool {
-        true
+impl EntryLister<'_, '_> {
+    /// Whether a page whose keys lie in `lo..hi` (its parent's separators
+    /// around it; `None` unbounded) can hold a key in the range.
+    fn may_hold(&self, at: &NodeAt<'_>) -> bool {
+        let above_start = match (self.range.0, at.hi) {
+            (Bound::Included(s) | Bound::Excluded(s), Some(hi)) => s < hi,
+            _ => true,
+        };
+        let below_end = match (self.range.1, at.lo) {
+            (Bound::Included(e), Some(lo)) => lo <= e,
+            (Bound::Excluded(e), Some(lo)) => lo < e,
+            _ => true,
+        };
+        above_start && below_end
+    }
+}
+
+impl<'a> TreeVisitor<'a> for EntryLister<'_, '_> {
+    fn node(&mut self, _: &mut Walker<'a>, at: &NodeAt<'_>, _: Node<'_>) -> bool {
+        self.may_hold(at)
     }
 
     fn entry(&mut self, _: &mut Walker<'a>, key: &[u8], value: CellValue<'_>) {
+        let after_start = match self.range.0 {
+            Bound::Included(s) => key >= s,
+            Bound::Excluded(s) => key > s,
+            Bound::Unbounded => true,
+        };
+        self.past = match self.range.1 {
+            Bound::Included(e) => key > e,
+            Bound::Excluded(e) => key >= e,
+            Bound::Unbounded => false,
+        };
+        if !after_start || self.past {
+            return;
+        }
         (self.visit)(
             key,
             match value {
@@ -529,7 +683,11 @@ impl<'a> TreeVisitor<'a> for EntryLister<'_> {
         );
     }
 
-    fn unusable(&mut self, _: &NodeAt<'_>, why: Unusable) {
+    fn unusable(&mut self, at: &NodeAt<'_>, why: Unusable) {
+        // A damaged page outside the range is not in the way.
+        if !self.may_hold(at) {
+            return;
+        }
         self.error.get_or_insert(match why {
             Unusable::Marked(p) => Error::corrupt(p.page, p.reason),
             Unusable::Bad(e) => e,
@@ -541,8 +699,32 @@ impl<'a> TreeVisitor<'a> for EntryLister<'_> {
     }
 
     fn stopped(&self) -> bool {
-        self.error.is_some()
+        self.past || self.error.is_some()
     }
+}
+
+/// The header `b` (the file's first bytes) as found; `None` if its magic
+/// bytes are not oakmap's, unless `forced`.
+fn header_view(b: &[u8], forced: bool) -> Option<HeaderView> {
+    Some(match FileHeader::decode(b) {
+        Ok(h) => HeaderView {
+            header: Some(h.into()),
+            problem: None,
+        },
+        Err(format::HeaderError::NotOurs) if forced => header_without_magic(b),
+        Err(format::HeaderError::NotOurs) => return None,
+        Err(format::HeaderError::Version(v)) => HeaderView {
+            header: None,
+            problem: Some(format!(
+                "format version {v}, this build reads {}",
+                format::FORMAT_VERSION
+            )),
+        },
+        Err(format::HeaderError::Corrupt(reason)) => HeaderView {
+            header: None,
+            problem: Some(reason.to_string()),
+        },
+    })
 }
 
 /// The header `b` (the file's first bytes) whose magic does not match, as

@@ -309,3 +309,44 @@ pub struct FreelistView {
     /// What went wrong walking it.
     pub problem: Option<String>,
 }
+
+/// Page 0, 1 or 2 as [`RawDb::reserved_page`](super::RawDb::reserved_page)
+/// finds it: the file header or a meta slot, not a data page.
+#[derive(Debug, Clone)]
+pub struct ReservedPageView {
+    /// The page number: 0, 1 or 2.
+    pub id: u64,
+    /// What it holds, decoded.
+    pub content: ReservedContent,
+    /// The length of what it holds (the header's or a meta slot's bytes);
+    /// the rest of the page is written as zero and ignored on read.
+    pub used_bytes: usize,
+    /// The offset of the first byte past `used_bytes` that is not zero, if
+    /// any: harmless (no reader looks there), but not what oakmap writes.
+    pub nonzero_at: Option<usize>,
+    /// The raw bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What a reserved page holds.
+#[derive(Debug, Clone)]
+pub enum ReservedContent {
+    /// Page 0: the file header (format.md §1).
+    Header(HeaderView),
+    /// Page 1 or 2: meta slot 0 or 1 (format.md §2).
+    Meta(MetaView),
+}
+
+/// An overflow run a page lies in, and whose value it holds
+/// ([`RawDb::overflow_run_holding`](super::RawDb::overflow_run_holding)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunHolding {
+    /// The run's first page, the one with a header.
+    pub first_page: u64,
+    /// Pages in the run.
+    pub run_pages: u64,
+    /// The tree whose entry references the run.
+    pub tree: String,
+    /// That entry's key.
+    pub key: Vec<u8>,
+}

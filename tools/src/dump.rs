@@ -1,34 +1,73 @@
 //! `oakmap dump`: every byte of a database and its WAL, decoded where it
 //! decodes and marked where it does not. Read-only, lock-free, replays
 //! nothing (see `oakmap::inspect`). Field names follow format.md.
+//!
+//! Keys are printed as escaped text (`\xNN` for a byte that is not
+//! printable ASCII, `\\`, `\n`, `\r`, `\t`, `\'`, `\"`) or, with `--hex`, as
+//! hex; `--key` and `--prefix` are read back the same way, so a key can be
+//! copied from the output into the next command.
 
+mod json;
+mod keys;
+mod page;
+mod ranges;
+
+use std::ffi::{OsStr, OsString};
+use std::ops::Bound;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
+use clap::ArgGroup;
 use oakmap::inspect::{
-    CellView, KindFields, LeafValue, MetaView, RawDb, RecordStatus, TreeFields, WalEnd,
+    HeaderView, LeafValue, MetaView, RawDb, RecordStatus, TreeFields, WalEnd, WalView,
 };
 use serde_json::{Value, json};
 
+pub use self::json::json_text;
+use self::keys::{parse_hex, prefix_end, show, unescape};
+use self::ranges::Ranges;
+
 #[derive(clap::Args)]
+#[command(group(ArgGroup::new("form").args(["tree", "page", "freelist", "wal"])))]
+#[command(group(ArgGroup::new("shows_keys").args(["tree", "page"])))]
 pub struct Args {
     /// The database file.
     file: PathBuf,
-    /// Show this tree's structure page by page.
-    #[arg(long)]
+    /// Show this tree's pages, level by level (`catalog`: the tree of
+    /// trees).
+    #[arg(long, value_name = "NAME")]
     tree: Option<String>,
     /// With --tree: also print every key and value.
-    #[arg(long)]
+    #[arg(long, requires = "tree", conflicts_with_all = ["key", "prefix", "page", "freelist", "wal"])]
     values: bool,
-    /// Print keys and values as hex instead of escaped text.
-    #[arg(long)]
+    /// With --tree: the entry with this key. Typed as dump prints keys:
+    /// text with `\xNN` escapes (and `\\`, `\n`, `\r`, `\t`), or hex with
+    /// --hex.
+    #[arg(long, value_name = "KEY", requires = "tree", conflicts_with_all = ["prefix", "page", "freelist", "wal"])]
+    key: Option<OsString>,
+    /// With --tree: every entry whose key starts with PREFIX (typed like
+    /// --key).
+    #[arg(long, value_name = "PREFIX", requires = "tree", conflicts_with_all = ["page", "freelist", "wal"])]
+    prefix: Option<OsString>,
+    /// With --tree or --page: keys and values as hex instead of escaped
+    /// text; --key and --prefix are then read as hex too.
+    #[arg(long, requires = "shows_keys", conflicts_with_all = ["freelist", "wal"])]
     hex: bool,
-    /// Longest key or value shown, in bytes; longer ones are cut and marked.
-    #[arg(long, default_value_t = 64)]
+    /// With --tree or --page: the longest key or value shown, in bytes;
+    /// longer ones are cut and marked.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 64,
+        requires = "shows_keys",
+        conflicts_with_all = ["freelist", "wal"]
+    )]
     max_bytes: usize,
-    /// Decode one page field by field, with a hex view.
-    #[arg(long)]
+    /// Decode page N field by field, with a hex view: 0 is the file header,
+    /// 1 and 2 the meta slots, 3 and up data pages.
+    #[arg(long, value_name = "N")]
     page: Option<u64>,
-    /// The free pages of the newest checkpoint.
+    /// The free pages of the newest checkpoint, as ranges.
     #[arg(long)]
     freelist: bool,
     /// Every WAL record.
@@ -43,16 +82,45 @@ pub struct Args {
     force: bool,
 }
 
-pub fn run(args: &Args) -> oakmap::Result<()> {
+/// Why `run` gave no output.
+#[derive(Debug)]
+pub enum Failed {
+    /// The arguments ask for what the file does not hold (a page past its
+    /// end, a tree it does not have) or do not parse (a key's escapes): a
+    /// usage error, reported as clap reports its own.
+    Usage(String),
+    /// The file could not be read.
+    Db(oakmap::Error),
+}
+
+impl From<oakmap::Error> for Failed {
+    fn from(e: oakmap::Error) -> Failed {
+        Failed::Db(e)
+    }
+}
+
+/// The output `args` ask for, text or JSON.
+pub fn run(args: &Args) -> Result<String, Failed> {
     let db = if args.force {
         RawDb::open_forced(&args.file)?
     } else {
         RawDb::open(&args.file)?
     };
     let out = if let Some(name) = &args.tree {
-        tree(&db, name, args)?
+        let desc = find_tree(&db, name)?;
+        match (&args.key, &args.prefix) {
+            (Some(key), _) => {
+                let key = parse_key(key, "--key", args.hex)?;
+                lookup(&db, name, &desc, Wanted::Key(key), args)
+            }
+            (None, Some(prefix)) => {
+                let prefix = parse_key(prefix, "--prefix", args.hex)?;
+                lookup(&db, name, &desc, Wanted::Prefix(prefix), args)
+            }
+            (None, None) => tree(&db, name, &desc, args),
+        }
     } else if let Some(id) = args.page {
-        page(&db, id)?
+        page::page(&db, id, args)?
     } else if args.freelist {
         freelist(&db)
     } else if args.wal {
@@ -60,12 +128,11 @@ pub fn run(args: &Args) -> oakmap::Result<()> {
     } else {
         summary(&db)
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&out.json).expect("JSON"));
+    Ok(if args.json {
+        json_text(&out.json)
     } else {
-        print!("{}", out.text);
-    }
-    Ok(())
+        out.text
+    })
 }
 
 /// What to add to an error `run` returned: how to see past it, if there is
@@ -85,17 +152,10 @@ struct Out {
     json: Value,
 }
 
-fn show(bytes: &[u8], args_hex: bool, max: usize) -> String {
-    let cut = &bytes[..bytes.len().min(max)];
-    let mut s = if args_hex {
-        cut.iter().map(|b| format!("{b:02x}")).collect()
-    } else {
-        cut.escape_ascii().to_string()
-    };
-    if bytes.len() > max {
-        s.push_str(&format!("...(+{} bytes)", bytes.len() - max));
-    }
-    s
+/// A `file_id` as JSON: a hex string, as the text forms print it. As a
+/// number it would pass 2^53, where JavaScript and jq lose digits.
+fn file_id_json(id: u64) -> Value {
+    Value::String(format!("{id:016x}"))
 }
 
 fn meta_json(m: &MetaView) -> Value {
@@ -116,60 +176,70 @@ fn desc_json(d: &TreeFields) -> Value {
     json!({"root": d.root, "len": d.len, "depth": d.depth})
 }
 
+/// The header as text (one line, after `lead`) and as JSON.
+fn header_out(h: &HeaderView, lead: &str) -> (String, Value) {
+    match (&h.header, &h.problem) {
+        (Some(hd), None) => (
+            format!(
+                "{lead}format_version {} page_bytes {} file_id {:016x} (checksum ok)\n",
+                hd.format_version, hd.page_bytes, hd.file_id
+            ),
+            json!({"format_version": hd.format_version, "page_bytes": hd.page_bytes,
+                   "file_id": file_id_json(hd.file_id), "valid": true}),
+        ),
+        (Some(hd), Some(p)) => (
+            format!(
+                "{lead}DAMAGED: {p}: format_version {} page_bytes {} file_id {:016x}\n",
+                hd.format_version, hd.page_bytes, hd.file_id
+            ),
+            json!({"format_version": hd.format_version, "page_bytes": hd.page_bytes,
+                   "file_id": file_id_json(hd.file_id), "valid": false, "problem": p}),
+        ),
+        (None, p) => (
+            format!("{lead}DAMAGED: {}\n", p.as_deref().unwrap_or("?")),
+            json!({"valid": false, "problem": p}),
+        ),
+    }
+}
+
+fn meta_line(m: &MetaView) -> String {
+    match &m.meta {
+        Ok(meta) => format!(
+            "meta slot {}{}: txn_id {} seq {} page_count {} wal_lsn {} (wal{} from {}){} freelist_head {} free_count {} catalog root {} depth {} len {}\n",
+            m.slot,
+            if m.newest { " (newest)" } else { "" },
+            meta.txn_id,
+            meta.seq,
+            meta.page_count,
+            meta.wal_lsn,
+            meta.wal_file,
+            meta.wal_base,
+            if meta.clean {
+                " clean: log not needed"
+            } else {
+                ""
+            },
+            meta.freelist_head,
+            meta.free_count,
+            meta.catalog.root,
+            meta.catalog.depth,
+            meta.catalog.len
+        ),
+        Err(reason) => format!("meta slot {}: INVALID: {reason}\n", m.slot),
+    }
+}
+
 fn summary(db: &RawDb) -> Out {
-    let mut t = String::new();
-    let h = db.header();
-    t += &format!(
+    let mut t = format!(
         "file {} ({} bytes, page_bytes {})\n",
         db.path().display(),
         db.file_bytes(),
         db.page_bytes()
     );
-    let header_json = match (&h.header, &h.problem) {
-        (Some(hd), None) => {
-            t += &format!(
-                "header: format_version {} page_bytes {} file_id {:016x} (checksum ok)\n",
-                hd.format_version, hd.page_bytes, hd.file_id
-            );
-            json!({"format_version": hd.format_version, "page_bytes": hd.page_bytes, "file_id": hd.file_id, "valid": true})
-        }
-        (Some(hd), Some(p)) => {
-            t += &format!(
-                "header: DAMAGED: {p}: format_version {} page_bytes {} file_id {:016x}\n",
-                hd.format_version, hd.page_bytes, hd.file_id
-            );
-            json!({"format_version": hd.format_version, "page_bytes": hd.page_bytes, "file_id": hd.file_id, "valid": false, "problem": p})
-        }
-        (None, p) => {
-            t += &format!("header: DAMAGED: {}\n", p.as_deref().unwrap_or("?"));
-            json!({"valid": false, "problem": p})
-        }
-    };
+    let (line, header_json) = header_out(db.header(), "header: ");
+    t += &line;
     for m in db.metas() {
-        t += &match &m.meta {
-            Ok(meta) => format!(
-                "meta slot {}{}: txn_id {} seq {} page_count {} wal_lsn {} (wal{} from {}){} freelist_head {} free_count {} catalog root {} depth {} len {}\n",
-                m.slot,
-                if m.newest { " (newest)" } else { "" },
-                meta.txn_id,
-                meta.seq,
-                meta.page_count,
-                meta.wal_lsn,
-                meta.wal_file,
-                meta.wal_base,
-                if meta.clean {
-                    " clean: log not needed"
-                } else {
-                    ""
-                },
-                meta.freelist_head,
-                meta.free_count,
-                meta.catalog.root,
-                meta.catalog.depth,
-                meta.catalog.len
-            ),
-            Err(reason) => format!("meta slot {}: INVALID: {reason}\n", m.slot),
-        };
+        t += &meta_line(m);
     }
     let trees_json = match db.trees() {
         Ok(trees) => {
@@ -193,51 +263,129 @@ fn summary(db: &RawDb) -> Out {
         }
     };
     let w = db.wal();
-    let replay = match &w.recovery {
-        Ok(n) => format!("{n} records to replay"),
-        Err(e) => format!("RECOVERY WOULD FAIL: {e}"),
-    };
     t += &format!(
-        "wal: {} records in {} files; {replay}\n",
+        "wal: {} records in {} files; {}\n{}\n",
         w.records.len(),
-        w.files.len()
+        w.files.len(),
+        replay_text(&w),
+        log_tail_text(&w)
     );
     Out {
         text: t,
         json: json!({
-            "file": db.path(), "file_bytes": db.file_bytes(), "page_bytes": db.page_bytes(),
+            "file": db.path().to_string_lossy(), "file_bytes": db.file_bytes(),
+            "page_bytes": db.page_bytes(), "file_pages": db.file_pages(),
             "header": header_json,
             "meta_slots": db.metas().iter().map(meta_json).collect::<Vec<_>>(),
             "trees": trees_json,
-            "wal": {"records": w.records.len(), "recovery": w.recovery.as_ref().map_err(|e| e.clone()).ok(), "recovery_error": w.recovery.err()},
+            "wal": {"records": w.records.len(), "recovery": w.recovery.as_ref().ok(),
+                    "recovery_error": w.recovery.as_ref().err()},
+            "log_beyond_checkpoint": log_tail_json(&w),
         }),
     }
 }
 
-fn tree(db: &RawDb, name: &str, args: &Args) -> oakmap::Result<Out> {
-    let trees = db.trees()?;
-    let desc = if name == "catalog" && !trees.iter().any(|(n, _)| n == name) {
-        db.newest_meta().map(|m| m.catalog).unwrap_or_default()
-    } else {
-        match trees.iter().find(|(n, _)| n == name) {
-            Some((_, d)) => *d,
-            None => {
-                return Ok(Out {
-                    text: format!("no tree named {name:?}\n"),
-                    json: json!({"problem": format!("no tree named {name:?}")}),
-                });
-            }
+/// What recovery would conclude, in a few words.
+pub fn replay_text(w: &WalView) -> String {
+    match &w.recovery {
+        Ok(n) => format!("{n} records to replay"),
+        Err(e) => format!("RECOVERY WOULD FAIL: {e}"),
+    }
+}
+
+/// One line on what the log holds past the newest checkpoint, and whether
+/// it replays: what `check` and `stats` counted does not include it.
+pub fn log_tail_text(w: &WalView) -> String {
+    let tail = &w.beyond_checkpoint;
+    let lead = format!("log past checkpoint txn {}: ", tail.checkpoint_txn);
+    let markers = tail.records.saturating_sub(tail.commits);
+    let held = match tail.commits {
+        _ if tail.clean_close => {
+            "nothing (the checkpoint was written by a clean close; the log is not read)".into()
         }
+        0 => "no commits".to_string(),
+        n => format!(
+            "{n} commits (txn {} to {}) in {} records{}, {} bytes",
+            tail.checkpoint_txn + 1,
+            tail.last_txn(),
+            tail.records,
+            match markers {
+                0 => String::new(),
+                1 => " (1 a switch to the other log file)".into(),
+                m => format!(" ({m} switches to the other log file)"),
+            },
+            tail.bytes
+        ),
     };
+    let verdict = match &w.recovery {
+        Ok(_) if tail.commits == 0 => String::new(),
+        Ok(_) => "; they replay cleanly (opening the database applies them)".into(),
+        Err(e) if tail.commits == 0 => format!("; RECOVERY WOULD FAIL: {e}"),
+        Err(e) => format!(
+            " before a problem; RECOVERY WOULD FAIL: {e} (`oakmap recover --accept-log-loss` \
+             keeps the commits before it)"
+        ),
+    };
+    format!("{lead}{held}{verdict}")
+}
+
+/// [`log_tail_text`] as JSON.
+pub fn log_tail_json(w: &WalView) -> Value {
+    let tail = &w.beyond_checkpoint;
+    json!({
+        "checkpoint_txn": tail.checkpoint_txn,
+        "clean_close": tail.clean_close,
+        "commits": tail.commits,
+        "first_txn": (tail.commits > 0).then(|| tail.checkpoint_txn + 1),
+        "last_txn": tail.last_txn(),
+        "records": tail.records,
+        "bytes": tail.bytes,
+        "replays_cleanly": w.recovery.is_ok(),
+        "recovery_error": w.recovery.as_ref().err(),
+    })
+}
+
+/// The tree `name` names: a named tree, or the catalog itself.
+fn find_tree(db: &RawDb, name: &str) -> Result<TreeFields, Failed> {
+    let trees = db.trees();
+    if let Ok(trees) = &trees
+        && let Some((_, d)) = trees.iter().find(|(n, _)| n == name)
+    {
+        return Ok(*d);
+    }
+    // `catalog` is the tree of trees unless a tree takes the name; it is
+    // shown even when its entries do not decode.
+    if name == "catalog"
+        && let Some(meta) = db.newest_meta()
+    {
+        return Ok(meta.catalog);
+    }
+    let trees = trees?;
+    let names: Vec<&str> = trees.iter().map(|(n, _)| n.as_str()).collect();
+    let known = if names.is_empty() {
+        "the database has no trees".to_string()
+    } else {
+        format!("the trees are: {}", names.join(", "))
+    };
+    Err(Failed::Usage(format!(
+        "no tree named {name:?}; {known} (and `catalog`, the tree of trees)"
+    )))
+}
+
+fn tree(db: &RawDb, name: &str, desc: &TreeFields, args: &Args) -> Out {
     let mut t = format!(
         "tree {name}: root {} depth {} len {}\n",
         desc.root, desc.depth, desc.len
     );
-    let pages = db.tree_pages(&desc);
+    let pages = db.tree_pages(desc);
     let mut pages_json = Vec::new();
     for p in &pages {
         let range = match (&p.first_key, &p.last_key) {
-            (Some(a), Some(b)) => format!("{} .. {}", show(a, args.hex, 24), show(b, args.hex, 24)),
+            (Some(a), Some(b)) => format!(
+                "{} .. {}",
+                show(a, args.hex, args.max_bytes.min(24)),
+                show(b, args.hex, args.max_bytes.min(24))
+            ),
             _ => "-".into(),
         };
         t += &format!(
@@ -263,148 +411,123 @@ fn tree(db: &RawDb, name: &str, args: &Args) -> oakmap::Result<Out> {
     let mut entries_json = Vec::new();
     if args.values {
         t += "entries:\n";
-        let walked = db.entries(&desc, &mut |key, value| {
-            let (v, len) = match value {
-                LeafValue::Inline(v) => (show(v, args.hex, args.max_bytes), v.len()),
-                LeafValue::Overflow { page, len } => match db.overflow_value(page, len) {
-                    Ok(v) => (show(&v, args.hex, args.max_bytes), v.len()),
-                    Err(e) => (
-                        format!("(overflow run at page {page} DAMAGED: {e})"),
-                        len as usize,
-                    ),
-                },
-            };
-            let k = show(key, args.hex, args.max_bytes);
-            t += &format!("  {k} = {v}\n");
-            entries_json.push(json!({"key": k, "value": v, "value_len": len}));
+        let walked = db.entries(desc, &mut |key, value| {
+            let (line, j) = entry_out(db, key, value, args);
+            t += &line;
+            entries_json.push(j);
         });
         if let Err(e) = walked {
             t += &format!("  (walk stopped: {e})\n");
         }
     }
-    Ok(Out {
+    Out {
         text: t,
-        json: json!({"tree": name, "desc": desc_json(&desc), "pages": pages_json, "entries": entries_json}),
-    })
+        json: json!({"tree": name, "desc": desc_json(desc), "pages": pages_json, "entries": entries_json}),
+    }
 }
 
-fn page(db: &RawDb, id: u64) -> oakmap::Result<Out> {
-    let v = db.page(id)?;
-    let h = v.header;
-    let kind = v
-        .kind
-        .map_or_else(|| format!("unknown ({})", h.kind), |k| format!("{k:?}"));
-    let mut t = format!(
-        "page {id}\n  page_crc   {:08x} ({})\n  kind       {kind}\n  count      {}\n  page_id    {}{}\n  txn_id     {}\n",
-        h.page_crc,
-        if v.crc_ok {
-            "ok".to_string()
-        } else {
-            format!("MISMATCH, computed {:08x}", h.crc_computed)
+/// One entry, as a text line and as JSON; an overflow value is read.
+fn entry_out(db: &RawDb, key: &[u8], value: LeafValue<'_>, args: &Args) -> (String, Value) {
+    let (v, len) = match value {
+        LeafValue::Inline(v) => (show(v, args.hex, args.max_bytes), v.len()),
+        LeafValue::Overflow { page, len } => match db.overflow_value(page, len) {
+            Ok(v) => (show(&v, args.hex, args.max_bytes), v.len()),
+            Err(e) => (
+                format!("(overflow run at page {page} DAMAGED: {e})"),
+                len as usize,
+            ),
         },
-        h.count,
-        h.page_id,
-        if h.page_id != id {
-            "  (NOT THIS PAGE)"
-        } else {
-            ""
-        },
-        h.txn_id,
-    );
-    t += &match v.kind_fields {
-        Some(KindFields::Node { data_start }) => {
-            format!("  data_start {data_start}\n  used_bytes {}\n", v.used_bytes)
-        }
-        Some(KindFields::Overflow {
-            run_pages,
-            value_len,
-        }) => format!("  run_pages  {run_pages}\n  value_len  {value_len}\n"),
-        Some(KindFields::Freelist { next }) => format!("  next       {next}\n"),
-        None => String::new(),
     };
-    if let Some(p) = &v.problem {
-        t += &format!("  DAMAGED: {p}\n");
+    let k = show(key, args.hex, args.max_bytes);
+    (
+        format!("  {k} = {v}\n"),
+        json!({"key": k, "value": v, "value_len": len}),
+    )
+}
+
+/// What `--key` or `--prefix` asks for.
+enum Wanted {
+    Key(Vec<u8>),
+    Prefix(Vec<u8>),
+}
+
+/// The entry with a key, or the entries under a prefix.
+fn lookup(db: &RawDb, name: &str, desc: &TreeFields, wanted: Wanted, args: &Args) -> Out {
+    let (what, bytes, end) = match &wanted {
+        Wanted::Key(k) => ("key", k, Bound::Included(k.clone())),
+        Wanted::Prefix(p) => (
+            "prefix",
+            p,
+            prefix_end(p).map_or(Bound::Unbounded, Bound::Excluded),
+        ),
+    };
+    let range = (
+        Bound::Included(bytes.as_slice()),
+        end.as_ref().map(Vec::as_slice),
+    );
+    let mut lines = String::new();
+    let mut entries_json = Vec::new();
+    let walked = db.entries_in(desc, range, &mut |key, value| {
+        let (line, j) = entry_out(db, key, value, args);
+        lines += &line;
+        entries_json.push(j);
+    });
+    let shown = show(bytes, args.hex, args.max_bytes);
+    let mut t = match (&wanted, entries_json.len()) {
+        (Wanted::Key(_), 0) => format!("tree {name}: no entry with key {shown}\n"),
+        (Wanted::Key(_), _) => format!("tree {name}: key {shown}\n"),
+        (Wanted::Prefix(_), 1) => format!("tree {name}: 1 entry with prefix {shown}\n"),
+        (Wanted::Prefix(_), n) => format!("tree {name}: {n} entries with prefix {shown}\n"),
+    };
+    t += &lines;
+    if let Err(e) = &walked {
+        t += &format!("  (walk stopped: {e})\n");
     }
-    let mut cells_json = Vec::new();
-    for (i, c) in v.cells.iter().enumerate() {
-        let (line, j) = match c {
-            CellView::Branch { key, child } => (
-                format!(
-                    "  cell {i:>3}: key {} -> child {child}\n",
-                    show(key, false, 48)
-                ),
-                json!({"key": show(key, false, 256), "child": child}),
-            ),
-            CellView::Inline { key, value } => (
-                format!(
-                    "  cell {i:>3}: key {} value {} ({} bytes)\n",
-                    show(key, false, 48),
-                    show(value, false, 32),
-                    value.len()
-                ),
-                json!({"key": show(key, false, 256), "value": show(value, false, 256), "value_len": value.len()}),
-            ),
-            CellView::Overflow { key, page, len } => (
-                format!(
-                    "  cell {i:>3}: key {} value in overflow run at page {page} ({len} bytes)\n",
-                    show(key, false, 48)
-                ),
-                json!({"key": show(key, false, 256), "overflow_page": page, "value_len": len}),
-            ),
-        };
-        t += &line;
-        cells_json.push(j);
-    }
-    if !v.free_ids.is_empty() {
-        t += &format!("  entries    {:?}\n", v.free_ids);
-    }
-    t += &hex_view(&v.bytes);
-    Ok(Out {
+    Out {
         text: t,
         json: json!({
-            "page": id, "page_crc": h.page_crc, "crc_ok": v.crc_ok, "kind": h.kind, "count": h.count,
-            "page_id": h.page_id, "txn_id": h.txn_id, "kind_specific": h.kind_specific,
-            "cells": cells_json, "entries": v.free_ids, "problem": v.problem,
-            "hex": v.bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "tree": name, what: shown, "entries": entries_json,
+            "problem": walked.err().map(|e| e.to_string()),
         }),
-    })
+    }
 }
 
-/// 16 bytes a line, offset, hex and text; runs of zero lines folded.
-fn hex_view(b: &[u8]) -> String {
-    let mut t = String::from("  hex:\n");
-    let mut zeros = 0;
-    for (i, chunk) in b.chunks(16).enumerate() {
-        if chunk.iter().all(|&x| x == 0) && i > 0 {
-            zeros += 1;
-            continue;
-        }
-        if zeros > 0 {
-            t += &format!("    ... {zeros} zero lines\n");
-            zeros = 0;
-        }
-        let hex: Vec<String> = chunk.iter().map(|x| format!("{x:02x}")).collect();
-        let text: String = chunk
-            .iter()
-            .map(|&x| if x.is_ascii_graphic() { x as char } else { '.' })
-            .collect();
-        t += &format!("    {:06x}  {:<47}  {text}\n", i * 16, hex.join(" "));
+/// A key as typed on the command line: hex with --hex, otherwise text in
+/// which the escapes dump prints (`\xNN`, `\\`, `\n`, `\r`, `\t`, `\'`,
+/// `\"`) stand for their bytes.
+fn parse_key(typed: &OsStr, flag: &str, hex: bool) -> Result<Vec<u8>, Failed> {
+    let refuse = |why: String| {
+        Failed::Usage(format!(
+            "{flag} {:?}: {why}",
+            typed.to_string_lossy().into_owned()
+        ))
+    };
+    let b = typed.as_bytes();
+    if hex {
+        return parse_hex(b).map_err(refuse);
     }
-    if zeros > 0 {
-        t += &format!("    ... {zeros} zero lines\n");
-    }
-    t
+    unescape(b).map_err(refuse)
 }
 
 fn freelist(db: &RawDb) -> Out {
     let f = db.freelist();
+    let chain = Ranges::of(&f.pages);
+    let mut ids = f.ids.clone();
+    ids.sort_unstable();
+    let free = Ranges::of_sorted(&ids);
     let mut t = format!(
-        "freelist: {} pages in the chain {:?}\nfree pages ({}): {:?}\n",
+        "freelist: {} pages in the chain: {}\nfree pages ({}): {}\n",
         f.pages.len(),
-        f.pages,
+        chain.text(),
         f.ids.len(),
-        f.ids
+        free.text()
     );
+    if !free.repeated.is_empty() {
+        t += &format!(
+            "LISTED MORE THAN ONCE: {} (damage; `oakmap check` reports it)\n",
+            Ranges::of(&free.repeated).text()
+        );
+    }
     t += "pending reuse: not stored in the file. Pages that live snapshots or the next\n\
           checkpoint still hold are written as free in a checkpoint's freelist, because\n\
           after a restart no snapshot is left (see format.md section 6); `Db::stats`\n\
@@ -414,7 +537,12 @@ fn freelist(db: &RawDb) -> Out {
     }
     Out {
         text: t,
-        json: json!({"freelist_pages": f.pages, "free_pages": f.ids, "pending": Value::Null, "problem": f.problem}),
+        json: json!({
+            "freelist_page_ranges": chain.json(), "freelist_pages": f.pages.len(),
+            "free_page_ranges": free.json(), "free_count": f.ids.len(),
+            "listed_more_than_once": free.repeated,
+            "pending": Value::Null, "problem": f.problem,
+        }),
     }
 }
 
@@ -462,10 +590,7 @@ fn wal(db: &RawDb) -> Out {
             }
         };
     }
-    t += &match &w.recovery {
-        Ok(n) => format!("recovery would replay {n} records\n"),
-        Err(e) => format!("RECOVERY WOULD FAIL: {e}\n"),
-    };
+    t += &format!("recovery: {}\n{}\n", replay_text(&w), log_tail_text(&w));
     let end_json = |e: &WalEnd| match e {
         WalEnd::Clean => json!({"end": "clean"}),
         WalEnd::TornTail { offset } => json!({"end": "torn_tail", "offset": offset}),
@@ -475,8 +600,9 @@ fn wal(db: &RawDb) -> Out {
         text: t,
         json: json!({
             "files": w.files.iter().zip(&w.ends).map(|(f, e)| json!({
-                "path": f.path, "bytes": f.bytes,
-                "file_id": f.header.map(|h| h.0), "base_lsn": f.header.map(|h| h.1), "records_end": end_json(e),
+                "path": f.path.to_string_lossy(), "bytes": f.bytes,
+                "file_id": f.header.map(|h| file_id_json(h.0)),
+                "base_lsn": f.header.map(|h| h.1), "records_end": end_json(e),
             })).collect::<Vec<_>>(),
             "records": w.records.iter().map(|r| json!({
                 "file": r.file, "offset": r.offset, "lsn": r.lsn, "txn_id": r.txn, "synced_lsn": r.synced_lsn,
@@ -484,6 +610,7 @@ fn wal(db: &RawDb) -> Out {
                 "status": if r.status == RecordStatus::Covered { "covered" } else { "replay" },
             })).collect::<Vec<_>>(),
             "recovery": w.recovery.as_ref().ok(), "recovery_error": w.recovery.as_ref().err(),
+            "log_beyond_checkpoint": log_tail_json(&w),
         }),
     }
 }

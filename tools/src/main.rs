@@ -1,11 +1,33 @@
 //! The `oakmap` command: look inside a database file and measure the engine.
 //!
-//! * `oakmap dump FILE [--tree NAME [--values] | --page N | --freelist | --wal] [--json] [--force]`
-//!   — every byte, decoded where it decodes (read-only, no lock); `--force`
-//!   goes on past magic bytes that do not match.
-//! * `oakmap check FILE` — the full integrity check, WAL chain included; exit
-//!   0 clean, 1 with problems, 2 when the file cannot be opened.
-//! * `oakmap stats FILE` — depth, pages per type, fill factor, free space.
+//! * `oakmap dump FILE [FORM] [--json] [--force]` — every byte, decoded
+//!   where it decodes. FORM is at most one of:
+//!   - nothing: the header, both meta slots, the trees, and the log in brief;
+//!   - `--tree NAME`: the tree's pages level by level (`catalog` is the tree
+//!     of trees); add `--values` for every entry, `--key K` for one entry,
+//!     or `--prefix P` for the entries whose keys start with P;
+//!   - `--page N`: one page field by field, with a hex view; 0 is the file
+//!     header, 1 and 2 the meta slots, 3 and up data pages;
+//!   - `--freelist`: the newest checkpoint's free pages, as ranges
+//!     (`7-12 15 20-4000`);
+//!   - `--wal`: every WAL record.
+//!
+//!   With `--tree` and `--page`, keys and values are shown as escaped text
+//!   (`\xNN` for a byte that is not printable ASCII; `\\`, `\n`, `\r`,
+//!   `\t`, `\'`, `\"`) or, with `--hex`, as hex, each cut at `--max-bytes`
+//!   (default 64). `--key` and `--prefix` are typed the same way, so a key
+//!   can be copied from the output: `--key 'user\x00\xff'`, or `--hex --key
+//!   7573657200ff`. Flags that do not combine are refused, not ignored.
+//!   `--force` goes on past magic bytes that do not match. Exit 0; 2 for a
+//!   usage error (among them a page past the end of the file and a tree the
+//!   file does not hold: the message names the page count or the trees) or
+//!   a file that cannot be read.
+//! * `oakmap check FILE` — the full integrity check of the newest checkpoint
+//!   (named by its txn id), the WAL chain included, and what the log holds
+//!   past that checkpoint (commits, records, whether they replay cleanly);
+//!   exit 0 clean, 1 with problems, 2 when the file cannot be opened.
+//! * `oakmap stats FILE [--json]` — depth, pages per type, fill factor and
+//!   free space of the newest checkpoint, and what the log holds past it.
 //! * `oakmap recover FILE [--accept-log-loss]` — open, replay the log, close
 //!   cleanly; the explicit way to accept losing commits a damaged log holds.
 //! * `oakmap crash-test` — the kill harness.
@@ -14,7 +36,12 @@
 //!   — the Redis-protocol server (`oakmap-server`) on FILE.
 //!
 //! `dump`, `check` and `stats` open the files read-only and take no lock, so
-//! they work on a database a server has open, and change nothing.
+//! they work on a database a server has open, and change nothing. What they
+//! count is the newest checkpoint; commits since then are in the log, which
+//! they describe (and `dump --wal` lists) but do not apply. In their JSON,
+//! `file_id` is a hex string (as a number it would pass 2^53, where
+//! JavaScript and jq lose digits), and page ranges are `[first, last]`
+//! pairs.
 
 mod bench;
 mod crash;
@@ -25,12 +52,12 @@ mod recover;
 mod serve;
 mod shared;
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use std::io::IsTerminal;
-
-use clap::{Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, Subcommand};
 use oakmap::inspect::RawDb;
 
 #[derive(Parser)]
@@ -48,15 +75,20 @@ struct Cli {
 enum Command {
     /// Show the header, meta slots, trees, pages, freelist or WAL of FILE.
     Dump(dump::Args),
-    /// Verify every checksum, ordering, reachability and count in FILE.
+    /// Verify every checksum, ordering, reachability and count in FILE's
+    /// newest checkpoint, and that its log replays.
     Check {
         /// The database file.
         file: PathBuf,
     },
-    /// Print the shape and space use of FILE.
+    /// Print the shape and space use of FILE's newest checkpoint, and what
+    /// its log holds past it.
     Stats {
         /// The database file.
         file: PathBuf,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Open FILE, replaying its log, and close it cleanly; with
     /// --accept-log-loss, also when its log cannot be recovered in full.
@@ -73,11 +105,27 @@ enum Command {
     Serve(serve::Args),
 }
 
-fn check(file: &PathBuf) -> ExitCode {
+/// Which checkpoint a report describes: the meta slot recovery uses.
+fn checkpoint_line(db: &RawDb) -> String {
+    match db.metas().iter().find(|m| m.newest) {
+        Some(m) => {
+            let meta = m.meta.as_ref().ok();
+            format!(
+                "checkpoint txn {} (meta slot {}), {} pages",
+                meta.map_or(0, |m| m.txn_id),
+                m.slot,
+                meta.map_or(0, |m| m.page_count)
+            )
+        }
+        None => "no valid meta slot: no checkpoint to describe".into(),
+    }
+}
+
+fn check(file: &Path) -> ExitCode {
     let db = match RawDb::open(file) {
         Ok(db) => db,
         Err(e) => {
-            eprintln!("oakmap check: cannot open {}: {e}", file.display());
+            eprintln!("oakmap check: {e}");
             return ExitCode::from(2);
         }
     };
@@ -94,15 +142,24 @@ fn check(file: &PathBuf) -> ExitCode {
     if show_progress && report.pages > 100_000 {
         eprintln!();
     }
-    print!("{report}");
-    if report.is_clean() {
+    let wal = db.wal();
+    let mut out = format!(
+        "{}:\n{report}{}\n",
+        checkpoint_line(&db),
+        dump::log_tail_text(&wal)
+    );
+    if wal.beyond_checkpoint.commits > 0 {
+        out += "(the counts above are the checkpoint's: they do not include the log's commits)\n";
+    }
+    let status = if report.is_clean() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    }
+    };
+    emit("check", &out, status)
 }
 
-fn stats(file: &PathBuf) -> Result<(), oakmap::Error> {
+fn stats(file: &Path, as_json: bool) -> Result<String, oakmap::Error> {
     let db = RawDb::open(file)?;
     let r = db.check(None);
     let fill = if r.node_bytes_total == 0 {
@@ -113,43 +170,110 @@ fn stats(file: &PathBuf) -> Result<(), oakmap::Error> {
     let wal = db.wal();
     let wal_bytes: u64 = wal.files.iter().map(|f| f.bytes).sum();
     let meta = db.newest_meta();
-    println!("file            {}", file.display());
-    println!("file bytes      {}", db.file_bytes());
-    println!("page bytes      {}", db.page_bytes());
-    println!("checkpoint txn  {}", meta.map_or(0, |m| m.txn_id));
-    println!("pages           {} (free {})", r.pages, r.free_pages);
-    println!("  branch        {}", r.branch_pages);
-    println!("  leaf          {}", r.leaf_pages);
-    println!("  overflow      {}", r.overflow_pages);
-    println!("  freelist      {}", r.freelist_pages);
-    println!("fill factor     {fill:.1}% of branch and leaf page bodies");
-    println!("trees           {}", r.trees);
-    for t in &r.tree_summaries {
-        println!(
-            "  {:<24} depth {:>2}  entries {}",
-            t.name, t.depth, t.entries
+    let file_id = db.header().header.map(|h| format!("{:016x}", h.file_id));
+    if as_json {
+        return Ok(dump::json_text(&serde_json::json!({
+            "file": file.to_string_lossy(),
+            "file_bytes": db.file_bytes(),
+            "page_bytes": db.page_bytes(),
+            "file_id": file_id,
+            "checkpoint": meta.map(|m| serde_json::json!({
+                "txn_id": m.txn_id,
+                "slot": db.metas().iter().position(|s| s.newest),
+                "page_count": m.page_count,
+            })),
+            "pages": {
+                "total": r.pages, "free": r.free_pages, "branch": r.branch_pages,
+                "leaf": r.leaf_pages, "overflow": r.overflow_pages, "freelist": r.freelist_pages,
+            },
+            "fill_percent": fill,
+            "trees": r.tree_summaries.iter().map(|t| serde_json::json!({
+                "name": t.name, "depth": t.depth, "entries": t.entries,
+            })).collect::<Vec<_>>(),
+            "wal": {
+                "bytes": wal_bytes,
+                "recovery": wal.recovery.as_ref().ok(),
+                "recovery_error": wal.recovery.as_ref().err(),
+            },
+            "log_beyond_checkpoint": dump::log_tail_json(&wal),
+            "problems": r.problems.len(),
+        })));
+    }
+    let mut t = format!(
+        "file            {}\nfile bytes      {}\npage bytes      {}\nfile id         {}\n",
+        file.display(),
+        db.file_bytes(),
+        db.page_bytes(),
+        file_id.as_deref().unwrap_or("(header damaged)")
+    );
+    t += &format!("{}\n", checkpoint_line(&db));
+    t += &format!("pages           {} (free {})\n", r.pages, r.free_pages);
+    t += &format!("  branch        {}\n", r.branch_pages);
+    t += &format!("  leaf          {}\n", r.leaf_pages);
+    t += &format!("  overflow      {}\n", r.overflow_pages);
+    t += &format!("  freelist      {}\n", r.freelist_pages);
+    t += &format!("fill factor     {fill:.1}% of branch and leaf page bodies\n");
+    t += &format!("trees           {}\n", r.trees);
+    for tree in &r.tree_summaries {
+        t += &format!(
+            "  {:<24} depth {:>2}  entries {}\n",
+            tree.name, tree.depth, tree.entries
         );
     }
-    let replay = wal.recovery.as_ref().map_or_else(
-        |e| format!("recovery would fail: {e}"),
-        |n| format!("{n} records to replay"),
+    t += &format!(
+        "wal bytes       {wal_bytes} ({})\n",
+        dump::replay_text(&wal)
     );
-    println!("wal bytes       {wal_bytes} ({replay})");
+    t += &format!("{}\n", dump::log_tail_text(&wal));
     if !r.is_clean() {
-        println!(
-            "integrity       {} problems (run `oakmap check`)",
+        t += &format!(
+            "integrity       {} problems (run `oakmap check`)\n",
             r.problems.len()
         );
     }
-    Ok(())
+    Ok(t)
+}
+
+/// Writes a command's output to stdout and returns `status`. A reader
+/// that went away (`oakmap dump --wal | head`) is no error; another write
+/// error is reported, with exit status 2.
+fn emit(command: &str, out: &str, status: ExitCode) -> ExitCode {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => status,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => status,
+        Err(e) => {
+            eprintln!("oakmap {command}: cannot write the output: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Reports a usage error found after parsing as clap reports its own:
+/// the message, the subcommand's usage, and exit status 2.
+fn usage_error(subcommand: &str, message: &str) -> ExitCode {
+    let mut cli = Cli::command();
+    cli.build();
+    let error = match cli.find_subcommand_mut(subcommand) {
+        Some(cmd) => cmd.error(ErrorKind::ValueValidation, message),
+        None => cli.error(ErrorKind::ValueValidation, message),
+    };
+    // If stderr is closed there is no one to tell.
+    let _ = error.print();
+    ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Dump(args) => match dump::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
+            Ok(out) => emit("dump", &out, ExitCode::SUCCESS),
+            Err(dump::Failed::Usage(message)) => usage_error("dump", &message),
+            Err(dump::Failed::Db(e)) => {
                 eprintln!("oakmap dump: {e}{}", dump::hint(&e));
                 ExitCode::from(2)
             }
@@ -159,8 +283,8 @@ fn main() -> ExitCode {
         Command::CrashTest(args) => crash::run(&args),
         Command::CrashChild(args) => crash::child(&args),
         Command::Check { file } => check(&file),
-        Command::Stats { file } => match stats(&file) {
-            Ok(()) => ExitCode::SUCCESS,
+        Command::Stats { file, json } => match stats(&file, json) {
+            Ok(out) => emit("stats", &out, ExitCode::SUCCESS),
             Err(e) => {
                 eprintln!("oakmap stats: {e}");
                 ExitCode::from(2)
