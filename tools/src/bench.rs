@@ -533,7 +533,10 @@ fn recovery(dir: &std::path::Path, seed: u64) -> oakmap::Result<Row> {
     db.sync()?;
     let wal_bytes = db.stats()?.wal_bytes;
     let image = dir.join("recovered.oak");
-    shared::copy_db(&live, &image)?;
+    shared::copy_db(&live, &image).map_err(|source| oakmap::Error::Io {
+        path: image.clone(),
+        source,
+    })?;
     drop(db);
     let t0 = Instant::now();
     let recovered = Options::new().open(&image)?;
@@ -554,18 +557,26 @@ fn recovery(dir: &std::path::Path, seed: u64) -> oakmap::Result<Row> {
 /// One 4 KiB append plus fdatasync, 1,000 times: the floor for a durable commit.
 fn fsync_reference(dir: &std::path::Path) -> oakmap::Result<Row> {
     let path = dir.join("fsync-reference");
-    let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
+    let at = |source| oakmap::Error::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(at)?;
     let page = [0x5au8; 4096];
     let mut lat = Vec::with_capacity(1000);
     let t0 = Instant::now();
     for _ in 0..1000 {
         let s = Instant::now();
-        f.write_all(&page)?;
-        f.sync_data()?;
+        f.write_all(&page).map_err(at)?;
+        f.sync_data().map_err(at)?;
         lat.push(s.elapsed());
     }
     let elapsed = t0.elapsed();
-    std::fs::remove_file(&path)?;
+    std::fs::remove_file(&path).map_err(at)?;
     Ok(Row::new(
         "reference: 4 KiB append + fdatasync",
         1000,
