@@ -466,8 +466,30 @@ impl Db {
     /// the inner error carries the current value. Only setting a value
     /// creates a missing tree.
     ///
+    /// Two results: the outer one is the engine's (an I/O error, a poisoned
+    /// database...), the inner one the comparison's, `Err(CasConflict)` when
+    /// another writer got there first.
+    ///
     /// Returns [`Error::WriteTxnOpenOnThisThread`](crate::Error::WriteTxnOpenOnThisThread) if this thread holds a
     /// [`WriteTxn`] on this `Db` (see [`Db::begin_write`]).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// // Take a lock only if nobody holds it.
+    /// let taken = db.compare_and_swap("locks", b"job-7", None, Some(b"worker-1"))?;
+    /// assert_eq!(taken, Ok(()));
+    /// // A second taker finds it held, and by whom.
+    /// match db.compare_and_swap("locks", b"job-7", None, Some(b"worker-2"))? {
+    ///     Ok(()) => unreachable!("worker-1 holds it"),
+    ///     Err(conflict) => assert_eq!(conflict.current.as_deref(), Some(&b"worker-1"[..])),
+    /// }
+    /// // The holder releases it: `None` as the new value removes the key.
+    /// db.compare_and_swap("locks", b"job-7", Some(b"worker-1"), None)?
+    ///     .expect("still held by worker-1");
+    /// assert_eq!(db.get("locks", b"job-7")?, None);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn compare_and_swap(
         &self,
         tree: &str,
