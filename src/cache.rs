@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::MmapMut;
 
-use crate::error::Result;
 use crate::format::PageId;
 
 /// The fewest frames a cache has: enough for a root-to-leaf path at the
@@ -94,7 +93,7 @@ impl Cache {
         cache_bytes: usize,
         page_bytes: usize,
         counters: Arc<CacheCounters>,
-    ) -> Result<Cache> {
+    ) -> std::io::Result<Cache> {
         let frames = (cache_bytes / page_bytes).max(FRAMES_MIN);
         let arena = MmapMut::map_anon(frames * page_bytes)?;
         Ok(Cache {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::check::{self, CheckReport};
 use crate::checkpoint;
 use crate::engine::{Engine, Signal};
-use crate::error::Result;
+use crate::error::{At, Result};
 use crate::format::{self, FIRST_DATA_PAGE};
 use crate::options::Options;
 use crate::pager::MapSource;
@@ -123,17 +123,21 @@ impl Db {
     pub(crate) fn open_with(path: &Path, options: Options) -> Result<Db> {
         let inner = Arc::new(recovery::open(path, options)?);
         let signal = Arc::new(Signal::default());
+        // A thread that cannot start is an error of this database's open.
+        let path = inner.file.path().to_path_buf();
         let flusher = {
             let inner = inner.clone();
             std::thread::Builder::new()
                 .name("oakmap-flusher".into())
-                .spawn(move || inner.log.run_flusher(&inner.published))?
+                .spawn(move || inner.log.run_flusher(&inner.published))
+                .at(&path)?
         };
         let checkpointer = {
             let (inner, signal) = (inner.clone(), signal.clone());
             std::thread::Builder::new()
                 .name("oakmap-checkpointer".into())
-                .spawn(move || checkpoint::run_thread(&inner, &signal))?
+                .spawn(move || checkpoint::run_thread(&inner, &signal))
+                .at(&path)?
         };
         Ok(Db {
             inner,
@@ -462,8 +466,30 @@ impl Db {
     /// the inner error carries the current value. Only setting a value
     /// creates a missing tree.
     ///
+    /// Two results: the outer one is the engine's (an I/O error, a poisoned
+    /// database...), the inner one the comparison's, `Err(CasConflict)` when
+    /// another writer got there first.
+    ///
     /// Returns [`Error::WriteTxnOpenOnThisThread`](crate::Error::WriteTxnOpenOnThisThread) if this thread holds a
     /// [`WriteTxn`] on this `Db` (see [`Db::begin_write`]).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// // Take a lock only if nobody holds it.
+    /// let taken = db.compare_and_swap("locks", b"job-7", None, Some(b"worker-1"))?;
+    /// assert_eq!(taken, Ok(()));
+    /// // A second taker finds it held, and by whom.
+    /// match db.compare_and_swap("locks", b"job-7", None, Some(b"worker-2"))? {
+    ///     Ok(()) => unreachable!("worker-1 holds it"),
+    ///     Err(conflict) => assert_eq!(conflict.current.as_deref(), Some(&b"worker-1"[..])),
+    /// }
+    /// // The holder releases it: `None` as the new value removes the key.
+    /// db.compare_and_swap("locks", b"job-7", Some(b"worker-1"), None)?
+    ///     .expect("still held by worker-1");
+    /// assert_eq!(db.get("locks", b"job-7")?, None);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn compare_and_swap(
         &self,
         tree: &str,
@@ -499,6 +525,17 @@ impl Db {
     /// Names of all trees in the newest committed state.
     pub fn list_trees(&self) -> Result<Vec<String>> {
         self.begin_read().list_trees()
+    }
+}
+
+/// Shows the file, so that `Db::open(..).unwrap_err()` and a
+/// `#[derive(Debug)]` on a struct holding a `Db` work.
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("path", &self.path())
+            .field("page_bytes", &self.page_bytes())
+            .finish_non_exhaustive()
     }
 }
 

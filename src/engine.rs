@@ -16,7 +16,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::cache::{Cache, CacheCounters};
 use crate::commit::CommitLog;
-use crate::error::{Error, Result};
+use crate::error::{At, Error, Result};
 use crate::file::DataFile;
 use crate::format::{Meta, TxnId};
 use crate::freelist::FreeList;
@@ -232,7 +232,10 @@ impl Engine {
             replayed_commits,
         } = found;
         let cache_counters = Arc::new(CacheCounters::default());
-        let cache = Cache::new(options.cache_bytes, page_bytes, cache_counters.clone())?;
+        // The arena is memory, not a file; its error names the database
+        // whose open needed it.
+        let cache =
+            Cache::new(options.cache_bytes, page_bytes, cache_counters.clone()).at(file.path())?;
         let cache_bytes = cache.capacity_bytes();
         let counters = Counters::default();
         counters.set_space(&meta, free_ids.len() as u64, 0, 0);

@@ -4,9 +4,11 @@
 //! (`Locked`), fix their input (`LimitExceeded`, `NotADatabase`), restore a
 //! backup or run `oakmap check` (`Corruption`), reopen (`Poisoned`, `Io`),
 //! or fix their code (`WriteTxnOpenOnThisThread`).
-//! Context lives in fields, not in formatted strings.
+//! Context lives in fields, not in formatted strings, and each variant's
+//! text shows it: every `Io` error names the file it concerns (there is no
+//! `From<std::io::Error>`, so none can lose its path on the way).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Which size limit a call went over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,12 +33,42 @@ pub enum Limit {
 
 /// Everything that can go wrong in oakmap.
 ///
-/// New variants may come in minor versions, so a `match` needs a `_` arm:
+/// Each variant is what the caller can do something about; the context (the
+/// file, the page, the limit) is in its fields, and its text shows it:
 ///
-/// ```compile_fail
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("no-such-dir").join("app.oak");
+/// match oakmap::Db::open(&path) {
+///     Err(oakmap::Error::Io { path: file, source }) => {
+///         assert_eq!(file, path);                                  // the file it concerns
+///         assert_eq!(source.kind(), std::io::ErrorKind::NotFound); // what the OS said
+///     }
+///     other => panic!("expected an I/O error, got {other:?}"),
+/// }
+/// let e = oakmap::Db::open(&path).unwrap_err();
+/// assert!(e.to_string().contains("no-such-dir"));              // "I/O error on .../no-such-dir/app.oak: ..."
+///
+/// // What to do, by variant; new variants may come, so `_` is needed.
+/// fn advice(e: &oakmap::Error) -> &'static str {
+///     match e {
+///         oakmap::Error::Locked { .. } => "another process has it open; try later",
+///         oakmap::Error::LimitExceeded { what: oakmap::Limit::KeyBytes, .. } => "shorten the key",
+///         oakmap::Error::Poisoned => "reopen the database",
+///         e if e.is_corruption() => "run `oakmap check`, restore a backup",
+///         _ => "see the message",
+///     }
+/// }
+/// assert_eq!(advice(&e), "see the message");
+/// ```
+///
+/// Without the `_` arm, a `match` naming every variant of today does not
+/// compile:
+///
+/// ```compile_fail,E0004
 /// fn can_retry(e: &oakmap::Error) -> bool {
 ///     match e {
-///         oakmap::Error::Io(_) | oakmap::Error::Locked { .. } => true,
+///         oakmap::Error::Io { .. } | oakmap::Error::Locked { .. } => true,
 ///         oakmap::Error::NotADatabase { .. }
 ///         | oakmap::Error::UnsupportedVersion { .. }
 ///         | oakmap::Error::Corruption { .. }
@@ -53,9 +85,16 @@ pub enum Limit {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The operating system refused a read, write, sync or lock.
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    /// The operating system refused to open, read, write, sync, map or lock
+    /// one of the database's files; `path` names it.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file the operation was on: the data file, a WAL file, or
+        /// the directory holding them.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
 
     /// The file exists but does not start with the oakmap magic bytes.
     #[error("{path} is not an oakmap database")]
@@ -106,8 +145,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// An argument is over a documented limit.
-    #[error("{what:?} limit exceeded: {actual} > {max}")]
+    /// An argument is over a documented limit (or, for
+    /// [`Limit::PageSize`], outside the allowed sizes).
+    #[error("{}", limit_text(*.what, *.actual, *.max))]
     LimitExceeded {
         /// Which limit.
         what: Limit,
@@ -128,7 +168,7 @@ pub enum Error {
     TransactionFailed,
 
     /// A tree name that is not valid (empty).
-    #[error("invalid tree name")]
+    #[error("invalid tree name: a tree name must not be empty")]
     InvalidTreeName,
 
     /// This thread holds the database's open `WriteTxn` and called something
@@ -140,6 +180,30 @@ pub enum Error {
          it forever; commit or drop it first"
     )]
     WriteTxnOpenOnThisThread,
+}
+
+/// What [`Error::LimitExceeded`] says: the size asked for and the rule it
+/// breaks, in the limit's own unit.
+fn limit_text(what: Limit, actual: u64, max: u64) -> String {
+    let over = |thing: &str, unit: &str| {
+        format!("{thing} of {actual} {unit} is over the limit of {max} {unit}")
+    };
+    match what {
+        Limit::KeyBytes => over("key", "bytes"),
+        Limit::ValueBytes => over("value", "bytes"),
+        Limit::TreeNameBytes => over("tree name", "bytes"),
+        Limit::Depth => over("tree depth", "levels"),
+        Limit::PageSize => format!(
+            "page size of {actual} bytes is not allowed: it must be a power of two \
+             from {} (4 KiB) to {} (64 KiB) bytes",
+            crate::PAGE_BYTES_MIN,
+            crate::PAGE_BYTES_MAX
+        ),
+        Limit::FilePages => over("file", "pages"),
+        Limit::FileBytes => format!(
+            "a mapping of {actual} bytes is over what this machine can address ({max} bytes)"
+        ),
+    }
 }
 
 /// Shorthand for `std::result::Result<T, oakmap::Error>`.
@@ -154,8 +218,122 @@ impl Error {
         }
     }
 
+    /// An I/O error on the file at `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
     /// True for [`Error::Corruption`] and [`Error::WalCorruption`].
     pub fn is_corruption(&self) -> bool {
         matches!(self, Error::Corruption { .. } | Error::WalCorruption { .. })
+    }
+}
+
+/// Names the file an I/O result concerns: `std::fs::metadata(p).at(p)?`.
+/// The crate has no `From<std::io::Error>`, so no I/O error reaches a
+/// caller without its path.
+pub(crate) trait At<T> {
+    /// The result, its error as [`Error::Io`] on `path`.
+    fn at(self, path: &Path) -> Result<T>;
+}
+
+impl<T> At<T> for std::io::Result<T> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The name of `e`'s variant. Inside the crate a `match` must be
+    /// exhaustive, so a new variant does not compile until it is named
+    /// here, and then the test below wants it in the README.
+    fn variant(e: &Error) -> &'static str {
+        match e {
+            Error::Io { .. } => "Io",
+            Error::NotADatabase { .. } => "NotADatabase",
+            Error::UnsupportedVersion { .. } => "UnsupportedVersion",
+            Error::Locked { .. } => "Locked",
+            Error::Corruption { .. } => "Corruption",
+            Error::WalCorruption { .. } => "WalCorruption",
+            Error::LimitExceeded { .. } => "LimitExceeded",
+            Error::Poisoned => "Poisoned",
+            Error::TransactionFailed => "TransactionFailed",
+            Error::InvalidTreeName => "InvalidTreeName",
+            Error::WriteTxnOpenOnThisThread => "WriteTxnOpenOnThisThread",
+        }
+    }
+
+    #[test]
+    fn readme_lists_every_variant() {
+        let path = PathBuf::from("app.oak");
+        let every = [
+            Error::io(&path, std::io::ErrorKind::NotFound.into()),
+            Error::NotADatabase { path: path.clone() },
+            Error::UnsupportedVersion {
+                path: path.clone(),
+                found: 9,
+                supported: 1,
+            },
+            Error::Locked { path: path.clone() },
+            Error::corrupt(7, "bad"),
+            Error::WalCorruption {
+                path: path.clone(),
+                offset: 0,
+                reason: "bad".into(),
+            },
+            Error::LimitExceeded {
+                what: Limit::KeyBytes,
+                actual: 2,
+                max: 1,
+            },
+            Error::Poisoned,
+            Error::TransactionFailed,
+            Error::InvalidTreeName,
+            Error::WriteTxnOpenOnThisThread,
+        ];
+        let readme = include_str!("../README.md");
+        let list = &readme[readme.find("Errors are one enum").expect("the error list")..];
+        for e in &every {
+            let name = variant(e);
+            assert!(
+                list.contains(&format!("`{name}`")) || list.contains(&format!("`{name} {{")),
+                "README's error list leaves out {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_text_names_its_context() {
+        let path = Path::new("dir/app.oak");
+        let io = Error::io(path, std::io::ErrorKind::PermissionDenied.into());
+        assert_eq!(
+            io.to_string(),
+            "I/O error on dir/app.oak: permission denied"
+        );
+        let page = Error::LimitExceeded {
+            what: Limit::PageSize,
+            actual: 1000,
+            max: 65536,
+        };
+        assert_eq!(
+            page.to_string(),
+            "page size of 1000 bytes is not allowed: it must be a power of two \
+             from 4096 (4 KiB) to 65536 (64 KiB) bytes"
+        );
+        let key = Error::LimitExceeded {
+            what: Limit::KeyBytes,
+            actual: 2000,
+            max: 1337,
+        };
+        assert_eq!(
+            key.to_string(),
+            "key of 2000 bytes is over the limit of 1337 bytes"
+        );
     }
 }

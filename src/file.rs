@@ -1,7 +1,10 @@
 //! The data file: positioned writes, syncs, the exclusive lock, and the
-//! read-only shared mappings that readers borrow pages from.
+//! read-only shared mappings that readers borrow pages from; and the check
+//! that a path is a regular file before it is opened.
 //!
 //! Invariants:
+//! * Every error names the file it concerns (`Error::Io { path, .. }`): the
+//!   crate has no `From<std::io::Error>`, and `At::at` attaches the path.
 //! * A mapping, once made, lives as long as the `DataFile`: readers hold plain
 //!   references into it, so growing the file never invalidates a page a live
 //!   reader holds. Growth past the newest mapping makes a new, larger one
@@ -19,7 +22,7 @@ use std::sync::{Arc, OnceLock};
 
 use memmap2::{Mmap, MmapOptions};
 
-use crate::error::{Error, Limit, Result};
+use crate::error::{At, Error, Limit, Result};
 use crate::format::{META_BYTES, Meta};
 use crate::io::{Io, IoFile, IoHook};
 use crate::verified::Verified;
@@ -53,29 +56,38 @@ impl DataFile {
     pub(crate) fn create(path: &Path, initial: &[u8]) -> Result<()> {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let tmp = path.with_file_name(format!(".{name}.creating-{}", std::process::id()));
-        let written = (|| -> Result<()> {
+        // Errors name `path`, the file the caller asked for: the temporary
+        // name is ours, and a failure to create it (a missing or read-only
+        // directory) is a failure to create `path`.
+        let written = (|| -> std::io::Result<()> {
             let f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
             f.write_all_at(initial, 0)?;
             f.sync_all()?;
             match std::fs::hard_link(&tmp, path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-                Err(e) => Err(e.into()),
+                Err(e) => Err(e),
             }
         })();
-        let removed = std::fs::remove_file(&tmp);
-        written?;
-        removed?;
+        if let Err(e) = written {
+            // Leave no temporary file behind; it may not exist.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io(path, e));
+        }
+        std::fs::remove_file(&tmp).at(&tmp)?;
         // The new directory entry must be durable before anything refers to it.
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-        File::open(dir.unwrap_or(Path::new(".")))?.sync_all()?;
-        Ok(())
+        sync_dir_of(path)
     }
 
     /// Opens the existing file `path` and takes its exclusive lock. Returns
     /// whether the file is empty (zero bytes: a database yet to be initialized).
+    /// The caller has checked it is a regular file (`require_regular_file`).
     pub(crate) fn open(path: &Path, hook: Option<Arc<dyn IoHook>>) -> Result<(DataFile, bool)> {
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .at(path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -83,11 +95,11 @@ impl DataFile {
                     path: path.to_path_buf(),
                 });
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
         }
-        let len = file.metadata()?.len();
+        let len = file.metadata().at(path)?.len();
         let df = DataFile {
-            io: Io::new(file, IoFile::Data, hook),
+            io: Io::new(file, IoFile::Data, path, hook),
             len: AtomicU64::new(len),
             path: path.to_path_buf(),
             maps: std::array::from_fn(|_| OnceLock::new()),
@@ -100,10 +112,11 @@ impl DataFile {
     /// Opens `path` for reading only, without the lock: for tools that look
     /// at a file (perhaps one another process has open) and change nothing.
     pub(crate) fn open_read_only(path: &Path) -> Result<DataFile> {
-        let file = File::open(path)?;
-        let len = file.metadata()?.len();
+        require_regular_file(path)?;
+        let file = File::open(path).at(path)?;
+        let len = file.metadata().at(path)?.len();
         Ok(DataFile {
-            io: Io::new(file, IoFile::Data, None),
+            io: Io::new(file, IoFile::Data, path, None),
             len: AtomicU64::new(len),
             path: path.to_path_buf(),
             maps: std::array::from_fn(|_| OnceLock::new()),
@@ -117,16 +130,16 @@ impl DataFile {
     }
 
     pub(crate) fn len(&self) -> Result<u64> {
-        Ok(self.io.len()?)
+        self.io.len()
     }
 
     pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
-        Ok(self.io.read_at(buf, offset)?)
+        self.io.read_at(buf, offset)
     }
 
     /// Writes tree, overflow or freelist pages (hook point `data.write`).
     pub(crate) fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
-        Ok(self.io.write_at(buf, offset, "data.write")?)
+        self.io.write_at(buf, offset, "data.write")
     }
 
     /// Writes `buf`, whole sealed pages of `page_bytes` starting at page
@@ -143,7 +156,7 @@ impl DataFile {
 
     /// Writes a meta slot (hook point `meta.write`).
     pub(crate) fn write_meta(&self, buf: &[u8], offset: u64) -> Result<()> {
-        Ok(self.io.write_at(buf, offset, "meta.write")?)
+        self.io.write_at(buf, offset, "meta.write")
     }
 
     /// Makes the file at least `bytes` long, growing it ahead by a sixteenth
@@ -178,7 +191,7 @@ impl DataFile {
     /// fdatasync: the data and the file size reach the disk. `point` names
     /// the boundary (`checkpoint.data.sync` or `meta.sync`).
     pub(crate) fn sync(&self, point: &'static str) -> Result<()> {
-        Ok(self.io.sync(point)?)
+        self.io.sync(point)
     }
 
     /// Makes sure a mapping covers `bytes` and returns the index of the newest one.
@@ -210,7 +223,7 @@ impl DataFile {
         // locked against other oakmap processes. Pages past the end of the file
         // are never touched: readers only see page ids below a committed
         // page_count, all of which were written before being published.
-        let map = unsafe { MmapOptions::new().len(len).map(self.io.file())? };
+        let map = unsafe { MmapOptions::new().len(len).map(self.io.file()) }.at(&self.path)?;
         let ok = self.maps[idx].set(map).is_ok();
         assert!(ok, "mapping slot {idx} set twice");
         *newest = idx;
@@ -223,6 +236,48 @@ impl DataFile {
         let start = usize::try_from(offset).ok()?;
         map.get(start..start.checked_add(len)?)
     }
+}
+
+/// Fails unless `path` is a regular file (after symlinks), before anything
+/// opens it: opening a FIFO for reading blocks until a writer appears, and a
+/// directory or a device is no database either. The error is
+/// [`Error::Io`] naming `path`, of kind `IsADirectory` for a directory and
+/// `InvalidInput` for anything else that is not a regular file.
+pub(crate) fn require_regular_file(path: &Path) -> Result<()> {
+    use std::io::ErrorKind;
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::metadata(path).at(path)?.file_type();
+    let (what, error_kind) = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        ("a directory", ErrorKind::IsADirectory)
+    } else if kind.is_fifo() {
+        ("a FIFO (named pipe)", ErrorKind::InvalidInput)
+    } else if kind.is_socket() {
+        ("a socket", ErrorKind::InvalidInput)
+    } else if kind.is_block_device() || kind.is_char_device() {
+        ("a device", ErrorKind::InvalidInput)
+    } else {
+        (
+            "neither a regular file nor a directory",
+            ErrorKind::InvalidInput,
+        )
+    };
+    Err(Error::io(
+        path,
+        std::io::Error::new(
+            error_kind,
+            format!("it is {what}; an oakmap database is a regular file"),
+        ),
+    ))
+}
+
+/// fsyncs the directory holding `path`, so that a name just created or
+/// removed in it is durable.
+pub(crate) fn sync_dir_of(path: &Path) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    File::open(dir).and_then(|d| d.sync_all()).at(dir)
 }
 
 /// Both meta slots as read: each decoded, or the error saying why not, and

@@ -4,11 +4,17 @@
 //! sync open, or to record every operation and build the images a power cut
 //! could leave. Reads are not hooked: they come from the page cache or the
 //! mapping, which a crash does not reach.
+//!
+//! Every error an `Io` returns, the hook's included, is `Error::Io`
+//! naming the file.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use crate::error::{At, Result};
 
 /// Which file an operation touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,16 +50,23 @@ pub trait IoHook: Send + Sync {
     fn before(&self, file: IoFile, op: &IoOp<'_>, point: &'static str) -> io::Result<()>;
 }
 
-/// One file, with the hook in front of its writes.
+/// One file, with the hook in front of its writes. Every error it returns
+/// names the file.
 pub(crate) struct Io {
     file: File,
     which: IoFile,
+    path: PathBuf,
     hook: Option<Arc<dyn IoHook>>,
 }
 
 impl Io {
-    pub(crate) fn new(file: File, which: IoFile, hook: Option<Arc<dyn IoHook>>) -> Io {
-        Io { file, which, hook }
+    pub(crate) fn new(file: File, which: IoFile, path: &Path, hook: Option<Arc<dyn IoHook>>) -> Io {
+        Io {
+            file,
+            which,
+            path: path.to_path_buf(),
+            hook,
+        }
     }
 
     pub(crate) fn file(&self) -> &File {
@@ -67,36 +80,38 @@ impl Io {
         }
     }
 
-    pub(crate) fn write_at(
-        &self,
-        bytes: &[u8],
-        offset: u64,
-        point: &'static str,
-    ) -> io::Result<()> {
-        self.before(IoOp::Write { offset, bytes }, point)?;
-        self.file.write_all_at(bytes, offset)
+    pub(crate) fn write_at(&self, bytes: &[u8], offset: u64, point: &'static str) -> Result<()> {
+        self.before(IoOp::Write { offset, bytes }, point)
+            .and_then(|()| self.file.write_all_at(bytes, offset))
+            .at(&self.path)
     }
 
-    pub(crate) fn set_len(&self, len: u64, point: &'static str) -> io::Result<()> {
-        self.before(IoOp::SetLen(len), point)?;
-        self.file.set_len(len)
+    pub(crate) fn set_len(&self, len: u64, point: &'static str) -> Result<()> {
+        self.before(IoOp::SetLen(len), point)
+            .and_then(|()| self.file.set_len(len))
+            .at(&self.path)
     }
 
-    pub(crate) fn sync(&self, point: &'static str) -> io::Result<()> {
-        self.before(IoOp::Sync, point)?;
-        self.file.sync_data()
+    pub(crate) fn sync(&self, point: &'static str) -> Result<()> {
+        self.before(IoOp::Sync, point)
+            .and_then(|()| self.file.sync_data())
+            .at(&self.path)
     }
 
-    pub(crate) fn len(&self) -> io::Result<u64> {
-        Ok(self.file.metadata()?.len())
+    pub(crate) fn len(&self) -> Result<u64> {
+        Ok(self.file.metadata().at(&self.path)?.len())
     }
 
     /// Reads up to `buf.len()` bytes at `offset`; returns how many (fewer at
     /// the end of the file).
-    pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
         let mut done = 0;
         while done < buf.len() {
-            match self.file.read_at(&mut buf[done..], offset + done as u64)? {
+            match self
+                .file
+                .read_at(&mut buf[done..], offset + done as u64)
+                .at(&self.path)?
+            {
                 0 => break,
                 n => done += n,
             }

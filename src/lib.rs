@@ -40,16 +40,23 @@
 //! db.insert("users", b"k", b"old")?;
 //! let got = db.get_or_insert("sessions", b"k", b"v")?;    // atomic load-or-store
 //! assert!(got.inserted && got.value == b"v");
-//! let swapped = db.compare_and_swap("users", b"k", Some(b"old"), Some(b"new"))?;
-//! assert!(swapped.is_ok());
+//! // Ok(Ok(())): swapped; Ok(Err(conflict)): the value was not `old`.
+//! let outcome = db.compare_and_swap("users", b"k", Some(b"old"), Some(b"new"))?;
+//! assert_eq!(outcome, Ok(()));
 //! assert!(db.check()?.is_clean());
 //! drop(rx);                                                 // snapshots borrow the Db
 //! db.close()?;                                              // or drop it, ignoring errors
 //! # Ok::<(), oakmap::Error>(())
 //! ```
 //!
-//! See `format.md` for the file layout and `docs/design.md` for the
-//! architecture and its invariants.
+//! Every error is an [`Error`], its context in fields: an I/O error names the
+//! file it concerns.
+//!
+//! In the repository: `examples/` has whole programs (`cargo run --example
+//! session_store`, `cargo run --example tokio_server`); `README.md` the
+//! guarantees, the tools and the tests; `format.md` the file layout; and
+//! `docs/design.md` the architecture, its invariants and every durability
+//! step with its crash argument.
 
 mod btree;
 mod cache;
@@ -94,3 +101,9 @@ pub use io::{IoFile, IoHook, IoOp};
 pub use options::{Durability, Options};
 pub use read::{KeyRange, Range, ReadTxn, Tree, TreeSnapshot};
 pub use txn::{CasConflict, TreeId, TreeMut, WriteTxn};
+
+// The README's Rust blocks, compiled as doctests so that they cannot drift
+// from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}

@@ -223,7 +223,28 @@ impl<'a> Tree<'a> {
         self.into_range(..)
     }
 
-    /// Entries whose keys start with `prefix`.
+    /// Entries whose keys start with `prefix`, in key order (reverse with
+    /// `.rev()`): the range from `prefix` to the next key that does not
+    /// start with it. An empty prefix gives every entry.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// for key in ["user:1:name", "user:1:mail", "user:10:name", "user:2:name"] {
+    ///     db.insert("kv", key.as_bytes(), b"")?;
+    /// }
+    /// let rx = db.begin_read();
+    /// let kv = rx.tree("kv")?.expect("created above");
+    /// let mut keys = Vec::new();
+    /// for entry in kv.prefix(b"user:1:")? {                 // not user:10
+    ///     let (key, _value) = entry?;
+    ///     keys.push(key);
+    /// }
+    /// assert_eq!(keys, [&b"user:1:mail"[..], b"user:1:name"]);
+    /// let last = kv.prefix(b"user:")?.next_back().transpose()?;
+    /// assert_eq!(last.map(|(k, _)| k), Some(&b"user:2:name"[..]));
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn prefix(&self, prefix: &[u8]) -> Result<Range<'a>> {
         let start = Bound::Included(prefix.to_vec());
         let end = match prefix_successor(prefix) {

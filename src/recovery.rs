@@ -21,8 +21,8 @@ use crate::check;
 use crate::checkpoint;
 use crate::commit::CommitLog;
 use crate::engine::{Engine, Found};
-use crate::error::{Error, Limit, Result};
-use crate::file::{DataFile, MetaSlots};
+use crate::error::{At, Error, Limit, Result};
+use crate::file::{self, DataFile, MetaSlots};
 use crate::format::wal::{Op, decode_ops, decode_record, file_tag, offset_of};
 use crate::format::{
     self, FIRST_DATA_PAGE, FORMAT_VERSION, FileHeader, HEADER_BYTES, Lsn, META_BYTES, Meta, TxnId,
@@ -219,14 +219,8 @@ fn continue_log(wal: &WalFiles, f: usize, base: Lsn, end: Lsn) -> Result<()> {
 /// The real path of an existing file: a link's target, so the log's names
 /// are derived from the file itself.
 fn resolve(path: &Path) -> Result<PathBuf> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
-        return Err(Error::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("{} is not a regular file", path.display()),
-        )));
-    }
-    Ok(std::fs::canonicalize(path)?)
+    file::require_regular_file(path)?;
+    std::fs::canonicalize(path).at(path)
 }
 
 /// A data file of zero bytes: a database to initialize in place, if the

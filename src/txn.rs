@@ -640,7 +640,37 @@ fn check_tree_name(name: &str) -> Result<()> {
 }
 
 /// A tree open for writing inside a [`WriteTxn`]. Reads see the
-/// transaction's own changes.
+/// transaction's own changes; nothing is visible outside it until
+/// [`WriteTxn::commit`] returns. It borrows the transaction mutably, so one
+/// tree at a time is open by name ([`WriteTxn::open_trees`] gives ids to
+/// move between several).
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+/// let mut tx = db.begin_write()?;
+/// let mut stock = tx.open_tree("stock")?;
+/// stock.insert(b"apple", b"3")?;
+/// stock.insert(b"pear", b"0")?;
+/// assert!(stock.insert(b"apple", b"5")?);                  // true: replaced
+/// assert_eq!(stock.get(b"apple")?, Some(&b"5"[..]));       // sees its own writes
+/// // Read-modify-write: copy what a write would invalidate out first.
+/// let mut sold_out = Vec::new();
+/// for entry in stock.iter()? {
+///     let (key, count) = entry?;
+///     if count == b"0" {
+///         sold_out.push(key.to_vec());
+///     }
+/// }
+/// for key in &sold_out {
+///     stock.remove(key)?;
+/// }
+/// assert_eq!(stock.len()?, 1);
+/// assert!(db.begin_read().tree("stock")?.is_none());       // not committed yet
+/// tx.commit()?;
+/// assert_eq!(db.get("stock", b"apple")?, Some(b"5".to_vec()));
+/// # Ok::<(), oakmap::Error>(())
+/// ```
 pub struct TreeMut<'t, 'db> {
     tx: &'t mut WriteTxn<'db>,
     idx: usize,
@@ -721,7 +751,28 @@ impl TreeMut<'_, '_> {
         self.view()?.iter()
     }
 
-    /// Entries whose keys start with `prefix`.
+    /// Entries whose keys start with `prefix`, in order, this transaction's
+    /// own writes included; see [`Tree::prefix`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// let mut t = tx.open_tree("sessions")?;
+    /// t.insert(b"user:1:a", b"")?;
+    /// t.insert(b"user:1:b", b"")?;
+    /// t.insert(b"user:2:a", b"")?;
+    /// // End every session of user 1: collect the keys, then remove them.
+    /// let mut keys = Vec::new();
+    /// for entry in t.prefix(b"user:1:")? {
+    ///     keys.push(entry?.0.to_vec());
+    /// }
+    /// for k in &keys {
+    ///     t.remove(k)?;
+    /// }
+    /// assert_eq!(t.len()?, 1);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn prefix(&self, prefix: &[u8]) -> Result<Range<'_>> {
         self.view()?.prefix(prefix)
     }

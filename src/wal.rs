@@ -44,7 +44,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::{Error, Result};
+use crate::error::{At, Error, Result};
+use crate::file;
 use crate::format::wal::{
     Op, Record, SWITCH_MARKER_BYTES, WAL_HEADER_BYTES, WalHeader, claimed_synced_lsn, decode_ops,
     decode_record, file_tag, offset_of,
@@ -106,14 +107,10 @@ pub(crate) fn wal_paths(db: &Path) -> [PathBuf; 2] {
 /// Reads both WAL files whole; `None` for one that does not exist. Anything
 /// but a regular file (a FIFO would block the read) is an error.
 pub(crate) fn read_files(paths: &[PathBuf; 2]) -> Result<[Option<Vec<u8>>; 2]> {
-    let read = |p: &PathBuf| match std::fs::metadata(p) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::Io(e)),
-        Ok(m) if !m.is_file() => Err(Error::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("{} is not a regular file", p.display()),
-        ))),
-        Ok(_) => Ok(Some(std::fs::read(p)?)),
+    let read = |p: &PathBuf| match file::require_regular_file(p) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+        Ok(()) => std::fs::read(p).map(Some).at(p),
     };
     Ok([read(&paths[0])?, read(&paths[1])?])
 }
@@ -125,20 +122,20 @@ impl WalFiles {
         let mut created = false;
         let mut open = |p: &PathBuf| -> Result<File> {
             created |= !p.exists();
-            Ok(OpenOptions::new()
+            OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
-                .open(p)?)
+                .open(p)
+                .at(p)
         };
         let files = [
-            Io::new(open(&paths[0])?, IoFile::Wal(0), hook.clone()),
-            Io::new(open(&paths[1])?, IoFile::Wal(1), hook),
+            Io::new(open(&paths[0])?, IoFile::Wal(0), &paths[0], hook.clone()),
+            Io::new(open(&paths[1])?, IoFile::Wal(1), &paths[1], hook),
         ];
         if created {
-            let dir = db.parent().filter(|p| !p.as_os_str().is_empty());
-            File::open(dir.unwrap_or(Path::new(".")))?.sync_all()?;
+            file::sync_dir_of(db)?;
         }
         let lens = [
             AtomicU64::new(files[0].len()?),
@@ -183,7 +180,7 @@ impl WalFiles {
     }
 
     pub(crate) fn sync(&self, i: usize) -> Result<()> {
-        Ok(self.files[i].sync("wal.sync")?)
+        self.files[i].sync("wal.sync")
     }
 
     /// Starts file `i` afresh at `base_lsn` by writing its header (the

@@ -106,7 +106,10 @@ fn create_false_refuses_a_missing_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("missing.oak");
     match Options::new().create(false).open(&path) {
-        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
+        Err(Error::Io { path: p, source }) => {
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+            assert_eq!(p, path);
+        }
         other => panic!("expected NotFound, got {:?}", other.map(|_| ())),
     }
     assert!(!path.exists());

@@ -68,7 +68,8 @@ fn close_reports_a_failed_checkpoint() {
     fill(&db);
     fail.arm("meta.sync", 0, false);
     match db.close() {
-        Err(Error::Io(_)) => {}
+        // The sync was of the data file, and the error says so.
+        Err(Error::Io { path: p, .. }) => assert_eq!(p, path.canonicalize().unwrap()),
         other => panic!("expected the failed meta sync, got {other:?}"),
     }
     // Nothing acknowledged is lost: the log recovers it.
@@ -83,7 +84,7 @@ fn close_reports_a_failed_trim() {
     let db = open(&path, &fail);
     fill(&db);
     fail.arm("data.trim", 0, false);
-    assert!(matches!(db.close(), Err(Error::Io(_))));
+    assert!(matches!(db.close(), Err(Error::Io { .. })));
     assert_filled(&path);
 }
 

@@ -82,7 +82,7 @@ impl RawDb {
     }
 
     fn open_with(path: &Path, forced: bool) -> Result<RawDb> {
-        refuse_special_file(path)?;
+        // Refuses a FIFO, a directory or a device before opening it.
         let file = DataFile::open_read_only(path)?;
         let len = file.len()?;
         let mut b = [0u8; HEADER_BYTES];
@@ -284,10 +284,13 @@ impl RawDb {
     /// ```
     pub fn reserved_page(&self, id: u64) -> Result<ReservedPageView> {
         if id >= FIRST_DATA_PAGE {
-            return Err(Error::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("page {id} is a data page, not the header or a meta slot"),
-            )));
+            return Err(Error::Io {
+                path: self.path.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("page {id} is a data page, not the header or a meta slot"),
+                ),
+            });
         }
         let bytes = self.read_pages(id, 1)?;
         let (content, used) = if id == 0 {
@@ -749,32 +752,4 @@ fn header_without_magic(b: &[u8]) -> HeaderView {
             )),
         },
     }
-}
-
-/// Fails unless `path` is a regular file (after symlinks), before anything
-/// opens it: opening a FIFO for reading blocks until a writer appears, so
-/// the tools would hang, and a directory or device is no database either.
-fn refuse_special_file(path: &Path) -> Result<()> {
-    use std::os::unix::fs::FileTypeExt;
-    let kind = std::fs::metadata(path)?.file_type();
-    let what = if kind.is_file() {
-        return Ok(());
-    } else if kind.is_dir() {
-        "a directory"
-    } else if kind.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_block_device() || kind.is_char_device() {
-        "a device"
-    } else {
-        "not a regular file"
-    };
-    Err(Error::Io(std::io::Error::new(
-        std::io::ErrorKind::InvalidInput,
-        format!(
-            "{} is {what}; an oakmap database is a regular file",
-            path.display()
-        ),
-    )))
 }

@@ -55,11 +55,23 @@ impl TestDb {
     }
 
     /// Opens (or creates) the database at `path` with `options`.
+    ///
+    /// A file this process closed a moment ago may still be locked for a
+    /// moment: the lock is an `flock`, and a child another test thread is
+    /// spawning holds a copy of the descriptor from `fork` to `exec`. So
+    /// `Locked` is retried for up to two seconds; no test here opens a file
+    /// another process really holds through this.
     pub fn with_options(options: Options, path: impl AsRef<Path>) -> TestDb {
         let path = path.as_ref();
-        match options.open(path) {
-            Ok(db) => TestDb::from(db),
-            Err(e) => panic!("cannot open {}: {e}", path.display()),
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            match options.clone().open(path) {
+                Ok(db) => return TestDb::from(db),
+                Err(oakmap::Error::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => panic!("cannot open {}: {e}", path.display()),
+            }
         }
     }
 

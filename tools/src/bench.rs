@@ -687,7 +687,10 @@ fn recovery(parent: &Path, scale: &Scale, seed: u64, cache_bytes: usize) -> Benc
     db.sync()?;
     let wal_bytes = db.stats()?.wal_bytes;
     let image = dir.path().join("recovered.oak");
-    shared::copy_db(&live, &image)?;
+    shared::copy_db(&live, &image).map_err(|source| oakmap::Error::Io {
+        path: image.clone(),
+        source,
+    })?;
     drop(db);
     let t0 = Instant::now();
     let recovered = Options::new().cache_bytes(cache_bytes).open(&image)?;
@@ -710,18 +713,26 @@ fn recovery(parent: &Path, scale: &Scale, seed: u64, cache_bytes: usize) -> Benc
 /// commits: the floor for a durable commit.
 fn fsync_reference(dir: &Path, scale: &Scale) -> BenchResult<Row> {
     let path = dir.join("fsync-reference");
-    let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
+    let at = |source| oakmap::Error::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(at)?;
     let page = [0x5au8; 4096];
     let mut lat = Vec::with_capacity(scale.fsync_appends);
     let t0 = Instant::now();
     for _ in 0..scale.fsync_appends {
         let s = Instant::now();
-        f.write_all(&page)?;
-        f.sync_data()?;
+        f.write_all(&page).map_err(at)?;
+        f.sync_data().map_err(at)?;
         lat.push(s.elapsed());
     }
     let elapsed = t0.elapsed();
-    std::fs::remove_file(&path)?;
+    std::fs::remove_file(&path).map_err(at)?;
     Ok(Row::new(
         "reference: 4 KiB append + fdatasync",
         rate(scale.fsync_appends, "appends", elapsed),

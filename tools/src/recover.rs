@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::shared;
+
 use oakmap::{Error, Options};
 
 #[derive(clap::Args)]
@@ -38,7 +40,7 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::from(1);
         }
         Err(e) => {
-            eprintln!("oakmap recover: cannot open {}: {e}", args.file.display());
+            eprintln!("oakmap recover: {}", shared::open_error(&args.file, &e));
             return ExitCode::from(2);
         }
     };

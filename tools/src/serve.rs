@@ -5,6 +5,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use crate::shared;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -94,7 +96,7 @@ pub fn run(args: &Args) -> ExitCode {
     let db = match options.open(&args.file) {
         Ok(db) => Arc::new(db),
         Err(e) => {
-            eprintln!("oakmap serve: {}: {e}", args.file.display());
+            eprintln!("oakmap serve: {}", shared::open_error(&args.file, &e));
             return ExitCode::from(2);
         }
     };

@@ -96,3 +96,17 @@ pub(crate) fn copy_db(from: &Path, to: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// What opening `path` failed with, naming the file once: the library's
+/// errors about a file (I/O, not a database, locked, ...) already name it,
+/// the others (corruption, a damaged log) get it in front.
+pub(crate) fn open_error(path: &Path, e: &oakmap::Error) -> String {
+    use oakmap::Error;
+    match e {
+        Error::Io { .. }
+        | Error::NotADatabase { .. }
+        | Error::UnsupportedVersion { .. }
+        | Error::Locked { .. } => e.to_string(),
+        _ => format!("cannot open {}: {e}", path.display()),
+    }
+}
