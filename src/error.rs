@@ -140,6 +140,31 @@ pub enum Error {
          it forever; commit or drop it first"
     )]
     WriteTxnOpenOnThisThread,
+
+    /// The stored bytes of an entry of a typed tree do not decode as its
+    /// key or value type: written by other code, through the byte API or
+    /// with other types. `reason` starts with `key:` or `value:`.
+    #[error("cannot decode the entry at key {} of tree {tree:?}: {reason}", .key.escape_ascii())]
+    Decode {
+        /// The typed tree.
+        tree: String,
+        /// The entry's key, as stored.
+        key: Vec<u8>,
+        /// What did not decode, and why.
+        reason: String,
+    },
+
+    /// A value given to a typed tree could not be encoded (its `Encode` or
+    /// `Serialize` refused it); nothing was written.
+    #[error("cannot encode the value for key {} of tree {tree:?}: {reason}", .key.escape_ascii())]
+    Encode {
+        /// The typed tree.
+        tree: String,
+        /// The entry's key, encoded.
+        key: Vec<u8>,
+        /// Why the value did not encode.
+        reason: String,
+    },
 }
 
 /// Shorthand for `std::result::Result<T, oakmap::Error>`.

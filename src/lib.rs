@@ -48,6 +48,10 @@
 //! # Ok::<(), oakmap::Error>(())
 //! ```
 //!
+//! Typed trees (keys and values of Rust types, encoded over the byte API)
+//! are in [`typed`]: a `const USERS: TreeDef<u64, User>` opened with
+//! `tx.open_typed(USERS)` or `rx.typed(USERS)`.
+//!
 //! See `format.md` for the file layout and `docs/design.md` for the
 //! architecture and its invariants.
 
@@ -71,6 +75,7 @@ mod read;
 mod recovery;
 mod snapshot;
 mod txn;
+pub mod typed;
 mod verified;
 mod wal;
 mod walk;
@@ -94,3 +99,4 @@ pub use io::{IoFile, IoHook, IoOp};
 pub use options::{Durability, Options};
 pub use read::{KeyRange, Range, ReadTxn, Tree, TreeSnapshot};
 pub use txn::{CasConflict, TreeId, TreeMut, WriteTxn};
+pub use typed::TreeDef;
