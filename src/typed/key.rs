@@ -379,7 +379,7 @@ impl Key for String {
 
     fn decode_key(input: &mut &[u8], position: Position) -> Result<Self, CodecError> {
         String::from_utf8(decode_bytes(input, position)?)
-            .map_err(|e| CodecError::new(format!("string key: {}", e.utf8_error())))
+            .map_err(|e| CodecError::new(format!("string key is not UTF-8: {}", e.utf8_error())))
     }
 }
 by_value!(String);

@@ -221,7 +221,8 @@ impl Value for str {
     }
 
     fn decode_value(bytes: &[u8]) -> Result<&str, CodecError> {
-        std::str::from_utf8(bytes).map_err(|e| CodecError::new(format!("string value: {e}")))
+        std::str::from_utf8(bytes)
+            .map_err(|e| CodecError::new(format!("string value is not UTF-8: {e}")))
     }
 
     fn into_owned(value: &str) -> String {
