@@ -104,6 +104,16 @@ pub enum Position {
 /// pass it by value as well, implement `AsKey<Version> for Version`.
 pub trait Key: Sized {
     /// Appends the encoding of `self` at `position` to `out`.
+    ///
+    /// ```
+    /// use oakmap::typed::{Key, Position};
+    ///
+    /// let mut out = Vec::new();
+    /// 7u16.encode_key(&mut out, Position::NotLast);
+    /// "ab".to_string().encode_key(&mut out, Position::Last);
+    /// assert_eq!(out, b"\x00\x07ab");
+    /// assert_eq!(out, (7u16, "ab".to_string()).to_key_bytes()); // as the tuple writes it
+    /// ```
     fn encode_key(&self, out: &mut Vec<u8>, position: Position);
 
     /// Decodes one key at `position` from the front of `input`, advancing
@@ -184,6 +194,14 @@ pub trait Key: Sized {
 /// writes for the equal `K`.
 pub trait AsKey<K: Key> {
     /// Appends the encoding of the `K` this stands for at `position`.
+    ///
+    /// ```
+    /// use oakmap::typed::{AsKey, Key, Position};
+    ///
+    /// let mut out = Vec::new();
+    /// AsKey::<(u8, String)>::encode_as_key(&(1u8, "a"), &mut out, Position::Last);
+    /// assert_eq!(out, (1u8, "a".to_string()).to_key_bytes());
+    /// ```
     fn encode_as_key(&self, out: &mut Vec<u8>, position: Position);
 }
 

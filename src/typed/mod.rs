@@ -191,6 +191,17 @@ impl<K, V: ?Sized> std::fmt::Debug for TreeDef<K, V> {
 impl<K, V: ?Sized> TreeDef<K, V> {
     /// The definition of the tree `name`. An empty or too long name is
     /// refused when the tree is opened, as for a byte tree.
+    ///
+    /// ```
+    /// use oakmap::typed::TreeDef;
+    ///
+    /// const EMPTY: TreeDef<u8, u8> = TreeDef::new("");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// assert!(matches!(tx.open_typed(EMPTY), Err(oakmap::Error::InvalidTreeName)));
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub const fn new(name: &'static str) -> Self {
         TreeDef {
             name,
@@ -198,13 +209,35 @@ impl<K, V: ?Sized> TreeDef<K, V> {
         }
     }
 
-    /// The tree's name.
+    /// The tree's name, which the byte API knows the tree by.
+    ///
+    /// ```
+    /// use oakmap::typed::TreeDef;
+    ///
+    /// const HITS: TreeDef<String, u64> = TreeDef::new("hits");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// HITS.get_or_insert(&db, "home", &1)?;
+    /// assert_eq!(db.list_trees()?, [HITS.name()]);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub const fn name(&self) -> &'static str {
         self.name
     }
 }
 
 /// What [`TreeDef::get_or_insert`] found, or inserted.
+///
+/// ```
+/// use oakmap::typed::{TreeDef, TypedGetOrInsert};
+///
+/// const SEEN: TreeDef<u64, bool> = TreeDef::new("seen");
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+/// let TypedGetOrInsert { value, inserted } = SEEN.get_or_insert(&db, 42, true)?;
+/// assert!(value && inserted);
+/// # Ok::<(), oakmap::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypedGetOrInsert<T> {
     /// The value now under the key: the one found, or the one this call inserted.
@@ -214,6 +247,22 @@ pub struct TypedGetOrInsert<T> {
 }
 
 /// The value a [`TreeDef::compare_and_swap`] found instead of the expected one.
+///
+/// ```
+/// use oakmap::typed::{TreeDef, TypedCasConflict};
+///
+/// const LEADER: TreeDef<(), String> = TreeDef::new("leader");
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+/// let me = "node-1".to_string();
+/// LEADER.compare_and_swap(&db, (), None, Some(&me))?.expect("no leader yet");
+/// let other = "node-2".to_string();
+/// let Err(TypedCasConflict { current }) = LEADER.compare_and_swap(&db, (), None, Some(&other))? else {
+///     panic!("node-1 leads");
+/// };
+/// assert_eq!(current, Some(me));
+/// # Ok::<(), oakmap::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypedCasConflict<T> {
     /// The value present (`None`: absent).

@@ -7,6 +7,7 @@
 //! failure is an [`Error::Decode`] naming the tree and the stored key.
 
 use std::borrow::Borrow;
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 
@@ -23,6 +24,29 @@ pub(super) fn key_bytes<K: Key>(key: &impl AsKey<K>) -> Vec<u8> {
     let mut out = Vec::new();
     key.encode_as_key(&mut out, Position::Last);
     out
+}
+
+thread_local! {
+    /// A buffer for the encoded key of a point operation, so that a typed
+    /// `get` costs what a byte `get` does, with no allocation of its own.
+    static KEY_SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// The largest scratch buffer kept between calls.
+const KEY_SCRATCH_BYTES_MAX: usize = 4096;
+
+/// Runs `f` on the stored bytes of `key`, encoded into this thread's
+/// scratch buffer. A call nested in `f` finds the buffer taken (empty) and
+/// allocates its own.
+fn with_key_bytes<K: Key, R>(key: &impl AsKey<K>, f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut buf = KEY_SCRATCH.take();
+    buf.clear();
+    key.encode_as_key(&mut buf, Position::Last);
+    let r = f(&buf);
+    if buf.capacity() <= KEY_SCRATCH_BYTES_MAX {
+        KEY_SCRATCH.set(buf);
+    }
+    r
 }
 
 /// The stored bytes of `value`, or an [`Error::Encode`] naming the entry.
@@ -197,26 +221,88 @@ impl<'a, K: Key, V: Value + ?Sized> TypedTree<'a, K, V> {
     }
 
     /// The value under `key` (see [`AsKey`] for the forms it takes).
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// # let mut tx = db.begin_write()?;
+    /// # let mut t = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { t.insert(name, &score)?; }
+    /// # tx.commit()?;
+    /// let rx = db.begin_read();
+    /// let scores = rx.typed(SCORES)?.expect("exists");     // ann 7, bea 9, cid 4
+    /// assert_eq!(scores.get("bea")?, Some(9));
+    /// assert_eq!(scores.get(&"zed".to_string())?, None);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn get(&self, key: impl AsKey<K>) -> Result<Option<V::SelfType<'a>>> {
-        let k = key_bytes(&key);
-        match self.tree.get(&k)? {
-            Some(bytes) => decode_value::<V>(self.name, &k, bytes).map(Some),
+        with_key_bytes(&key, |k| match self.tree.get(k)? {
+            Some(bytes) => decode_value::<V>(self.name, k, bytes).map(Some),
             None => Ok(None),
-        }
+        })
     }
 
     /// Entries with keys in `range`, in key order; `.rev()` walks backwards.
     /// Any standard range of [`AsKey`] forms will do (see [`KeyBounds`]).
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// # let mut tx = db.begin_write()?;
+    /// # let mut t = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { t.insert(name, &score)?; }
+    /// # tx.commit()?;
+    /// let rx = db.begin_read();
+    /// let scores = rx.typed(SCORES)?.expect("exists");     // ann 7, bea 9, cid 4
+    /// let names: Vec<String> = scores.range("b"..)?.map(|e| e.map(|(k, _)| k)).collect::<oakmap::Result<_>>()?;
+    /// assert_eq!(names, ["bea", "cid"]);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn range(&self, range: impl KeyBounds<K>) -> Result<TypedRange<'a, K, V>> {
         Ok(TypedRange::new(self.name, self.tree.range(range.bounds())?))
     }
 
     /// Every entry, in key order.
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// # let mut tx = db.begin_write()?;
+    /// # let mut t = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { t.insert(name, &score)?; }
+    /// # tx.commit()?;
+    /// let rx = db.begin_read();
+    /// let scores = rx.typed(SCORES)?.expect("exists");     // ann 7, bea 9, cid 4
+    /// let total: u32 = scores.iter()?.map(|e| e.map(|(_, v)| v)).sum::<oakmap::Result<u32>>()?;
+    /// assert_eq!(total, 20);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn iter(&self) -> Result<TypedRange<'a, K, V>> {
         Ok(TypedRange::new(self.name, self.tree.iter()?))
     }
 
     /// The entry with the smallest key.
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// # let mut tx = db.begin_write()?;
+    /// # let mut t = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { t.insert(name, &score)?; }
+    /// # tx.commit()?;
+    /// let rx = db.begin_read();
+    /// let scores = rx.typed(SCORES)?.expect("exists");     // ann 7, bea 9, cid 4
+    /// assert_eq!(scores.first()?, Some(("ann".to_string(), 7)));
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn first(&self) -> Result<Option<(K, V::SelfType<'a>)>> {
         self.tree
             .first()?
@@ -225,6 +311,21 @@ impl<'a, K: Key, V: Value + ?Sized> TypedTree<'a, K, V> {
     }
 
     /// The entry with the largest key.
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// # let mut tx = db.begin_write()?;
+    /// # let mut t = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { t.insert(name, &score)?; }
+    /// # tx.commit()?;
+    /// let rx = db.begin_read();
+    /// let scores = rx.typed(SCORES)?.expect("exists");     // ann 7, bea 9, cid 4
+    /// assert_eq!(scores.last()?, Some(("cid".to_string(), 4)));
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn last(&self) -> Result<Option<(K, V::SelfType<'a>)>> {
         self.tree
             .last()?
@@ -233,16 +334,61 @@ impl<'a, K: Key, V: Value + ?Sized> TypedTree<'a, K, V> {
     }
 
     /// Number of entries, O(1).
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// # let mut tx = db.begin_write()?;
+    /// # let mut t = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { t.insert(name, &score)?; }
+    /// # tx.commit()?;
+    /// let rx = db.begin_read();
+    /// let scores = rx.typed(SCORES)?.expect("exists");     // ann 7, bea 9, cid 4
+    /// assert_eq!(scores.len(), 3);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn len(&self) -> u64 {
         self.tree.len()
     }
 
     /// True if the tree has no entries.
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// # let mut tx = db.begin_write()?;
+    /// # let mut t = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { t.insert(name, &score)?; }
+    /// # tx.commit()?;
+    /// let rx = db.begin_read();
+    /// let scores = rx.typed(SCORES)?.expect("exists");     // ann 7, bea 9, cid 4
+    /// assert!(!scores.is_empty());
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.tree.is_empty()
     }
 
     /// The byte tree underneath, to read its stored bytes.
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// # let mut tx = db.begin_write()?;
+    /// # let mut t = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { t.insert(name, &score)?; }
+    /// # tx.commit()?;
+    /// let rx = db.begin_read();
+    /// let scores = rx.typed(SCORES)?.expect("exists");     // ann 7, bea 9, cid 4
+    /// assert_eq!(scores.bytes().get(b"ann")?, Some(&[7u8][..])); // a varint 7
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn bytes(&self) -> Tree<'a> {
         self.tree
     }
@@ -294,6 +440,19 @@ impl<'t, 'db, K: Key, V: Value + ?Sized> TypedTreeMut<'t, 'db, K, V> {
     }
 
     /// A read view of the tree as it is now in this transaction.
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// let mut scores = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { scores.insert(name, &score)?; }
+    /// let view = scores.view()?;                          // a TypedTree
+    /// assert_eq!(view.len(), 3);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn view(&self) -> Result<TypedTree<'_, K, V>> {
         Ok(TypedTree {
             tree: self.tree.view()?,
@@ -303,43 +462,118 @@ impl<'t, 'db, K: Key, V: Value + ?Sized> TypedTreeMut<'t, 'db, K, V> {
     }
 
     /// The value under `key`.
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// let mut scores = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { scores.insert(name, &score)?; }
+    /// assert_eq!(scores.get("ann")?, Some(7));
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn get(&self, key: impl AsKey<K>) -> Result<Option<V::SelfType<'_>>> {
-        let k = key_bytes(&key);
-        match self.tree.get(&k)? {
-            Some(bytes) => decode_value::<V>(self.name, &k, bytes).map(Some),
+        with_key_bytes(&key, |k| match self.tree.get(k)? {
+            Some(bytes) => decode_value::<V>(self.name, k, bytes).map(Some),
             None => Ok(None),
-        }
+        })
     }
 
     /// Inserts or replaces `key`; returns whether it was already present.
     /// `value` is the value or a reference to it (for `[u8]` and `str`
     /// trees, a `&[u8]` or `&str`).
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// let mut scores = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { scores.insert(name, &score)?; }
+    /// assert!(scores.insert("ann", 8)?);                  // replaced
+    /// assert!(!scores.insert("dot".to_string(), &1)?);     // new
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn insert<'v>(
         &mut self,
         key: impl AsKey<K>,
         value: impl Borrow<V::SelfType<'v>>,
     ) -> Result<bool> {
-        let k = key_bytes(&key);
-        let v = value_bytes::<V>(self.name, &k, value.borrow())?;
-        self.tree.insert(&k, &v)
+        with_key_bytes(&key, |k| {
+            let v = value_bytes::<V>(self.name, k, value.borrow())?;
+            self.tree.insert(k, &v)
+        })
     }
 
     /// Removes `key`; returns whether it was present.
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// let mut scores = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { scores.insert(name, &score)?; }
+    /// assert!(scores.remove("ann")?);
+    /// assert!(!scores.remove("ann")?);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn remove(&mut self, key: impl AsKey<K>) -> Result<bool> {
-        self.tree.remove(&key_bytes(&key))
+        with_key_bytes(&key, |k| self.tree.remove(k))
     }
 
     /// Entries with keys in `range`, in key order (reverse with `.rev()`).
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// let mut scores = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { scores.insert(name, &score)?; }
+    /// let (last, _) = scores.range(.."c")?.rev().next().expect("two before c")?;
+    /// assert_eq!(last, "bea");
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn range(&self, range: impl KeyBounds<K>) -> Result<TypedRange<'_, K, V>> {
         Ok(TypedRange::new(self.name, self.tree.range(range.bounds())?))
     }
 
     /// Every entry, in key order.
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// let mut scores = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { scores.insert(name, &score)?; }
+    /// assert_eq!(scores.iter()?.count(), 3);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn iter(&self) -> Result<TypedRange<'_, K, V>> {
         Ok(TypedRange::new(self.name, self.tree.iter()?))
     }
 
     /// The entry with the smallest key.
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// let mut scores = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { scores.insert(name, &score)?; }
+    /// assert_eq!(scores.first()?, Some(("ann".to_string(), 7)));
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn first(&self) -> Result<Option<(K, V::SelfType<'_>)>> {
         self.tree
             .first()?
@@ -348,6 +582,18 @@ impl<'t, 'db, K: Key, V: Value + ?Sized> TypedTreeMut<'t, 'db, K, V> {
     }
 
     /// The entry with the largest key.
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// let mut scores = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { scores.insert(name, &score)?; }
+    /// assert_eq!(scores.last()?, Some(("cid".to_string(), 4)));
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn last(&self) -> Result<Option<(K, V::SelfType<'_>)>> {
         self.tree
             .last()?
@@ -357,11 +603,35 @@ impl<'t, 'db, K: Key, V: Value + ?Sized> TypedTreeMut<'t, 'db, K, V> {
 
     /// Number of entries, O(1); an error after an operation of this
     /// transaction failed part-way, as [`TreeMut::len`].
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// let mut scores = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { scores.insert(name, &score)?; }
+    /// assert_eq!(scores.len()?, 3);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn len(&self) -> Result<u64> {
         self.tree.len()
     }
 
     /// True if the tree has no entries.
+    ///
+    /// ```
+    /// # use oakmap::typed::TreeDef;
+    /// # const SCORES: TreeDef<String, u32> = TreeDef::new("scores");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// let mut scores = tx.open_typed(SCORES)?;
+    /// # for (name, score) in [("ann", 7), ("bea", 9), ("cid", 4)] { scores.insert(name, &score)?; }
+    /// assert!(!scores.is_empty()?);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         self.tree.is_empty()
     }
@@ -370,6 +640,24 @@ impl<'t, 'db, K: Key, V: Value + ?Sized> TypedTreeMut<'t, 'db, K, V> {
 /// Entries of a typed tree in a key range (from `range` or `iter`), decoded
 /// as they come. Double-ended. An entry that does not decode is an
 /// [`Error::Decode`] item; the entries after it still come.
+///
+/// ```
+/// use oakmap::typed::TreeDef;
+///
+/// const EVENTS: TreeDef<(u64, u32), str> = TreeDef::new("events");
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+/// let mut tx = db.begin_write()?;
+/// let mut events = tx.open_typed(EVENTS)?;
+/// events.insert((100, 0), "boot")?;
+/// events.insert((100, 1), "login")?;
+/// events.insert((250, 0), "logout")?;
+/// // The newest event at or before time 200.
+/// let (at, what) = events.range(..(200, 0))?.next_back().expect("one")?;
+/// assert_eq!((at, what), ((100, 1), "login"));
+/// # Ok::<(), oakmap::Error>(())
+/// ```
 pub struct TypedRange<'a, K, V: ?Sized> {
     inner: Range<'a>,
     name: &'static str,

@@ -18,6 +18,14 @@ use super::CodecError;
 /// for its containers (1 GiB), so that a damaged length prefix cannot make
 /// a decoder allocate without bound. Larger payloads belong in a `[u8]`
 /// value, which is not decoded at all.
+///
+/// ```
+/// use oakmap::typed::{DECODE_BYTES_MAX, Value};
+///
+/// let mut bytes = vec![253u8];                           // varint: a u64 length follows
+/// bytes.extend_from_slice(&(DECODE_BYTES_MAX as u64 + 1).to_le_bytes());
+/// assert!(Vec::<u8>::decode_value(&bytes).is_err());     // refused before allocating
+/// ```
 pub const DECODE_BYTES_MAX: usize = 1 << 30;
 
 /// The bincode configuration of every typed value: bincode's standard one
