@@ -143,15 +143,16 @@ pub enum Error {
 
     /// The stored bytes of an entry of a typed tree do not decode as its
     /// key or value type: written by other code, through the byte API or
-    /// with other types. `reason` starts with `key:` or `value:`.
+    /// with other types. `reason` starts with `key:` or `value:`. (Boxed
+    /// slices keep `Error`, and so every `Result`, as small as before.)
     #[error("cannot decode the entry at key {} of tree {tree:?}: {reason}", .key.escape_ascii())]
     Decode {
         /// The typed tree.
-        tree: String,
+        tree: Box<str>,
         /// The entry's key, as stored.
-        key: Vec<u8>,
+        key: Box<[u8]>,
         /// What did not decode, and why.
-        reason: String,
+        reason: Box<str>,
     },
 
     /// A value given to a typed tree could not be encoded (its `Encode` or
@@ -159,11 +160,11 @@ pub enum Error {
     #[error("cannot encode the value for key {} of tree {tree:?}: {reason}", .key.escape_ascii())]
     Encode {
         /// The typed tree.
-        tree: String,
+        tree: Box<str>,
         /// The entry's key, encoded.
-        key: Vec<u8>,
+        key: Box<[u8]>,
         /// Why the value did not encode.
-        reason: String,
+        reason: Box<str>,
     },
 }
 

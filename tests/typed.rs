@@ -448,8 +448,8 @@ fn decode_failures_name_tree_and_key() {
     let err = users.get(2).unwrap_err();
     match &err {
         Error::Decode { tree, key, reason } => {
-            assert_eq!(tree, "users");
-            assert_eq!(key, &2u64.to_be_bytes());
+            assert_eq!(&**tree, "users");
+            assert_eq!(**key, 2u64.to_be_bytes());
             assert!(reason.starts_with("value: "), "{reason}");
         }
         e => panic!("not a decode error: {e:?}"),
@@ -467,7 +467,7 @@ fn decode_failures_name_tree_and_key() {
         .map(|e| match e {
             Ok((id, _)) => Ok(id),
             Err(Error::Decode { tree, key, reason }) => {
-                assert_eq!(tree, "users");
+                assert_eq!(&*tree, "users");
                 Err(format!("{}|{}", key.escape_ascii(), &reason[..6]))
             }
             Err(e) => panic!("{e:?}"),
@@ -486,7 +486,7 @@ fn decode_failures_name_tree_and_key() {
     assert_eq!(back, [false, true, false, true]);
     assert!(matches!(
         users.last(),
-        Err(Error::Decode { ref key, .. }) if key == b"short"
+        Err(Error::Decode { ref key, .. }) if **key == *b"short"
     ));
 
     // A str tree holding bytes that are not UTF-8.
@@ -497,7 +497,7 @@ fn decode_failures_name_tree_and_key() {
     assert!(matches!(
         notes.get((1, "x")),
         Err(Error::Decode { ref tree, ref key, ref reason })
-            if tree == "notes" && key == b"\x00\x00\x00\x01x" && reason.contains("UTF-8")
+            if &**tree == "notes" && **key == *b"\x00\x00\x00\x01x" && reason.contains("UTF-8")
     ));
 }
 
@@ -512,7 +512,7 @@ fn a_value_that_does_not_encode_writes_nothing() {
     let bad = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(b"/\xff"));
     let err = paths.insert(2, &bad).unwrap_err();
     assert!(
-        matches!(&err, Error::Encode { tree, key, .. } if tree == "paths" && key == &[2]),
+        matches!(&err, Error::Encode { tree, key, .. } if &**tree == "paths" && **key == [2]),
         "{err:?}"
     );
     // The transaction is still usable: nothing reached the tree.
@@ -700,7 +700,7 @@ fn get_or_insert_keeps_the_byte_semantics() {
     db.insert("users", &2u64.to_be_bytes(), b"\xff").unwrap();
     assert!(matches!(
         USERS.get_or_insert(&db, 2, &bob),
-        Err(Error::Decode { ref tree, ref key, .. }) if tree == "users" && key == &2u64.to_be_bytes()
+        Err(Error::Decode { ref tree, ref key, .. }) if &**tree == "users" && **key == 2u64.to_be_bytes()
     ));
     assert_eq!(
         db.get("users", &2u64.to_be_bytes()).unwrap(),

@@ -13,37 +13,36 @@
 //! use oakmap::typed::{bincode, TreeDef};
 //!
 //! #[derive(Debug, PartialEq, bincode::Encode, bincode::Decode)]
-//! #[bincode(crate = "oakmap::typed::bincode")]
+//! #[bincode(crate = "oakmap::typed::bincode")]          // oakmap's bincode: no version to match
 //! struct User {
 //!     name: String,
 //!     age: u32,
 //! }
 //!
-//! const USERS: TreeDef<u64, User> = TreeDef::new("users");
+//! const USERS: TreeDef<u64, User> = TreeDef::new("users");  // a name, a key type, a value type
 //!
 //! # let dir = tempfile::tempdir().unwrap();
 //! # let path = dir.path().join("app.oak");
-//! let db = oakmap::Db::open(&path)?;
-//!
+//! # let db = oakmap::Db::open(&path)?;
+//! # /*
+//! let db = oakmap::Db::open("app.oak")?;
+//! # */
 //! let mut tx = db.begin_write()?;
-//! tx.open_tree("raw")?.insert(b"k", b"v")?;                // the byte API, as ever
-//! let mut users = tx.open_typed(USERS)?;                   // a typed tree beside it
+//! tx.open_tree("raw")?.insert(b"k", b"v")?;                  // the byte API, as ever
+//! let mut users = tx.open_typed(USERS)?;                     // a typed tree beside it
 //! users.insert(1, &User { name: "alice".into(), age: 31 })?;
 //! users.insert(2, &User { name: "bob".into(), age: 27 })?;
 //! tx.commit()?;
 //!
 //! let rx = db.begin_read();
 //! let users = rx.typed(USERS)?.expect("created above");
-//! assert_eq!(users.get(1)?.map(|u| u.age), Some(31));
-//! for entry in users.range(2..)? {                         // keys sort as numbers
+//! assert_eq!(users.get(1)?.map(|u| u.age), Some(31));        // decoded from the snapshot
+//! for entry in users.range(2..)? {                           // keys sort as numbers
 //!     let (id, user) = entry?;
 //!     assert_eq!((id, user.name.as_str()), (2, "bob"));
 //! }
-//!
-//! // One-call forms, each its own transaction.
 //! let got = USERS.get_or_insert(&db, 3, &User { name: "carol".into(), age: 40 })?;
-//! assert!(got.inserted);
-//! # drop(rx);
+//! assert!(got.inserted);                                     // one-call forms, as for bytes
 //! # Ok::<(), oakmap::Error>(())
 //! ```
 //!
@@ -86,12 +85,14 @@
 //! db.insert("ages", b"bob", &[0xff])?;                // not a varint u32
 //! let rx = db.begin_read();
 //! let err = rx.typed(AGES)?.expect("exists").get("bob").unwrap_err();
-//! assert!(matches!(
-//!     &err,
-//!     oakmap::Error::Decode { tree, key, .. } if tree == "ages" && key == b"bob"
-//! ));
+//! let oakmap::Error::Decode { tree, key, reason } = err else { panic!("{err}") };
+//! assert_eq!((&*tree, &*key), ("ages", &b"bob"[..]));
+//! assert!(reason.starts_with("value: "));
 //! # Ok::<(), oakmap::Error>(())
 //! ```
+
+// The first example above is the README's typed quick start, compiled
+// here so that it cannot drift: change the two together.
 
 mod key;
 mod tree;
@@ -109,6 +110,11 @@ pub use value::{BINCODE_CONFIG, DECODE_BYTES_MAX, Serde, Value};
 use crate::db::Db;
 use crate::error::Result;
 use tree::{Types, decode_value, key_bytes, value_bytes};
+
+// The typed variants of `Error` must not make it, and every `Result` of the
+// crate, larger than the largest variant before them (`WalCorruption`).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<crate::Error>() <= 56);
 
 /// Why bytes did not decode as a key or value (or a value did not encode).
 /// [`Key`] and [`Value`] implementations return it; a typed tree turns it

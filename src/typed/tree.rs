@@ -39,12 +39,14 @@ const KEY_SCRATCH_BYTES_MAX: usize = 4096;
 /// scratch buffer. A call nested in `f` finds the buffer taken (empty) and
 /// allocates its own.
 fn with_key_bytes<K: Key, R>(key: &impl AsKey<K>, f: impl FnOnce(&[u8]) -> R) -> R {
-    let mut buf = KEY_SCRATCH.take();
+    // `try_with`: a call from a thread-local destructor, after this
+    // buffer is gone, allocates instead of panicking.
+    let mut buf = KEY_SCRATCH.try_with(Cell::take).unwrap_or_default();
     buf.clear();
     key.encode_as_key(&mut buf, Position::Last);
     let r = f(&buf);
     if buf.capacity() <= KEY_SCRATCH_BYTES_MAX {
-        KEY_SCRATCH.set(buf);
+        let _ = KEY_SCRATCH.try_with(|scratch| scratch.set(buf));
     }
     r
 }
@@ -57,9 +59,9 @@ pub(super) fn value_bytes<V: Value + ?Sized>(
 ) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     V::encode_value(value, &mut out).map_err(|e| Error::Encode {
-        tree: tree.to_string(),
-        key: key.to_vec(),
-        reason: e.reason().to_string(),
+        tree: tree.into(),
+        key: key.into(),
+        reason: e.reason().into(),
     })?;
     Ok(out)
 }
@@ -68,9 +70,9 @@ pub(super) fn value_bytes<V: Value + ?Sized>(
 /// which half failed.
 fn decode_error(tree: &str, key: &[u8], part: &str, e: CodecError) -> Error {
     Error::Decode {
-        tree: tree.to_string(),
-        key: key.to_vec(),
-        reason: format!("{part}: {}", e.reason()),
+        tree: tree.into(),
+        key: key.into(),
+        reason: format!("{part}: {}", e.reason()).into(),
     }
 }
 
