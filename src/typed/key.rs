@@ -157,10 +157,7 @@ pub trait Key: Sized {
     fn from_key_bytes(mut bytes: &[u8]) -> Result<Self, CodecError> {
         let key = Self::decode_key(&mut bytes, Position::Last)?;
         if !bytes.is_empty() {
-            return Err(CodecError::new(format!(
-                "{} bytes after the end of the key",
-                bytes.len()
-            )));
+            return Err(trailing_bytes(bytes.len()));
         }
         Ok(key)
     }
@@ -206,24 +203,34 @@ pub trait AsKey<K: Key> {
 }
 
 impl<K: Key> AsKey<K> for &K {
+    #[inline]
     fn encode_as_key(&self, out: &mut Vec<u8>, position: Position) {
         K::encode_key(self, out, position);
     }
 }
 
 /// Takes `n` bytes off the front of `input`.
+#[inline]
 fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], CodecError> {
     let Some((head, rest)) = input.split_at_checked(n) else {
-        return Err(CodecError::new(format!(
-            "{n} bytes wanted, {} left",
-            input.len()
-        )));
+        return Err(too_short(n, input.len()));
     };
     *input = rest;
     Ok(head)
 }
 
+#[cold]
+fn too_short(wanted: usize, left: usize) -> CodecError {
+    CodecError::new(format!("{wanted} bytes wanted, {left} left"))
+}
+
+#[cold]
+fn trailing_bytes(n: usize) -> CodecError {
+    CodecError::new(format!("{n} bytes after the end of the key"))
+}
+
 /// Takes an array of `N` bytes off the front of `input`.
+#[inline]
 fn take_array<const N: usize>(input: &mut &[u8]) -> Result<[u8; N], CodecError> {
     let bytes = take(input, N)?;
     Ok(bytes.try_into().expect("take returns N bytes"))
@@ -233,10 +240,12 @@ fn take_array<const N: usize>(input: &mut &[u8]) -> Result<[u8; N], CodecError> 
 macro_rules! unsigned_keys {
     ($($t:ty),*) => {$(
         impl Key for $t {
+            #[inline]
             fn encode_key(&self, out: &mut Vec<u8>, _: Position) {
                 out.extend_from_slice(&self.to_be_bytes());
             }
 
+            #[inline]
             fn decode_key(input: &mut &[u8], _: Position) -> Result<Self, CodecError> {
                 Ok(<$t>::from_be_bytes(take_array(input)?))
             }
@@ -251,11 +260,13 @@ macro_rules! unsigned_keys {
 macro_rules! signed_keys {
     ($($t:ty => $u:ty),*) => {$(
         impl Key for $t {
+            #[inline]
             fn encode_key(&self, out: &mut Vec<u8>, _: Position) {
                 let flipped = (*self as $u) ^ (1 << (<$u>::BITS - 1));
                 out.extend_from_slice(&flipped.to_be_bytes());
             }
 
+            #[inline]
             fn decode_key(input: &mut &[u8], _: Position) -> Result<Self, CodecError> {
                 let flipped = <$u>::from_be_bytes(take_array(input)?);
                 Ok((flipped ^ (1 << (<$u>::BITS - 1))) as $t)
@@ -270,6 +281,7 @@ macro_rules! signed_keys {
 macro_rules! by_value {
     ($t:ty) => {
         impl AsKey<$t> for $t {
+            #[inline]
             fn encode_as_key(&self, out: &mut Vec<u8>, position: Position) {
                 self.encode_key(out, position);
             }
@@ -281,10 +293,12 @@ unsigned_keys!(u8, u16, u32, u64, u128);
 signed_keys!(i8 => u8, i16 => u16, i32 => u32, i64 => u64, i128 => u128);
 
 impl Key for bool {
+    #[inline]
     fn encode_key(&self, out: &mut Vec<u8>, _: Position) {
         out.push(u8::from(*self));
     }
 
+    #[inline]
     fn decode_key(input: &mut &[u8], _: Position) -> Result<Self, CodecError> {
         match take_array::<1>(input)? {
             [0] => Ok(false),
@@ -296,10 +310,12 @@ impl Key for bool {
 by_value!(bool);
 
 impl Key for char {
+    #[inline]
     fn encode_key(&self, out: &mut Vec<u8>, _: Position) {
         out.extend_from_slice(&u32::from(*self).to_be_bytes());
     }
 
+    #[inline]
     fn decode_key(input: &mut &[u8], _: Position) -> Result<Self, CodecError> {
         let scalar = u32::from_be_bytes(take_array(input)?);
         char::from_u32(scalar).ok_or_else(|| CodecError::new(format!("{scalar:#x} is not a char")))
@@ -308,8 +324,10 @@ impl Key for char {
 by_value!(char);
 
 impl Key for () {
+    #[inline]
     fn encode_key(&self, _: &mut Vec<u8>, _: Position) {}
 
+    #[inline]
     fn decode_key(_: &mut &[u8], _: Position) -> Result<Self, CodecError> {
         Ok(())
     }
@@ -368,10 +386,12 @@ fn decode_bytes(input: &mut &[u8], position: Position) -> Result<Vec<u8>, CodecE
 }
 
 impl Key for Vec<u8> {
+    #[inline]
     fn encode_key(&self, out: &mut Vec<u8>, position: Position) {
         encode_bytes(self, out, position);
     }
 
+    #[inline]
     fn decode_key(input: &mut &[u8], position: Position) -> Result<Self, CodecError> {
         decode_bytes(input, position)
     }
@@ -379,22 +399,26 @@ impl Key for Vec<u8> {
 by_value!(Vec<u8>);
 
 impl AsKey<Vec<u8>> for &[u8] {
+    #[inline]
     fn encode_as_key(&self, out: &mut Vec<u8>, position: Position) {
         encode_bytes(self, out, position);
     }
 }
 
 impl<const N: usize> AsKey<Vec<u8>> for &[u8; N] {
+    #[inline]
     fn encode_as_key(&self, out: &mut Vec<u8>, position: Position) {
         encode_bytes(self.as_slice(), out, position);
     }
 }
 
 impl Key for String {
+    #[inline]
     fn encode_key(&self, out: &mut Vec<u8>, position: Position) {
         encode_bytes(self.as_bytes(), out, position);
     }
 
+    #[inline]
     fn decode_key(input: &mut &[u8], position: Position) -> Result<Self, CodecError> {
         String::from_utf8(decode_bytes(input, position)?)
             .map_err(|e| CodecError::new(format!("string key is not UTF-8: {}", e.utf8_error())))
@@ -403,12 +427,14 @@ impl Key for String {
 by_value!(String);
 
 impl AsKey<String> for &str {
+    #[inline]
     fn encode_as_key(&self, out: &mut Vec<u8>, position: Position) {
         encode_bytes(self.as_bytes(), out, position);
     }
 }
 
 impl<K: Key> Key for Option<K> {
+    #[inline]
     fn encode_key(&self, out: &mut Vec<u8>, position: Position) {
         match self {
             None => out.push(0),
@@ -419,6 +445,7 @@ impl<K: Key> Key for Option<K> {
         }
     }
 
+    #[inline]
     fn decode_key(input: &mut &[u8], position: Position) -> Result<Self, CodecError> {
         match take_array::<1>(input)? {
             [0] => Ok(None),
@@ -429,6 +456,7 @@ impl<K: Key> Key for Option<K> {
 }
 
 impl<K: Key, Q: AsKey<K>> AsKey<Option<K>> for Option<Q> {
+    #[inline]
     fn encode_as_key(&self, out: &mut Vec<u8>, position: Position) {
         match self {
             None => out.push(0),
@@ -450,12 +478,14 @@ fn element_position(i: usize, n: usize, position: Position) -> Position {
 }
 
 impl<K: Key, const N: usize> Key for [K; N] {
+    #[inline]
     fn encode_key(&self, out: &mut Vec<u8>, position: Position) {
         for (i, k) in self.iter().enumerate() {
             k.encode_key(out, element_position(i, N, position));
         }
     }
 
+    #[inline]
     fn decode_key(input: &mut &[u8], position: Position) -> Result<Self, CodecError> {
         let mut elements = Vec::with_capacity(N);
         for i in 0..N {
@@ -468,6 +498,7 @@ impl<K: Key, const N: usize> Key for [K; N] {
 }
 
 impl<K: Key, Q: AsKey<K>, const N: usize> AsKey<[K; N]> for [Q; N] {
+    #[inline]
     fn encode_as_key(&self, out: &mut Vec<u8>, position: Position) {
         for (i, q) in self.iter().enumerate() {
             q.encode_as_key(out, element_position(i, N, position));
@@ -480,11 +511,13 @@ impl<K: Key, Q: AsKey<K>, const N: usize> AsKey<[K; N]> for [Q; N] {
 macro_rules! tuple_keys {
     ($($name:ident $q:ident $i:tt),+; $last:ident $qlast:ident $ilast:tt) => {
         impl<$($name: Key,)+ $last: Key> Key for ($($name,)+ $last) {
+            #[inline]
             fn encode_key(&self, out: &mut Vec<u8>, position: Position) {
                 $(self.$i.encode_key(out, Position::NotLast);)+
                 self.$ilast.encode_key(out, position);
             }
 
+            #[inline]
             fn decode_key(input: &mut &[u8], position: Position) -> Result<Self, CodecError> {
                 Ok((
                     $($name::decode_key(input, Position::NotLast)?,)+
@@ -496,6 +529,7 @@ macro_rules! tuple_keys {
         impl<$($name: Key, $q: AsKey<$name>,)+ $last: Key, $qlast: AsKey<$last>>
             AsKey<($($name,)+ $last)> for ($($q,)+ $qlast)
         {
+            #[inline]
             fn encode_as_key(&self, out: &mut Vec<u8>, position: Position) {
                 $(self.$i.encode_as_key(out, Position::NotLast);)+
                 self.$ilast.encode_as_key(out, position);
@@ -505,16 +539,19 @@ macro_rules! tuple_keys {
 }
 
 impl<A: Key> Key for (A,) {
+    #[inline]
     fn encode_key(&self, out: &mut Vec<u8>, position: Position) {
         self.0.encode_key(out, position);
     }
 
+    #[inline]
     fn decode_key(input: &mut &[u8], position: Position) -> Result<Self, CodecError> {
         Ok((A::decode_key(input, position)?,))
     }
 }
 
 impl<A: Key, QA: AsKey<A>> AsKey<(A,)> for (QA,) {
+    #[inline]
     fn encode_as_key(&self, out: &mut Vec<u8>, position: Position) {
         self.0.encode_as_key(out, position);
     }

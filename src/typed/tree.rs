@@ -68,6 +68,7 @@ pub(super) fn value_bytes<V: Value + ?Sized>(
 
 /// The [`Error::Decode`] for the entry at `key` of `tree`; `part` says
 /// which half failed.
+#[cold]
 fn decode_error(tree: &str, key: &[u8], part: &str, e: CodecError) -> Error {
     Error::Decode {
         tree: tree.into(),
@@ -77,6 +78,7 @@ fn decode_error(tree: &str, key: &[u8], part: &str, e: CodecError) -> Error {
 }
 
 /// Decodes the value stored at `key` in `tree`.
+#[inline]
 pub(super) fn decode_value<'a, V: Value + ?Sized>(
     tree: &str,
     key: &[u8],
@@ -86,6 +88,7 @@ pub(super) fn decode_value<'a, V: Value + ?Sized>(
 }
 
 /// Decodes a stored entry.
+#[inline]
 fn decode_entry<'a, K: Key, V: Value + ?Sized>(
     tree: &str,
     (key, value): (&'a [u8], &'a [u8]),

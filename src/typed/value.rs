@@ -131,9 +131,9 @@ impl<T: bincode::Encode + bincode::Decode<()>> Value for T {
             .map_err(|e| CodecError::new(e.to_string()))
     }
 
+    #[inline]
     fn decode_value(bytes: &[u8]) -> Result<T, CodecError> {
-        let decoded = bincode::decode_from_slice(bytes, BINCODE_CONFIG);
-        whole(bytes, decoded.map_err(|e| CodecError::new(e.to_string()))?)
+        whole(bytes, bincode::decode_from_slice(bytes, BINCODE_CONFIG))
     }
 
     fn into_owned(value: T) -> T {
@@ -141,15 +141,28 @@ impl<T: bincode::Encode + bincode::Decode<()>> Value for T {
     }
 }
 
-/// The value of a bincode decode that used all of `bytes`.
-fn whole<T>(bytes: &[u8], (value, read): (T, usize)) -> Result<T, CodecError> {
-    if read != bytes.len() {
-        return Err(CodecError::new(format!(
-            "{} bytes after the end of the value",
-            bytes.len() - read
-        )));
+/// The value of a bincode decode that used all of `bytes`. (One match,
+/// the errors built out of line: a value is moved once on the way out.)
+#[inline]
+fn whole<T>(
+    bytes: &[u8],
+    decoded: Result<(T, usize), bincode::error::DecodeError>,
+) -> Result<T, CodecError> {
+    match decoded {
+        Ok((value, read)) if read == bytes.len() => Ok(value),
+        Ok((_, read)) => Err(trailing_bytes(bytes.len() - read)),
+        Err(e) => Err(bincode_error(&e)),
     }
-    Ok(value)
+}
+
+#[cold]
+fn trailing_bytes(n: usize) -> CodecError {
+    CodecError::new(format!("{n} bytes after the end of the value"))
+}
+
+#[cold]
+fn bincode_error(e: &bincode::error::DecodeError) -> CodecError {
+    CodecError::new(e.to_string())
 }
 
 /// The value type of a tree whose values are `T`, a serde type, encoded by
@@ -191,9 +204,12 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Value for Serde<T> {
             .map_err(|e| CodecError::new(e.to_string()))
     }
 
+    #[inline]
     fn decode_value(bytes: &[u8]) -> Result<T, CodecError> {
-        let decoded = bincode::serde::decode_from_slice(bytes, BINCODE_CONFIG);
-        whole(bytes, decoded.map_err(|e| CodecError::new(e.to_string()))?)
+        whole(
+            bytes,
+            bincode::serde::decode_from_slice(bytes, BINCODE_CONFIG),
+        )
     }
 
     fn into_owned(value: T) -> T {
