@@ -63,6 +63,12 @@ pub const BINCODE_CONFIG: Configuration<LittleEndian, Varint, Limit<DECODE_BYTES
 /// - `[u8]` and `str`, stored as they are and read zero-copy: `get` gives a
 ///   `&[u8]` or `&str` borrowing the snapshot.
 ///
+/// Bincode bounds the memory a decode claims ([`DECODE_BYTES_MAX`]) but not
+/// its recursion: a recursive type (a `Box<Self>` inside) decodes damaged
+/// bytes one level per byte of nesting, so a large damaged value of such a
+/// type can exhaust the stack. Bound the depth in a hand-written `Decode`
+/// for such types if their bytes may be damaged.
+///
 /// ```
 /// use oakmap::typed::TreeDef;
 ///
