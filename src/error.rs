@@ -180,6 +180,32 @@ pub enum Error {
          it forever; commit or drop it first"
     )]
     WriteTxnOpenOnThisThread,
+
+    /// The stored bytes of an entry of a typed tree do not decode as its
+    /// key or value type: written by other code, through the byte API or
+    /// with other types. `reason` starts with `key:` or `value:`. (Boxed
+    /// slices keep `Error`, and so every `Result`, as small as before.)
+    #[error("cannot decode the entry at key {} of tree {tree:?}: {reason}", .key.escape_ascii())]
+    Decode {
+        /// The typed tree.
+        tree: Box<str>,
+        /// The entry's key, as stored.
+        key: Box<[u8]>,
+        /// What did not decode, and why.
+        reason: Box<str>,
+    },
+
+    /// A value given to a typed tree could not be encoded (its `Encode` or
+    /// `Serialize` refused it); nothing was written.
+    #[error("cannot encode the value for key {} of tree {tree:?}: {reason}", .key.escape_ascii())]
+    Encode {
+        /// The typed tree.
+        tree: Box<str>,
+        /// The entry's key, encoded.
+        key: Box<[u8]>,
+        /// Why the value did not encode.
+        reason: Box<str>,
+    },
 }
 
 /// What [`Error::LimitExceeded`] says: the size asked for and the rule it
@@ -266,6 +292,8 @@ mod tests {
             Error::TransactionFailed => "TransactionFailed",
             Error::InvalidTreeName => "InvalidTreeName",
             Error::WriteTxnOpenOnThisThread => "WriteTxnOpenOnThisThread",
+            Error::Decode { .. } => "Decode",
+            Error::Encode { .. } => "Encode",
         }
     }
 
@@ -296,6 +324,16 @@ mod tests {
             Error::TransactionFailed,
             Error::InvalidTreeName,
             Error::WriteTxnOpenOnThisThread,
+            Error::Decode {
+                tree: "users".into(),
+                key: Box::new([1]),
+                reason: "value: bad".into(),
+            },
+            Error::Encode {
+                tree: "users".into(),
+                key: Box::new([1]),
+                reason: "bad".into(),
+            },
         ];
         let readme = include_str!("../README.md");
         let list = &readme[readme.find("Errors are one enum").expect("the error list")..];

@@ -49,6 +49,10 @@
 //! # Ok::<(), oakmap::Error>(())
 //! ```
 //!
+//! Typed trees (keys and values of Rust types, encoded over the byte API)
+//! are in [`typed`]: a `const USERS: TreeDef<u64, User>` opened with
+//! `tx.open_typed(USERS)` or `rx.typed(USERS)`.
+//!
 //! Every error is an [`Error`], its context in fields: an I/O error names the
 //! file it concerns.
 //!
@@ -78,6 +82,7 @@ mod read;
 mod recovery;
 mod snapshot;
 mod txn;
+pub mod typed;
 mod verified;
 mod wal;
 mod walk;
@@ -101,6 +106,7 @@ pub use io::{IoFile, IoHook, IoOp};
 pub use options::{Durability, Options};
 pub use read::{KeyRange, Range, ReadTxn, Tree, TreeSnapshot};
 pub use txn::{CasConflict, TreeId, TreeMut, WriteTxn};
+pub use typed::TreeDef;
 
 // The README's Rust blocks, compiled as doctests so that they cannot drift
 // from the API.

@@ -13,6 +13,10 @@ mod session_store;
 #[path = "../examples/tokio_server.rs"]
 mod tokio_server;
 
+#[expect(dead_code, reason = "main is the example's entry; the test calls run")]
+#[path = "../examples/typed_events.rs"]
+mod typed_events;
+
 use common::TestDb;
 
 #[test]
@@ -45,4 +49,34 @@ async fn tokio_server_demo_answers_every_request() {
     let db = TestDb::open(&path);
     assert_eq!(db.get("kv", b"visits").unwrap(), Some(b"200".to_vec()));
     assert_eq!(db.get("kv", b"greeting").unwrap(), Some(b"bye".to_vec()));
+}
+
+#[test]
+fn typed_events_reads_back_by_user_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.oak");
+    let report = typed_events::run(&path).unwrap();
+    let times: Vec<u64> = report.bob_events.iter().map(|(t, _)| *t).collect();
+    assert_eq!(
+        times,
+        (0..30)
+            .filter(|t| t % 3 == 1)
+            .map(|t| 1_000 + t)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        report.bob_events[0].1,
+        typed_events::Event {
+            kind: "withdrawal".into(),
+            amount: -3,
+        }
+    );
+    assert_eq!(report.alice_newest, Some(1_027));
+    assert_eq!(report.alice_count, 10);
+    assert_eq!(report.raw_entries, 30);
+    // A second run overwrites the same events and counts on.
+    let again = typed_events::run(&path).unwrap();
+    assert_eq!(again.raw_entries, 30);
+    assert_eq!(again.alice_count, 20);
+    drop(TestDb::open(&path));
 }
