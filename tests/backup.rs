@@ -108,7 +108,14 @@ fn backup_during_writes_equals_its_snapshot() {
     wait_for(commits.load(Ordering::Relaxed) + 50);
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
-    assert!(db.stats().unwrap().txn_id > rx.id() + 50);
+    // The snapshot the backup copies shows in the stats as the oldest.
+    let stats = db.stats().unwrap();
+    assert!(stats.txn_id > rx.id() + 50);
+    assert_eq!(stats.live_snapshots, 1);
+    assert_eq!(
+        stats.oldest_snapshot_txns_behind,
+        Some(stats.txn_id - rx.id())
+    );
     assert_ne!(snapshot_model(&db.begin_read()), model);
     assert_eq!(report.txn_id, rx.id());
     assert_eq!(report.trees, model.len() as u64);
