@@ -112,7 +112,7 @@ pub(crate) fn write_copy(
 ) -> Result<BackupReport> {
     refuse_destination(dst, options)?;
     let tmp = temporary_path(dst);
-    let written = write_file(src, meta, &tmp);
+    let written = write_file(src, meta, &tmp, dst);
     let report = match written {
         Ok(report) => report,
         Err(e) => {
@@ -201,13 +201,16 @@ fn place(tmp: &Path, dst: &Path, options: BackupOptions) -> Result<()> {
     file::sync_dir_of(dst)
 }
 
-/// Writes the whole copy to `path` (a new file) and fsyncs it.
-fn write_file(src: MapSource<'_>, meta: &Meta, path: &Path) -> Result<BackupReport> {
+/// Writes the whole copy to `path` (a new file) and fsyncs it. A failure
+/// to create `path` names `dst`, the file the caller asked for: the
+/// temporary name is ours, and a missing or read-only directory is a
+/// failure to create `dst`.
+fn write_file(src: MapSource<'_>, meta: &Meta, path: &Path, dst: &Path) -> Result<BackupReport> {
     let f = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
-        .at(path)?;
+        .at(dst)?;
     let page_bytes = src.page_bytes;
     let mut out = Out {
         file: BufWriter::with_capacity(1 << 20, f),

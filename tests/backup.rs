@@ -297,6 +297,21 @@ fn existing_destination_is_refused_unless_overwrite() {
 }
 
 #[test]
+fn missing_directory_is_an_io_error_naming_the_destination() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::open(dir.path().join("src.oak"));
+    db.insert("t", b"k", b"v").unwrap();
+    let copy = dir.path().join("no-such-dir").join("copy.oak");
+    match db.backup_to(&copy) {
+        Err(Error::Io { path, source }) => {
+            assert_eq!(path, copy);
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+#[test]
 fn stray_log_beside_destination_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::open(dir.path().join("src.oak"));
