@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::backup::{BackupOptions, BackupReport};
 use crate::check::{self, CheckReport};
 use crate::checkpoint;
 use crate::engine::{Engine, Signal};
@@ -373,6 +374,43 @@ impl Db {
         let report = check::check_state(src, &meta);
         inner.readers.release(token);
         Ok(report)
+    }
+
+    /// Writes a consistent copy of the newest committed state to `path` while
+    /// writers go on: a closed database (it opens with nothing to replay and
+    /// needs no log files) rebuilt dense, every tree packed from the front
+    /// and no page free, so it is often much smaller than this file. The
+    /// snapshot it copies counts in [`Db::stats`] as a live one until the
+    /// copy is durable. The copy is written under a temporary name beside
+    /// `path`, fsynced, renamed into place and the directory fsynced: a
+    /// crash never leaves half a file at `path`. An existing `path` (or a
+    /// log file beside it) is refused with an [`Error::Io`](crate::Error::Io)
+    /// of kind `AlreadyExists`; [`Db::backup_with`] can replace it. To copy
+    /// a snapshot already held, use [`ReadTxn::backup_to`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("app.oak"))?;
+    /// db.insert("users", b"alice", b"1")?;
+    /// let copy = dir.path().join("backup.oak");
+    /// let report = db.backup_to(&copy)?;
+    /// assert_eq!(report.entries, 1);
+    /// let restored = oakmap::Db::open(&copy)?;
+    /// assert_eq!(restored.get("users", b"alice")?, Some(b"1".to_vec()));
+    /// assert_eq!(restored.stats()?.replayed_commits, 0);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<BackupReport> {
+        self.begin_read().backup_to(path)
+    }
+
+    /// [`Db::backup_to`] with [`BackupOptions`] (to replace an existing file).
+    pub fn backup_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: BackupOptions,
+    ) -> Result<BackupReport> {
+        self.begin_read().backup_with(path, options)
     }
 
     /// Reads one value in its own snapshot.

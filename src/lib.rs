@@ -62,6 +62,7 @@
 //! `docs/design.md` the architecture, its invariants and every durability
 //! step with its crash argument.
 
+mod backup;
 mod btree;
 mod cache;
 mod check;
@@ -87,6 +88,7 @@ mod verified;
 mod wal;
 mod walk;
 
+pub use backup::{BackupOptions, BackupReport};
 pub use check::{CheckReport, Problem, TreeSummary};
 pub use db::{Db, GetOrInsert, Stats};
 pub use error::{Error, Limit, Result};

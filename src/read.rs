@@ -5,8 +5,10 @@
 //! it returns borrow the mapping directly (zero-copy).
 
 use std::ops::{Bound, RangeBounds};
+use std::path::Path;
 use std::sync::Arc;
 
+use crate::backup::{self, BackupOptions, BackupReport};
 use crate::btree::{self, Cursor, OwnedBounds, RangeIter};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -100,6 +102,23 @@ impl<'db> ReadTxn<'db> {
     pub fn into_tree(self, name: &str) -> Result<Option<TreeSnapshot<'db>>> {
         let desc = lookup_tree(self.src(), &self.meta.catalog, name)?;
         Ok(desc.map(|desc| TreeSnapshot { rx: self, desc }))
+    }
+
+    /// Writes this snapshot to `path` as a closed, compacted database (see
+    /// [`Db::backup_to`](crate::Db::backup_to)), refusing an existing file.
+    /// Writers go on meanwhile; the snapshot is a reader like any other.
+    pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<BackupReport> {
+        self.backup_with(path, BackupOptions::new())
+    }
+
+    /// [`ReadTxn::backup_to`] with [`BackupOptions`].
+    pub fn backup_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: BackupOptions,
+    ) -> Result<BackupReport> {
+        let src = self.db.map_source(&self.meta, self.map);
+        backup::write_copy(src, &self.meta, path.as_ref(), options)
     }
 }
 

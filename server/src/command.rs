@@ -42,6 +42,8 @@ pub(crate) enum ConnCommand {
     ClientGetName,
     ClientId,
     ClientSetInfo,
+    /// A backup to the configured save path.
+    Save,
     Shutdown,
 }
 
@@ -387,6 +389,7 @@ pub(crate) fn parse(args: Vec<Vec<u8>>, limits: KeyLimits) -> Result<Command, Re
             Some(s) if s == b"DOCS" => Command::Conn(ConnCommand::CommandDocs(rest.split_off(1))),
             Some(_) => return Err(subcommand_unknown(&rest[0], "COMMAND")),
         },
+        "SAVE" => Command::Conn(ConnCommand::Save),
         "SHUTDOWN" => Command::Conn(ConnCommand::Shutdown),
         _ => unreachable!("every name with an arity is parsed"),
     })

@@ -127,6 +127,13 @@ pub(crate) async fn serve(
                         Err(_) => slots.push(Slot::Ready(stopping())),
                     }
                 }
+                Command::Conn(ConnCommand::Save) => {
+                    // Like a read, the copy holds the writes sent before it.
+                    if slots.iter().any(|s| matches!(s, Slot::Waiting(_))) {
+                        resolve(&mut slots, &mut out).await;
+                    }
+                    slots.push(Slot::Ready(save(&shared).await));
+                }
                 Command::Conn(c) => {
                     // INFO reports the keyspace: like a read, it sees the
                     // writes sent before it.
@@ -220,6 +227,26 @@ async fn run_read(shared: &Arc<Shared>, db: usize, read: Read) -> Reply {
     .unwrap_or_else(|_| error("ERR the read failed"))
 }
 
+/// `SAVE`: a backup of the newest state to the save path, replacing the
+/// file there, on the blocking pool (it reads the whole database and
+/// fsyncs); answered once the copy is durable. Other connections go on
+/// meanwhile, writes included: the copy is of one snapshot.
+async fn save(shared: &Arc<Shared>) -> Reply {
+    let Some(path) = shared.config.save_path.clone() else {
+        return error(
+            "ERR SAVE needs a save path: start the server with --save-path FILE \
+             (Config::save_path)",
+        );
+    };
+    let db = shared.db.clone();
+    let options = oakmap::BackupOptions::new().overwrite(true);
+    match tokio::task::spawn_blocking(move || db.backup_with(&path, options)).await {
+        Ok(Ok(_)) => Reply::Simple("OK".into()),
+        Ok(Err(e)) => error(format!("ERR SAVE failed: {e}")),
+        Err(_) => error("ERR SAVE failed"),
+    }
+}
+
 fn connection_command(
     shared: &Shared,
     client: &mut Client,
@@ -248,6 +275,7 @@ fn connection_command(
         ConnCommand::ClientGetName => Some(client.name.clone().map_or(Reply::NilBulk, Reply::Bulk)),
         ConnCommand::ClientId => Some(Reply::Integer(client.id as i64)),
         ConnCommand::ClientSetInfo => ok(),
+        ConnCommand::Save => unreachable!("serve runs SAVE itself, off the task"),
         ConnCommand::Shutdown => {
             let _ = shared.stop.send(true);
             return (None, After::Close);

@@ -19,6 +19,10 @@
 //!   it, and so does any read that starts after the write's reply was sent.
 //! - **Pipelining**: replies in request order; a connection that does not
 //!   read its replies is not read either.
+//! - **`SAVE`** writes a backup of the newest state ([`oakmap::Db::backup_to`]:
+//!   a dense, closed database) to [`Config::save_path`], replacing the file
+//!   there, off the connection's task; it answers OK once the copy is
+//!   durable, and sees the writes its connection sent before it.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -75,6 +79,10 @@ pub struct Config {
     /// The durability shown by `INFO` and `CONFIG GET appendfsync` (the
     /// database's own setting decides it).
     pub durability_name: String,
+    /// Where `SAVE` writes its backup (replacing the file there); `None`
+    /// (the default) makes `SAVE` an error saying how to set it
+    /// (`--save-path`).
+    pub save_path: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -87,6 +95,7 @@ impl Config {
             query_buffer_bytes_max: 1 << 30,
             write_queue_max: 65_536,
             durability_name: "always".into(),
+            save_path: None,
         }
     }
 }

@@ -198,6 +198,7 @@ pub(crate) const COMMANDS: &[Spec] = &[
         spec("command|count", 2, "server", "2.8.13", "Returns the number of commands.", &[]),
         spec("command|docs", -2, "server", "7.0.0", "Documents the commands named, or all.", &[string("command-name").optional().multiple()]),
     ]),
+    spec("save", 1, "server", "1.0.0", "Writes a backup of the newest state to the server's save path (--save-path): a dense, closed oakmap database; OK once it is durable.", &[]),
     spec("shutdown", -1, "server", "1.0.0", "Stops the server: answers what is in flight, checkpoints, closes the database. Arguments are ignored.", &[one_of("save-selector", &[word("NOSAVE"), word("SAVE")]).optional()]),
 ];
 

@@ -30,10 +30,15 @@
 //!   free space of the newest checkpoint, and what the log holds past it.
 //! * `oakmap recover FILE [--accept-log-loss]` — open, replay the log, close
 //!   cleanly; the explicit way to accept losing commits a damaged log holds.
+//! * `oakmap backup SRC DST [--overwrite]` — a dense, closed copy of a
+//!   database no process has open (its log replayed first); exit 1 when SRC
+//!   is open elsewhere (take the copy there: `Db::backup_to`, or `SAVE`) or
+//!   DST exists.
 //! * `oakmap crash-test` — the kill harness.
 //! * `oakmap bench` — the standard workload, printed as a table.
-//! * `oakmap serve FILE [--bind ADDR] [--durability immediate|group:5ms|none]`
-//!   — the Redis-protocol server (`oakmap-server`) on FILE.
+//! * `oakmap serve FILE [--bind ADDR] [--durability immediate|group:5ms|none]
+//!   [--save-path FILE]` — the Redis-protocol server (`oakmap-server`) on
+//!   FILE; `SAVE` writes a backup to the save path.
 //!
 //! `dump`, `check` and `stats` open the files read-only and take no lock, so
 //! they work on a database a server has open, and change nothing. What they
@@ -43,6 +48,7 @@
 //! JavaScript and jq lose digits), and page ranges are `[first, last]`
 //! pairs.
 
+mod backup;
 mod bench;
 mod crash;
 mod dump;
@@ -93,6 +99,8 @@ enum Command {
     /// Open FILE, replaying its log, and close it cleanly; with
     /// --accept-log-loss, also when its log cannot be recovered in full.
     Recover(recover::Args),
+    /// Copy SRC, which no process has open, to DST: a dense, closed database.
+    Backup(backup::Args),
     /// Kill a writer process at random moments and verify what survives.
     CrashTest(crash::Args),
     /// The writer the crash test kills (internal).
@@ -279,6 +287,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Recover(args) => recover::run(&args),
+        Command::Backup(args) => backup::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::CrashTest(args) => crash::run(&args),
         Command::CrashChild(args) => crash::child(&args),

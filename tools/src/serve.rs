@@ -45,6 +45,10 @@ pub struct Args {
     /// The most arguments a request may carry.
     #[arg(long, default_value_t = 1 << 20)]
     max_args: usize,
+    /// Where `SAVE` writes a backup (a dense, closed database), replacing
+    /// the file there; without it `SAVE` answers an error.
+    #[arg(long)]
+    save_path: Option<PathBuf>,
 }
 
 /// `immediate`, `none`, or `group:<n>ms` / `group:<n>s` / `group:<n>us`.
@@ -106,6 +110,7 @@ pub fn run(args: &Args) -> ExitCode {
     config.limits.bulk_bytes_max = args.max_bulk_bytes;
     config.limits.args_max = args.max_args;
     config.durability_name = durability_name(args.durability);
+    config.save_path = args.save_path.clone();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
