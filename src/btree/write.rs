@@ -9,15 +9,18 @@
 //! (or before the start of its first child): there the old page keeps all it
 //! can, so a load in key order leaves full pages behind it (`Edge`).
 //!
-//! A node under a quarter full after a removal is merged with a neighbour when
-//! the two fit in one page; an empty node is removed from its parent, and a
-//! root branch with a single child is replaced by that child, so a shrinking
-//! tree gives its pages back.
+//! A node under a third full after a removal is merged with a neighbour when
+//! the two fit in one page, or else evened out with it (`rebalance_child`);
+//! an empty node is removed from its parent, and a root branch with a single
+//! child is replaced by that child, so a shrinking tree gives its pages back.
+//! A third, not a half: a fresh split leaves halves of about a half, and the
+//! gap keeps a mix of inserts and removals from splitting and merging the
+//! same pages over and over.
 
 use crate::error::{Error, Limit, Result};
 use crate::format::node::{
-    CellValue, LEAF_CELL_HEADER, SLOT_BYTES, branch_cell, build_node, cell_child, cell_key,
-    init_node, insert_cell, leaf_cell, remove_cell, set_child,
+    BRANCH_CELL_HEADER, CellValue, LEAF_CELL_HEADER, SLOT_BYTES, branch_cell, build_node,
+    cell_child, cell_key, free_bytes, init_node, insert_cell, leaf_cell, remove_cell, set_child,
 };
 use crate::format::{DEPTH_MAX, PAGE_HEADER_BYTES, PageId, PageKind, TreeDesc, cell_bytes_max};
 use crate::pager::Pager;
@@ -324,7 +327,8 @@ fn separator(left: &[u8], right: &[u8]) -> Vec<u8> {
     right[..(common + 1).min(right.len())].to_vec()
 }
 
-/// How full a node is after a removal.
+/// How full a node is after a removal: `Under` is under a third of the page
+/// body (see the module comment for why a third).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fill {
     Empty,
@@ -336,7 +340,7 @@ fn fill_of(p: &Pager<'_>, id: PageId, leaf: bool) -> Result<Fill> {
     let node = p.src().node(id, leaf)?;
     Ok(if node.count() == 0 {
         Fill::Empty
-    } else if node.used_bytes() < (p.page_bytes - PAGE_HEADER_BYTES) / 4 {
+    } else if node.used_bytes() < (p.page_bytes - PAGE_HEADER_BYTES) / 3 {
         Fill::Under
     } else {
         Fill::Enough
@@ -412,7 +416,7 @@ fn remove_at(
             p.free_page(new_child)?;
             remove_branch_cell(p, id, idx)?;
         }
-        Fill::Under => merge_child(p, id, idx, child_is_leaf)?,
+        Fill::Under => rebalance_child(p, id, idx, child_is_leaf)?,
         Fill::Enough => {}
     }
     Ok((id, fill_of(p, id, false)?))
@@ -435,44 +439,101 @@ fn remove_branch_cell(p: &mut Pager<'_>, id: PageId, idx: usize) -> Result<()> {
     Ok(())
 }
 
-/// Merges the underfull child `idx` of dirty branch `parent` with a
-/// neighbour, if the two fit in one page.
-fn merge_child(p: &mut Pager<'_>, parent: PageId, idx: usize, leaf: bool) -> Result<()> {
+/// Rebalances the underfull child `idx` of dirty branch `parent` with a
+/// neighbour. The two are merged into one page when they fit (the left
+/// neighbour is tried first, then the right): that frees a page. Otherwise
+/// the neighbour is over two thirds full, and cells move across so the two
+/// hold nearly equal bytes, each about half a page. Without that move, a
+/// node next to full ones (as a load in key order leaves them) could shrink
+/// to a single cell and stay so.
+fn rebalance_child(p: &mut Pager<'_>, parent: PageId, idx: usize, leaf: bool) -> Result<()> {
+    let count = p.src().node(parent, false)?.count();
+    if count < 2 {
+        return Ok(());
+    }
+    // Each pair is named by its left member's index in `parent`.
+    let pairs = [idx.checked_sub(1), (idx + 1 < count).then_some(idx)];
+    let body = p.page_bytes - PAGE_HEADER_BYTES;
+    for l in pairs.iter().flatten() {
+        if pair_bytes(p, parent, *l, leaf)? <= body {
+            return merge_pair(p, parent, *l, leaf);
+        }
+    }
+    let l = pairs.iter().flatten().next();
+    let l = *l.expect("a branch of two or more cells has a neighbour for each");
+    redistribute(p, parent, l, leaf)
+}
+
+/// Bytes that children `l` and `l + 1` of `parent` would take in one node.
+fn pair_bytes(p: &Pager<'_>, parent: PageId, l: usize, leaf: bool) -> Result<usize> {
     let node = p.src().node(parent, false)?;
-    if node.count() < 2 {
-        return Ok(());
-    }
-    let (l, r) = if idx > 0 { (idx - 1, idx) } else { (0, 1) };
-    let (lid, rid) = (node.child(l)?, node.child(r)?);
-    let sep = node.key(r)?.to_vec();
-    let left = p.src().node(lid, leaf)?;
-    let right = p.src().node(rid, leaf)?;
-    let pulled_down = if leaf { 0 } else { sep.len() };
-    if left.used_bytes() + right.used_bytes() + pulled_down > p.page_bytes - PAGE_HEADER_BYTES {
-        return Ok(());
-    }
+    let left = p.src().node(node.child(l)?, leaf)?;
+    let right = p.src().node(node.child(l + 1)?, leaf)?;
+    // A branch's right cell 0 takes the separator as its key.
+    let pulled_down = if leaf { 0 } else { node.key(l + 1)?.len() };
+    Ok(left.used_bytes() + right.used_bytes() + pulled_down)
+}
+
+/// The cells of children `l` and `l + 1` of `parent`, in key order, as one
+/// node would hold them: a branch's right cell 0 takes the separator as key.
+fn pair_cells(p: &Pager<'_>, parent: PageId, l: usize, leaf: bool) -> Result<Vec<Vec<u8>>> {
+    let node = p.src().node(parent, false)?;
+    let sep = node.key(l + 1)?;
+    let left = p.src().node(node.child(l)?, leaf)?;
+    let right = p.src().node(node.child(l + 1)?, leaf)?;
     let mut cells: Vec<Vec<u8>> = Vec::with_capacity(left.count() + right.count());
     for i in 0..left.count() {
         cells.push(left.cell(i)?.to_vec());
     }
     for i in 0..right.count() {
         if i == 0 && !leaf {
-            cells.push(branch_cell(&sep, right.child(0)?));
+            cells.push(branch_cell(sep, right.child(0)?));
         } else {
             cells.push(right.cell(i)?.to_vec());
         }
     }
-    let kind = if leaf {
-        PageKind::Leaf
-    } else {
-        PageKind::Branch
-    };
+    Ok(cells)
+}
+
+/// Merges children `l` and `l + 1` of dirty branch `parent`, which fit in one
+/// page, into (a dirty copy of) the left one, and frees the right one.
+fn merge_pair(p: &mut Pager<'_>, parent: PageId, l: usize, leaf: bool) -> Result<()> {
+    let cells = pair_cells(p, parent, l, leaf)?;
+    let node = p.src().node(parent, false)?;
+    let (lid, rid) = (node.child(l)?, node.child(l + 1)?);
     let lid = p.make_dirty(lid)?;
-    let refs: Vec<&[u8]> = cells.iter().map(Vec::as_slice).collect();
-    build_node(p.page_mut(lid)?, kind, &refs);
+    build(p, lid, leaf, &cells)?;
     p.free_page(rid)?;
     set_child(p.page_mut(parent)?, parent, l, lid)?;
-    remove_branch_cell(p, parent, r)
+    remove_branch_cell(p, parent, l + 1)
+}
+
+/// Evens out children `l` and `l + 1` of dirty branch `parent`, which do not
+/// fit in one page, by cutting their cells where a split would, and gives the
+/// right one the new separator. When the parent has no room for a longer
+/// separator, nothing changes: the node stays underfull until a later
+/// removal tries again, which is what every removal did before.
+fn redistribute(p: &mut Pager<'_>, parent: PageId, l: usize, leaf: bool) -> Result<()> {
+    let mut cells = pair_cells(p, parent, l, leaf)?;
+    let node = p.src().node(parent, false)?;
+    let (lid, rid) = (node.child(l)?, node.child(l + 1)?);
+    let old_len = node.cell(l + 1)?.len();
+    let room = free_bytes(node.bytes()) + old_len;
+    let body = p.page_bytes - PAGE_HEADER_BYTES;
+    let m = split_point(&cells, min_cells(leaf), body, Edge::Inner);
+    let (sep, right_cells) = divide(&mut cells, m, leaf, lid)?;
+    if room < BRANCH_CELL_HEADER + sep.len() {
+        return Ok(());
+    }
+    let (lid, rid) = (p.make_dirty(lid)?, p.make_dirty(rid)?);
+    build(p, lid, leaf, &cells)?;
+    build(p, rid, leaf, &right_cells)?;
+    set_child(p.page_mut(parent)?, parent, l, lid)?;
+    let b = p.page_mut(parent)?;
+    remove_cell(b, parent, l + 1, old_len)?;
+    let ok = insert_cell(b, l + 1, &branch_cell(&sep, rid));
+    assert!(ok, "the separator was checked to fit");
+    Ok(())
 }
 
 /// Frees every page of the tree `desc`: nodes and overflow runs. Reads the
