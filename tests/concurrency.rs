@@ -79,9 +79,14 @@ fn spawn_readers(
 
 /// Random transfers between accounts, five per commit, until `deadline`.
 fn transfers(db: &Db, seed: u64, deadline: Instant) -> u64 {
+    transfers_while(db, seed, || Instant::now() < deadline)
+}
+
+/// Random transfers, one commit of five each, while `go()` says so.
+fn transfers_while(db: &Db, seed: u64, go: impl Fn() -> bool) -> u64 {
     let mut rng = common::Rng(seed);
     let mut commits = 0;
-    while Instant::now() < deadline {
+    while go() {
         let mut tx = db.begin_write().unwrap();
         let mut t = tx.open_tree("accounts").unwrap();
         for _ in 0..5 {
@@ -143,13 +148,28 @@ fn readers_stay_consistent_under_durable_group_commits() {
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicU64::new(0));
     let readers = spawn_readers(&db, &stop, &reads, Some(Duration::from_micros(200)));
-    let deadline = Instant::now() + Duration::from_secs(2);
+    // The writers go on until the run has done what it is for (enough
+    // commits, a checkpoint among them, reads meanwhile), however slow the
+    // machine's fsyncs: a fixed two seconds failed under load. The minute
+    // is only a guard against a hang.
+    let writing = Arc::new(AtomicBool::new(true));
     let writers: Vec<_> = (0..2u64)
         .map(|w| {
-            let db = db.clone();
-            std::thread::spawn(move || transfers(&db, 10 + w, deadline))
+            let (db, writing) = (db.clone(), writing.clone());
+            std::thread::spawn(move || {
+                transfers_while(&db, 10 + w, || writing.load(Ordering::Relaxed))
+            })
         })
         .collect();
+    let guard = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < guard {
+        let stats = db.stats().unwrap();
+        if stats.commits > 50 && stats.checkpoints > 0 && reads.load(Ordering::Relaxed) > 100 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    writing.store(false, Ordering::Relaxed);
     let commits: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
     stop.store(true, Ordering::Relaxed);
     for r in readers {
