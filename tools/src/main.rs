@@ -30,6 +30,9 @@
 //!   free space of the newest checkpoint, and what the log holds past it.
 //! * `oakmap recover FILE [--accept-log-loss]` — open, replay the log, close
 //!   cleanly; the explicit way to accept losing commits a damaged log holds.
+//! * `oakmap compact FILE` — open a closed database, move the pages at the
+//!   end of the file into free pages nearer its start, truncate it, close;
+//!   prints the file size before and after.
 //! * `oakmap crash-test` — the kill harness.
 //! * `oakmap bench` — the standard workload, printed as a table.
 //! * `oakmap serve FILE [--bind ADDR] [--durability immediate|group:5ms|none]`
@@ -44,6 +47,7 @@
 //! pairs.
 
 mod bench;
+mod compact;
 mod crash;
 mod dump;
 mod engines;
@@ -93,6 +97,9 @@ enum Command {
     /// Open FILE, replaying its log, and close it cleanly; with
     /// --accept-log-loss, also when its log cannot be recovered in full.
     Recover(recover::Args),
+    /// Compact closed FILE in place: move pages at the end of the file into
+    /// free pages nearer its start, truncate it, and print its size before and after.
+    Compact(compact::Args),
     /// Kill a writer process at random moments and verify what survives.
     CrashTest(crash::Args),
     /// The writer the crash test kills (internal).
@@ -279,6 +286,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Recover(args) => recover::run(&args),
+        Command::Compact(args) => compact::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::CrashTest(args) => crash::run(&args),
         Command::CrashChild(args) => crash::child(&args),
