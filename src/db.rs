@@ -189,7 +189,8 @@ impl Db {
         // ahead of the last page can go, and never more: the file keeps
         // every page the newest checkpoint reaches. Owned snapshots may
         // still be reading; each reads only pages below its state's page
-        // count, which never exceeds the newest state's.
+        // count, which exceeds the newest state's only for a snapshot from
+        // before a compaction gave pages back: then the file stays whole.
         checkpoint::close(&self.inner)?;
         if !compact::may_trim(&self.inner) {
             return Ok(()); // a snapshot from before a compaction reads further
