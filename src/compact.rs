@@ -70,7 +70,7 @@ pub struct Compaction {
 /// Pages one commit copies at most: a bound on the writer lock's hold.
 const MOVE_PAGES_PER_COMMIT: u64 = 1024;
 /// Commits planned from one walk of the state.
-const PLAN_COMMITS_MAX: usize = 16;
+const PLAN_COMMITS_MAX: usize = 8;
 /// Rounds (a walk and its commits, or a checkpoint) before giving up.
 const ROUNDS_MAX: u32 = 1000;
 
@@ -265,8 +265,9 @@ fn plan(inner: &Engine) -> Result<Plan> {
         batches: vec![Vec::new()],
         batch_pages: 0,
         full: page_count <= tail,
-        reached: HashSet::new(),
-        moved: HashSet::new(),
+        seen: Bits::new(meta.page_count),
+        reached: Bits::new(meta.page_count),
+        moved: Bits::new(meta.page_count),
     };
     let walked = planner.walk(inner.map_source(&meta, map), &meta.catalog);
     inner.readers.release(token);
@@ -274,8 +275,8 @@ fn plan(inner: &Engine) -> Result<Plan> {
     planner.batches.retain(|b| !b.is_empty());
     Ok(Plan {
         batches: planner.batches,
-        tail_reached: planner.reached.len() as u64,
-        tail_moved: planner.moved.len() as u64,
+        tail_reached: planner.reached.count,
+        tail_moved: planner.moved.count,
     })
 }
 
@@ -291,15 +292,46 @@ struct Planner {
     batch_pages: u64,
     /// No more room below the tail, or enough planned.
     full: bool,
+    /// Node pages walked: one reached twice is damage (and would make the
+    /// walk's length grow with the paths, not the pages).
+    seen: Bits,
     /// Tail pages the state reaches; and those the batches move.
-    reached: HashSet<u64>,
-    moved: HashSet<u64>,
+    reached: Bits,
+    moved: Bits,
+}
+
+/// A set of page ids below a state's page count, one bit each.
+struct Bits {
+    words: Vec<u64>,
+    count: u64,
+}
+
+impl Bits {
+    fn new(pages: u64) -> Bits {
+        Bits {
+            words: vec![0; pages.div_ceil(64) as usize],
+            count: 0,
+        }
+    }
+
+    /// Adds `id`; false if it was there already. Ids past the state are
+    /// never added: the page source refused them before they got here.
+    fn insert(&mut self, id: u64) -> bool {
+        let Some(w) = self.words.get_mut((id / 64) as usize) else {
+            return false;
+        };
+        let bit = 1u64 << (id % 64);
+        let new = *w & bit == 0;
+        *w |= bit;
+        self.count += u64::from(new);
+        new
+    }
 }
 
 impl Planner {
     fn walk(&mut self, src: MapSource<'_>, catalog: &TreeDesc) -> Result<()> {
         let mut trees = Vec::new();
-        leaves(src, catalog, |cpath, leaf| {
+        leaves(src, catalog, &mut self.seen, |cpath, leaf| {
             for i in 0..leaf.count() {
                 let (name, value) = leaf.entry(i)?;
                 let CellValue::Inline(b) = value else {
@@ -316,7 +348,8 @@ impl Planner {
         for (name, desc, cpath, first_in_leaf) in trees {
             let catalog_moves = first_in_leaf && cpath.iter().any(|&p| p >= self.tail);
             let mut moved_entry = false;
-            leaves(src, &desc, |path, leaf| {
+            let mut seen = std::mem::replace(&mut self.seen, Bits::new(0));
+            let walked = leaves(src, &desc, &mut seen, |path, leaf| {
                 let full_path: Vec<u64> = cpath.iter().chain(path).copied().collect();
                 let mut leaf_moved = false;
                 for i in 0..leaf.count() {
@@ -353,7 +386,9 @@ impl Planner {
                 }
                 moved_entry |= leaf_moved;
                 Ok(())
-            })?;
+            });
+            self.seen = seen;
+            walked?;
             if catalog_moves && !moved_entry {
                 self.add(Touch::Tree(name.clone()), &cpath, None);
             }
@@ -368,7 +403,9 @@ impl Planner {
             .iter()
             .copied()
             .chain(run.into_iter().flat_map(Clone::clone));
-        self.reached.extend(pages.filter(|&p| p >= tail));
+        for p in pages.filter(|&p| p >= tail) {
+            self.reached.insert(p);
+        }
     }
 
     /// Plans `touch`, which copies the pages of `path` (and writes `run`
@@ -413,7 +450,9 @@ impl Planner {
         }
         let tail = self.tail;
         let pages = path.iter().copied().chain(run.into_iter().flatten());
-        self.moved.extend(pages.filter(|&p| p >= tail));
+        for p in pages.filter(|&p| p >= tail) {
+            self.moved.insert(p);
+        }
         self.counted.extend(path.iter().copied());
         self.batch_pages += copies + run_pages;
         self.batches.last_mut().expect("a batch").push(touch);
@@ -423,10 +462,12 @@ impl Planner {
 
 /// Calls `f(path, leaf)` for every leaf of the tree `desc`, left to right,
 /// with the page ids from the root down to the leaf. The descent is bounded
-/// by the tree's depth, itself bounded by `DEPTH_MAX`.
+/// by the tree's depth, itself bounded by `DEPTH_MAX`; a page already in
+/// `seen` (reached twice: a damaged reference) is `Corruption`.
 fn leaves<'a>(
     src: MapSource<'a>,
     desc: &TreeDesc,
+    seen: &mut Bits,
     mut f: impl FnMut(&[u64], &Node<'a>) -> Result<()>,
 ) -> Result<()> {
     if desc.depth == 0 {
@@ -443,6 +484,9 @@ fn leaves<'a>(
         if let Some(id) = next.take() {
             let leaf = path.len() as u32 + 1 == desc.depth;
             let node = Node::new(src.page(id)?, id, leaf)?;
+            if !seen.insert(id.0) {
+                return Err(Error::corrupt(id.0, "page reached twice"));
+            }
             path.push(id.0);
             if leaf {
                 f(&path, &node)?;
