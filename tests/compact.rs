@@ -1,7 +1,8 @@
 //! Guards compaction in place (`Db::compact`): after most keys are deleted
 //! the file shrinks and every remaining entry reads back; a snapshot that
 //! pins pages stops it cleanly (and stays readable), and a later compaction
-//! goes on; concurrent writers lose nothing; the file reopens clean.
+//! goes on; concurrent writers lose nothing; the file reopens clean; a
+//! thread holding the writer is refused rather than left waiting for itself.
 
 mod common;
 
@@ -189,4 +190,18 @@ fn concurrent_writers_lose_nothing() {
         again.bytes_after * 3 < done.bytes_before,
         "{done:?} then {again:?}"
     );
+}
+
+#[test]
+fn compaction_on_the_thread_holding_the_writer_is_refused() {
+    let db = TestDb::temp(Options::new());
+    db.insert("t", b"k", b"v").unwrap();
+    let tx = db.begin_write().unwrap();
+    assert!(matches!(
+        db.compact(),
+        Err(oakmap::Error::WriteTxnOpenOnThisThread)
+    ));
+    drop(tx);
+    assert!(db.compact().is_ok());
+    assert_eq!(db.get("t", b"k").unwrap(), Some(b"v".to_vec()));
 }
