@@ -18,6 +18,7 @@ use std::time::Duration;
 use crate::backup::{BackupOptions, BackupReport};
 use crate::check::{self, CheckReport};
 use crate::checkpoint;
+use crate::compact::{self, Compaction};
 use crate::engine::{Engine, Signal};
 use crate::error::{At, Result};
 use crate::format::{self, FIRST_DATA_PAGE};
@@ -189,8 +190,12 @@ impl Db {
         // ahead of the last page can go, and never more: the file keeps
         // every page the newest checkpoint reaches. Owned snapshots may
         // still be reading; each reads only pages below its state's page
-        // count, which never exceeds the newest state's.
+        // count, which exceeds the newest state's only for a snapshot from
+        // before a compaction gave pages back: then the file stays whole.
         checkpoint::close(&self.inner)?;
+        if !compact::may_trim(&self.inner) {
+            return Ok(()); // a snapshot from before a compaction reads further
+        }
         let page_count = self.inner.checkpoint.lock().meta.page_count;
         match page_count.checked_mul(self.inner.page_bytes as u64) {
             Some(bytes) => self.inner.file.trim_to(bytes),
@@ -281,6 +286,38 @@ impl Db {
     pub fn checkpoint(&self) -> Result<()> {
         self.inner.writer_thread.refuse_current()?;
         checkpoint::run(&self.inner)
+    }
+
+    /// Compacts the file in place: moves the pages at its end into free
+    /// pages nearer the start, a bounded number per commit (readers and
+    /// writers go on meanwhile), checkpoints, and cuts the file short. It
+    /// stops early, without harm, when a live snapshot holds pages it would
+    /// move or give back ([`Compaction::pinned`]); compacting again after
+    /// the snapshot is released goes on from there.
+    ///
+    /// Returns [`Error::WriteTxnOpenOnThisThread`](crate::Error::WriteTxnOpenOnThisThread) if this thread holds a
+    /// [`WriteTxn`] on this `Db`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = oakmap::Db::open(dir.path().join("x.oak"))?;
+    /// let mut tx = db.begin_write()?;
+    /// for i in 0u32..20_000 {
+    ///     tx.open_tree("t")?.insert(&i.to_be_bytes(), &[7; 100])?;
+    /// }
+    /// tx.commit()?;
+    /// let mut tx = db.begin_write()?;
+    /// for i in 100u32..20_000 {
+    ///     tx.open_tree("t")?.remove(&i.to_be_bytes())?;
+    /// }
+    /// tx.commit()?;
+    /// let done = db.compact()?;
+    /// assert!(done.bytes_after < done.bytes_before / 4);
+    /// assert_eq!(db.get("t", &7u32.to_be_bytes())?, Some(vec![7; 100]));
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn compact(&self) -> Result<Compaction> {
+        compact::run(&self.inner, &self.signal)
     }
 
     /// The longest key this database accepts (1,337 bytes at 4 KiB pages).

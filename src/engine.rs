@@ -148,6 +148,10 @@ pub(crate) struct Engine {
     /// The newest checkpoint prepared (being written) or durable; set under
     /// the writer lock.
     pub(crate) prepared_txn: AtomicU64,
+    /// The state of the last compaction that gave pages back (0: none):
+    /// older snapshots may read a larger page count, so the file is not cut
+    /// while one lives (`compact::may_trim`).
+    pub(crate) shrunk_txn: AtomicU64,
     pub(crate) cache_counters: Arc<CacheCounters>,
     pub(crate) cache_bytes: usize,
     /// Why the log could not be recovered in full, when the user opened
@@ -264,6 +268,7 @@ impl Engine {
             counters,
             checkpoint_txn: AtomicU64::new(meta.txn.0),
             prepared_txn: AtomicU64::new(meta.txn.0),
+            shrunk_txn: AtomicU64::new(0),
             cache_bytes,
             cache_counters,
             log_loss,

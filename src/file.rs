@@ -177,9 +177,11 @@ impl DataFile {
 
     /// Cuts the file back to `bytes` if it is longer (hook point
     /// `data.trim`): at a clean close, the room grown ahead that no page
-    /// uses. Mapped pages past the end of a file cannot be read, so `bytes`
-    /// must cover every page a live reader's state reaches (a state's page
-    /// count only grows, so the newest state's covers them all).
+    /// uses; after a compaction, the pages it gave back. Mapped pages past
+    /// the end of a file cannot be read, so `bytes` must cover every page a
+    /// live reader's state reaches. A state's page count only grows, except
+    /// at a compaction's shrink, so the newest state's covers them all once
+    /// no snapshot older than the last shrink lives (`compact::may_trim`).
     pub(crate) fn trim_to(&self, bytes: u64) -> Result<()> {
         if self.len.load(Ordering::Acquire) > bytes {
             self.io.set_len(bytes, "data.trim")?;

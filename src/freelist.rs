@@ -157,6 +157,22 @@ impl FreeList {
         Some(first)
     }
 
+    /// Takes the free pages that end a file of `page_count` pages: the run
+    /// of free ids up to `page_count - 1`. Returns the run's first id, the
+    /// page count without it (`page_count` when the last page is not free).
+    pub(crate) fn take_tail(&mut self, page_count: u64) -> u64 {
+        debug_assert!(
+            self.free.last().is_none_or(|&id| id < page_count),
+            "a free page past the end of the file"
+        );
+        let mut start = page_count;
+        while start > 0 && self.free.contains(&(start - 1)) {
+            start -= 1;
+        }
+        self.free.split_off(&start);
+        start
+    }
+
     /// Whether `id` is free now (not pending).
     pub(crate) fn contains(&self, id: u64) -> bool {
         self.free.contains(&id)
@@ -218,5 +234,17 @@ mod tests {
         assert_eq!(f.take_run(2), Some(5));
         assert_eq!(f.take_one(), Some(3));
         assert_eq!(f.take_one(), None);
+    }
+
+    #[test]
+    fn the_free_tail_is_taken_and_nothing_below_a_used_page() {
+        let mut f = FreeList::from_free([4, 6, 7, 9, 10, 11]);
+        f.add_pending(TxnId(3), vec![5], true);
+        assert_eq!(f.take_tail(13), 13, "page 12 is in use");
+        assert_eq!(f.take_tail(12), 9);
+        assert_eq!(f.all_ids(), vec![4, 5, 6, 7]);
+        // A pending page stops the run: something may still read it.
+        assert_eq!(f.take_tail(8), 6);
+        assert_eq!(f.all_ids(), vec![4, 5]);
     }
 }

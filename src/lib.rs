@@ -68,6 +68,7 @@ mod cache;
 mod check;
 mod checkpoint;
 mod commit;
+mod compact;
 mod db;
 mod engine;
 mod error;
@@ -90,6 +91,7 @@ mod walk;
 
 pub use backup::{BackupOptions, BackupReport};
 pub use check::{CheckReport, Problem, TreeSummary};
+pub use compact::Compaction;
 pub use db::{Db, GetOrInsert, Stats};
 pub use error::{Error, Limit, Result};
 // Test-only: the integration tests arm failure points and record every I/O

@@ -4,7 +4,9 @@
 //! all, a prefix, a random subset of the unsynced writes, or a torn write)
 //! are opened fresh. Each must open, pass the integrity check, hold every
 //! commit whose fsync completed, and equal the state after some prefix of the
-//! commits. `OAKMAP_POWER_LOSS_SEEDS=N` runs more workloads (soak).
+//! commits. The workload compacts now and then (`Db::compact`: its moves,
+//! checkpoints, shrink and truncation), so power is also cut in the middle
+//! of a compaction. `OAKMAP_POWER_LOSS_SEEDS=N` runs more workloads (soak).
 
 mod common;
 
@@ -29,11 +31,13 @@ fn options() -> Options {
 }
 
 /// Runs the workload for `seed` against `db`, recording acknowledgments.
-/// Returns the state after each number of commits (index 0: before any).
-fn workload(db: &Db, recorder: &Recorder, seed: u64, commits: u64) -> Vec<State> {
+/// Returns the state after each number of commits (index 0: before any),
+/// and how many of its compactions made the file smaller.
+fn workload(db: &Db, recorder: &Recorder, seed: u64, commits: u64) -> (Vec<State>, u64) {
     let mut rng = Rng(seed);
     let mut state = State::new();
     let mut states = vec![state.clone()];
+    let mut shrank = 0;
     for n in 1..=commits {
         let mut tx = db.begin_write().unwrap();
         for _ in 0..1 + rng.below(4) {
@@ -60,8 +64,12 @@ fn workload(db: &Db, recorder: &Recorder, seed: u64, commits: u64) -> Vec<State>
         if rng.below(6) == 0 {
             db.checkpoint().unwrap();
         }
+        if rng.below(8) == 0 {
+            let done = db.compact().unwrap();
+            shrank += u64::from(done.bytes_after < done.bytes_before);
+        }
     }
-    states
+    (states, shrank)
 }
 
 fn read_state(db: &Db) -> State {
@@ -80,9 +88,10 @@ fn read_state(db: &Db) -> State {
     state
 }
 
-/// Records one workload and checks every crash image; returns how many, and
-/// how many of them held the commit in flight.
-fn check_seed(seed: u64) -> (usize, usize) {
+/// Records one workload and checks every crash image; returns how many, how
+/// many of them held the commit in flight, and how many compactions shrank
+/// the file.
+fn check_seed(seed: u64) -> (usize, usize, u64) {
     let dir = crash::scratch_dir();
     let path = dir.path().join("db.oak");
     drop(TestDb::with_options(options(), &path));
@@ -92,7 +101,7 @@ fn check_seed(seed: u64) -> (usize, usize) {
     // add crash points that are no part of the workload. Every crash image
     // of it is checked below.
     let db = options().io_hook(recorder.clone()).open(&path).unwrap();
-    let mut states = workload(&db, &recorder, seed, 50);
+    let (mut states, shrank) = workload(&db, &recorder, seed, 50);
     drop(db);
     for s in &mut states {
         s.retain(|_, m| !m.is_empty());
@@ -114,7 +123,7 @@ fn check_seed(seed: u64) -> (usize, usize) {
             images += 1;
         }
     }
-    (images, in_flight)
+    (images, in_flight, shrank)
 }
 
 /// Returns whether the image held the commit in flight at the crash.
@@ -149,10 +158,17 @@ fn every_crash_image_recovers_a_prefix_with_every_acknowledged_commit() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(8);
-    let (images, in_flight) = (0..seeds)
+    let (images, in_flight, shrank) = (0..seeds)
         .map(|s| check_seed(1000 + s))
-        .fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
-    eprintln!("{images} crash images checked, {in_flight} held the commit in flight");
+        .fold((0, 0, 0), |(a, b, c), (d, e, f)| (a + d, b + e, c + f));
+    eprintln!(
+        "{images} crash images checked, {in_flight} held the commit in flight, \
+         {shrank} compactions shrank the file"
+    );
+    assert!(
+        shrank > 0,
+        "no compaction shrank the file: nothing tested it"
+    );
     assert!(images >= 10_000 || seeds < 8, "only {images} crash images");
     // Both outcomes of an unacknowledged commit occur: the images differ.
     assert!(

@@ -9,6 +9,10 @@
 //! still recovering from the previous kill, many during checkpoints (the
 //! child runs with a small WAL bound and a short checkpoint interval), a few
 //! after a longer run. Each child runs in a durability mode chosen at random.
+//! In most children a compactor thread runs `Db::compact` over and over
+//! beside the writers, printing `compacting` before each and `compacted`
+//! after, so many kills land in the middle of a compaction (its moves, its
+//! checkpoints, the shrink or the truncation); the closing line counts them.
 //!
 //! The parent then copies the files, runs the read-only integrity check on
 //! the copy, opens it (recovery), checks it again, and verifies each writer:
@@ -57,6 +61,9 @@ pub struct ChildArgs {
     durability: String,
     #[arg(long, default_value_t = 1)]
     writers: usize,
+    /// Runs a compactor thread beside the writers.
+    #[arg(long)]
+    compact: bool,
 }
 
 /// Trees per writer.
@@ -183,6 +190,15 @@ pub fn child(args: &ChildArgs) -> ExitCode {
     };
     say(format_args!("ready"));
     std::thread::scope(|s| {
+        if args.compact {
+            let db = &db;
+            s.spawn(move || {
+                if let Err(e) = compactor(db) {
+                    eprintln!("crash-child: compactor: {e}");
+                    std::process::exit(1);
+                }
+            });
+        }
         for w in 0..args.writers.min(WRITERS_MAX) {
             let db = &db;
             s.spawn(move || {
@@ -219,6 +235,17 @@ fn writer(db: &Db, seed: u64, w: usize) -> oakmap::Result<()> {
     }
 }
 
+/// The compactor thread: compacts, pauses a moment, and again, until the
+/// process is killed.
+fn compactor(db: &Db) -> oakmap::Result<()> {
+    loop {
+        say(format_args!("compacting"));
+        db.compact()?;
+        say(format_args!("compacted"));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// What the parent saw of one child: whether it finished recovering, and
 /// each writer's last announced and last acknowledged commit.
 #[derive(Default)]
@@ -226,6 +253,8 @@ struct Seen {
     ready: bool,
     intent: [Option<u64>; WRITERS_MAX],
     ack: [Option<u64>; WRITERS_MAX],
+    /// A compaction had begun and not returned.
+    compacting: bool,
 }
 
 impl Seen {
@@ -238,6 +267,8 @@ impl Seen {
             (Some("ready"), ..) => self.ready = true,
             (Some("intent"), Some(w), Some(n)) if w < WRITERS_MAX => self.intent[w] = Some(n),
             (Some("ack"), Some(w), Some(n)) if w < WRITERS_MAX => self.ack[w] = Some(n),
+            (Some("compacting"), ..) => self.compacting = true,
+            (Some("compacted"), ..) => self.compacting = false,
             _ => {}
         }
     }
@@ -255,6 +286,7 @@ struct Run {
     writers: usize,
     delay: Duration,
     early: bool,
+    compact: bool,
 }
 
 impl Run {
@@ -272,6 +304,7 @@ impl Run {
             writers,
             delay: Duration::from_micros(micros as u64),
             early,
+            compact: rng.below(3) != 0,
         }
     }
 }
@@ -283,6 +316,7 @@ fn run_child(db: &Path, seed: u64, run: &Run) -> std::io::Result<Seen> {
         .arg(db)
         .args(["--seed", &seed.to_string(), "--durability", run.mode])
         .args(["--writers", &run.writers.to_string()])
+        .args(run.compact.then_some("--compact"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
@@ -433,6 +467,7 @@ struct Tally {
     during_recovery: u64,
     several_writers: u64,
     acknowledged: u64,
+    during_compaction: u64,
 }
 
 pub fn run(args: &Args) -> ExitCode {
@@ -478,6 +513,7 @@ pub fn run(args: &Args) -> ExitCode {
         tally.during_recovery += u64::from(!seen.ready);
         tally.several_writers += u64::from(run.writers > 1);
         tally.acknowledged += u64::from(seen.acked_any());
+        tally.during_compaction += u64::from(seen.compacting);
         if !db.exists() {
             continue; // killed before it created the file: nothing to verify
         }
@@ -514,11 +550,12 @@ fn report(
     dir: tempfile::TempDir,
 ) -> ExitCode {
     println!(
-        "crash-test: {} kills ({} during recovery, {} with {WRITERS_MAX} writers, {} after an acknowledgment), {commits} commits verified, {} violations, {:.1} s, seed {}",
+        "crash-test: {} kills ({} during recovery, {} with {WRITERS_MAX} writers, {} after an acknowledgment, {} during a compaction), {commits} commits verified, {} violations, {:.1} s, seed {}",
         tally.kills,
         tally.during_recovery,
         tally.several_writers,
         tally.acknowledged,
+        tally.during_compaction,
         u64::from(violation.is_some()),
         started.elapsed().as_secs_f64(),
         args.seed

@@ -34,6 +34,9 @@
 //!   database no process has open (its log replayed first); exit 1 when SRC
 //!   is open elsewhere (take the copy there: `Db::backup_to`, or `SAVE`) or
 //!   DST exists.
+//! * `oakmap compact FILE` — open a closed database, move the pages at the
+//!   end of the file into free pages nearer its start, truncate it, close;
+//!   prints the file size before and after.
 //! * `oakmap crash-test` — the kill harness.
 //! * `oakmap bench` — the standard workload, printed as a table.
 //! * `oakmap serve FILE [--bind ADDR] [--durability immediate|group:5ms|none]
@@ -50,6 +53,7 @@
 
 mod backup;
 mod bench;
+mod compact;
 mod crash;
 mod dump;
 mod engines;
@@ -101,6 +105,9 @@ enum Command {
     Recover(recover::Args),
     /// Copy SRC, which no process has open, to DST: a dense, closed database.
     Backup(backup::Args),
+    /// Compact closed FILE in place: move pages at the end of the file into
+    /// free pages nearer its start, truncate it, and print its size before and after.
+    Compact(compact::Args),
     /// Kill a writer process at random moments and verify what survives.
     CrashTest(crash::Args),
     /// The writer the crash test kills (internal).
@@ -288,6 +295,7 @@ fn main() -> ExitCode {
         },
         Command::Recover(args) => recover::run(&args),
         Command::Backup(args) => backup::run(&args),
+        Command::Compact(args) => compact::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::CrashTest(args) => crash::run(&args),
         Command::CrashChild(args) => crash::child(&args),

@@ -1,6 +1,7 @@
 //! Guards the kill harness: `oakmap crash-test` runs 1,000 kills of a child
 //! (one or four writer threads, every durability mode; some kills during
-//! checkpoints, some during recovery) in CI and finds no violation.
+//! checkpoints, some during recovery, some in the middle of a compaction)
+//! in CI and finds no violation.
 //! `OAKMAP_CRASH_KILLS=N` runs more (soak).
 
 use std::process::Command;
@@ -32,5 +33,15 @@ fn a_thousand_kills_without_a_violation() {
     );
     assert!(stdout.contains(&format!("{kills} kills")), "{stdout}");
     assert!(stdout.contains(" 0 violations"), "{stdout}");
+    let compacting: u64 = stdout
+        .split(" during a compaction")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        compacting * 20 >= kills,
+        "few kills landed during a compaction: {stdout}"
+    );
     eprintln!("{stdout}");
 }

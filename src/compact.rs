@@ -1,0 +1,509 @@
+//! Compaction in place: moving the pages at the end of the file into free
+//! pages nearer its start, then cutting the file short.
+//!
+//! Nothing here writes a page itself. A page moves by being rewritten in an
+//! ordinary write transaction: re-inserting a key with the value it has
+//! copies its leaf and the path above it (copy on write), and the allocator
+//! hands out the lowest free page (`FreeList::take_one`), so the copies
+//! land low. A value in an overflow run moves the same way (its new run is
+//! the lowest free run long enough). Each commit moves a bounded number of
+//! pages, so readers and other writers go on in between; the moves change
+//! no key or value, so their log records replay to the same state and
+//! recovery needs nothing new.
+//!
+//! The steps, each with why a crash there is safe:
+//! 1. Moves (`touch`): ordinary commits. *Crash: the state recovered is
+//!    logically the one before or after a move, equal either way.*
+//! 2. A checkpoint, so the newest durable state reaches nothing in the tail;
+//!    with no older snapshot left, the moved-from pages become free
+//!    (invariant 2 of design.md, unchanged). *Crash: as any checkpoint.*
+//! 3. `shrink`, under the writer lock: the run of free pages that ends the
+//!    file leaves the free list, and a new state with a smaller page count
+//!    commits as a checkpoint (a commit number of its own, no log record,
+//!    the way a transaction too large for the log commits), published like
+//!    one. *Crash: before its meta slot is durable, the previous checkpoint
+//!    is used and the file is still whole; after, the new slot reaches no
+//!    page past its page count.*
+//! 4. `truncate`, under the writer lock: the file is cut to the larger of
+//!    the newest state's and the newest durable checkpoint's page counts,
+//!    once no snapshot older than step 3 is live (such a snapshot reads its
+//!    state's page count, which may be larger: a page past the end of a
+//!    mapped file faults instead of reading). The cut is not synced: lost,
+//!    it leaves the file longer than it needs to be. *Crash: the newest
+//!    durable slot's pages are all below the cut.*
+//!
+//! It stops, returning what it did, when there is no free room below the
+//! tail left to move into or the free pages at the end are still pinned
+//! (a snapshot, or a checkpoint not yet taken, reaches them).
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use crate::checkpoint;
+use crate::engine::{Engine, Signal};
+use crate::error::{Error, Result};
+use crate::format::node::{CellValue, Node};
+use crate::format::{self, DEPTH_MAX, FIRST_DATA_PAGE, Meta, TreeDesc, TxnId, overflow};
+use crate::freelist::FreeList;
+use crate::options::Durability;
+use crate::pager::MapSource;
+use crate::txn::WriteTxn;
+
+/// What [`Db::compact`](crate::Db::compact) did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Compaction {
+    /// The data file's length before, in bytes.
+    pub bytes_before: u64,
+    /// The data file's length after, in bytes.
+    pub bytes_after: u64,
+    /// Pages the compaction moved out of the end of the file.
+    pub pages_moved: u64,
+    /// Commits it made (moves, and the one that shrinks the page count).
+    pub commits: u64,
+    /// Whether a live snapshot held pages it would have moved or given
+    /// back: it stopped short. Compacting again once the snapshot is
+    /// released goes on.
+    pub pinned: bool,
+}
+
+/// Pages one commit copies at most: a bound on the writer lock's hold.
+const MOVE_PAGES_PER_COMMIT: u64 = 1024;
+/// Commits planned from one walk of the state.
+const PLAN_COMMITS_MAX: usize = 8;
+/// Rounds (a walk and its commits, or a checkpoint) before giving up.
+const ROUNDS_MAX: u32 = 1000;
+
+/// Compacts the database: moves, checkpoints, shrinks, truncates.
+pub(crate) fn run(inner: &Engine, signal: &Signal) -> Result<Compaction> {
+    inner.writer_thread.refuse_current()?;
+    inner.check_poisoned()?;
+    let mut report = Compaction {
+        bytes_before: inner.file.len()?,
+        ..Compaction::default()
+    };
+    // Rounds in a row that found no room to move into, each after a checkpoint.
+    let mut stalled = 0;
+    let mut last_reached = u64::MAX;
+    for _ in 0..ROUNDS_MAX {
+        let plan = plan(inner)?;
+        if plan.tail_reached == 0 {
+            break;
+        }
+        if plan.batches.is_empty() || plan.tail_reached >= last_reached {
+            // No room below the tail (or no progress): pages freed by the
+            // moves so far wait for a checkpoint, or for a snapshot.
+            stalled += 1;
+            if stalled > 2 {
+                report.pinned = snapshot_behind(inner);
+                break;
+            }
+            checkpoint::run(inner)?;
+            last_reached = u64::MAX;
+            continue;
+        }
+        stalled = 0;
+        last_reached = plan.tail_reached;
+        for batch in &plan.batches {
+            touch(inner, signal, batch)?;
+            report.commits += 1;
+        }
+        report.pages_moved += plan.tail_moved;
+    }
+    checkpoint::run(inner)?;
+    if shrink(inner)? {
+        report.commits += 1;
+    } else if snapshot_behind(inner) {
+        report.pinned = true;
+    }
+    if !truncate(inner)? {
+        report.pinned = true;
+    }
+    report.bytes_after = inner.file.len()?;
+    Ok(report)
+}
+
+/// Whether a live snapshot is older than the published state.
+fn snapshot_behind(inner: &Engine) -> bool {
+    let published = inner.published.txn();
+    inner.readers.oldest().is_some_and(|(t, _)| t < published)
+}
+
+/// Whether the file may be cut to the newest state's page count: no live
+/// snapshot is older than the last shrink, so none reads a state whose
+/// page count is larger. Close asks too.
+pub(crate) fn may_trim(inner: &Engine) -> bool {
+    let shrunk = TxnId(inner.shrunk_txn.load(Ordering::Acquire));
+    inner.readers.oldest().is_none_or(|(t, _)| t >= shrunk)
+}
+
+/// Step 3: gives the free pages that end the file back, in a state of its
+/// own committed as a checkpoint. False if the last page is not free.
+fn shrink(inner: &Engine) -> Result<bool> {
+    let mut w = inner.lock_writer()?;
+    inner.check_poisoned()?;
+    inner.release_free(&mut w.free);
+    let before = w.head.page_count;
+    let after = w.free.take_tail(before);
+    if after == before {
+        return Ok(false);
+    }
+    // The pages past `after` are free: no snapshot, no checkpoint and no
+    // state from here on reaches them. Their checks are forgotten, so a
+    // page written there later is checked anew.
+    inner.file.verified.remove(after, before - after);
+    w.head = Meta {
+        txn: TxnId(w.head.txn.0 + 1),
+        page_count: after,
+        ..w.head
+    };
+    checkpoint::run_locked(inner, &mut w)?;
+    inner.shrunk_txn.store(w.head.txn.0, Ordering::Release);
+    inner
+        .log
+        .push_durable(&w.head, w.head_map, &inner.published);
+    inner.counters.set_space(
+        &w.head,
+        w.free.free_count(),
+        w.free.pending_count(),
+        w.free.checkpoint_pinned_count(),
+    );
+    Ok(true)
+}
+
+/// Step 4: cuts the file to the pages the newest state and the newest
+/// durable checkpoint need. False if a snapshot older than the last shrink
+/// is live (the file is left as it is).
+fn truncate(inner: &Engine) -> Result<bool> {
+    let w = inner.lock_writer()?;
+    let k = inner.checkpoint.lock();
+    if !may_trim(inner) {
+        return Ok(false);
+    }
+    let pages = w.head.page_count.max(k.meta.page_count);
+    let bytes = pages
+        .checked_mul(inner.page_bytes as u64)
+        .ok_or_else(|| Error::corrupt(pages, "page count past the addressable file size"))?;
+    inner.file.trim_to(bytes)?;
+    Ok(true)
+}
+
+/// A rewrite that moves pages: of one key (its leaf, the path above it, its
+/// overflow run), or of one tree's entry in the catalog.
+#[derive(Debug)]
+enum Touch {
+    Key { tree: String, key: Vec<u8> },
+    Tree(String),
+}
+
+/// Step 1: one commit of rewrites. Each changes nothing a reader can see.
+/// Its durability is `None`: losing it in a crash loses no data, and the
+/// checkpoint of step 2 makes it durable anyway.
+fn touch(inner: &Engine, signal: &Signal, batch: &[Touch]) -> Result<()> {
+    let mut tx = WriteTxn::begin(inner, signal)?;
+    tx.set_durability(Durability::None);
+    for t in batch {
+        match t {
+            Touch::Key { tree, key } => {
+                let Some(mut t) = tx.tree_mut(tree)? else {
+                    continue;
+                };
+                if let Some(value) = t.get(key)?.map(<[u8]>::to_vec) {
+                    t.insert(key, &value)?;
+                }
+            }
+            Touch::Tree(name) => {
+                let Some(mut t) = tx.tree_mut(name)? else {
+                    continue;
+                };
+                match t.first()?.map(|(k, v)| (k.to_vec(), v.to_vec())) {
+                    Some((k, v)) => {
+                        t.insert(&k, &v)?;
+                    }
+                    // An empty tree: a key in and out rewrites its entry.
+                    None => {
+                        t.insert(b"", b"")?;
+                        t.remove(b"")?;
+                    }
+                }
+            }
+        }
+    }
+    tx.commit()
+}
+
+/// What one walk of the published state found to move.
+struct Plan {
+    /// Rewrites, one commit each.
+    batches: Vec<Vec<Touch>>,
+    /// Distinct pages at or past the tail the state reaches.
+    tail_reached: u64,
+    /// Of those, the pages `batches` move.
+    tail_moved: u64,
+}
+
+/// Walks the published state (registered as a reader, so its pages stay
+/// intact) and plans rewrites for every page at or past the tail, as far
+/// as the free pages below the tail hold the copies.
+fn plan(inner: &Engine) -> Result<Plan> {
+    let (free, page_count) = {
+        let mut w = inner.lock_writer()?;
+        inner.release_free(&mut w.free);
+        (w.free.clone(), w.head.page_count)
+    };
+    let listed = free.free_count() + free.pending_count();
+    let in_use = page_count.saturating_sub(FIRST_DATA_PAGE + listed);
+    let per_page = format::freelist::entries_per_page(inner.page_bytes) as u64;
+    // Room for every page in use, the freelist, and some slack for the
+    // copies of paths that moves make below the tail.
+    let tail = FIRST_DATA_PAGE + in_use + in_use / 32 + listed.div_ceil(per_page) + 16;
+    let (token, meta, map) = inner.readers.register(&inner.published);
+    let mut planner = Planner {
+        tail,
+        sim: free,
+        counted: HashSet::new(),
+        batches: vec![Vec::new()],
+        batch_pages: 0,
+        full: page_count <= tail,
+        seen: Bits::new(meta.page_count),
+        reached: Bits::new(meta.page_count),
+        moved: Bits::new(meta.page_count),
+    };
+    let walked = planner.walk(inner.map_source(&meta, map), &meta.catalog);
+    inner.readers.release(token);
+    walked?;
+    planner.batches.retain(|b| !b.is_empty());
+    Ok(Plan {
+        batches: planner.batches,
+        tail_reached: planner.reached.count,
+        tail_moved: planner.moved.count,
+    })
+}
+
+struct Planner {
+    /// Pages from here on are to move.
+    tail: u64,
+    /// The free list as allocation will use it: a copy, taken from as the
+    /// planned commits will take.
+    sim: FreeList,
+    /// Pages the current batch copies already (a shared path is copied once).
+    counted: HashSet<u64>,
+    batches: Vec<Vec<Touch>>,
+    batch_pages: u64,
+    /// No more room below the tail, or enough planned.
+    full: bool,
+    /// Node pages walked: one reached twice is damage (and would make the
+    /// walk's length grow with the paths, not the pages).
+    seen: Bits,
+    /// Tail pages the state reaches; and those the batches move.
+    reached: Bits,
+    moved: Bits,
+}
+
+/// A set of page ids below a state's page count, one bit each.
+struct Bits {
+    words: Vec<u64>,
+    count: u64,
+}
+
+impl Bits {
+    fn new(pages: u64) -> Bits {
+        Bits {
+            words: vec![0; pages.div_ceil(64) as usize],
+            count: 0,
+        }
+    }
+
+    /// Adds `id`; false if it was there already. Ids past the state are
+    /// never added: the page source refused them before they got here.
+    fn insert(&mut self, id: u64) -> bool {
+        let Some(w) = self.words.get_mut((id / 64) as usize) else {
+            return false;
+        };
+        let bit = 1u64 << (id % 64);
+        let new = *w & bit == 0;
+        *w |= bit;
+        self.count += u64::from(new);
+        new
+    }
+}
+
+impl Planner {
+    fn walk(&mut self, src: MapSource<'_>, catalog: &TreeDesc) -> Result<()> {
+        let mut trees = Vec::new();
+        leaves(src, catalog, &mut self.seen, |cpath, leaf| {
+            for i in 0..leaf.count() {
+                let (name, value) = leaf.entry(i)?;
+                let CellValue::Inline(b) = value else {
+                    return Err(Error::corrupt(leaf.id().0, "a tree descriptor overflows"));
+                };
+                let desc = TreeDesc::decode(b, leaf.id().0)?;
+                let name = std::str::from_utf8(name)
+                    .map_err(|_| Error::corrupt(leaf.id().0, "tree name is not UTF-8"))?;
+                // One tree per catalog leaf is enough to rewrite that leaf.
+                trees.push((name.to_string(), desc, cpath.to_vec(), i == 0));
+            }
+            Ok(())
+        })?;
+        for (name, desc, cpath, first_in_leaf) in trees {
+            let catalog_moves = first_in_leaf && cpath.iter().any(|&p| p >= self.tail);
+            let mut moved_entry = false;
+            let mut seen = std::mem::replace(&mut self.seen, Bits::new(0));
+            let walked = leaves(src, &desc, &mut seen, |path, leaf| {
+                let full_path: Vec<u64> = cpath.iter().chain(path).copied().collect();
+                let mut leaf_moved = false;
+                for i in 0..leaf.count() {
+                    let CellValue::Overflow { page, len } = leaf.value(i)? else {
+                        continue;
+                    };
+                    let pages = overflow::run_pages(len as usize, src.page_bytes);
+                    let run = page.0..page.0.saturating_add(pages);
+                    if run.end <= self.tail {
+                        continue;
+                    }
+                    let key = leaf.key(i)?.to_vec();
+                    let touch = Touch::Key {
+                        tree: name.clone(),
+                        key,
+                    };
+                    if self.add(touch, &full_path, Some(run)) {
+                        leaf_moved = true;
+                    }
+                }
+                let in_tail = path.iter().any(|&p| p >= self.tail);
+                if (in_tail || (catalog_moves && !moved_entry)) && !leaf_moved {
+                    let touch = if leaf.count() > 0 {
+                        Touch::Key {
+                            tree: name.clone(),
+                            key: leaf.key(0)?.to_vec(),
+                        }
+                    } else {
+                        Touch::Tree(name.clone())
+                    };
+                    leaf_moved = self.add(touch, &full_path, None);
+                } else {
+                    self.note_reached(&full_path, None);
+                }
+                moved_entry |= leaf_moved;
+                Ok(())
+            });
+            self.seen = seen;
+            walked?;
+            if catalog_moves && !moved_entry {
+                self.add(Touch::Tree(name.clone()), &cpath, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the tail pages a path (and a run) reaches.
+    fn note_reached(&mut self, path: &[u64], run: Option<&std::ops::Range<u64>>) {
+        let tail = self.tail;
+        let pages = path
+            .iter()
+            .copied()
+            .chain(run.into_iter().flat_map(Clone::clone));
+        for p in pages.filter(|&p| p >= tail) {
+            self.reached.insert(p);
+        }
+    }
+
+    /// Plans `touch`, which copies the pages of `path` (and writes `run`
+    /// anew), if the free pages below the tail hold the copies. Returns
+    /// whether it was planned.
+    fn add(&mut self, touch: Touch, path: &[u64], run: Option<std::ops::Range<u64>>) -> bool {
+        self.note_reached(path, run.as_ref());
+        if self.full {
+            return false;
+        }
+        let run_pages = run.as_ref().map_or(0, |r| r.end - r.start);
+        let mut copies = path.iter().filter(|p| !self.counted.contains(p)).count() as u64;
+        if self.batch_pages + copies + run_pages > MOVE_PAGES_PER_COMMIT
+            && !self.batches.last().is_some_and(Vec::is_empty)
+        {
+            if self.batches.len() >= PLAN_COMMITS_MAX {
+                self.full = true;
+                return false;
+            }
+            self.batches.push(Vec::new());
+            self.counted.clear();
+            self.batch_pages = 0;
+            copies = path.len() as u64;
+        }
+        let below =
+            |id: Option<u64>, pages: u64, tail: u64| id.is_some_and(|id| id + pages <= tail);
+        for _ in 0..copies {
+            if !below(self.sim.take_one(), 1, self.tail) {
+                self.full = true;
+                return false;
+            }
+        }
+        if run_pages > 0 {
+            let at = match run_pages {
+                1 => self.sim.take_one(),
+                n => self.sim.take_run(n),
+            };
+            if !below(at, run_pages, self.tail) {
+                self.full = true;
+                return false;
+            }
+        }
+        let tail = self.tail;
+        let pages = path.iter().copied().chain(run.into_iter().flatten());
+        for p in pages.filter(|&p| p >= tail) {
+            self.moved.insert(p);
+        }
+        self.counted.extend(path.iter().copied());
+        self.batch_pages += copies + run_pages;
+        self.batches.last_mut().expect("a batch").push(touch);
+        true
+    }
+}
+
+/// Calls `f(path, leaf)` for every leaf of the tree `desc`, left to right,
+/// with the page ids from the root down to the leaf. The descent is bounded
+/// by the tree's depth, itself bounded by `DEPTH_MAX`; a page already in
+/// `seen` (reached twice: a damaged reference) is `Corruption`.
+fn leaves<'a>(
+    src: MapSource<'a>,
+    desc: &TreeDesc,
+    seen: &mut Bits,
+    mut f: impl FnMut(&[u64], &Node<'a>) -> Result<()>,
+) -> Result<()> {
+    if desc.depth == 0 {
+        return Ok(());
+    }
+    if desc.depth > DEPTH_MAX {
+        return Err(Error::corrupt(desc.root.0, "tree deeper than the limit"));
+    }
+    let mut path: Vec<u64> = Vec::new();
+    // Branches on the path, each with the next child to visit.
+    let mut stack: Vec<(Node<'a>, usize)> = Vec::new();
+    let mut next = Some(desc.root);
+    loop {
+        if let Some(id) = next.take() {
+            let leaf = path.len() as u32 + 1 == desc.depth;
+            let node = Node::new(src.page(id)?, id, leaf)?;
+            if !seen.insert(id.0) {
+                return Err(Error::corrupt(id.0, "page reached twice"));
+            }
+            path.push(id.0);
+            if leaf {
+                f(&path, &node)?;
+                path.pop();
+            } else {
+                stack.push((node, 0));
+            }
+        }
+        let Some((node, i)) = stack.last_mut() else {
+            return Ok(());
+        };
+        if *i < node.count() {
+            next = Some(node.child(*i)?);
+            *i += 1;
+        } else {
+            stack.pop();
+            path.pop();
+        }
+    }
+}
