@@ -41,16 +41,16 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::btree::Cursor;
+use crate::btree::{Cursor, separator};
 use crate::error::{At, Error, Result};
 use crate::file;
 use crate::format::node::{
-    CellValue, LEAF_CELL_HEADER, SLOT_BYTES, branch_cell, cell_child, compare_keys, init_node,
-    insert_cell, leaf_cell,
+    CellValue, branch_cell, cell_child, compare_keys, init_node, insert_cell, leaf_cell,
+    value_inline,
 };
 use crate::format::{
-    FIRST_DATA_PAGE, FORMAT_VERSION, FileHeader, HEADER_BYTES, Lsn, META_BYTES, Meta, PageId,
-    PageKind, TreeDesc, TxnId, cell_bytes_max, overflow, page_count_field, seal_page,
+    self, FIRST_DATA_PAGE, Meta, PageId, PageKind, TreeDesc, TxnId, overflow, page_count_field,
+    seal_page,
 };
 use crate::pager::{MapSource, Src};
 use crate::wal;
@@ -381,9 +381,7 @@ impl Builder {
                 ),
             ));
         }
-        let inline = LEAF_CELL_HEADER + key.len() + value.len() + SLOT_BYTES
-            <= cell_bytes_max(self.page_bytes);
-        let cell = if inline {
+        let cell = if value_inline(key.len(), value.len(), self.page_bytes) {
             leaf_cell(key, CellValue::Inline(value))
         } else {
             let page = out.write_run(value)?;
@@ -482,61 +480,15 @@ fn first_cell(cell: &[u8], level: usize) -> Vec<u8> {
     }
 }
 
-/// The shortest prefix of `next` that sorts above `prev` (`prev < next`):
-/// `next` up to and including the first byte where the two differ.
-fn separator(prev: &[u8], next: &[u8]) -> Vec<u8> {
-    let common = prev.iter().zip(next).take_while(|(a, b)| a == b).count();
-    next[..(common + 1).min(next.len())].to_vec()
-}
-
-/// The header and both meta slots of the copy: its own `file_id`, and one
-/// state with the clean mark in both slots, as a new database has (so a
-/// torn write of either at the next open leaves the other).
+/// The header and both meta slots of the copy: its own `file_id` (the two
+/// databases diverge from here), and one state with the clean mark.
 fn first_pages(txn: TxnId, page_count: u64, catalog: TreeDesc, page_bytes: usize) -> Vec<u8> {
-    let mut b = vec![0u8; FIRST_DATA_PAGE as usize * page_bytes];
-    let header = FileHeader {
-        version: FORMAT_VERSION,
-        page_bytes: page_bytes as u32,
-        file_id: new_file_id(),
-    };
-    b[..HEADER_BYTES].copy_from_slice(&header.encode());
     let meta = Meta {
         txn,
         page_count,
         catalog,
-        freelist_head: PageId(0),
-        free_count: 0,
-        wal_lsn: Lsn(0),
-        wal_base: Lsn(0),
-        wal_file: 0,
-        seq: 0,
         clean: true,
+        ..Meta::default()
     };
-    for slot in 0..2 {
-        let at = Meta::page_of_slot(slot) as usize * page_bytes;
-        b[at..at + META_BYTES].copy_from_slice(&meta.encode(slot));
-    }
-    b
-}
-
-/// A `file_id` for the copy, random as a new database's is.
-fn new_file_id() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    RandomState::new().hash_one((now, std::process::id(), "backup"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::separator;
-
-    #[test]
-    fn separator_is_shortest_prefix_above() {
-        assert_eq!(separator(b"apple", b"banana"), b"b");
-        assert_eq!(separator(b"app", b"apple"), b"appl");
-        assert_eq!(separator(b"abc", b"abd"), b"abd");
-        assert_eq!(separator(b"", b"a"), b"a");
-    }
+    format::first_pages(file::new_file_id(), &meta, page_bytes)
 }

@@ -309,3 +309,13 @@ impl DataFile {
         Ok(MetaSlots { slots, newest })
     }
 }
+
+/// A `file_id` for a new file (a new database, a backup's copy): random
+/// enough that two databases' logs are never taken for each other's.
+pub(crate) fn new_file_id() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    RandomState::new().hash_one((now, std::process::id()))
+}

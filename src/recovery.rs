@@ -25,7 +25,7 @@ use crate::error::{At, Error, Limit, Result};
 use crate::file::{self, DataFile, MetaSlots};
 use crate::format::wal::{Op, decode_ops, decode_record, file_tag, offset_of};
 use crate::format::{
-    self, FIRST_DATA_PAGE, FORMAT_VERSION, FileHeader, HEADER_BYTES, Lsn, META_BYTES, Meta, TxnId,
+    self, FIRST_DATA_PAGE, FORMAT_VERSION, FileHeader, HEADER_BYTES, Lsn, Meta, TxnId,
 };
 use crate::options::Options;
 use crate::pager::MapSource;
@@ -323,28 +323,17 @@ fn replay(inner: &Engine, scan: &Scan, file_id: u64) -> Result<()> {
     tx.commit()
 }
 
-/// The first three pages of a new file: the header and two meta slots, both
-/// describing the empty database (txn 0).
+/// The first pages of a new file: the header and two meta slots, both
+/// describing the empty database (txn 0). A new database needs no log: both
+/// slots carry the clean mark.
 fn initial_pages(page_bytes: usize) -> Vec<u8> {
-    let mut b = vec![0u8; 3 * page_bytes];
-    let header = FileHeader {
-        version: FORMAT_VERSION,
-        page_bytes: page_bytes as u32,
-        file_id: random_u64(),
-    };
-    b[..HEADER_BYTES].copy_from_slice(&header.encode());
-    // A new database needs no log: both slots carry the clean mark.
     let meta = Meta {
         txn: TxnId(0),
         page_count: FIRST_DATA_PAGE,
         clean: true,
         ..Meta::default()
     };
-    for slot in 0..2 {
-        let at = Meta::page_of_slot(slot) as usize * page_bytes;
-        b[at..at + META_BYTES].copy_from_slice(&meta.encode(slot));
-    }
-    b
+    format::first_pages(file::new_file_id(), &meta, page_bytes)
 }
 
 fn read_header(file: &DataFile) -> Result<FileHeader> {
@@ -430,14 +419,4 @@ fn load_freelist(src: &MapSource<'_>, meta: &Meta) -> Result<(Vec<u64>, Vec<u64>
         ));
     }
     Ok((ids, pages))
-}
-
-/// A number unlikely to repeat across databases: the time, the process and a
-/// per-process random key, hashed.
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    RandomState::new().hash_one((now, std::process::id()))
 }

@@ -5,4 +5,4 @@ pub(crate) mod cursor;
 pub(crate) mod write;
 
 pub(crate) use cursor::{Cursor, OwnedBounds, RangeIter, get};
-pub(crate) use write::{free_all, insert, remove};
+pub(crate) use write::{free_all, insert, remove, separator};

@@ -19,10 +19,10 @@
 
 use crate::error::{Error, Limit, Result};
 use crate::format::node::{
-    BRANCH_CELL_HEADER, CellValue, LEAF_CELL_HEADER, SLOT_BYTES, branch_cell, build_node,
-    cell_child, cell_key, free_bytes, init_node, insert_cell, leaf_cell, remove_cell, set_child,
+    BRANCH_CELL_HEADER, CellValue, SLOT_BYTES, branch_cell, build_node, cell_child, cell_key,
+    free_bytes, init_node, insert_cell, leaf_cell, remove_cell, set_child, value_inline,
 };
-use crate::format::{DEPTH_MAX, PAGE_HEADER_BYTES, PageId, PageKind, TreeDesc, cell_bytes_max};
+use crate::format::{DEPTH_MAX, PAGE_HEADER_BYTES, PageId, PageKind, TreeDesc};
 use crate::pager::Pager;
 
 use super::cursor::get;
@@ -38,9 +38,7 @@ pub(crate) fn insert(
     key: &[u8],
     value: &[u8],
 ) -> Result<bool> {
-    let inline =
-        LEAF_CELL_HEADER + key.len() + value.len() + SLOT_BYTES <= cell_bytes_max(p.page_bytes);
-    let cell = if inline {
+    let cell = if value_inline(key.len(), value.len(), p.page_bytes) {
         leaf_cell(key, CellValue::Inline(value))
     } else {
         let page = p.write_overflow(value)?;
@@ -321,7 +319,7 @@ fn split_point(cells: &[Vec<u8>], min: usize, body_bytes: usize, edge: Edge) -> 
 }
 
 /// The shortest key `s` with `left < s <= right`: a prefix of `right`.
-fn separator(left: &[u8], right: &[u8]) -> Vec<u8> {
+pub(crate) fn separator(left: &[u8], right: &[u8]) -> Vec<u8> {
     debug_assert!(left < right, "separator of unordered keys");
     let common = left.iter().zip(right).take_while(|(a, b)| a == b).count();
     right[..(common + 1).min(right.len())].to_vec()

@@ -163,6 +163,25 @@ pub(crate) enum HeaderError {
     Corrupt(&'static str),
 }
 
+/// The first pages of a file (`FIRST_DATA_PAGE` of them): the header
+/// naming `file_id`, and both meta slots describing `meta`. A new database
+/// and a backup's copy start this way, with the clean mark in both slots,
+/// so that a torn write of either at the next open leaves the other.
+pub(crate) fn first_pages(file_id: u64, meta: &Meta, page_bytes: usize) -> Vec<u8> {
+    let mut b = vec![0u8; FIRST_DATA_PAGE as usize * page_bytes];
+    let header = FileHeader {
+        version: FORMAT_VERSION,
+        page_bytes: page_bytes as u32,
+        file_id,
+    };
+    b[..HEADER_BYTES].copy_from_slice(&header.encode());
+    for slot in 0..2 {
+        let at = Meta::page_of_slot(slot) as usize * page_bytes;
+        b[at..at + META_BYTES].copy_from_slice(&meta.encode(slot));
+    }
+    b
+}
+
 impl FileHeader {
     pub(crate) fn encode(&self) -> [u8; HEADER_BYTES] {
         let mut b = [0u8; HEADER_BYTES];

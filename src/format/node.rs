@@ -26,6 +26,13 @@ use crate::error::{Error, Result};
 pub(crate) const SLOT_BYTES: usize = 2;
 /// Bytes of a leaf cell before its key.
 pub(crate) const LEAF_CELL_HEADER: usize = 7;
+
+/// Whether a value of `value_len` bytes under a key of `key_len` sits in
+/// its leaf cell (true) or in an overflow run the cell points to: inline
+/// when the cell and its slot fit in `cell_bytes_max`.
+pub(crate) fn value_inline(key_len: usize, value_len: usize, page_bytes: usize) -> bool {
+    LEAF_CELL_HEADER + key_len + value_len + SLOT_BYTES <= cell_bytes_max(page_bytes)
+}
 /// Bytes of a branch cell before its key.
 pub(crate) const BRANCH_CELL_HEADER: usize = 10;
 /// Leaf cell flag: the value lives in an overflow run.
