@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::shared;
-
 use oakmap::{Error, Options};
+
+use crate::shared;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -5,13 +5,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-use crate::shared;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oakmap::{Durability, Options};
 use oakmap_server::{Config, Server};
+
+use crate::shared;
 
 #[derive(clap::Args)]
 pub struct Args {
