@@ -39,14 +39,15 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
+use crate::btree;
 use crate::checkpoint;
 use crate::engine::{Engine, Signal};
 use crate::error::{Error, Result};
 use crate::format::node::{CellValue, Node};
-use crate::format::{self, DEPTH_MAX, FIRST_DATA_PAGE, Meta, TreeDesc, TxnId, overflow};
+use crate::format::{self, DEPTH_MAX, FIRST_DATA_PAGE, Meta, PageId, TreeDesc, TxnId, overflow};
 use crate::freelist::FreeList;
 use crate::options::Durability;
-use crate::pager::MapSource;
+use crate::pager::{MapSource, Src};
 use crate::txn::WriteTxn;
 
 /// What [`Db::compact`](crate::Db::compact) did.
@@ -59,6 +60,9 @@ pub struct Compaction {
     pub bytes_after: u64,
     /// Pages the compaction moved out of the end of the file.
     pub pages_moved: u64,
+    /// Leaves it saved by packing the leaves under each branch as full as
+    /// they go.
+    pub leaves_saved: u64,
     /// Commits it made (moves, and the one that shrinks the page count).
     pub commits: u64,
     /// Whether a live snapshot held pages it would have moved or given
@@ -71,6 +75,17 @@ pub struct Compaction {
 const MOVE_PAGES_PER_COMMIT: u64 = 1024;
 /// Commits planned from one walk of the state.
 const PLAN_COMMITS_MAX: usize = 8;
+/// A parent's leaves are repacked when that saves at least one leaf in
+/// this many: leaves within a few percent of full are left as they are,
+/// rather than rewritten for a page.
+const REPACK_GAIN_MIN: usize = 32;
+/// Times the tail is drawn closer (its slack halved) once nothing is left
+/// past it: the slack makes room for copies of paths early on, and left
+/// unused it would stay as free pages inside the file. Only while the free
+/// pages are more than one in `TIGHTEN_WASTE` of those in use: each time
+/// costs moves and a checkpoint.
+const TIGHTEN_MAX: u32 = 4;
+const TIGHTEN_WASTE: u64 = 32;
 /// Rounds (a walk and its commits, or a checkpoint) before giving up.
 const ROUNDS_MAX: u32 = 1000;
 
@@ -85,12 +100,19 @@ pub(crate) fn run(inner: &Engine, signal: &Signal) -> Result<Compaction> {
     // Rounds in a row that found no room to move into, each after a checkpoint.
     let mut stalled = 0;
     let mut last_reached = u64::MAX;
+    // How many times the tail was drawn closer after being found empty.
+    let mut tighten = 0;
     for _ in 0..ROUNDS_MAX {
-        let plan = plan(inner)?;
-        if plan.tail_reached == 0 {
-            break;
+        let plan = plan(inner, tighten)?;
+        if plan.tail_reached == 0 && plan.saved == 0 {
+            if tighten == TIGHTEN_MAX || plan.free_below * TIGHTEN_WASTE < plan.in_use {
+                break;
+            }
+            tighten += 1;
+            continue;
         }
-        if plan.batches.is_empty() || plan.tail_reached >= last_reached {
+        let progress = plan.saved > 0 || plan.tail_reached < last_reached;
+        if plan.batches.is_empty() || !progress {
             // No room below the tail (or no progress): pages freed by the
             // moves so far wait for a checkpoint, or for a snapshot.
             stalled += 1;
@@ -109,6 +131,7 @@ pub(crate) fn run(inner: &Engine, signal: &Signal) -> Result<Compaction> {
             report.commits += 1;
         }
         report.pages_moved += plan.tail_moved;
+        report.leaves_saved += plan.saved;
     }
     checkpoint::run(inner)?;
     if shrink(inner)? {
@@ -192,8 +215,16 @@ fn truncate(inner: &Engine) -> Result<bool> {
 /// overflow run), or of one tree's entry in the catalog.
 #[derive(Debug)]
 enum Touch {
-    Key { tree: String, key: Vec<u8> },
+    Key {
+        tree: String,
+        key: Vec<u8>,
+    },
     Tree(String),
+    /// Packs the leaves of the parent on `key`'s path (`btree::pack`).
+    Repack {
+        tree: String,
+        key: Vec<u8>,
+    },
 }
 
 /// Step 1: one commit of rewrites. Each changes nothing a reader can see.
@@ -210,6 +241,11 @@ fn touch(inner: &Engine, signal: &Signal, batch: &[Touch]) -> Result<()> {
                 };
                 if let Some(value) = t.get(key)?.map(<[u8]>::to_vec) {
                     t.insert(key, &value)?;
+                }
+            }
+            Touch::Repack { tree, key } => {
+                if let Some(mut t) = tx.tree_mut(tree)? {
+                    t.repack(key)?;
                 }
             }
             Touch::Tree(name) => {
@@ -240,12 +276,18 @@ struct Plan {
     tail_reached: u64,
     /// Of those, the pages `batches` move.
     tail_moved: u64,
+    /// Leaves the repacks in `batches` save.
+    saved: u64,
+    /// Pages in use, and free (or freed, awaiting a checkpoint), when the
+    /// walk began.
+    in_use: u64,
+    free_below: u64,
 }
 
 /// Walks the published state (registered as a reader, so its pages stay
 /// intact) and plans rewrites for every page at or past the tail, as far
 /// as the free pages below the tail hold the copies.
-fn plan(inner: &Engine) -> Result<Plan> {
+fn plan(inner: &Engine, tighten: u32) -> Result<Plan> {
     let (free, page_count) = {
         let mut w = inner.lock_writer()?;
         inner.release_free(&mut w.free);
@@ -255,8 +297,10 @@ fn plan(inner: &Engine) -> Result<Plan> {
     let in_use = page_count.saturating_sub(FIRST_DATA_PAGE + listed);
     let per_page = format::freelist::entries_per_page(inner.page_bytes) as u64;
     // Room for every page in use, the freelist, and some slack for the
-    // copies of paths that moves make below the tail.
-    let tail = FIRST_DATA_PAGE + in_use + in_use / 32 + listed.div_ceil(per_page) + 16;
+    // copies of paths that moves make below the tail; less slack each time
+    // the tail is found empty (`run`), down to none.
+    let slack = (in_use / 32 + 16) >> tighten;
+    let tail = FIRST_DATA_PAGE + in_use + listed.div_ceil(per_page) + slack;
     let (token, meta, map) = inner.readers.register(&inner.published);
     let mut planner = Planner {
         tail,
@@ -264,10 +308,11 @@ fn plan(inner: &Engine) -> Result<Plan> {
         counted: HashSet::new(),
         batches: vec![Vec::new()],
         batch_pages: 0,
-        full: page_count <= tail,
+        full: false,
         seen: Bits::new(meta.page_count),
         reached: Bits::new(meta.page_count),
         moved: Bits::new(meta.page_count),
+        saved: 0,
     };
     let walked = planner.walk(inner.map_source(&meta, map), &meta.catalog);
     inner.readers.release(token);
@@ -277,6 +322,9 @@ fn plan(inner: &Engine) -> Result<Plan> {
         batches: planner.batches,
         tail_reached: planner.reached.count,
         tail_moved: planner.moved.count,
+        saved: planner.saved,
+        in_use,
+        free_below: listed,
     })
 }
 
@@ -298,6 +346,8 @@ struct Planner {
     /// Tail pages the state reaches; and those the batches move.
     reached: Bits,
     moved: Bits,
+    /// Leaves the planned repacks save.
+    saved: u64,
 }
 
 /// A set of page ids below a state's page count, one bit each.
@@ -347,11 +397,20 @@ impl Planner {
         })?;
         for (name, desc, cpath, first_in_leaf) in trees {
             let catalog_moves = first_in_leaf && cpath.iter().any(|&p| p >= self.tail);
-            let mut moved_entry = false;
+            let mut tree = TreePlan {
+                name,
+                catalog_moves,
+                moved_entry: false,
+                group: Vec::new(),
+            };
             let mut seen = std::mem::replace(&mut self.seen, Bits::new(0));
             let walked = leaves(src, &desc, &mut seen, |path, leaf| {
                 let full_path: Vec<u64> = cpath.iter().chain(path).copied().collect();
-                let mut leaf_moved = false;
+                let parent = (path.len() >= 2).then(|| path[path.len() - 2]);
+                if tree.group.last().is_some_and(|l| l.parent != parent) {
+                    self.plan_group(src, &mut tree)?;
+                }
+                let mut moved = false;
                 for i in 0..leaf.count() {
                     let CellValue::Overflow { page, len } = leaf.value(i)? else {
                         continue;
@@ -361,42 +420,90 @@ impl Planner {
                     if run.end <= self.tail {
                         continue;
                     }
-                    let key = leaf.key(i)?.to_vec();
                     let touch = Touch::Key {
-                        tree: name.clone(),
-                        key,
+                        tree: tree.name.clone(),
+                        key: leaf.key(i)?.to_vec(),
                     };
-                    if self.add(touch, &full_path, Some(run)) {
-                        leaf_moved = true;
-                    }
+                    moved |= self.add(touch, &full_path, Some(run), Fresh::NONE);
                 }
-                let in_tail = path.iter().any(|&p| p >= self.tail);
-                if (in_tail || (catalog_moves && !moved_entry)) && !leaf_moved {
-                    let touch = if leaf.count() > 0 {
-                        Touch::Key {
-                            tree: name.clone(),
-                            key: leaf.key(0)?.to_vec(),
-                        }
-                    } else {
-                        Touch::Tree(name.clone())
-                    };
-                    leaf_moved = self.add(touch, &full_path, None);
-                } else {
-                    self.note_reached(&full_path, None);
-                }
-                moved_entry |= leaf_moved;
+                tree.moved_entry |= moved;
+                tree.group.push(LeafAt {
+                    path: full_path,
+                    parent,
+                    first_key: (leaf.count() > 0)
+                        .then(|| leaf.key(0))
+                        .transpose()?
+                        .map(<[u8]>::to_vec),
+                    moved,
+                });
                 Ok(())
             });
             self.seen = seen;
             walked?;
-            if catalog_moves && !moved_entry {
-                self.add(Touch::Tree(name.clone()), &cpath, None);
+            self.plan_group(src, &mut tree)?;
+            if tree.catalog_moves && !tree.moved_entry {
+                self.add(Touch::Tree(tree.name.clone()), &cpath, None, Fresh::NONE);
             }
         }
         Ok(())
     }
 
-    /// Records the tail pages a path (and a run) reaches.
+    /// Plans the leaves of one parent (`tree.group`, emptied): a repack
+    /// when packing them saves a page in `REPACK_GAIN_MIN` (or any page,
+    /// when it moves one out of the tail too), else a move of each leaf on
+    /// a path into the tail.
+    fn plan_group(&mut self, src: MapSource<'_>, tree: &mut TreePlan) -> Result<()> {
+        let group = std::mem::take(&mut tree.group);
+        let Some(first) = group.first() else {
+            return Ok(());
+        };
+        if let (Some(parent), Some(key)) = (first.parent, &first.first_key) {
+            let counts = btree::packing(Src::Snapshot(src), PageId(parent), src.page_bytes)?;
+            let in_tail = group.iter().any(|l| l.path.iter().any(|&p| p >= self.tail));
+            let worth =
+                |saves: usize| saves > 0 && (in_tail || saves * REPACK_GAIN_MIN >= group.len());
+            if let Some(counts) = counts.filter(|c| worth(group.len().saturating_sub(c.len()))) {
+                let path = &first.path[..first.path.len() - 1];
+                let old: Vec<u64> = group
+                    .iter()
+                    .filter_map(|l| l.path.last().copied())
+                    .collect();
+                let touch = Touch::Repack {
+                    tree: tree.name.clone(),
+                    key: key.clone(),
+                };
+                let fresh = Fresh {
+                    pages: counts.len() as u64,
+                    replacing: &old,
+                };
+                if self.add(touch, path, None, fresh) {
+                    self.saved += (group.len() - counts.len()) as u64;
+                    tree.moved_entry = true;
+                }
+                return Ok(());
+            }
+        }
+        for leaf in group {
+            let in_tail = leaf.path.iter().any(|&p| p >= self.tail);
+            let entry = tree.catalog_moves && !tree.moved_entry;
+            if (in_tail || entry) && !leaf.moved {
+                let touch = match leaf.first_key {
+                    Some(key) => Touch::Key {
+                        tree: tree.name.clone(),
+                        key,
+                    },
+                    None => Touch::Tree(tree.name.clone()),
+                };
+                tree.moved_entry |= self.add(touch, &leaf.path, None, Fresh::NONE);
+            } else {
+                self.note_reached(&leaf.path, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the tail pages a path (and a run, and pages replaced)
+    /// reaches.
     fn note_reached(&mut self, path: &[u64], run: Option<&std::ops::Range<u64>>) {
         let tail = self.tail;
         let pages = path
@@ -408,16 +515,27 @@ impl Planner {
         }
     }
 
-    /// Plans `touch`, which copies the pages of `path` (and writes `run`
-    /// anew), if the free pages below the tail hold the copies. Returns
-    /// whether it was planned.
-    fn add(&mut self, touch: Touch, path: &[u64], run: Option<std::ops::Range<u64>>) -> bool {
+    /// Plans `touch`, which copies the pages of `path`, writes `run` anew
+    /// and writes `fresh.pages` new pages in place of `fresh.replacing`,
+    /// if the free pages below the tail hold the copies. Returns whether it
+    /// was planned.
+    fn add(
+        &mut self,
+        touch: Touch,
+        path: &[u64],
+        run: Option<std::ops::Range<u64>>,
+        fresh: Fresh<'_>,
+    ) -> bool {
         self.note_reached(path, run.as_ref());
+        self.note_reached(fresh.replacing, None);
         if self.full {
             return false;
         }
         let run_pages = run.as_ref().map_or(0, |r| r.end - r.start);
-        let mut copies = path.iter().filter(|p| !self.counted.contains(p)).count() as u64;
+        let uncounted = |counted: &HashSet<u64>| {
+            path.iter().filter(|p| !counted.contains(p)).count() as u64 + fresh.pages
+        };
+        let mut copies = uncounted(&self.counted);
         if self.batch_pages + copies + run_pages > MOVE_PAGES_PER_COMMIT
             && !self.batches.last().is_some_and(Vec::is_empty)
         {
@@ -428,7 +546,7 @@ impl Planner {
             self.batches.push(Vec::new());
             self.counted.clear();
             self.batch_pages = 0;
-            copies = path.len() as u64;
+            copies = uncounted(&self.counted);
         }
         let below =
             |id: Option<u64>, pages: u64, tail: u64| id.is_some_and(|id| id + pages <= tail);
@@ -449,15 +567,58 @@ impl Planner {
             }
         }
         let tail = self.tail;
-        let pages = path.iter().copied().chain(run.into_iter().flatten());
+        let pages = path
+            .iter()
+            .chain(fresh.replacing)
+            .copied()
+            .chain(run.into_iter().flatten());
         for p in pages.filter(|&p| p >= tail) {
             self.moved.insert(p);
         }
-        self.counted.extend(path.iter().copied());
+        self.counted
+            .extend(path.iter().chain(fresh.replacing).copied());
         self.batch_pages += copies + run_pages;
         self.batches.last_mut().expect("a batch").push(touch);
         true
     }
+}
+
+/// One tree's walk in progress.
+struct TreePlan {
+    name: String,
+    /// The tree's catalog leaf lies in the tail: a rewrite of the tree (any
+    /// change to its root) moves it.
+    catalog_moves: bool,
+    /// A rewrite of the tree is planned.
+    moved_entry: bool,
+    /// The leaves walked under the current parent.
+    group: Vec<LeafAt>,
+}
+
+/// A leaf the walk passed.
+struct LeafAt {
+    /// Page ids from the catalog's root down to the leaf.
+    path: Vec<u64>,
+    /// The branch above it, if any.
+    parent: Option<u64>,
+    first_key: Option<Vec<u8>>,
+    /// A rewrite of one of its values (moving an overflow run) copies it.
+    moved: bool,
+}
+
+/// New pages a rewrite writes beside the copies of its path: `pages` of
+/// them, in place of the pages `replacing`.
+#[derive(Clone, Copy)]
+struct Fresh<'a> {
+    pages: u64,
+    replacing: &'a [u64],
+}
+
+impl Fresh<'_> {
+    const NONE: Fresh<'static> = Fresh {
+        pages: 0,
+        replacing: &[],
+    };
 }
 
 /// Calls `f(path, leaf)` for every leaf of the tree `desc`, left to right,

@@ -733,6 +733,22 @@ impl TreeMut<'_, '_> {
         Ok(removed)
     }
 
+    /// Packs the leaves under the branch on `key`'s path (`btree::pack`),
+    /// copying them forward; returns the leaves saved. No entry changes, so
+    /// nothing is logged.
+    pub(crate) fn repack(&mut self, key: &[u8]) -> Result<u64> {
+        let idx = self.idx;
+        self.tx.guarded(|tx| {
+            let mut desc = tx.trees[idx].desc.expect("descriptor");
+            let saved = btree::repack(tx.pager(), &mut desc, key)?;
+            if Some(desc) != tx.trees[idx].desc {
+                tx.trees[idx].desc = Some(desc);
+                tx.trees[idx].changed = true;
+            }
+            Ok(saved)
+        })
+    }
+
     /// The value under `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<&[u8]>> {
         self.tx.usable()?;

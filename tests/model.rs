@@ -1,5 +1,5 @@
 //! Guards the tree against a model: random sequences of insert, remove, get,
-//! range (both directions), prefix, len, commit, abort, reopen and tree deletion over
+//! range (both directions), prefix, len, commit, abort, compaction, reopen and tree deletion over
 //! several trees, with keys and values of every size up to the limits, must
 //! read back exactly what a `BTreeMap` says, and every state must pass check,
 //! while checkpoints and cache spills happen underneath.
@@ -26,6 +26,8 @@ enum Op {
     DeleteTree(u8),
     Commit,
     Abort,
+    /// Gives up the open transaction and compacts (packing leaves).
+    Compact,
     Reopen,
 }
 
@@ -62,6 +64,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => t.prop_map(Op::DeleteTree),
         4 => Just(Op::Commit),
         1 => Just(Op::Abort),
+        1 => Just(Op::Compact),
         1 => Just(Op::Reopen),
     ]
 }
@@ -183,6 +186,14 @@ fn run(ops: &[Op], page_bytes: usize) -> Result<(), TestCaseError> {
                     }
                     Op::Abort => {
                         drop(tx);
+                        verify_all(&db, &committed)?;
+                        break;
+                    }
+                    Op::Compact => {
+                        drop(tx);
+                        let done = db.compact().unwrap();
+                        prop_assert!(!done.pinned, "nothing pins: {:?}", done);
+                        common::assert_clean(&db);
                         verify_all(&db, &committed)?;
                         break;
                     }

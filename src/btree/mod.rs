@@ -2,7 +2,9 @@
 //! through a [`crate::pager::Src`], changes through a [`crate::pager::Pager`].
 
 pub(crate) mod cursor;
+pub(crate) mod pack;
 pub(crate) mod write;
 
 pub(crate) use cursor::{Cursor, OwnedBounds, RangeIter, get};
+pub(crate) use pack::{packing, repack};
 pub(crate) use write::{free_all, insert, remove, separator};

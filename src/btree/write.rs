@@ -273,7 +273,7 @@ fn divide(
 }
 
 /// Rebuilds dirty page `id` as a node holding exactly `cells`.
-fn build(p: &mut Pager<'_>, id: PageId, leaf: bool, cells: &[Vec<u8>]) -> Result<()> {
+pub(super) fn build(p: &mut Pager<'_>, id: PageId, leaf: bool, cells: &[Vec<u8>]) -> Result<()> {
     let kind = if leaf {
         PageKind::Leaf
     } else {
@@ -285,7 +285,7 @@ fn build(p: &mut Pager<'_>, id: PageId, leaf: bool, cells: &[Vec<u8>]) -> Result
 }
 
 /// Bytes a cell takes in a node: itself and its slot.
-fn cell_size(c: &[u8]) -> usize {
+pub(super) fn cell_size(c: &[u8]) -> usize {
     c.len() + SLOT_BYTES
 }
 

@@ -39,10 +39,12 @@ pub fn run(args: &Args) -> ExitCode {
     // The close trims the room grown ahead of the last page too.
     let after = std::fs::metadata(&args.file).map_or(done.bytes_after, |m| m.len());
     println!(
-        "{}: {} bytes before, {after} bytes after; {} pages moved in {} commits",
+        "{}: {} bytes before, {after} bytes after; {} pages moved and {} leaves saved by \
+         packing, in {} commits",
         args.file.display(),
         done.bytes_before,
         done.pages_moved,
+        done.leaves_saved,
         done.commits
     );
     ExitCode::SUCCESS
