@@ -249,9 +249,13 @@ impl Engine for OakmapEngine {
 
     fn compact(&mut self) -> BenchResult<Option<String>> {
         let c = self.db.compact()?;
+        let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
         let mut done = format!(
-            "Db::compact(): {} pages moved in {} commits, data file {} to {} bytes",
-            c.pages_moved, c.commits, c.bytes_before, c.bytes_after
+            "Db::compact(): pages moved {}, commits {}, data file {:.1} → {:.1} MiB",
+            c.pages_moved,
+            c.commits,
+            mib(c.bytes_before),
+            mib(c.bytes_after)
         );
         if c.pinned {
             done += ", stopped short by a live snapshot";
@@ -294,7 +298,7 @@ impl Engine for OakmapEngine {
         Ok(Some(Backup {
             bytes: copy_bytes,
             how: format!(
-                "Db::backup_to: {entries} entries in {} pages; the copy opens with nothing to \
+                "Db::backup_to: entries {entries}, pages {}; the copy opens with nothing to \
                  replay and passes check",
                 report.page_count
             ),

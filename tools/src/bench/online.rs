@@ -272,8 +272,8 @@ fn concurrent_rows(alone: &mut Window, during: &mut Window) -> Vec<Row> {
             "writer, during backups",
             commits(during),
             format!(
-                "{} one after another; {:.0}% of the rate without (goal ≥ 80%); {}; {:.1} \
-                 commits/fsync",
+                "{} in the window, back to back; {:.0}% of the rate without (goal ≥ 80%); {}; \
+                 {:.1} commits/fsync",
                 count_of(u64::from(during.backups), "backup"),
                 kept * 100.0,
                 percentiles(during.commit_lat.clone()),
