@@ -28,7 +28,7 @@ use crate::engines::BenchResult;
 use crate::shared::{Measure, Rng, Row};
 
 /// The window of each half of the concurrent measurement, in backups.
-pub(super) const WINDOW_BACKUPS: u32 = 4;
+pub(super) const WINDOW_BACKUPS: u32 = 8;
 pub(super) const WINDOW_MIN: Duration = Duration::from_millis(200);
 pub(super) const WINDOW_MAX: Duration = Duration::from_secs(10);
 /// Reader threads beside the one writer.
