@@ -4,9 +4,15 @@
 //! or as Markdown with `--markdown`).
 //! Every phase's work is in proportion to `--entries` (`Scale`); at the
 //! default 1,000,000 it is the workload docs/benchmarks.md reports.
-//! Two rows follow, measured in the same run and directory: the time to
-//! open oakmap after a crash with a full WAL, and one 4 KiB append plus
-//! fdatasync, the floor for a durable commit.
+//! After each engine's workload and close come its space rows (`space`):
+//! its files after its own compaction, and its compacted copy, `n/a` where
+//! it has none.
+//! Reference rows follow, measured in the same run and directory: the live
+//! data the sizes are judged against, the time to open oakmap after a crash
+//! with a full WAL, one 4 KiB append plus fdatasync (the floor for a
+//! durable commit), and oakmap's online backup (`online`): its rate against
+//! a sequential write of as many bytes, and what it costs a concurrent
+//! writer and readers.
 //! Every argument is checked before the first line is printed.
 
 use std::ffi::OsString;
@@ -23,9 +29,12 @@ use crate::engines::{self, BenchResult, Engine, EngineInfo, OAKMAP_FILE, Pairs, 
 use crate::plot;
 use crate::shared::{self, Measure, Rng, Row};
 
+mod online;
 mod report;
+mod space;
 
 use report::{count_of, report, size, thousands, time};
+use space::SpaceRows;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -40,9 +49,9 @@ pub struct Args {
     /// it should be on the disk you care about, not a tmpfs.
     #[arg(long, default_value = ".")]
     dir: PathBuf,
-    /// Keep oakmap's database afterwards, as DIR/bench.oak with its two WAL
-    /// files (the path is printed), for `oakmap check` and `oakmap stats`;
-    /// everything else is removed.
+    /// Keep oakmap's database afterwards (as its compaction left it), as
+    /// DIR/bench.oak with its two WAL files (the path is printed), for
+    /// `oakmap check` and `oakmap stats`; everything else is removed.
     #[arg(long)]
     keep: bool,
     /// Engines to run, one after another, each in a fresh directory:
@@ -273,10 +282,13 @@ fn run_all(
         let keep = keep.filter(|_| engine.name == "oakmap");
         runs.push(run_engine(engine, args.seed, plan, keys, dir, keep)?);
     }
-    let extra = vec![
+    let mut extra = vec![
+        live_data(&runs),
         recovery(dir, &plan.scale, args.seed, plan.cache_bytes)?,
         fsync_reference(dir, &plan.scale)?,
     ];
+    eprintln!("running the online backup ...");
+    extra.extend(online::rows(dir, keys, args.seed, plan.cache_bytes)?);
     print!("{}", report(&runs, &extra, &plan.scale, args.markdown));
     if let Some(svg) = &args.plot {
         let results: Vec<(&str, &[Row])> = runs.iter().map(|r| (r.name, &r.rows[..])).collect();
@@ -302,12 +314,17 @@ fn generate_keys(entries: usize, seed: u64) -> BenchResult<Vec<[u8; KEY_BYTES]>>
     Ok(keys)
 }
 
+/// Where the `p` quantile sits in `len` sorted samples (at least one).
+fn quantile_index(len: usize, p: f64) -> usize {
+    ((len as f64 * p) as usize).min(len - 1)
+}
+
 fn percentiles(mut lat: Vec<Duration>) -> String {
     lat.sort_unstable();
     let Some(&max) = lat.last() else {
         return "no samples".into();
     };
-    let at = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    let at = |p: f64| lat[quantile_index(lat.len(), p)];
     format!(
         "p50 {}, p99 {}, max {}",
         time(at(0.5)),
@@ -583,7 +600,12 @@ struct EngineRun {
     durability: &'static str,
     /// The engine's own footnote (configuration, what its `len` does).
     note: &'static str,
+    /// The rows every engine has.
     rows: Vec<Row>,
+    /// The rows an engine may have no figure for.
+    space: SpaceRows,
+    /// Entries after the workload, which its sizes hold.
+    live_entries: u64,
 }
 
 /// Runs the standard workload on one engine in a fresh directory under
@@ -624,6 +646,7 @@ fn run_engine(
         w.remove_half()?,
     ];
     let note = w.engine.note();
+    let live_entries = w.engine.len()?;
     drop(w);
     rows.push(Row::new(
         "peak memory",
@@ -635,6 +658,7 @@ fn run_engine(
         Measure::Bytes(dir_bytes(dir.path())),
         "every file after close, WAL included".into(),
     ));
+    let space = space::measure(info, dir.path(), parent, plan.cache_bytes)?;
     if let Some(to) = keep {
         let from = db_files(&dir.path().join(OAKMAP_FILE));
         for (from, to) in from.iter().zip(db_files(to)) {
@@ -648,7 +672,39 @@ fn run_engine(
         durability: info.durability,
         note,
         rows,
+        space,
+        live_entries,
     })
+}
+
+/// The bytes of keys and values the engines hold after the workload (the
+/// same for every engine: the oakmap run's count, else the first run's),
+/// and each compacted size as a multiple of it.
+fn live_data(runs: &[EngineRun]) -> Row {
+    let counted = runs.iter().find(|r| r.name == "oakmap").unwrap_or(&runs[0]);
+    let bytes = counted.live_entries * (KEY_BYTES + VALUE_BYTES) as u64;
+    let mut note = format!(
+        "{} × ({KEY_BYTES} + {VALUE_BYTES} bytes)",
+        count_of(counted.live_entries, "entry")
+    );
+    let multiples: Vec<String> = runs
+        .iter()
+        .filter_map(|r| {
+            let compacted = r.space.compacted.as_ref()?.measure.value();
+            Some(format!(
+                "{} {:.2}×",
+                r.name,
+                compacted / bytes.max(1) as f64
+            ))
+        })
+        .collect();
+    if !multiples.is_empty() {
+        note += &format!(
+            "; file size after compaction over it: {} (goal for oakmap ≤ 1.10×)",
+            multiples.join(", ")
+        );
+    }
+    Row::new("live data", Measure::Bytes(bytes), note)
 }
 
 /// Recovery after a crash with a full WAL (at the standard size, the

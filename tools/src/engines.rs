@@ -54,6 +54,38 @@ pub trait Engine: Send + Sync {
     fn note(&self) -> &'static str {
         ""
     }
+    /// Gives space back in place with the engine's own compaction, and says
+    /// what it did (for the row's details); `Ok(None)` for an engine that
+    /// has none. Called with nothing else open on the engine.
+    fn compact(&mut self) -> BenchResult<Option<String>> {
+        Ok(None)
+    }
+    /// Writes a compacted copy of the current state (free pages left out,
+    /// the rest packed) to `to`, a file that does not exist yet; `Ok(None)`
+    /// for an engine that has no such copy.
+    fn backup(&self, to: &Path) -> BenchResult<Option<Backup>> {
+        let _ = to;
+        Ok(None)
+    }
+}
+
+/// A compacted copy an engine wrote.
+pub struct Backup {
+    /// Its length as written, before anything opened it.
+    pub bytes: u64,
+    /// How it was made (and checked), for the row's details.
+    pub how: String,
+}
+
+impl Backup {
+    /// The copy at `to`, measured now.
+    #[cfg(any(feature = "lmdb", feature = "sqlite"))]
+    pub fn measure(to: &Path, how: &str) -> BenchResult<Backup> {
+        Ok(Backup {
+            bytes: std::fs::metadata(to)?.len(),
+            how: how.to_string(),
+        })
+    }
 }
 
 /// Reads from one snapshot or read transaction.
@@ -213,6 +245,64 @@ impl Engine for OakmapEngine {
 
     fn commit_counts(&self) -> Option<(u64, u64)> {
         self.db.stats().ok().map(|s| (s.commits, s.wal_fsyncs))
+    }
+
+    fn compact(&mut self) -> BenchResult<Option<String>> {
+        let c = self.db.compact()?;
+        let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+        let mut done = format!(
+            "Db::compact(): pages moved {}, commits {}, data file {:.1} → {:.1} MiB",
+            c.pages_moved,
+            c.commits,
+            mib(c.bytes_before),
+            mib(c.bytes_after)
+        );
+        if c.pinned {
+            done += ", stopped short by a live snapshot";
+        }
+        Ok(Some(done))
+    }
+
+    /// `Db::backup_to`, then the copy is opened and checked: it must hold
+    /// every entry, replay nothing and pass the integrity check.
+    fn backup(&self, to: &Path) -> BenchResult<Option<Backup>> {
+        let report = self.db.backup_to(to)?;
+        let entries = self.len()?;
+        // Opening the copy makes its log files: its length is taken first.
+        let copy_bytes = std::fs::metadata(to)?.len();
+        if copy_bytes != report.file_bytes {
+            return Err(format!(
+                "the backup at {} is {copy_bytes} bytes, and its report says {}",
+                to.display(),
+                report.file_bytes
+            )
+            .into());
+        }
+        let copy = oakmap::Db::open(to)?;
+        let replayed = copy.stats()?.replayed_commits;
+        let check = copy.check()?;
+        copy.close()?;
+        let clean = check.is_clean();
+        if replayed != 0 || !clean || check.entries != entries || report.entries != entries {
+            return Err(format!(
+                "the backup at {} is not the database: {} entries checked ({} reported, {} \
+                 in the database), {} problems, {replayed} commits replayed on open",
+                to.display(),
+                check.entries,
+                report.entries,
+                entries,
+                check.problems.len()
+            )
+            .into());
+        }
+        Ok(Some(Backup {
+            bytes: copy_bytes,
+            how: format!(
+                "Db::backup_to: entries {entries}, pages {}; the copy opens with nothing to \
+                 replay and passes check",
+                report.page_count
+            ),
+        }))
     }
 }
 

@@ -38,7 +38,15 @@
 //!   end of the file into free pages nearer its start, truncate it, close;
 //!   prints the file size before and after.
 //! * `oakmap crash-test` — the kill harness.
-//! * `oakmap bench` — the standard workload, printed as a table.
+//! * `oakmap bench` — the standard workload on oakmap and, with `--engines`,
+//!   its peers, printed as a table: the phases, then each engine's file size
+//!   after the workload, after its own compaction, and of its compacted
+//!   backup (`n/a` where it has none); then reference rows: the live data
+//!   (entries × key and value bytes) with each compacted size as a multiple
+//!   of it, and for oakmap, whatever `--engines` says, recovery after a
+//!   crash, an fsync append, the online backup's time against a sequential
+//!   write of as many bytes, and a writer's commit rate and readers' get
+//!   latencies without and during backups.
 //! * `oakmap serve FILE [--bind ADDR] [--durability immediate|group:5ms|none]
 //!   [--save-path FILE]` — the Redis-protocol server (`oakmap-server`) on
 //!   FILE; `SAVE` writes a backup to the save path.

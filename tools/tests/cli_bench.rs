@@ -2,9 +2,12 @@
 //! with are refused before any output (`--entries 0`, an unknown engine,
 //! `--plot` with one engine, `--keep` onto an existing file); every phase's
 //! work follows `--entries`, so a tiny run is fast and prints its counts;
-//! `--keep` leaves one database, at the path it prints, that opens; and
-//! `--markdown` prints well-formed Markdown tables with a legend. Each run
-//! is tiny and in a temporary `--dir`, so the file takes seconds.
+//! `--keep` leaves one database, at the path it prints, that opens;
+//! `--markdown` prints well-formed Markdown tables with a legend; and the
+//! space and online-backup rows are there with figures that hold together
+//! (a compacted file no larger than before, a backup that was checked,
+//! durable commits beside the backups). Each run is tiny and in a
+//! temporary `--dir`, so the file takes seconds.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -56,6 +59,40 @@ fn row<'a>(table: &'a str, phase: &str) -> &'a str {
         .lines()
         .find(|l| l.starts_with(phase))
         .unwrap_or_else(|| panic!("no row {phase:?} in:\n{table}"))
+}
+
+/// The first size in `row` (its result column, "17.7 KiB"), in bytes.
+fn size_in(row: &str) -> f64 {
+    let words: Vec<&str> = row.split_whitespace().collect();
+    words
+        .windows(2)
+        .find_map(|w| {
+            let unit = match w[1] {
+                "KiB" => 1024.0,
+                "MiB" => 1024.0 * 1024.0,
+                _ => return None,
+            };
+            Some(w[0].parse::<f64>().ok()? * unit)
+        })
+        .unwrap_or_else(|| panic!("no size in {row:?}"))
+}
+
+/// The number just before `word` in `row` ("1,680 commits in": 1680).
+fn count_before(row: &str, word: &str) -> f64 {
+    let words: Vec<&str> = row.split_whitespace().collect();
+    words
+        .windows(2)
+        .find_map(|w| {
+            (w[1].trim_end_matches([',', ';']) == word)
+                .then(|| {
+                    w[0].replace(',', "")
+                        .trim_end_matches('%')
+                        .parse::<f64>()
+                        .ok()
+                })
+                .flatten()
+        })
+        .unwrap_or_else(|| panic!("no number before {word:?} in {row:?}"))
 }
 
 #[test]
@@ -125,9 +162,20 @@ fn a_tiny_run_is_fast_and_its_counts_follow_entries() {
         assert!(row(&text, phase).contains(work), "{phase}: {work}\n{text}");
     }
     // No row prints a placeholder where a figure should be.
-    for phase in ["len ", "peak memory", "file size", "recovery"] {
+    for phase in [
+        "len ",
+        "peak memory",
+        "file size",
+        "file size after compaction",
+        "compacted backup",
+        "recovery",
+        "backup: Db::backup_to",
+    ] {
         let r = row(&text, phase);
-        assert!(!r.contains(" - ") && !r.contains(" 0.000"), "{r}");
+        assert!(
+            !r.contains(" - ") && !r.contains(" 0.000") && !r.contains("n/a"),
+            "{r}"
+        );
     }
     assert!(row(&text, "peak memory").contains("MiB") || row(&text, "peak memory").contains("KiB"));
     // Nothing of the standard workload's size is left.
@@ -148,6 +196,88 @@ fn a_tiny_run_is_fast_and_its_counts_follow_entries() {
         "WAL included",
     ] {
         assert!(text.contains(needed), "{needed:?} not in:\n{text}");
+    }
+    assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+}
+
+/// The rows of issue 14, on a tiny run: sizes that hold together, a
+/// backup the bench opened and checked, and the writer and readers beside
+/// the backups.
+#[test]
+fn space_and_online_backup_rows_hold_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bench(&["--entries", "40", "--seed", "7"], dir.path());
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+
+    // 124 entries after the workload, 104 after removing 20.
+    let live = row(&text, "live data");
+    assert!(live.contains("17.7 KiB"), "{live}");
+    assert!(live.contains("104 entries × (24 + 150 bytes)"), "{live}");
+    assert!(
+        live.contains("oakmap ") && live.contains("≤ 1.10×"),
+        "{live}"
+    );
+
+    let after_workload = size_in(row(&text, "file size "));
+    let compacted = row(&text, "file size after compaction");
+    assert!(compacted.contains("Db::compact()"), "{compacted}");
+    let compacted = size_in(compacted);
+    let backup = row(&text, "compacted backup");
+    assert!(
+        backup.contains("entries 104,") && backup.contains("passes check"),
+        "{backup}"
+    );
+    let backup = size_in(backup);
+    assert!(after_workload > 0.0 && compacted > 0.0 && backup > 0.0);
+    assert!(
+        compacted <= after_workload,
+        "{compacted} > {after_workload}"
+    );
+    // Dense, with no log: no larger than the compacted file and its WAL.
+    assert!(backup <= compacted, "{backup} > {compacted}");
+
+    let online = row(&text, "backup: Db::backup_to, online");
+    assert!(online.contains("of 40 entries"), "{online}");
+    assert!(online.contains("of the sequential write rate"), "{online}");
+    let sequential = row(&text, "reference: sequential write + fsync");
+    assert!(sequential.contains("MiB/s"), "{sequential}");
+    assert_eq!(
+        size_in(online),
+        size_in(sequential),
+        "{online}\n{sequential}"
+    );
+
+    for phase in ["writer, no backup", "writer, during backups"] {
+        let r = row(&text, phase);
+        assert!(count_before(r, "commits") >= 1.0, "{r}");
+        // Durable commits: none of them skipped its fsync.
+        let per_fsync = count_before(r, "commits/fsync");
+        assert!(per_fsync > 0.0 && per_fsync <= 1.0, "{r}");
+    }
+    let during = row(&text, "writer, during backups");
+    // At least one backup ran, and the writer went on meanwhile.
+    assert!(
+        during.contains("; 1 backup in") || count_before(during, "backups") >= 2.0,
+        "{during}"
+    );
+    assert!(count_before(during, "of") > 0.0, "{during}");
+    for phase in ["2 readers, no backup", "2 readers, during backups"] {
+        let r = row(&text, phase);
+        assert!(count_before(r, "gets") >= 1.0, "{r}");
+        assert!(r.contains("p99.9 ") && r.contains("max "), "{r}");
+    }
+    assert!(row(&text, "2 readers, during backups").contains("× the p99 without"));
+    for needed in [
+        "after compaction ",
+        "compacted backup ",
+        "live data ",
+        "writer, readers ",
+    ] {
+        assert!(
+            text.contains(&format!("  {needed}")),
+            "{needed:?} not in the legend:\n{text}"
+        );
     }
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
 }
@@ -242,9 +372,11 @@ fn markdown_prints_well_formed_tables() {
         "{}",
         table[1]
     );
-    // A header, a separator, 16 rows: 12 phases, memory, file size,
-    // recovery and the reference.
-    assert_eq!(table.len(), 18, "{text}");
+    // A header, a separator, 25 rows: 12 phases, memory, file size, the
+    // two space rows, live data, recovery, the fsync reference, the
+    // backup and its sequential reference, and the writer's and the
+    // readers' rows without and with backups.
+    assert_eq!(table.len(), 27, "{text}");
     for line in table {
         assert_eq!(cells(line).len(), header.len(), "{line}");
     }

@@ -1,22 +1,27 @@
 //! How a run is shown: its tables (one engine's rows, or a comparison of
-//! engines and a table of the reference rows) and the legend that says what
-//! each column and row means, rendered as aligned text or as Markdown from
+//! engines, `n/a` where an engine has no figure, and a table of the
+//! reference rows) and the legend that says what each column and row means, rendered as aligned text or as Markdown from
 //! the same cells; and the formats of figures (rates, times, sizes).
 
 use std::time::Duration;
 
+use super::online::{READERS, WINDOW_BACKUPS, WINDOW_MAX, WINDOW_MIN};
+use super::space::PHASES as SPACE_PHASES;
 use super::{ENTRIES_STANDARD, EngineRun, Scale};
 use crate::shared::{Measure, Row};
 
 /// The report: one table (one engine) or a comparison and a table of the
-/// two reference rows (several), then the legend; as text or Markdown.
+/// reference rows (several), then the legend; as text or Markdown.
 pub(super) fn report(runs: &[EngineRun], extra: &[Row], scale: &Scale, markdown: bool) -> String {
     let mut tables = Vec::new();
     if let [run] = runs {
-        tables.push(rows_table(run.rows.iter().chain(extra)));
+        let space = SPACE_PHASES.into_iter().zip(run.space.rows());
+        tables.push(rows_table(
+            figures(&run.rows).chain(space).chain(figures(extra)),
+        ));
     } else {
         tables.push(comparison_table(runs));
-        tables.push(rows_table(extra.iter()));
+        tables.push(rows_table(figures(extra)));
     }
     let legend = legend(runs, scale);
     let mut out = String::new();
@@ -42,10 +47,31 @@ pub(super) fn report(runs: &[EngineRun], extra: &[Row], scale: &Scale, markdown:
     out
 }
 
-/// A table of rows of any engine: each row's figure, and the work behind it.
-fn rows_table<'a>(rows: impl Iterator<Item = &'a Row>) -> Table {
+/// Rows that all have a figure, as `rows_table` takes them.
+fn figures(rows: &[Row]) -> impl Iterator<Item = (&str, Option<&Row>)> {
+    rows.iter().map(|r| (r.phase.as_str(), Some(r)))
+}
+
+/// The run's `i`th row of the comparison: its common rows, then its space
+/// rows; `None` where it has no figure.
+fn row_at(run: &EngineRun, i: usize) -> Option<&Row> {
+    match i.checked_sub(run.rows.len()) {
+        None => Some(&run.rows[i]),
+        Some(s) => run.space.rows()[s],
+    }
+}
+
+/// A table of rows of any engine: each row's figure, and the work behind it;
+/// `n/a` for a phase without a row (the engine offers no way to it).
+fn rows_table<'a>(rows: impl Iterator<Item = (&'a str, Option<&'a Row>)>) -> Table {
     let mut t = Table::new(&[("phase", false), ("result", true), ("details", false)]);
-    for row in rows {
+    for (phase, row) in rows {
+        let Some(row) = row else {
+            let none = "the engine offers no way to this figure".to_string();
+            t.rows
+                .push(vec![phase.to_string(), NOT_AVAILABLE.into(), none]);
+            continue;
+        };
         let result = match row.measure {
             Measure::Rate { unit, .. } => format!("{} {unit}/s", rate_figure(&row.measure)),
             _ => figure(&row.measure),
@@ -75,9 +101,13 @@ fn rows_table<'a>(rows: impl Iterator<Item = &'a Row>) -> Table {
     t
 }
 
-/// Rows = phases, columns = engines, each cell the row's figure, and with
-/// oakmap and a peer, oakmap's ratio to the best peer, oriented so that
-/// above 1 means oakmap leads.
+/// The cell of a phase an engine has no figure for.
+const NOT_AVAILABLE: &str = "n/a";
+
+/// Rows = phases, columns = engines, each cell the row's figure (`n/a`
+/// where the engine has none), and with oakmap and a peer, oakmap's ratio
+/// to the best peer that has a figure, oriented so that above 1 means
+/// oakmap leads.
 fn comparison_table(runs: &[EngineRun]) -> Table {
     let oak = runs
         .iter()
@@ -89,35 +119,45 @@ fn comparison_table(runs: &[EngineRun]) -> Table {
         columns.push(("oakmap / best peer", true));
     }
     let mut t = Table::new(&columns);
-    for (i, first) in runs[0].rows.iter().enumerate() {
-        let mut cells = vec![first.phase.clone()];
-        cells.extend(runs.iter().map(|r| figure(&r.rows[i].measure)));
+    let phases = runs[0].rows.len() + SPACE_PHASES.len();
+    for i in 0..phases {
+        let phase = match i.checked_sub(runs[0].rows.len()) {
+            None => runs[0].rows[i].phase.clone(),
+            Some(s) => SPACE_PHASES[s].to_string(),
+        };
+        let mut cells = vec![phase];
+        cells.extend(
+            runs.iter().map(|r| {
+                row_at(r, i).map_or(NOT_AVAILABLE.to_string(), |row| figure(&row.measure))
+            }),
+        );
         if let Some(oak) = oak {
-            let better = |a: f64, b: f64| {
-                if first.measure.higher_is_better() {
-                    a.max(b)
-                } else {
-                    a.min(b)
-                }
-            };
-            let best = runs
+            let peers = runs
                 .iter()
                 .enumerate()
                 .filter(|(e, _)| *e != oak)
-                .map(|(_, r)| r.rows[i].measure.value())
-                .reduce(better)
-                .expect("a peer");
-            let o = runs[oak].rows[i].measure.value();
-            let ratio = if first.measure.higher_is_better() {
-                o / best
-            } else {
-                best / o
-            };
-            cells.push(format!("{ratio:.2}×"));
+                .filter_map(|(_, r)| row_at(r, i).map(|row| &row.measure));
+            cells.push(match row_at(&runs[oak], i) {
+                Some(o) => {
+                    ratio(&o.measure, peers).map_or(NOT_AVAILABLE.into(), |x| format!("{x:.2}×"))
+                }
+                None => NOT_AVAILABLE.into(),
+            });
         }
         t.rows.push(cells);
     }
     t
+}
+
+/// oakmap's figure `oak` against the best of `peers`, oriented so that above
+/// 1 means oakmap leads; `None` without a peer figure.
+fn ratio<'a>(oak: &Measure, peers: impl Iterator<Item = &'a Measure>) -> Option<f64> {
+    let higher = oak.higher_is_better();
+    let best = peers
+        .map(Measure::value)
+        .reduce(|a, b| if higher { a.max(b) } else { a.min(b) })?;
+    let o = oak.value();
+    Some(if higher { o / best } else { best / o })
 }
 
 /// What each column and row means, and how each engine was set up.
@@ -126,9 +166,10 @@ fn legend(runs: &[EngineRun], scale: &Scale) -> Vec<(String, String)> {
     let mut add = |k: &str, v: String| l.push((k.to_string(), v));
     add(
         "result",
-        "the row's figure: a rate, in operations per second (higher is better); for len and \
-         recovery the time of the one call, for peak memory and file size a size (lower is \
-         better)"
+        "the row's figure: a rate, in operations per second (higher is better); for len, \
+         recovery, backup and the sequential write the time of the one call, for peak memory, \
+         the file sizes and the backup a size (lower is better); n/a where the engine offers no \
+         way to the figure"
             .into(),
     );
     add(
@@ -166,6 +207,30 @@ fn legend(runs: &[EngineRun], scale: &Scale) -> Vec<(String, String)> {
         "every file in the engine's directory after it closed: data, WAL or log, the rest".into(),
     );
     add(
+        "after compaction",
+        "the engine opened again after that close, compacted in place by its own call (oakmap \
+         Db::compact(), redb Database::compact() until it has nothing left, RocksDB \
+         compact_range over every key, SQLite VACUUM), closed, and its directory measured as \
+         for file size; LMDB has no compaction in place, so its figure is its compacted copy \
+         (the backup row); n/a for an engine with neither"
+            .into(),
+    );
+    add(
+        "compacted backup",
+        "a copy of the state after the workload, free pages left out: oakmap Db::backup_to \
+         (the copy is then opened and checked: every entry, nothing to replay), LMDB \
+         mdb_env_copy2 with MDB_CP_COMPACT, SQLite VACUUM INTO; n/a for the others (a RocksDB \
+         checkpoint hard-links its files, it does not compact them)"
+            .into(),
+    );
+    add(
+        "live data",
+        "the entries after the workload × (key + value bytes), no per-entry overhead: what the \
+         sizes are judged against; its details give each file size after compaction as a \
+         multiple of it (oakmap's goal: at most 1.1×)"
+            .into(),
+    );
+    add(
         "recovery",
         format!(
             "oakmap, whatever --engines says: a WAL filled to {} (the default bound, 64 MiB, at \
@@ -179,8 +244,30 @@ fn legend(runs: &[EngineRun], scale: &Scale) -> Vec<(String, String)> {
     add(
         "reference",
         "a 4 KiB append plus fdatasync in the same directory: the floor for a durable commit \
-         on this disk"
+         on this disk; a sequential write (large writes, then fsync) of as many bytes as the \
+         backup, beside it, right after it: the disk's rate the backup is held to"
             .into(),
+    );
+    add(
+        "backup",
+        "oakmap, whatever --engines says, on a fresh database of the workload's keys with \
+         fresh values: one \
+         Db::backup_to timed while nothing else runs, and its rate as a share of the \
+         sequential write's (the goal: at least 70%)"
+            .into(),
+    );
+    add(
+        "writer, readers",
+        format!(
+            "oakmap, on that database: one thread making durable single-insert commits and {} \
+             doing random gets (a snapshot each), for a window of {WINDOW_BACKUPS} backup times \
+             (at least {}, at most {}) with nothing else, then as long again while backups run \
+             one after another: the writer's rate during backups as a share of its rate \
+             without (the goal: at least 80%), and the readers' latency percentiles",
+            count_of(READERS as u64, "thread"),
+            time(WINDOW_MIN),
+            time(WINDOW_MAX)
+        ),
     );
     for run in runs {
         let mut text = format!("durability: {}", run.durability);
@@ -322,6 +409,7 @@ pub(super) fn count_of(n: u64, one: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::space::SpaceRows;
     use super::*;
 
     fn run(name: &'static str, rate_per_s: u64, time_us: u64, bytes: u64) -> EngineRun {
@@ -347,6 +435,11 @@ mod tests {
             durability: "fsync | per commit",
             note: "",
             rows,
+            space: SpaceRows {
+                compacted: None,
+                backup: None,
+            },
+            live_entries: 0,
         }
     }
 
@@ -389,6 +482,64 @@ mod tests {
         assert_eq!(
             lines[4],
             ["file size", "100.0 MiB", "200.0 MiB", "400.0 MiB", "2.00×"]
+        );
+    }
+
+    /// An engine's space rows: compacted and backup sizes in MiB, or none.
+    fn with_space(mut run: EngineRun, compacted: Option<u64>, backup: Option<u64>) -> EngineRun {
+        let row = |phase: &str, mib: u64| Row::new(phase, Measure::Bytes(mib << 20), "".into());
+        run.space = SpaceRows {
+            compacted: compacted.map(|mib| row(SPACE_PHASES[0], mib)),
+            backup: backup.map(|mib| row(SPACE_PHASES[1], mib)),
+        };
+        run
+    }
+
+    #[test]
+    fn engines_without_a_figure_show_not_available() {
+        let runs = [
+            with_space(run("oakmap", 200, 2, 100 << 20), Some(50), Some(40)),
+            with_space(run("a", 100, 1, 200 << 20), None, None),
+            with_space(run("b", 50, 4, 400 << 20), Some(100), None),
+        ];
+        let md = comparison_table(&runs).markdown();
+        let lines: Vec<Vec<String>> = md.lines().map(cells).collect();
+        // The ratio is against the best peer that has a figure: b's 100 MiB.
+        assert_eq!(
+            lines[5],
+            [
+                "file size after compaction",
+                "50.0 MiB",
+                "n/a",
+                "100.0 MiB",
+                "2.00×"
+            ]
+        );
+        // No peer has one: no ratio.
+        assert_eq!(
+            lines[6],
+            ["compacted backup", "40.0 MiB", "n/a", "n/a", "n/a"]
+        );
+        assert_eq!(lines.len(), 7, "{md}");
+
+        // oakmap without the figure: no ratio either.
+        let runs = [
+            with_space(run("oakmap", 1, 1, 1), None, None),
+            with_space(run("a", 1, 1, 1), Some(3), Some(2)),
+        ];
+        let md = comparison_table(&runs).markdown();
+        let last = cells(md.lines().last().unwrap());
+        assert_eq!(last, ["compacted backup", "n/a", "2.0 MiB", "n/a"]);
+
+        // One engine: its table says n/a, and why.
+        let text = report(&runs[..1], &[], &Scale::new(10), false);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("compacted backup"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            line.contains("n/a") && line.contains("offers no way"),
+            "{line}"
         );
     }
 

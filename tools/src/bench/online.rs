@@ -1,0 +1,324 @@
+//! The online backup's rows, oakmap only (whatever `--engines` says), on a
+//! database of the workload's keys with fresh values, in the run's
+//! directory:
+//!
+//! 1. one `Db::backup_to`, timed, against a sequential write of the same
+//!    number of bytes to a file beside it (1 MiB writes, then fsync),
+//!    measured right after: the backup's rate as a share of the disk's;
+//! 2. a writer making durable single-insert commits and reader threads
+//!    doing random gets, first for a window with nothing else running,
+//!    then for as long again with backups taken one after another: the
+//!    writer's commit rate and the readers' latencies with and without.
+//!
+//! The window is a few backups long, so it follows `--entries`, with a floor
+//! that keeps a tiny run measurable and a ceiling that keeps a huge one
+//! finite (at least one backup runs all the same).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use oakmap::{BackupOptions, Db, Durability, Options};
+
+use super::report::{count_of, size, time};
+use super::{KEY_BYTES, Pair, TREE, VALUE_BYTES, percentiles, quantile_index, rate};
+use crate::engines::BenchResult;
+use crate::shared::{Measure, Rng, Row};
+
+/// The window of each half of the concurrent measurement, in backups.
+pub(super) const WINDOW_BACKUPS: u32 = 8;
+pub(super) const WINDOW_MIN: Duration = Duration::from_millis(200);
+pub(super) const WINDOW_MAX: Duration = Duration::from_secs(10);
+/// Reader threads beside the one writer.
+pub(super) const READERS: usize = 2;
+/// The sequential reference writes in pieces of this size.
+const SEQUENTIAL_WRITE_BYTES: usize = 1 << 20;
+
+/// The rows, in the order the module comment gives them. Its files are
+/// removed before it returns.
+pub(super) fn rows(
+    parent: &Path,
+    keys: &[[u8; KEY_BYTES]],
+    seed: u64,
+    cache_bytes: usize,
+) -> BenchResult<Vec<Row>> {
+    let dir = tempfile::Builder::new()
+        .prefix("backup-")
+        .tempdir_in(parent)?;
+    let db = Options::new()
+        .durability(Durability::Immediate)
+        .cache_bytes(cache_bytes)
+        .open(dir.path().join("live.oak"))?;
+    load(&db, keys, seed)?;
+    db.checkpoint()?;
+
+    let copy = dir.path().join("copy.oak");
+    let t0 = Instant::now();
+    let report = db.backup_to(&copy)?;
+    let backup = t0.elapsed();
+    let sequential = sequential_write(&dir.path().join("sequential"), report.file_bytes)?;
+    let share = sequential.as_secs_f64() / backup.as_secs_f64().max(1e-9);
+    let mut rows = vec![
+        Row::new(
+            "backup: Db::backup_to, online",
+            Measure::Time(backup),
+            format!(
+                "{} of {}: {}, {:.0}% of the sequential write rate (goal ≥ 70%)",
+                size(report.file_bytes),
+                count_of(report.entries, "entry"),
+                per_second(report.file_bytes, backup),
+                share * 100.0
+            ),
+        ),
+        Row::new(
+            "reference: sequential write + fsync",
+            Measure::Time(sequential),
+            format!(
+                "{} in writes of {}, beside the backup: {}",
+                size(report.file_bytes),
+                size(SEQUENTIAL_WRITE_BYTES as u64),
+                per_second(report.file_bytes, sequential)
+            ),
+        ),
+    ];
+
+    let window = (backup * WINDOW_BACKUPS).clamp(WINDOW_MIN, WINDOW_MAX);
+    let mut alone = concurrent(&db, keys, seed, || {
+        std::thread::sleep(window);
+        Ok(0)
+    })?;
+    let mut during = concurrent(&db, keys, seed ^ 1, || {
+        let t0 = Instant::now();
+        let mut backups = 0;
+        while backups == 0 || t0.elapsed() < window {
+            db.backup_with(&copy, BackupOptions::new().overwrite(true))?;
+            backups += 1;
+        }
+        Ok(backups)
+    })?;
+    rows.extend(concurrent_rows(&mut alone, &mut during));
+    db.close()?;
+    Ok(rows)
+}
+
+/// Every key with a fresh value, in one commit.
+fn load(db: &Db, keys: &[[u8; KEY_BYTES]], seed: u64) -> BenchResult<()> {
+    let mut rng = Rng(seed ^ 0x0bac_c0de);
+    let mut tx = db.begin_write()?;
+    let mut t = tx.open_tree(TREE)?;
+    let mut v = [0u8; VALUE_BYTES];
+    for k in keys {
+        rng.fill(&mut v);
+        t.insert(k, &v)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// `bytes` written to the new file `path` in large pieces and fsynced:
+/// the time it took. The file is removed.
+fn sequential_write(path: &Path, bytes: u64) -> BenchResult<Duration> {
+    let at = |source| oakmap::Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let piece = vec![0x5au8; SEQUENTIAL_WRITE_BYTES];
+    let mut f: File = OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .open(path)
+        .map_err(at)?;
+    let t0 = Instant::now();
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(piece.len() as u64) as usize;
+        f.write_all(&piece[..n]).map_err(at)?;
+        left -= n as u64;
+    }
+    f.sync_all().map_err(at)?;
+    let elapsed = t0.elapsed();
+    drop(f);
+    std::fs::remove_file(path).map_err(at)?;
+    Ok(elapsed)
+}
+
+/// "512.3 MiB/s" for `bytes` in `elapsed`.
+fn per_second(bytes: u64, elapsed: Duration) -> String {
+    let mib = bytes as f64 / (1u64 << 20) as f64;
+    format!("{:.1} MiB/s", mib / elapsed.as_secs_f64().max(1e-9))
+}
+
+/// What the writer and the readers did in one window.
+struct Window {
+    elapsed: Duration,
+    /// Backups taken meanwhile.
+    backups: u32,
+    commit_lat: Vec<Duration>,
+    /// WAL fsyncs meanwhile (the writer's commits are durable: one each).
+    fsyncs: u64,
+    /// Every reader's get latencies, in nanoseconds (saturated at 4.29 s),
+    /// four bytes a sample since a window holds millions.
+    get_lat_ns: Vec<u32>,
+}
+
+/// Runs the writer and `READERS` readers while `meanwhile` runs on this
+/// thread (it returns how many backups it took), and stops them when it
+/// returns.
+fn concurrent(
+    db: &Db,
+    keys: &[[u8; KEY_BYTES]],
+    seed: u64,
+    meanwhile: impl FnOnce() -> BenchResult<u32>,
+) -> BenchResult<Window> {
+    let stop = AtomicBool::new(false);
+    let stop = &stop;
+    let fsyncs_before = db.stats()?.wal_fsyncs;
+    let mut window = std::thread::scope(|s| {
+        let writer = s.spawn(move || writer(db, seed, stop));
+        let readers: Vec<_> = (0..READERS)
+            .map(|i| s.spawn(move || reader(db, keys, seed ^ ((i as u64 + 1) << 32), stop)))
+            .collect();
+        let t0 = Instant::now();
+        let backups = meanwhile();
+        let elapsed = t0.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        let commit_lat = writer.join().expect("writer thread");
+        let mut get_lat_ns = Vec::new();
+        for r in readers {
+            get_lat_ns.extend(r.join().expect("reader thread")?);
+        }
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Window {
+            elapsed,
+            backups: backups?,
+            commit_lat: commit_lat?,
+            fsyncs: 0,
+            get_lat_ns,
+        })
+    })?;
+    window.fsyncs = db.stats()?.wal_fsyncs - fsyncs_before;
+    Ok(window)
+}
+
+/// Durable single-insert commits of fresh pairs until `stop`: their
+/// latencies.
+fn writer(db: &Db, seed: u64, stop: &AtomicBool) -> BenchResult<Vec<Duration>> {
+    let mut rng = Rng(seed ^ 0x0077_7173);
+    let mut lat = Vec::new();
+    let mut pair: Pair = ([0u8; KEY_BYTES], [0u8; VALUE_BYTES]);
+    while !stop.load(Ordering::Relaxed) {
+        rng.fill(&mut pair.0);
+        rng.fill(&mut pair.1);
+        let t0 = Instant::now();
+        let mut tx = db.begin_write()?;
+        tx.open_tree(TREE)?.insert(&pair.0, &pair.1)?;
+        tx.commit()?;
+        lat.push(t0.elapsed());
+    }
+    Ok(lat)
+}
+
+/// Random gets of loaded keys until `stop`, each in a snapshot of its own
+/// (as a server serves them): their latencies in nanoseconds.
+fn reader(
+    db: &Db,
+    keys: &[[u8; KEY_BYTES]],
+    seed: u64,
+    stop: &AtomicBool,
+) -> BenchResult<Vec<u32>> {
+    let mut rng = Rng(seed);
+    let mut lat = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let k = &keys[rng.below(keys.len())];
+        let t0 = Instant::now();
+        let rx = db.begin_read();
+        let found = match rx.tree(TREE)? {
+            Some(t) => t.get(k)?.is_some(),
+            None => false,
+        };
+        drop(rx);
+        let ns = t0.elapsed().as_nanos();
+        if !found {
+            return Err(format!("a loaded key was not found: {k:02x?}").into());
+        }
+        lat.push(u32::try_from(ns).unwrap_or(u32::MAX));
+    }
+    Ok(lat)
+}
+
+/// The writer's and the readers' rows, without and with backups.
+fn concurrent_rows(alone: &mut Window, during: &mut Window) -> Vec<Row> {
+    let commits = |w: &Window| rate(w.commit_lat.len(), "commits", w.elapsed);
+    let per_fsync = |w: &Window| w.commit_lat.len() as f64 / w.fsyncs.max(1) as f64;
+    let gets = |w: &Window| rate(w.get_lat_ns.len(), "gets", w.elapsed);
+    let kept = commits(during).value() / commits(alone).value();
+    let readers = count_of(READERS as u64, "reader");
+    alone.get_lat_ns.sort_unstable();
+    during.get_lat_ns.sort_unstable();
+    let p99 = |w: &Window| f64::from(quantile_ns(&w.get_lat_ns, 0.99).max(1));
+    let p99_ratio = p99(during) / p99(alone);
+    vec![
+        Row::new(
+            "writer, no backup",
+            commits(alone),
+            format!(
+                "durable single-insert commits beside {readers}; {}; {:.1} commits/fsync",
+                percentiles(alone.commit_lat.clone()),
+                per_fsync(alone)
+            ),
+        ),
+        Row::new(
+            "writer, during backups",
+            commits(during),
+            format!(
+                "{} in the window, back to back; {:.0}% of the rate without (goal ≥ 80%); {}; \
+                 {:.1} commits/fsync",
+                count_of(u64::from(during.backups), "backup"),
+                kept * 100.0,
+                percentiles(during.commit_lat.clone()),
+                per_fsync(during)
+            ),
+        ),
+        Row::new(
+            &format!("{readers}, no backup"),
+            gets(alone),
+            format!(
+                "random gets, a snapshot each, beside the writer; {}",
+                reader_percentiles(&alone.get_lat_ns)
+            ),
+        ),
+        Row::new(
+            &format!("{readers}, during backups"),
+            gets(during),
+            format!(
+                "{}; p99 {p99_ratio:.2}× the p99 without",
+                reader_percentiles(&during.get_lat_ns)
+            ),
+        ),
+    ]
+}
+
+/// The `p` quantile of `sorted` nanoseconds; 0 for no samples.
+fn quantile_ns(sorted: &[u32], p: f64) -> u32 {
+    match sorted.len() {
+        0 => 0,
+        n => sorted[quantile_index(n, p)],
+    }
+}
+
+/// "p50 …, p99 …, p99.9 …, max …" of `sorted` nanoseconds: the readers'
+/// samples are too many to keep as `Duration`s for `percentiles`.
+fn reader_percentiles(sorted: &[u32]) -> String {
+    if sorted.is_empty() {
+        return "no samples".into();
+    }
+    let at = |p: f64| time(Duration::from_nanos(u64::from(quantile_ns(sorted, p))));
+    format!(
+        "p50 {}, p99 {}, p99.9 {}, max {}",
+        at(0.5),
+        at(0.99),
+        at(0.999),
+        at(1.0)
+    )
+}
