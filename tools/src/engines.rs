@@ -251,8 +251,10 @@ impl Engine for OakmapEngine {
         let c = self.db.compact()?;
         let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
         let mut done = format!(
-            "Db::compact(): pages moved {}, commits {}, data file {:.1} → {:.1} MiB",
+            "Db::compact(): pages moved {}, leaves saved by packing {}, commits {}, data file \
+             {:.1} → {:.1} MiB",
             c.pages_moved,
+            c.leaves_saved,
             c.commits,
             mib(c.bytes_before),
             mib(c.bytes_after)
