@@ -7,7 +7,6 @@
 //! failure is an [`Error::Decode`] naming the tree and the stored key.
 
 use std::borrow::Borrow;
-use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 
@@ -24,31 +23,6 @@ pub(super) fn key_bytes<K: Key>(key: &impl AsKey<K>) -> Vec<u8> {
     let mut out = Vec::new();
     key.encode_as_key(&mut out, Position::Last);
     out
-}
-
-thread_local! {
-    /// A buffer for the encoded key of a point operation, so that a typed
-    /// `get` costs what a byte `get` does, with no allocation of its own.
-    static KEY_SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-}
-
-/// The largest scratch buffer kept between calls.
-const KEY_SCRATCH_BYTES_MAX: usize = 4096;
-
-/// Runs `f` on the stored bytes of `key`, encoded into this thread's
-/// scratch buffer. A call nested in `f` finds the buffer taken (empty) and
-/// allocates its own.
-fn with_key_bytes<K: Key, R>(key: &impl AsKey<K>, f: impl FnOnce(&[u8]) -> R) -> R {
-    // `try_with`: a call from a thread-local destructor, after this
-    // buffer is gone, allocates instead of panicking.
-    let mut buf = KEY_SCRATCH.try_with(Cell::take).unwrap_or_default();
-    buf.clear();
-    key.encode_as_key(&mut buf, Position::Last);
-    let r = f(&buf);
-    if buf.capacity() <= KEY_SCRATCH_BYTES_MAX {
-        let _ = KEY_SCRATCH.try_with(|scratch| scratch.set(buf));
-    }
-    r
 }
 
 /// The stored bytes of `value`, or an [`Error::Encode`] naming the entry.
@@ -75,6 +49,14 @@ fn decode_error(tree: &str, key: &[u8], part: &str, e: CodecError) -> Error {
         key: key.into(),
         reason: format!("{part}: {}", e.reason()).into(),
     }
+}
+
+/// The [`Error::Decode`] for the value stored at `key` of `tree`. A get
+/// decodes after its key's bytes are gone (see [`TypedTree::get`]), so
+/// this encodes the key again: only a failure pays for it.
+#[cold]
+fn value_error<K: Key>(tree: &str, key: &impl AsKey<K>, e: CodecError) -> Error {
+    decode_error(tree, &key_bytes(key), "value", e)
 }
 
 /// Decodes the value stored at `key` in `tree`.
@@ -243,10 +225,16 @@ impl<'a, K: Key, V: Value + ?Sized> TypedTree<'a, K, V> {
     /// # Ok::<(), oakmap::Error>(())
     /// ```
     pub fn get(&self, key: impl AsKey<K>) -> Result<Option<V::SelfType<'a>>> {
-        with_key_bytes(&key, |k| match self.tree.get(k)? {
-            Some(bytes) => decode_value::<V>(self.name, k, bytes).map(Some),
-            None => Ok(None),
-        })
+        // Only the lookup needs the key's bytes: the value is decoded after,
+        // straight into the `Ok(Some(_))` returned, rather than carried out
+        // of the closure in another `Result`.
+        let Some(bytes) = key.with_as_key_bytes(|k| self.tree.get(k))? else {
+            return Ok(None);
+        };
+        match V::decode_value(bytes) {
+            Ok(value) => Ok(Some(value)),
+            Err(e) => Err(value_error(self.name, &key, e)),
+        }
     }
 
     /// Entries with keys in `range`, in key order; `.rev()` walks backwards.
@@ -480,10 +468,14 @@ impl<'t, 'db, K: Key, V: Value + ?Sized> TypedTreeMut<'t, 'db, K, V> {
     /// # Ok::<(), oakmap::Error>(())
     /// ```
     pub fn get(&self, key: impl AsKey<K>) -> Result<Option<V::SelfType<'_>>> {
-        with_key_bytes(&key, |k| match self.tree.get(k)? {
-            Some(bytes) => decode_value::<V>(self.name, k, bytes).map(Some),
-            None => Ok(None),
-        })
+        // As `TypedTree::get`: look up with the key's bytes, decode after.
+        let Some(bytes) = key.with_as_key_bytes(|k| self.tree.get(k))? else {
+            return Ok(None);
+        };
+        match V::decode_value(bytes) {
+            Ok(value) => Ok(Some(value)),
+            Err(e) => Err(value_error(self.name, &key, e)),
+        }
     }
 
     /// Inserts or replaces `key`; returns whether it was already present.
@@ -507,7 +499,7 @@ impl<'t, 'db, K: Key, V: Value + ?Sized> TypedTreeMut<'t, 'db, K, V> {
         key: impl AsKey<K>,
         value: impl Borrow<V::SelfType<'v>>,
     ) -> Result<bool> {
-        with_key_bytes(&key, |k| {
+        key.with_as_key_bytes(|k| {
             let v = value_bytes::<V>(self.name, k, value.borrow())?;
             self.tree.insert(k, &v)
         })
@@ -528,7 +520,7 @@ impl<'t, 'db, K: Key, V: Value + ?Sized> TypedTreeMut<'t, 'db, K, V> {
     /// # Ok::<(), oakmap::Error>(())
     /// ```
     pub fn remove(&mut self, key: impl AsKey<K>) -> Result<bool> {
-        with_key_bytes(&key, |k| self.tree.remove(k))
+        key.with_as_key_bytes(|k| self.tree.remove(k))
     }
 
     /// Entries with keys in `range`, in key order (reverse with `.rev()`).
@@ -762,5 +754,71 @@ impl<K: Key> sealed::Sealed<K> for std::ops::RangeFull {}
 impl<K: Key> KeyBounds<K> for std::ops::RangeFull {
     fn bounds(&self) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
         (Bound::Unbounded, Bound::Unbounded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Error;
+    use crate::typed::{Key, TreeDef};
+
+    /// The key a `get` of a value that does not decode names, or a panic.
+    fn decode_error_key(e: Error) -> Vec<u8> {
+        match e {
+            Error::Decode { tree, key, reason } => {
+                assert_eq!(&*tree, "t");
+                assert!(reason.starts_with("value: "), "{reason}");
+                key.into()
+            }
+            e => panic!("not a decode error: {e:?}"),
+        }
+    }
+
+    /// A get decodes after its key's bytes are gone, and encodes them again
+    /// for the error: whichever way the key was encoded (on the stack, as
+    /// its own bytes, in the scratch buffer), the error names the key.
+    #[test]
+    fn gets_of_a_value_that_does_not_decode_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::Db::open(dir.path().join("x.oak")).unwrap();
+        let mut tx = db.begin_write().unwrap();
+        let mut raw = tx.open_tree("t").unwrap();
+        for key in [
+            258u16.to_key_bytes(),
+            "ab".to_string().to_key_bytes(),
+            (1u8, "ab".to_string()).to_key_bytes(),
+        ] {
+            raw.insert(&key, b"\xff\xff\xff").unwrap();
+        }
+        let numbers = tx.open_typed(TreeDef::<u16, u64>::new("t")).unwrap();
+        assert_eq!(decode_error_key(numbers.get(258).unwrap_err()), [1, 2]);
+        let strings = tx.open_typed(TreeDef::<String, u64>::new("t")).unwrap();
+        assert_eq!(decode_error_key(strings.get("ab").unwrap_err()), b"ab");
+        let pairs = tx
+            .open_typed(TreeDef::<(u8, String), u64>::new("t"))
+            .unwrap();
+        assert_eq!(
+            decode_error_key(pairs.get((1, "ab")).unwrap_err()),
+            b"\x01ab"
+        );
+        tx.commit().unwrap();
+
+        let rx = db.begin_read();
+        let numbers = rx.typed(TreeDef::<u16, u64>::new("t")).unwrap().unwrap();
+        #[expect(
+            clippy::needless_borrows_for_generic_args,
+            reason = "the `&K` form, which passes on to `K::with_key_bytes`, is under test"
+        )]
+        let by_ref = numbers.get(&258);
+        assert_eq!(decode_error_key(by_ref.unwrap_err()), [1, 2]);
+        let pairs = rx
+            .typed(TreeDef::<(u8, String), u64>::new("t"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            decode_error_key(pairs.get(&(1, "ab".to_string())).unwrap_err()),
+            b"\x01ab"
+        );
+        assert_eq!(numbers.get(3).unwrap(), None);
     }
 }
