@@ -224,6 +224,13 @@ impl<'a, K: Key, V: Value + ?Sized> TypedTree<'a, K, V> {
     /// assert_eq!(scores.get(&"zed".to_string())?, None);
     /// # Ok::<(), oakmap::Error>(())
     /// ```
+    // Always inlined, as is the bincode decode: a decoded value is then
+    // copied once from the decoder's result into the caller's, not three
+    // times through this frame, and each such copy of a freshly written
+    // struct stalls on store forwarding. That and the key's bytes on the
+    // stack are what bring a typed get to the cost of a byte get plus its
+    // decode (benches/typed.rs).
+    #[inline(always)]
     pub fn get(&self, key: impl AsKey<K>) -> Result<Option<V::SelfType<'a>>> {
         // Only the lookup needs the key's bytes: the value is decoded after,
         // straight into the `Ok(Some(_))` returned, rather than carried out
@@ -467,8 +474,9 @@ impl<'t, 'db, K: Key, V: Value + ?Sized> TypedTreeMut<'t, 'db, K, V> {
     /// assert_eq!(scores.get("ann")?, Some(7));
     /// # Ok::<(), oakmap::Error>(())
     /// ```
+    // Always inlined and decoding after the lookup, as `TypedTree::get`.
+    #[inline(always)]
     pub fn get(&self, key: impl AsKey<K>) -> Result<Option<V::SelfType<'_>>> {
-        // As `TypedTree::get`: look up with the key's bytes, decode after.
         let Some(bytes) = key.with_as_key_bytes(|k| self.tree.get(k))? else {
             return Ok(None);
         };
