@@ -69,8 +69,9 @@ pub(super) fn decode_value<'a, V: Value + ?Sized>(
     V::decode_value(bytes).map_err(|e| decode_error(tree, key, "value", e))
 }
 
-/// Decodes a stored entry.
-#[inline]
+/// Decodes a stored entry. Always inlined into the range iterator's
+/// `next`, itself always inlined, for the reason given at `TypedTree::get`.
+#[inline(always)]
 fn decode_entry<'a, K: Key, V: Value + ?Sized>(
     tree: &str,
     (key, value): (&'a [u8], &'a [u8]),
@@ -682,6 +683,7 @@ impl<'a, K: Key, V: Value + ?Sized> TypedRange<'a, K, V> {
 impl<'a, K: Key, V: Value + ?Sized> Iterator for TypedRange<'a, K, V> {
     type Item = Result<(K, V::SelfType<'a>)>;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let entry = self.inner.next()?;
         Some(entry.and_then(|e| decode_entry::<K, V>(self.name, e)))
@@ -689,6 +691,7 @@ impl<'a, K: Key, V: Value + ?Sized> Iterator for TypedRange<'a, K, V> {
 }
 
 impl<K: Key, V: Value + ?Sized> DoubleEndedIterator for TypedRange<'_, K, V> {
+    #[inline(always)]
     fn next_back(&mut self) -> Option<Self::Item> {
         let entry = self.inner.next_back()?;
         Some(entry.and_then(|e| decode_entry::<K, V>(self.name, e)))
