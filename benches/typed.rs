@@ -1,7 +1,10 @@
 //! Criterion micro-benchmarks of typed trees against the byte API: a typed
 //! get of a `u64` key with a small struct value should cost no more than a
-//! byte get of the same bytes plus the value's decode. Compare runs on one
-//! machine, and quote ratios.
+//! byte get of the same bytes plus the value's decode (`typed_get` against
+//! `byte_get_then_decode`), and a typed get of a `[u8]` value, which
+//! decodes nothing, no more than a byte get (`typed_get_bytes_value`
+//! against `byte_get`: the key's encoding and the handle's own work alone).
+//! Compare runs on one machine, and quote ratios.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use oakmap::typed::{BINCODE_CONFIG, TreeDef, bincode};
@@ -47,6 +50,11 @@ fn gets(c: &mut Criterion) {
     let rx = db.begin_read();
     let typed = rx.typed(USERS).unwrap().unwrap();
     let bytes = rx.tree(USERS.name()).unwrap().unwrap();
+    // The same tree with its values read as bytes, zero-copy.
+    let raw = rx
+        .typed(TreeDef::<u64, [u8]>::new(USERS.name()))
+        .unwrap()
+        .unwrap();
     let mut i = 0u64;
     c.bench_function("typed_get", |b| {
         b.iter(|| {
@@ -66,6 +74,12 @@ fn gets(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 7919) % ENTRIES;
             black_box(bytes.get(&i.to_be_bytes()).unwrap().unwrap())
+        })
+    });
+    c.bench_function("typed_get_bytes_value", |b| {
+        b.iter(|| {
+            i = (i + 7919) % ENTRIES;
+            black_box(raw.get(i).unwrap().unwrap())
         })
     });
     // Every entry is decoded and handed to black_box on both sides, so

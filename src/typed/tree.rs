@@ -7,7 +7,6 @@
 //! failure is an [`Error::Decode`] naming the tree and the stored key.
 
 use std::borrow::Borrow;
-use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 
@@ -24,31 +23,6 @@ pub(super) fn key_bytes<K: Key>(key: &impl AsKey<K>) -> Vec<u8> {
     let mut out = Vec::new();
     key.encode_as_key(&mut out, Position::Last);
     out
-}
-
-thread_local! {
-    /// A buffer for the encoded key of a point operation, so that a typed
-    /// `get` costs what a byte `get` does, with no allocation of its own.
-    static KEY_SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-}
-
-/// The largest scratch buffer kept between calls.
-const KEY_SCRATCH_BYTES_MAX: usize = 4096;
-
-/// Runs `f` on the stored bytes of `key`, encoded into this thread's
-/// scratch buffer. A call nested in `f` finds the buffer taken (empty) and
-/// allocates its own.
-fn with_key_bytes<K: Key, R>(key: &impl AsKey<K>, f: impl FnOnce(&[u8]) -> R) -> R {
-    // `try_with`: a call from a thread-local destructor, after this
-    // buffer is gone, allocates instead of panicking.
-    let mut buf = KEY_SCRATCH.try_with(Cell::take).unwrap_or_default();
-    buf.clear();
-    key.encode_as_key(&mut buf, Position::Last);
-    let r = f(&buf);
-    if buf.capacity() <= KEY_SCRATCH_BYTES_MAX {
-        let _ = KEY_SCRATCH.try_with(|scratch| scratch.set(buf));
-    }
-    r
 }
 
 /// The stored bytes of `value`, or an [`Error::Encode`] naming the entry.
@@ -77,6 +51,14 @@ fn decode_error(tree: &str, key: &[u8], part: &str, e: CodecError) -> Error {
     }
 }
 
+/// The [`Error::Decode`] for the value stored at `key` of `tree`. A get
+/// decodes after its key's bytes are gone (see [`TypedTree::get`]), so
+/// this encodes the key again: only a failure pays for it.
+#[cold]
+fn value_error<K: Key>(tree: &str, key: &impl AsKey<K>, e: CodecError) -> Error {
+    decode_error(tree, &key_bytes(key), "value", e)
+}
+
 /// Decodes the value stored at `key` in `tree`.
 #[inline]
 pub(super) fn decode_value<'a, V: Value + ?Sized>(
@@ -87,8 +69,9 @@ pub(super) fn decode_value<'a, V: Value + ?Sized>(
     V::decode_value(bytes).map_err(|e| decode_error(tree, key, "value", e))
 }
 
-/// Decodes a stored entry.
-#[inline]
+/// Decodes a stored entry. Always inlined into the range iterator's
+/// `next`, itself always inlined, for the reason given at `TypedTree::get`.
+#[inline(always)]
 fn decode_entry<'a, K: Key, V: Value + ?Sized>(
     tree: &str,
     (key, value): (&'a [u8], &'a [u8]),
@@ -242,11 +225,24 @@ impl<'a, K: Key, V: Value + ?Sized> TypedTree<'a, K, V> {
     /// assert_eq!(scores.get(&"zed".to_string())?, None);
     /// # Ok::<(), oakmap::Error>(())
     /// ```
+    // Always inlined, as is the bincode decode: a decoded value is then
+    // copied once from the decoder's result into the caller's, not three
+    // times through this frame, and each such copy of a freshly written
+    // struct stalls on store forwarding. That and the key's bytes on the
+    // stack are what bring a typed get to the cost of a byte get plus its
+    // decode (benches/typed.rs).
+    #[inline(always)]
     pub fn get(&self, key: impl AsKey<K>) -> Result<Option<V::SelfType<'a>>> {
-        with_key_bytes(&key, |k| match self.tree.get(k)? {
-            Some(bytes) => decode_value::<V>(self.name, k, bytes).map(Some),
-            None => Ok(None),
-        })
+        // Only the lookup needs the key's bytes: the value is decoded after,
+        // straight into the `Ok(Some(_))` returned, rather than carried out
+        // of the closure in another `Result`.
+        let Some(bytes) = key.with_as_key_bytes(|k| self.tree.get(k))? else {
+            return Ok(None);
+        };
+        match V::decode_value(bytes) {
+            Ok(value) => Ok(Some(value)),
+            Err(e) => Err(value_error(self.name, &key, e)),
+        }
     }
 
     /// Entries with keys in `range`, in key order; `.rev()` walks backwards.
@@ -479,11 +475,16 @@ impl<'t, 'db, K: Key, V: Value + ?Sized> TypedTreeMut<'t, 'db, K, V> {
     /// assert_eq!(scores.get("ann")?, Some(7));
     /// # Ok::<(), oakmap::Error>(())
     /// ```
+    // Always inlined and decoding after the lookup, as `TypedTree::get`.
+    #[inline(always)]
     pub fn get(&self, key: impl AsKey<K>) -> Result<Option<V::SelfType<'_>>> {
-        with_key_bytes(&key, |k| match self.tree.get(k)? {
-            Some(bytes) => decode_value::<V>(self.name, k, bytes).map(Some),
-            None => Ok(None),
-        })
+        let Some(bytes) = key.with_as_key_bytes(|k| self.tree.get(k))? else {
+            return Ok(None);
+        };
+        match V::decode_value(bytes) {
+            Ok(value) => Ok(Some(value)),
+            Err(e) => Err(value_error(self.name, &key, e)),
+        }
     }
 
     /// Inserts or replaces `key`; returns whether it was already present.
@@ -507,7 +508,7 @@ impl<'t, 'db, K: Key, V: Value + ?Sized> TypedTreeMut<'t, 'db, K, V> {
         key: impl AsKey<K>,
         value: impl Borrow<V::SelfType<'v>>,
     ) -> Result<bool> {
-        with_key_bytes(&key, |k| {
+        key.with_as_key_bytes(|k| {
             let v = value_bytes::<V>(self.name, k, value.borrow())?;
             self.tree.insert(k, &v)
         })
@@ -528,7 +529,7 @@ impl<'t, 'db, K: Key, V: Value + ?Sized> TypedTreeMut<'t, 'db, K, V> {
     /// # Ok::<(), oakmap::Error>(())
     /// ```
     pub fn remove(&mut self, key: impl AsKey<K>) -> Result<bool> {
-        with_key_bytes(&key, |k| self.tree.remove(k))
+        key.with_as_key_bytes(|k| self.tree.remove(k))
     }
 
     /// Entries with keys in `range`, in key order (reverse with `.rev()`).
@@ -682,6 +683,7 @@ impl<'a, K: Key, V: Value + ?Sized> TypedRange<'a, K, V> {
 impl<'a, K: Key, V: Value + ?Sized> Iterator for TypedRange<'a, K, V> {
     type Item = Result<(K, V::SelfType<'a>)>;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let entry = self.inner.next()?;
         Some(entry.and_then(|e| decode_entry::<K, V>(self.name, e)))
@@ -689,6 +691,7 @@ impl<'a, K: Key, V: Value + ?Sized> Iterator for TypedRange<'a, K, V> {
 }
 
 impl<K: Key, V: Value + ?Sized> DoubleEndedIterator for TypedRange<'_, K, V> {
+    #[inline(always)]
     fn next_back(&mut self) -> Option<Self::Item> {
         let entry = self.inner.next_back()?;
         Some(entry.and_then(|e| decode_entry::<K, V>(self.name, e)))
@@ -762,5 +765,71 @@ impl<K: Key> sealed::Sealed<K> for std::ops::RangeFull {}
 impl<K: Key> KeyBounds<K> for std::ops::RangeFull {
     fn bounds(&self) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
         (Bound::Unbounded, Bound::Unbounded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Error;
+    use crate::typed::{Key, TreeDef};
+
+    /// The key a `get` of a value that does not decode names, or a panic.
+    fn decode_error_key(e: Error) -> Vec<u8> {
+        match e {
+            Error::Decode { tree, key, reason } => {
+                assert_eq!(&*tree, "t");
+                assert!(reason.starts_with("value: "), "{reason}");
+                key.into()
+            }
+            e => panic!("not a decode error: {e:?}"),
+        }
+    }
+
+    /// A get decodes after its key's bytes are gone, and encodes them again
+    /// for the error: whichever way the key was encoded (on the stack, as
+    /// its own bytes, in the scratch buffer), the error names the key.
+    #[test]
+    fn gets_of_a_value_that_does_not_decode_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::Db::open(dir.path().join("x.oak")).unwrap();
+        let mut tx = db.begin_write().unwrap();
+        let mut raw = tx.open_tree("t").unwrap();
+        for key in [
+            258u16.to_key_bytes(),
+            "ab".to_string().to_key_bytes(),
+            (1u8, "ab".to_string()).to_key_bytes(),
+        ] {
+            raw.insert(&key, b"\xff\xff\xff").unwrap();
+        }
+        let numbers = tx.open_typed(TreeDef::<u16, u64>::new("t")).unwrap();
+        assert_eq!(decode_error_key(numbers.get(258).unwrap_err()), [1, 2]);
+        let strings = tx.open_typed(TreeDef::<String, u64>::new("t")).unwrap();
+        assert_eq!(decode_error_key(strings.get("ab").unwrap_err()), b"ab");
+        let pairs = tx
+            .open_typed(TreeDef::<(u8, String), u64>::new("t"))
+            .unwrap();
+        assert_eq!(
+            decode_error_key(pairs.get((1, "ab")).unwrap_err()),
+            b"\x01ab"
+        );
+        tx.commit().unwrap();
+
+        let rx = db.begin_read();
+        let numbers = rx.typed(TreeDef::<u16, u64>::new("t")).unwrap().unwrap();
+        #[expect(
+            clippy::needless_borrows_for_generic_args,
+            reason = "the `&K` form, which passes on to `K::with_key_bytes`, is under test"
+        )]
+        let by_ref = numbers.get(&258);
+        assert_eq!(decode_error_key(by_ref.unwrap_err()), [1, 2]);
+        let pairs = rx
+            .typed(TreeDef::<(u8, String), u64>::new("t"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            decode_error_key(pairs.get(&(1, "ab".to_string())).unwrap_err()),
+            b"\x01ab"
+        );
+        assert_eq!(numbers.get(3).unwrap(), None);
     }
 }

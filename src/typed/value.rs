@@ -137,7 +137,7 @@ impl<T: bincode::Encode + bincode::Decode<()>> Value for T {
             .map_err(|e| CodecError::new(e.to_string()))
     }
 
-    #[inline]
+    #[inline(always)]
     fn decode_value(bytes: &[u8]) -> Result<T, CodecError> {
         whole(bytes, bincode::decode_from_slice(bytes, BINCODE_CONFIG))
     }
@@ -148,8 +148,9 @@ impl<T: bincode::Encode + bincode::Decode<()>> Value for T {
 }
 
 /// The value of a bincode decode that used all of `bytes`. (One match,
-/// the errors built out of line: a value is moved once on the way out.)
-#[inline]
+/// the errors built out of line, and always inlined as `decode_value` is:
+/// a value is moved once on the way out.)
+#[inline(always)]
 fn whole<T>(
     bytes: &[u8],
     decoded: Result<(T, usize), bincode::error::DecodeError>,
@@ -210,7 +211,7 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Value for Serde<T> {
             .map_err(|e| CodecError::new(e.to_string()))
     }
 
-    #[inline]
+    #[inline(always)]
     fn decode_value(bytes: &[u8]) -> Result<T, CodecError> {
         whole(
             bytes,
