@@ -10,6 +10,20 @@
 //! `page_count` is exactly the pages written. The catalog is built last,
 //! from the descriptors of the trees just built.
 //!
+//! The copy runs at disk speed by doing little per entry: the leaves are
+//! walked depth-first (no cursor), an inline cell's bytes are copied as
+//! they lie in the source leaf (only an overflow cell is encoded anew, for
+//! its run's new page id), and sealed pages leave in batches of a few MiB
+//! straight to the file. A file copy starts its writeback every
+//! `WRITEBACK_BYTES` (an fdatasync on a helper thread), so the disk writes
+//! while the copy is built and a concurrent commit's fdatasync never queues
+//! behind the whole copy.
+//!
+//! The writer form (`stream_copy`) sends the same bytes to any `Write`. A
+//! stream cannot seek back to the first pages, so a dry pass of the same
+//! builder, counting pages without sealing or writing them, learns the
+//! page count and the catalog's descriptor first.
+//!
 //! Invariants:
 //! * The copy is of one snapshot: the caller holds it (a registered reader,
 //!   so `Db::stats` counts it and no page it reaches is reused) for as long
@@ -24,7 +38,8 @@
 //!   and fsynced under a temporary name in the destination's directory,
 //!   renamed into place, and the directory fsynced. An error (or a crash)
 //!   leaves the destination as it was; an error also removes the temporary
-//!   file.
+//!   file. A stream has no such guard: what it took before an error is
+//!   its receiver's to discard.
 //! * An existing destination is refused unless the caller asks to replace
 //!   it; one another process has open (locked) is refused even then. Log
 //!   files beside the destination belong to the database being replaced
@@ -36,17 +51,19 @@
 //!   tree's count must match its descriptor, else `Corruption`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
-use crate::btree::{Cursor, separator};
+use crate::btree::separator;
 use crate::error::{At, Error, Result};
 use crate::file;
 use crate::format::node::{
-    CellValue, branch_cell, cell_child, compare_keys, init_node, insert_cell, leaf_cell,
-    value_inline,
+    CellValue, Node, branch_cell, cell_child, cell_key, compare_keys, init_node, insert_cell,
+    leaf_cell, leaf_cell_flags, value_inline,
 };
 use crate::format::{
     self, FIRST_DATA_PAGE, Meta, PageId, PageKind, TreeDesc, TxnId, overflow, page_count_field,
@@ -206,82 +223,134 @@ fn place(tmp: &Path, dst: &Path, options: BackupOptions) -> Result<()> {
 /// temporary name is ours, and a missing or read-only directory is a
 /// failure to create `dst`.
 fn write_file(src: MapSource<'_>, meta: &Meta, path: &Path, dst: &Path) -> Result<BackupReport> {
-    let f = OpenOptions::new()
+    let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
         .at(dst)?;
     let page_bytes = src.page_bytes;
-    let mut out = Out {
-        file: BufWriter::with_capacity(1 << 20, f),
+    // The data pages go from the end of the first pages on, in order; the
+    // first pages are written last, in place, once the catalog is known.
+    let sink = FileSink {
+        file,
         path,
-        page_bytes,
-        next: FIRST_DATA_PAGE,
-        txn: meta.txn,
-        page: vec![0u8; page_bytes],
+        at: FIRST_DATA_PAGE * page_bytes as u64,
+        since_writeback: 0,
+        writeback: None,
     };
-    // The first three pages are written last, in place; the data pages
-    // follow them in order.
-    out.file
-        .write_all(&vec![0u8; FIRST_DATA_PAGE as usize * page_bytes])
-        .at(path)?;
+    let mut out = Out::new(Sink::File(sink), page_bytes, meta.txn);
+    let copied = copy_state(src, meta, &mut out)?;
+    let Sink::File(sink) = out.sink else {
+        unreachable!("the sink is the file it was made with")
+    };
+    let file = sink.finish()?;
+    let first = first_pages(meta.txn, copied.page_count, copied.catalog, page_bytes);
+    file.write_all_at(&first, 0).at(path)?;
+    file.sync_all().at(path)?;
+    Ok(copied.report(meta.txn, page_bytes))
+}
+
+/// The name a stream's I/O errors carry: a stream has no file.
+fn stream_path() -> &'static Path {
+    Path::new("(backup stream)")
+}
+
+/// Writes a dense, closed copy of the state `meta` describes, read through
+/// `src`, to `w`: the same bytes as [`write_copy`] puts in its file (but
+/// for the header's fresh `file_id`), in file order. A stream cannot seek
+/// back for the first pages, so a dry pass builds the copy first, counting
+/// its pages without sealing or writing them, to learn the page count and
+/// the catalog's descriptor; then the first pages go out, and the data
+/// pages after them as a second pass builds them again.
+pub(crate) fn stream_copy(
+    src: MapSource<'_>,
+    meta: &Meta,
+    w: &mut dyn Write,
+) -> Result<BackupReport> {
+    let page_bytes = src.page_bytes;
+    let mut plan = Out::new(Sink::Count, page_bytes, meta.txn);
+    let planned = copy_state(src, meta, &mut plan)?;
+    let first = first_pages(meta.txn, planned.page_count, planned.catalog, page_bytes);
+    w.write_all(&first).at(stream_path())?;
+    let mut out = Out::new(Sink::Stream(w), page_bytes, meta.txn);
+    let copied = copy_state(src, meta, &mut out)?;
+    // One snapshot, read twice by the same code: the passes cannot differ.
+    assert_eq!(
+        (copied.page_count, copied.catalog),
+        (planned.page_count, planned.catalog),
+        "the dry pass planned another copy than the one streamed"
+    );
+    let Sink::Stream(w) = out.sink else {
+        unreachable!("the sink is the stream it was made with")
+    };
+    w.flush().at(stream_path())?;
+    Ok(copied.report(meta.txn, page_bytes))
+}
+
+/// What [`copy_state`] built.
+struct Copied {
+    catalog: TreeDesc,
+    trees: u64,
+    entries: u64,
+    /// Pages of the copy, the first pages included.
+    page_count: u64,
+}
+
+impl Copied {
+    fn report(&self, txn: TxnId, page_bytes: usize) -> BackupReport {
+        BackupReport {
+            txn_id: txn.0,
+            trees: self.trees,
+            entries: self.entries,
+            page_count: self.page_count,
+            file_bytes: self.page_count * page_bytes as u64,
+        }
+    }
+}
+
+/// Builds every tree of the state, then the catalog over them, into `out`
+/// (from page `FIRST_DATA_PAGE` on), and flushes it.
+fn copy_state(src: MapSource<'_>, meta: &Meta, out: &mut Out<'_>) -> Result<Copied> {
     let snapshot = Src::Snapshot(src);
     let mut catalog = Vec::new();
     let mut entries = 0;
     for (name, desc) in trees(snapshot, &meta.catalog)? {
-        let copied = copy_tree(&mut out, snapshot, &desc)?;
+        let copied = copy_tree(out, snapshot, &desc)?;
         entries += copied.len;
         catalog.push((name, copied));
     }
-    let mut builder = Builder::new(page_bytes);
+    let mut builder = Builder::new(out.page_bytes);
     for (name, desc) in &catalog {
-        builder.add(&mut out, name, &desc.to_bytes())?;
+        builder.add(out, name, &desc.to_bytes())?;
     }
-    let catalog_desc = builder.finish(&mut out)?;
-    let page_count = out.next;
-    let f = out
-        .file
-        .into_inner()
-        .map_err(|e| Error::io(path, e.into_error()))?;
-    f.write_all_at(
-        &first_pages(meta.txn, page_count, catalog_desc, page_bytes),
-        0,
-    )
-    .at(path)?;
-    f.sync_all().at(path)?;
-    Ok(BackupReport {
-        txn_id: meta.txn.0,
+    let catalog_desc = builder.finish(out)?;
+    out.flush()?;
+    Ok(Copied {
+        catalog: catalog_desc,
         trees: catalog.len() as u64,
         entries,
-        page_count,
-        file_bytes: page_count * page_bytes as u64,
+        page_count: out.next,
     })
 }
 
 /// Every named tree of the state, in name order, with its descriptor.
 fn trees(src: Src<'_>, catalog: &TreeDesc) -> Result<Vec<(Vec<u8>, TreeDesc)>> {
     let mut found = Vec::new();
-    let mut c = Cursor::new(src, *catalog);
-    c.first()?;
-    while c.is_valid() {
-        let (name, value) = c.entry()?;
+    for_each_cell(src, catalog, |_, name, value| {
+        let value = src.value(value)?;
         found.push((name.to_vec(), TreeDesc::decode(value, catalog.root.0)?));
-        c.step(true)?;
-    }
+        Ok(())
+    })?;
     Ok(found)
 }
 
-/// Copies one tree, entry by entry, into packed pages; returns its new
+/// Copies one tree, cell by cell, into packed pages; returns its new
 /// descriptor. Its entry count must match the descriptor's.
 fn copy_tree(out: &mut Out<'_>, src: Src<'_>, desc: &TreeDesc) -> Result<TreeDesc> {
     let mut builder = Builder::new(out.page_bytes);
-    let mut c = Cursor::new(src, *desc);
-    c.first()?;
-    while c.is_valid() {
-        let (key, value) = c.entry()?;
-        builder.add(out, key, value)?;
-        c.step(true)?;
-    }
+    for_each_cell(src, desc, |cell, key, value| {
+        builder.copy_cell(out, src, cell, key, value)
+    })?;
     let copied = builder.finish(out)?;
     if copied.len != desc.len {
         return Err(Error::corrupt(
@@ -295,26 +364,121 @@ fn copy_tree(out: &mut Out<'_>, src: Src<'_>, desc: &TreeDesc) -> Result<TreeDes
     Ok(copied)
 }
 
-/// The copy being written: pages go out in id order.
-struct Out<'p> {
-    file: BufWriter<File>,
-    path: &'p Path,
+/// Calls `f` on each leaf cell of the tree `desc` in order, as `(cell, key,
+/// value)`, walking the tree depth-first: a cursor's work without its
+/// per-entry bookkeeping, and the raw cell at hand. Every page is read
+/// through the snapshot, so validated on its first read. The walk checks
+/// what a cursor does: a branch on every level above the last and a leaf
+/// on it, and no page below the root naming the root; the depth bounds
+/// every descent.
+fn for_each_cell<'a>(
+    src: Src<'a>,
+    desc: &TreeDesc,
+    mut f: impl FnMut(&'a [u8], &'a [u8], CellValue<'a>) -> Result<()>,
+) -> Result<()> {
+    if desc.depth == 0 {
+        return Ok(());
+    }
+    let leaf_level = desc.depth as usize - 1;
+    let load = |id: PageId, level: usize| {
+        if level > 0 && id == desc.root {
+            return Err(Error::corrupt(
+                id.0,
+                format!("cycle: level {level} points back at the root"),
+            ));
+        }
+        src.node(id, level == leaf_level)
+    };
+    // The branches above the current leaf, each with the child taken.
+    let mut path: Vec<(Node<'a>, usize)> = Vec::with_capacity(leaf_level);
+    let mut id = desc.root;
+    loop {
+        while path.len() < leaf_level {
+            let node = load(id, path.len())?;
+            id = node.child(0)?;
+            path.push((node, 0));
+        }
+        let leaf = load(id, leaf_level)?;
+        for i in 0..leaf.count() {
+            let (key, value) = leaf.entry(i)?;
+            f(leaf.cell(i)?, key, value)?;
+        }
+        loop {
+            let Some((node, taken)) = path.last_mut() else {
+                return Ok(());
+            };
+            if *taken + 1 < node.count() {
+                *taken += 1;
+                id = node.child(*taken)?;
+                break;
+            }
+            path.pop();
+        }
+    }
+}
+
+/// Pages leave for the destination in writes of about this many bytes: few
+/// system calls, and each page copied once, into the batch.
+const BATCH_BYTES: usize = 4 << 20;
+
+/// A file copy starts the writeback of what it has written each time this
+/// many more bytes are written (an fdatasync on a helper thread, while the
+/// copy goes on). Without it the whole copy sits dirty in the page cache
+/// until the final fsync, and a concurrent commit's fdatasync can queue
+/// behind all of it in the filesystem's journal; with it, behind at most
+/// about twice this much, and the final fsync has little left to do.
+const WRITEBACK_BYTES: u64 = 16 << 20;
+
+/// The copy being built: pages go out in id order, through a batch.
+struct Out<'w> {
+    sink: Sink<'w>,
     page_bytes: usize,
-    /// The id the next page written gets.
+    /// The id the next page gets.
     next: u64,
     /// The commit every page is stamped with: the snapshot's.
     txn: TxnId,
-    /// A page of scratch space, for the zeros that end a run.
-    page: Vec<u8>,
+    /// Sealed pages not yet handed to the sink.
+    batch: Vec<u8>,
 }
 
-impl Out<'_> {
+/// Where the pages go.
+enum Sink<'w> {
+    /// Nowhere: pages are counted, not sealed (a stream's dry pass).
+    Count,
+    /// A new file, at increasing offsets.
+    File(FileSink<'w>),
+    /// A stream, in order.
+    Stream(&'w mut dyn Write),
+}
+
+impl<'w> Out<'w> {
+    fn new(sink: Sink<'w>, page_bytes: usize, txn: TxnId) -> Out<'w> {
+        let batch = match sink {
+            Sink::Count => Vec::new(),
+            _ => Vec::with_capacity(BATCH_BYTES + page_bytes),
+        };
+        Out {
+            sink,
+            page_bytes,
+            next: FIRST_DATA_PAGE,
+            txn,
+            batch,
+        }
+    }
+
+    fn counting(&self) -> bool {
+        matches!(self.sink, Sink::Count)
+    }
+
     /// Seals the node `b` as the next page and writes it; returns its id.
     fn write_node(&mut self, b: &mut [u8]) -> Result<PageId> {
         let id = PageId(self.next);
-        seal_page(b, id, self.txn);
-        self.file.write_all(b).at(self.path)?;
         self.next += 1;
+        if !self.counting() {
+            seal_page(b, id, self.txn);
+            self.batch.extend_from_slice(b);
+            self.flush_full()?;
+        }
         Ok(id)
     }
 
@@ -322,19 +486,132 @@ impl Out<'_> {
     /// first page.
     fn write_run(&mut self, value: &[u8]) -> Result<PageId> {
         let id = PageId(self.next);
-        let head = overflow::run_header(id, self.txn, value, self.page_bytes);
-        self.file.write_all(&head).at(self.path)?;
-        self.file.write_all(value).at(self.path)?;
-        let mut zeros = overflow::run_tail_bytes(value.len(), self.page_bytes);
-        while zeros > 0 {
-            let n = zeros.min(self.page.len());
-            self.page[..n].fill(0);
-            let (page, file) = (&self.page[..n], &mut self.file);
-            file.write_all(page).at(self.path)?;
-            zeros -= n;
-        }
         self.next += overflow::run_pages(value.len(), self.page_bytes);
+        if self.counting() {
+            return Ok(id);
+        }
+        let head = overflow::run_header(id, self.txn, value, self.page_bytes);
+        self.batch.extend_from_slice(&head);
+        if value.len() >= BATCH_BYTES {
+            // Straight from the snapshot, not through the batch.
+            self.flush()?;
+            self.sink.write(value)?;
+        } else {
+            self.batch.extend_from_slice(value);
+        }
+        let zeros = overflow::run_tail_bytes(value.len(), self.page_bytes);
+        self.batch.resize(self.batch.len() + zeros, 0);
+        self.flush_full()?;
         Ok(id)
+    }
+
+    /// Hands the batch to the sink once it holds `BATCH_BYTES`.
+    fn flush_full(&mut self) -> Result<()> {
+        if self.batch.len() >= BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the batch to the sink.
+    fn flush(&mut self) -> Result<()> {
+        if !self.batch.is_empty() {
+            self.sink.write(&self.batch)?;
+            self.batch.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Sink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        match self {
+            Sink::Count => Ok(()),
+            Sink::File(f) => f.write(bytes),
+            Sink::Stream(w) => w.write_all(bytes).at(stream_path()),
+        }
+    }
+}
+
+/// The copy's file, written at increasing offsets, its writeback started
+/// every `WRITEBACK_BYTES`.
+struct FileSink<'p> {
+    file: File,
+    path: &'p Path,
+    /// Where the next bytes go.
+    at: u64,
+    /// Bytes written since writeback was last started.
+    since_writeback: u64,
+    /// The helper thread, from the first writeback on.
+    writeback: Option<Writeback>,
+}
+
+impl FileSink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file.write_all_at(bytes, self.at).at(self.path)?;
+        self.at += bytes.len() as u64;
+        self.since_writeback += bytes.len() as u64;
+        if self.since_writeback >= WRITEBACK_BYTES {
+            self.since_writeback = 0;
+            match &self.writeback {
+                Some(w) => w.start(),
+                None => {
+                    let w = Writeback::spawn(&self.file).at(self.path)?;
+                    w.start();
+                    self.writeback = Some(w);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the writeback under way; returns the file, for the last
+    /// writes and the fsync.
+    fn finish(self) -> Result<File> {
+        if let Some(w) = self.writeback {
+            w.finish(self.path)?;
+        }
+        Ok(self.file)
+    }
+}
+
+/// A helper thread that fdatasyncs the copy when asked. The request is a
+/// rendezvous: asking waits while the previous sync runs, so the copy
+/// never gets more than about two `WRITEBACK_BYTES` ahead of its disk.
+struct Writeback {
+    ask: SyncSender<()>,
+    done: JoinHandle<std::io::Result<()>>,
+}
+
+impl Writeback {
+    fn spawn(file: &File) -> std::io::Result<Writeback> {
+        let file = file.try_clone()?;
+        let (ask, asked) = sync_channel::<()>(0);
+        let done = std::thread::Builder::new()
+            .name("oakmap-backup-writeback".into())
+            .spawn(move || {
+                for () in asked {
+                    file.sync_data()?;
+                }
+                Ok(())
+            })?;
+        Ok(Writeback { ask, done })
+    }
+
+    /// Asks for a sync of everything written so far. If the thread has
+    /// stopped on an error, nothing happens: `finish` returns the error,
+    /// and the final fsync would cover this sync anyway.
+    fn start(&self) {
+        let _ = self.ask.send(());
+    }
+
+    /// Waits for the thread; its first error, if any.
+    fn finish(self, path: &Path) -> Result<()> {
+        drop(self.ask);
+        match self.done.join() {
+            Ok(synced) => synced.at(path),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 }
 
@@ -371,6 +648,41 @@ impl Builder {
 
     /// Adds the next entry; keys must ascend strictly.
     fn add(&mut self, out: &mut Out<'_>, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check_order(key)?;
+        let cell = self.encode(out, key, value)?;
+        self.append(out, key, &cell)
+    }
+
+    /// Adds the next entry as the leaf cell `cell` of a validated source
+    /// leaf holds it (`key`, `value` decoded from it); keys must ascend
+    /// strictly. An inline cell as `format` writes it (no flag set) is
+    /// already the cell the copy needs, byte for byte: the page size, and
+    /// so the inline rule, is the source's. Any other cell is encoded anew
+    /// (an overflow value gets a run at its new place).
+    fn copy_cell(
+        &mut self,
+        out: &mut Out<'_>,
+        src: Src<'_>,
+        cell: &[u8],
+        key: &[u8],
+        value: CellValue<'_>,
+    ) -> Result<()> {
+        self.check_order(key)?;
+        match value {
+            CellValue::Inline(v)
+                if leaf_cell_flags(cell) == 0
+                    && value_inline(key.len(), v.len(), self.page_bytes) =>
+            {
+                self.append(out, key, cell)
+            }
+            _ => {
+                let cell = self.encode(out, key, src.value(value)?)?;
+                self.append(out, key, &cell)
+            }
+        }
+    }
+
+    fn check_order(&self, key: &[u8]) -> Result<()> {
         if self.len > 0 && compare_keys(&self.last_key, key) != std::cmp::Ordering::Less {
             return Err(Error::corrupt(
                 0,
@@ -381,29 +693,42 @@ impl Builder {
                 ),
             ));
         }
-        let cell = if value_inline(key.len(), value.len(), self.page_bytes) {
+        Ok(())
+    }
+
+    /// The leaf cell of `key` and `value`, writing the value's overflow
+    /// run first if it does not sit inline.
+    fn encode(&self, out: &mut Out<'_>, key: &[u8], value: &[u8]) -> Result<Vec<u8>> {
+        Ok(if value_inline(key.len(), value.len(), self.page_bytes) {
             leaf_cell(key, CellValue::Inline(value))
         } else {
             let page = out.write_run(value)?;
             let len = value.len() as u32;
             leaf_cell(key, CellValue::Overflow { page, len })
-        };
-        let low = if self.len == 0 {
-            Vec::new()
-        } else {
-            separator(&self.last_key, key)
-        };
-        self.push(out, 0, low, &cell)?;
+        })
+    }
+
+    /// Appends the leaf cell `cell` of `key`, which `check_order` passed.
+    fn append(&mut self, out: &mut Out<'_>, key: &[u8], cell: &[u8]) -> Result<()> {
+        self.push(out, 0, None, cell)?;
         self.last_key.clear();
         self.last_key.extend_from_slice(key);
         self.len += 1;
         Ok(())
     }
 
-    /// Adds `cell` to the page at `level`, whose separator (if the cell
-    /// starts a page) is `low`; writes the page first if the cell does not
-    /// fit, and passes it up.
-    fn push(&mut self, out: &mut Out<'_>, level: usize, low: Vec<u8>, cell: &[u8]) -> Result<()> {
+    /// Adds `cell` to the page at `level`; writes the page first if the
+    /// cell does not fit, and passes it up. `low` is the separator of the
+    /// page the cell starts, if it starts one: given for a branch cell,
+    /// cut from the last key and the cell's for a leaf cell (only then, as
+    /// a page is seldom full).
+    fn push(
+        &mut self,
+        out: &mut Out<'_>,
+        level: usize,
+        low: Option<Vec<u8>>,
+        cell: &[u8],
+    ) -> Result<()> {
         let kind = if level == 0 {
             PageKind::Leaf
         } else {
@@ -412,6 +737,8 @@ impl Builder {
         if level == self.levels.len() {
             let mut page = vec![0u8; self.page_bytes];
             init_node(&mut page, kind);
+            // A tree's first leaf starts at the empty key.
+            let low = low.unwrap_or_default();
             self.levels.push(Level { page, low });
             let ok = insert_cell(&mut self.levels[level].page, 0, cell);
             assert!(ok, "a cell within cell_bytes_max fits an empty page");
@@ -421,6 +748,7 @@ impl Builder {
         if insert_cell(&mut self.levels[level].page, count, cell) {
             return Ok(());
         }
+        let low = low.unwrap_or_else(|| separator(&self.last_key, cell_key(cell, true)));
         let full = std::mem::replace(&mut self.levels[level].low, low);
         let id = out.write_node(&mut self.levels[level].page)?;
         init_node(&mut self.levels[level].page, kind);
@@ -443,7 +771,7 @@ impl Builder {
         let starts_page = level == self.levels.len();
         let key: &[u8] = if starts_page { &[] } else { &low };
         let cell = branch_cell(key, child);
-        self.push(out, level, low, &cell)
+        self.push(out, level, Some(low), &cell)
     }
 
     /// Writes the pages still being filled, bottom-up, and returns the

@@ -450,6 +450,37 @@ impl Db {
         self.begin_read().backup_with(path, options)
     }
 
+    /// Streams a consistent copy of the newest committed state to `w` while
+    /// writers go on (bbolt's `Tx.WriteTo`): the bytes [`Db::backup_to`]
+    /// would write to its file, in file order, for a socket, a pipe or a
+    /// hasher. Written to a file, they open as that closed, compacted
+    /// database. A stream cannot seek back to its start, so the copy is
+    /// built twice: a dry pass counts its pages (nothing written), then the
+    /// header and meta pages go out, then the data pages. `w` sees only
+    /// whole writes and one `flush` at the end; nothing makes it durable.
+    /// An error of `w` comes back as an [`Error::Io`](crate::Error::Io)
+    /// whose path is `(backup stream)`, with whatever `w` took by then
+    /// written: the receiver must treat a stream that did not end with
+    /// `Ok` as no copy. To stream a snapshot already held, use
+    /// [`ReadTxn::backup_to_writer`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("app.oak"))?;
+    /// db.insert("users", b"alice", b"1")?;
+    /// let mut bytes = Vec::new();
+    /// let report = db.backup_to_writer(&mut bytes)?;
+    /// assert_eq!(bytes.len() as u64, report.file_bytes);
+    /// let copy = dir.path().join("streamed.oak");
+    /// std::fs::write(&copy, &bytes).unwrap();
+    /// let restored = oakmap::Db::open(&copy)?;
+    /// assert_eq!(restored.get("users", b"alice")?, Some(b"1".to_vec()));
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn backup_to_writer(&self, w: &mut impl std::io::Write) -> Result<BackupReport> {
+        self.begin_read().backup_to_writer(w)
+    }
+
     /// Reads one value in its own snapshot.
     pub fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let rx = self.begin_read();

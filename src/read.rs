@@ -4,6 +4,7 @@
 //! as it lives, which keeps every page of its state from being reused; values
 //! it returns borrow the mapping directly (zero-copy).
 
+use std::io::Write;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::Arc;
@@ -119,6 +120,14 @@ impl<'db> ReadTxn<'db> {
     ) -> Result<BackupReport> {
         let src = self.db.map_source(&self.meta, self.map);
         backup::write_copy(src, &self.meta, path.as_ref(), options)
+    }
+
+    /// Streams this snapshot to `w` as a closed, compacted database (see
+    /// [`Db::backup_to_writer`](crate::Db::backup_to_writer)): the bytes
+    /// [`ReadTxn::backup_to`] would put in its file, in file order.
+    pub fn backup_to_writer(&self, w: &mut impl Write) -> Result<BackupReport> {
+        let src = self.db.map_source(&self.meta, self.map);
+        backup::stream_copy(src, &self.meta, w)
     }
 }
 

@@ -1,18 +1,21 @@
-//! Online backup (`Db::backup_to`, `ReadTxn::backup_to`): the copy holds
-//! exactly the snapshot it was taken from, is a closed database that passes
-//! the check and replays nothing, is dense (no free page), and never
-//! replaces a file it was not asked to.
+//! Online backup (`Db::backup_to`, `ReadTxn::backup_to`, and the writer
+//! form `backup_to_writer`): the copy holds exactly the snapshot it was
+//! taken from, is a closed database that passes the check and replays
+//! nothing, is dense (no free page), and never replaces a file it was not
+//! asked to; streamed, it is the file form's copy byte for byte (but for
+//! its `file_id`), and a failing stream is an error.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use common::{Rng, TestDb, entries};
 use oakmap::inspect::RawDb;
-use oakmap::{BackupOptions, Db, Durability, Error, Options, ReadTxn};
+use oakmap::{BackupOptions, BackupReport, Db, Durability, Error, Options, ReadTxn};
 
 type Model = BTreeMap<String, BTreeMap<Vec<u8>, Vec<u8>>>;
 
@@ -60,6 +63,23 @@ fn assert_copy_holds(copy: &Path, model: &Model) {
 
 #[test]
 fn backup_during_writes_equals_its_snapshot() {
+    during_writes(|rx, copy| rx.backup_to(copy).unwrap());
+}
+
+#[test]
+fn streamed_backup_during_writes_equals_its_snapshot() {
+    during_writes(|rx, copy| {
+        let mut bytes = Vec::new();
+        let report = rx.backup_to_writer(&mut bytes).unwrap();
+        assert_eq!(bytes.len() as u64, report.file_bytes);
+        std::fs::write(copy, &bytes).unwrap();
+        report
+    });
+}
+
+/// A backup taken by `backup` (of the snapshot, to the path) while a
+/// writer commits holds exactly that snapshot.
+fn during_writes(backup: impl Fn(&ReadTxn<'_>, &Path) -> BackupReport) {
     let dir = tempfile::tempdir().unwrap();
     // Commits without an fsync each, so the writer gets through many while
     // the backup runs.
@@ -103,7 +123,7 @@ fn backup_during_writes_equals_its_snapshot() {
     let rx = db.begin_read();
     let model = snapshot_model(&rx);
     let copy = dir.path().join("copy.oak");
-    let report = rx.backup_to(&copy).unwrap();
+    let report = backup(&rx, &copy);
     // The source moves well past the snapshot before the copy is compared.
     wait_for(commits.load(Ordering::Relaxed) + 50);
     stop.store(true, Ordering::Relaxed);
@@ -385,4 +405,110 @@ fn failed_backup_leaves_nothing() {
         })
         .count();
     assert_eq!(left, 0);
+}
+
+/// A database of about 24 MiB: more than one batch of pages and more than
+/// one writeback interval of the file form, overflow values of all sizes
+/// (one longer than a batch), several trees and an empty one.
+fn large_database(path: &Path) -> TestDb {
+    let db = TestDb::open(path);
+    let mut rng = Rng(11);
+    let mut tx = db.begin_write().unwrap();
+    for t in 0..4 {
+        let mut tree = tx.open_tree(&format!("t{t}")).unwrap();
+        for i in 0..20_000u32 {
+            tree.insert(&i.to_be_bytes(), &rng.bytes(100)).unwrap();
+        }
+        for i in 0..40u32 {
+            let len = [1_400, 70_000, 300_000][i as usize % 3];
+            tree.insert(&(1_000_000 + i).to_be_bytes(), &rng.bytes(len))
+                .unwrap();
+        }
+    }
+    tx.open_tree("t0")
+        .unwrap()
+        .insert(b"huge", &rng.bytes(5 << 20))
+        .unwrap();
+    tx.open_tree("empty").unwrap();
+    tx.commit().unwrap();
+    db
+}
+
+#[test]
+fn streamed_copy_is_the_file_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = large_database(&dir.path().join("src.oak"));
+    let rx = db.begin_read();
+    let file = dir.path().join("file.oak");
+    let file_report = rx.backup_to(&file).unwrap();
+    let mut streamed = Vec::new();
+    let stream_report = rx.backup_to_writer(&mut streamed).unwrap();
+    assert_eq!(stream_report, file_report);
+    assert!(stream_report.file_bytes > 20 << 20, "{stream_report:?}");
+    let written = std::fs::read(&file).unwrap();
+    assert_eq!(streamed.len(), written.len());
+    // The header (page 0) differs: each copy gets a file_id of its own.
+    // Everything after it is the same.
+    let page = db.page_bytes();
+    assert_ne!(streamed[..page], written[..page]);
+    assert!(streamed[page..] == written[page..], "data pages differ");
+    let copy = dir.path().join("streamed.oak");
+    std::fs::write(&copy, &streamed).unwrap();
+    let pages = assert_closed_and_dense(&copy, rx.id());
+    assert_eq!(pages, stream_report.page_count);
+    let model = snapshot_model(&rx);
+    drop(rx);
+    assert_copy_holds(&copy, &model);
+}
+
+/// A stream that takes `left` bytes, then fails every write.
+struct FailingWriter {
+    left: usize,
+    taken: usize,
+}
+
+impl Write for FailingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::other("the receiver went away"));
+        }
+        let n = buf.len().min(self.left);
+        self.left -= n;
+        self.taken += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.left == 0 {
+            return Err(std::io::Error::other("the receiver went away"));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn failing_stream_is_an_io_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = large_database(&dir.path().join("src.oak"));
+    let total = db.begin_read().backup_to_writer(&mut std::io::sink());
+    let total = total.unwrap().file_bytes as usize;
+    let page = db.page_bytes();
+    // At the start, inside the first pages, in the data pages, and with
+    // only the final flush left to fail.
+    for left in [0, 100, 3 * page + 5, total / 2, total] {
+        let mut w = FailingWriter { left, taken: 0 };
+        match db.backup_to_writer(&mut w) {
+            Err(Error::Io { path, source }) => {
+                assert_eq!(path, Path::new("(backup stream)"));
+                assert_eq!(source.to_string(), "the receiver went away");
+            }
+            other => panic!("a stream failing after {left} bytes: {other:?}"),
+        }
+        assert_eq!(w.taken, left.min(total));
+    }
+    // The database is untouched and serves on.
+    assert!(db.check().unwrap().is_clean());
+    let mut bytes = Vec::new();
+    db.backup_to_writer(&mut bytes).unwrap();
+    assert_eq!(bytes.len(), total);
 }

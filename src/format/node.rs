@@ -73,6 +73,12 @@ pub(crate) fn leaf_cell(key: &[u8], value: CellValue<'_>) -> Vec<u8> {
     c
 }
 
+/// The flags byte of a leaf cell this process encoded or copied out of a
+/// validated node (`0` for an inline value as `leaf_cell` writes it).
+pub(crate) fn leaf_cell_flags(cell: &[u8]) -> u8 {
+    cell[LEAF_CELL_HEADER - 1]
+}
+
 /// Encodes a branch cell.
 pub(crate) fn branch_cell(key: &[u8], child: PageId) -> Vec<u8> {
     let mut c = Vec::with_capacity(BRANCH_CELL_HEADER + key.len());
