@@ -274,12 +274,15 @@ pub(crate) fn stream_copy(
     w.write_all(&first).at(stream_path())?;
     let mut out = Out::new(Sink::Stream(w), page_bytes, meta.txn);
     let copied = copy_state(src, meta, &mut out)?;
-    // One snapshot, read twice by the same code: the passes cannot differ.
-    assert_eq!(
-        (copied.page_count, copied.catalog),
-        (planned.page_count, planned.catalog),
-        "the dry pass planned another copy than the one streamed"
-    );
+    // One snapshot, read twice by the same code: the passes cannot differ,
+    // and if they did the header already sent would not describe the copy.
+    if (copied.page_count, copied.catalog) != (planned.page_count, planned.catalog) {
+        return Err(Error::corrupt(
+            planned.catalog.root.0,
+            "the snapshot read differently in the two passes of a streamed backup: \
+             the stream is not a copy",
+        ));
+    }
     let Sink::Stream(w) = out.sink else {
         unreachable!("the sink is the stream it was made with")
     };
