@@ -85,7 +85,12 @@ const REPACK_GAIN_MIN: usize = 32;
 /// pages are more than one in `TIGHTEN_WASTE` of those in use: each time
 /// costs moves and a checkpoint.
 const TIGHTEN_MAX: u32 = 4;
-const TIGHTEN_WASTE: u64 = 32;
+const TIGHTEN_WASTE: u64 = 256;
+/// Passes (rounds, a checkpoint and a shrink) at most; see
+/// `holes_worth_a_pass`.
+const PASSES_MAX: u32 = 2;
+/// Free pages inside the file never worth a second pass.
+const HOLES_MIN: u64 = 16;
 /// Rounds (a walk and its commits, or a checkpoint) before giving up.
 const ROUNDS_MAX: u32 = 1000;
 
@@ -97,6 +102,29 @@ pub(crate) fn run(inner: &Engine, signal: &Signal) -> Result<Compaction> {
         bytes_before: inner.file.len()?,
         ..Compaction::default()
     };
+    for _ in 0..PASSES_MAX {
+        rounds(inner, signal, &mut report)?;
+        checkpoint::run(inner)?;
+        if shrink(inner)? {
+            report.commits += 1;
+        } else if snapshot_behind(inner) {
+            report.pinned = true;
+        }
+        if report.pinned || !holes_worth_a_pass(inner)? {
+            break;
+        }
+    }
+    if !truncate(inner)? {
+        report.pinned = true;
+    }
+    report.bytes_after = inner.file.len()?;
+    Ok(report)
+}
+
+/// Steps 1 and 2, round after round: plan, commit the moves and repacks,
+/// checkpoint when they wait for room, until nothing is left past the
+/// tail and nothing packs, or a snapshot holds what is left.
+fn rounds(inner: &Engine, signal: &Signal, report: &mut Compaction) -> Result<()> {
     // Rounds in a row that found no room to move into, each after a checkpoint.
     let mut stalled = 0;
     let mut last_reached = u64::MAX;
@@ -133,17 +161,20 @@ pub(crate) fn run(inner: &Engine, signal: &Signal) -> Result<Compaction> {
         report.pages_moved += plan.tail_moved;
         report.leaves_saved += plan.saved;
     }
-    checkpoint::run(inner)?;
-    if shrink(inner)? {
-        report.commits += 1;
-    } else if snapshot_behind(inner) {
-        report.pinned = true;
-    }
-    if !truncate(inner)? {
-        report.pinned = true;
-    }
-    report.bytes_after = inner.file.len()?;
-    Ok(report)
+    Ok(())
+}
+
+/// Whether the free pages left inside the file after a shrink are worth
+/// another pass: more than `HOLES_MIN` and one in `TIGHTEN_WASTE` of the
+/// pages in use. The first pass leaves some: room its target kept for the
+/// free list of the whole file before the shrink, which the shrink then
+/// cut down to the few pages listing what is left.
+fn holes_worth_a_pass(inner: &Engine) -> Result<bool> {
+    let mut w = inner.lock_writer()?;
+    inner.release_free(&mut w.free);
+    let listed = w.free.free_count() + w.free.pending_count();
+    let in_use = w.head.page_count.saturating_sub(FIRST_DATA_PAGE + listed);
+    Ok(listed > HOLES_MIN && listed * TIGHTEN_WASTE >= in_use)
 }
 
 /// Whether a live snapshot is older than the published state.
