@@ -10,14 +10,14 @@
 //! `page_count` is exactly the pages written. The catalog is built last,
 //! from the descriptors of the trees just built.
 //!
-//! The copy runs at disk speed by doing little per entry: the leaves are
+//! The copy does little per entry: the leaves are
 //! walked depth-first (no cursor), an inline cell's bytes are copied as
 //! they lie in the source leaf (only an overflow cell is encoded anew, for
 //! its run's new page id), and sealed pages leave in batches of a few MiB
 //! straight to the file. A file copy starts its writeback every
 //! `WRITEBACK_BYTES` (an fdatasync on a helper thread), so the disk writes
-//! while the copy is built and a concurrent commit's fdatasync never queues
-//! behind the whole copy.
+//! while the copy is built and a concurrent commit's fdatasync does not
+//! queue behind the whole copy.
 //!
 //! The writer form (`stream_copy`) sends the same bytes to any `Write`. A
 //! stream cannot seek back to the first pages, so a dry pass of the same
