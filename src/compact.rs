@@ -1,19 +1,29 @@
-//! Compaction in place: moving the pages at the end of the file into free
-//! pages nearer its start, then cutting the file short.
+//! Compaction in place: packing the leaves that removals and random
+//! inserts left part empty, moving the pages at the end of the file into
+//! free pages nearer its start, then cutting the file short.
 //!
 //! Nothing here writes a page itself. A page moves by being rewritten in an
 //! ordinary write transaction: re-inserting a key with the value it has
 //! copies its leaf and the path above it (copy on write), and the allocator
 //! hands out the lowest free page (`FreeList::take_one`), so the copies
 //! land low. A value in an overflow run moves the same way (its new run is
-//! the lowest free run long enough). Each commit moves a bounded number of
-//! pages, so readers and other writers go on in between; the moves change
-//! no key or value, so their log records replay to the same state and
-//! recovery needs nothing new.
+//! the lowest free run long enough). The leaves under one parent are
+//! packed by a repack (`btree::pack`), which rewrites them full, in new
+//! pages, so it moves them too; it is planned where it saves a leaf in
+//! `REPACK_GAIN_MIN`. Each commit writes a bounded number of pages, so
+//! readers and other writers go on in between; neither kind of rewrite
+//! changes a key or a value (a repack logs no operation at all), so the
+//! log replays to the same entries and recovery needs nothing new.
+//!
+//! A pass is rounds of planning and rewriting until nothing lies past the
+//! target and nothing packs (the target's slack halved a few times at the
+//! end), then steps 2 and 3; a second pass runs when the first leaves
+//! enough free pages inside the file (`holes_worth_a_pass`); then step 4.
 //!
 //! The steps, each with why a crash there is safe:
-//! 1. Moves (`touch`): ordinary commits. *Crash: the state recovered is
-//!    logically the one before or after a move, equal either way.*
+//! 1. Moves and repacks (`touch`): ordinary commits. *Crash: the state
+//!    recovered is logically the one before or after a rewrite, equal
+//!    either way.*
 //! 2. A checkpoint, so the newest durable state reaches nothing in the tail;
 //!    with no older snapshot left, the moved-from pages become free
 //!    (invariant 2 of design.md, unchanged). *Crash: as any checkpoint.*
@@ -91,6 +101,12 @@ const TIGHTEN_WASTE: u64 = 256;
 const PASSES_MAX: u32 = 2;
 /// Free pages inside the file never worth a second pass.
 const HOLES_MIN: u64 = 16;
+/// Rounds of a pass that may plan repacks. A writer inserting at random
+/// splits packed leaves again as fast as they are packed; without a bound
+/// the rounds would go on repacking them (each a walk of the database)
+/// until `ROUNDS_MAX`. Repacks also end once a round's repacks save fewer
+/// than one leaf in `REPACK_GAIN_MIN` of the pages they write.
+const REPACK_ROUNDS_MAX: u32 = 64;
 /// Rounds (a walk and its commits, or a checkpoint) before giving up.
 const ROUNDS_MAX: u32 = 1000;
 
@@ -130,13 +146,25 @@ fn rounds(inner: &Engine, signal: &Signal, report: &mut Compaction) -> Result<()
     let mut last_reached = u64::MAX;
     // How many times the tail was drawn closer after being found empty.
     let mut tighten = 0;
+    // Rounds that planned repacks, and whether more may.
+    let mut repack_rounds = 0;
+    let mut repack = true;
     for _ in 0..ROUNDS_MAX {
-        let plan = plan(inner, tighten)?;
+        let plan = plan(inner, tighten, repack)?;
+        if plan.saved > 0 {
+            repack_rounds += 1;
+            // Diminishing returns, or a writer splitting the leaves as
+            // fast as they are packed: the repacks end for this pass.
+            repack = repack_rounds < REPACK_ROUNDS_MAX
+                && plan.saved * REPACK_GAIN_MIN as u64 >= plan.repack_pages;
+        }
         if plan.tail_reached == 0 && plan.saved == 0 {
             if tighten == TIGHTEN_MAX || plan.free_below * TIGHTEN_WASTE < plan.in_use {
                 break;
             }
             tighten += 1;
+            // Measured against a closer tail, the next round reaches more.
+            last_reached = u64::MAX;
             continue;
         }
         let progress = plan.saved > 0 || plan.tail_reached < last_reached;
@@ -155,11 +183,10 @@ fn rounds(inner: &Engine, signal: &Signal, report: &mut Compaction) -> Result<()
         stalled = 0;
         last_reached = plan.tail_reached;
         for batch in &plan.batches {
-            touch(inner, signal, batch)?;
+            report.leaves_saved += touch(inner, signal, batch)?;
             report.commits += 1;
         }
         report.pages_moved += plan.tail_moved;
-        report.leaves_saved += plan.saved;
     }
     Ok(())
 }
@@ -261,8 +288,9 @@ enum Touch {
 /// Step 1: one commit of rewrites. Each changes nothing a reader can see.
 /// Its durability is `None`: losing it in a crash loses no data, and the
 /// checkpoint of step 2 makes it durable anyway.
-fn touch(inner: &Engine, signal: &Signal, batch: &[Touch]) -> Result<()> {
+fn touch(inner: &Engine, signal: &Signal, batch: &[Touch]) -> Result<u64> {
     let mut tx = WriteTxn::begin(inner, signal)?;
+    let mut saved = 0;
     tx.set_durability(Durability::None);
     for t in batch {
         match t {
@@ -276,7 +304,7 @@ fn touch(inner: &Engine, signal: &Signal, batch: &[Touch]) -> Result<()> {
             }
             Touch::Repack { tree, key } => {
                 if let Some(mut t) = tx.tree_mut(tree)? {
-                    t.repack(key)?;
+                    saved += t.repack(key)?;
                 }
             }
             Touch::Tree(name) => {
@@ -296,7 +324,8 @@ fn touch(inner: &Engine, signal: &Signal, batch: &[Touch]) -> Result<()> {
             }
         }
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(saved)
 }
 
 /// What one walk of the published state found to move.
@@ -307,8 +336,9 @@ struct Plan {
     tail_reached: u64,
     /// Of those, the pages `batches` move.
     tail_moved: u64,
-    /// Leaves the repacks in `batches` save.
+    /// Leaves the repacks in `batches` save, and the pages they write.
     saved: u64,
+    repack_pages: u64,
     /// Pages in use, and free (or freed, awaiting a checkpoint), when the
     /// walk began.
     in_use: u64,
@@ -318,7 +348,7 @@ struct Plan {
 /// Walks the published state (registered as a reader, so its pages stay
 /// intact) and plans rewrites for every page at or past the tail, as far
 /// as the free pages below the tail hold the copies.
-fn plan(inner: &Engine, tighten: u32) -> Result<Plan> {
+fn plan(inner: &Engine, tighten: u32, repack: bool) -> Result<Plan> {
     let (free, page_count) = {
         let mut w = inner.lock_writer()?;
         inner.release_free(&mut w.free);
@@ -340,10 +370,12 @@ fn plan(inner: &Engine, tighten: u32) -> Result<Plan> {
         batches: vec![Vec::new()],
         batch_pages: 0,
         full: false,
+        repack,
         seen: Bits::new(meta.page_count),
         reached: Bits::new(meta.page_count),
         moved: Bits::new(meta.page_count),
         saved: 0,
+        repack_pages: 0,
     };
     let walked = planner.walk(inner.map_source(&meta, map), &meta.catalog);
     inner.readers.release(token);
@@ -354,12 +386,15 @@ fn plan(inner: &Engine, tighten: u32) -> Result<Plan> {
         tail_reached: planner.reached.count,
         tail_moved: planner.moved.count,
         saved: planner.saved,
+        repack_pages: planner.repack_pages,
         in_use,
         free_below: listed,
     })
 }
 
 struct Planner {
+    /// Whether to plan repacks (see `REPACK_ROUNDS_MAX`).
+    repack: bool,
     /// Pages from here on are to move.
     tail: u64,
     /// The free list as allocation will use it: a copy, taken from as the
@@ -377,8 +412,9 @@ struct Planner {
     /// Tail pages the state reaches; and those the batches move.
     reached: Bits,
     moved: Bits,
-    /// Leaves the planned repacks save.
+    /// Leaves the planned repacks save, and the pages they write (at most).
     saved: u64,
+    repack_pages: u64,
 }
 
 /// A set of page ids below a state's page count, one bit each.
@@ -488,7 +524,8 @@ impl Planner {
         let Some(first) = group.first() else {
             return Ok(());
         };
-        if let (Some(parent), Some(key)) = (first.parent, &first.first_key) {
+        let parent = first.parent.filter(|_| self.repack);
+        if let (Some(parent), Some(key)) = (parent, &first.first_key) {
             let counts = btree::packing(Src::Snapshot(src), PageId(parent), src.page_bytes)?;
             let in_tail = group.iter().any(|l| l.path.iter().any(|&p| p >= self.tail));
             let worth =
@@ -509,6 +546,7 @@ impl Planner {
                 };
                 if self.add(touch, path, None, fresh) {
                     self.saved += (group.len() - counts.len()) as u64;
+                    self.repack_pages += (path.len() + counts.len()) as u64;
                     tree.moved_entry = true;
                 }
                 return Ok(());

@@ -256,3 +256,49 @@ fn compaction_packs_half_empty_leaves() {
         assert_eq!(t.get(&scattered(i)).unwrap(), want, "key {i}");
     }
 }
+
+/// A writer inserting at random splits leaves while compaction packs them:
+/// repacks are planned on a snapshot and carried out after the writer's
+/// commits changed the same parents, so each is planned anew on the
+/// writer's pages; nothing of either side may be lost, and compaction ends.
+#[test]
+fn compaction_beside_a_random_writer_loses_nothing() {
+    let db = Arc::new(TestDb::temp(Options::new()));
+    let want = fill_and_thin(&db, 3);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (db, stop) = (Arc::clone(&db), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut written = BTreeMap::new();
+            let mut n = 0u32;
+            // Until compaction ends, or 100 batches: a writer that never
+            // stops grows the file as fast as compaction moves its end.
+            while !stop.load(Ordering::Relaxed) && n < 20_000 {
+                // Scattered keys in batches: leaves split all over the tree.
+                let mut tx = db.begin_write().unwrap();
+                let mut t = tx.open_tree("t").unwrap();
+                for _ in 0..200 {
+                    let i = KEYS + n.wrapping_mul(2_654_435_761) % KEYS;
+                    t.insert(&key(i), &[n as u8; 150]).unwrap();
+                    written.insert(i, vec![n as u8; 150]);
+                    n += 1;
+                }
+                tx.commit().unwrap();
+            }
+            written
+        })
+    };
+    let done = db.compact().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(!written.is_empty());
+    assert!(done.leaves_saved > 0, "{done:?}");
+    let rx = db.begin_read();
+    let t = rx.tree("t").unwrap().unwrap();
+    assert_eq!(t.len(), (want.len() + written.len()) as u64);
+    for (i, v) in want.iter().chain(&written) {
+        assert_eq!(t.get(&key(*i)).unwrap(), Some(&v[..]), "key {i}");
+    }
+    drop(rx);
+    common::assert_clean(&db);
+}
