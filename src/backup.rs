@@ -58,12 +58,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use crate::btree::separator;
+use crate::btree::{PageSet, leaves, separator};
 use crate::error::{At, Error, Result};
 use crate::file;
 use crate::format::node::{
-    CellValue, Node, branch_cell, cell_child, cell_key, compare_keys, init_node, insert_cell,
-    leaf_cell, leaf_cell_flags, value_inline,
+    CellValue, branch_cell, cell_child, cell_key, compare_keys, init_node, insert_cell, leaf_cell,
+    leaf_cell_flags, value_inline,
 };
 use crate::format::{
     self, FIRST_DATA_PAGE, Meta, PageId, PageKind, TreeDesc, TxnId, overflow, page_count_field,
@@ -314,11 +314,11 @@ impl Copied {
 /// Builds every tree of the state, then the catalog over them, into `out`
 /// (from page `FIRST_DATA_PAGE` on), and flushes it.
 fn copy_state(src: MapSource<'_>, meta: &Meta, out: &mut Out<'_>) -> Result<Copied> {
-    let snapshot = Src::Snapshot(src);
+    let mut seen = PageSet::new(meta.page_count);
     let mut catalog = Vec::new();
     let mut entries = 0;
-    for (name, desc) in trees(snapshot, &meta.catalog)? {
-        let copied = copy_tree(out, snapshot, &desc)?;
+    for (name, desc) in trees(src, &meta.catalog, &mut seen)? {
+        let copied = copy_tree(out, src, &desc, &mut seen)?;
         entries += copied.len;
         catalog.push((name, copied));
     }
@@ -337,10 +337,14 @@ fn copy_state(src: MapSource<'_>, meta: &Meta, out: &mut Out<'_>) -> Result<Copi
 }
 
 /// Every named tree of the state, in name order, with its descriptor.
-fn trees(src: Src<'_>, catalog: &TreeDesc) -> Result<Vec<(Vec<u8>, TreeDesc)>> {
+fn trees(
+    src: MapSource<'_>,
+    catalog: &TreeDesc,
+    seen: &mut PageSet,
+) -> Result<Vec<(Vec<u8>, TreeDesc)>> {
     let mut found = Vec::new();
-    for_each_cell(src, catalog, |_, name, value| {
-        let value = src.value(value)?;
+    for_each_cell(src, catalog, seen, |_, name, value| {
+        let value = Src::Snapshot(src).value(value)?;
         found.push((name.to_vec(), TreeDesc::decode(value, catalog.root.0)?));
         Ok(())
     })?;
@@ -349,10 +353,15 @@ fn trees(src: Src<'_>, catalog: &TreeDesc) -> Result<Vec<(Vec<u8>, TreeDesc)>> {
 
 /// Copies one tree, cell by cell, into packed pages; returns its new
 /// descriptor. Its entry count must match the descriptor's.
-fn copy_tree(out: &mut Out<'_>, src: Src<'_>, desc: &TreeDesc) -> Result<TreeDesc> {
+fn copy_tree(
+    out: &mut Out<'_>,
+    src: MapSource<'_>,
+    desc: &TreeDesc,
+    seen: &mut PageSet,
+) -> Result<TreeDesc> {
     let mut builder = Builder::new(out.page_bytes);
-    for_each_cell(src, desc, |cell, key, value| {
-        builder.copy_cell(out, src, cell, key, value)
+    for_each_cell(src, desc, seen, |cell, key, value| {
+        builder.copy_cell(out, Src::Snapshot(src), cell, key, value)
     })?;
     let copied = builder.finish(out)?;
     if copied.len != desc.len {
@@ -368,56 +377,24 @@ fn copy_tree(out: &mut Out<'_>, src: Src<'_>, desc: &TreeDesc) -> Result<TreeDes
 }
 
 /// Calls `f` on each leaf cell of the tree `desc` in order, as `(cell, key,
-/// value)`, walking the tree depth-first: a cursor's work without its
-/// per-entry bookkeeping, and the raw cell at hand. Every page is read
-/// through the snapshot, so validated on its first read. The walk checks
-/// what a cursor does: a branch on every level above the last and a leaf
-/// on it, and no page below the root naming the root; the depth bounds
+/// value)`, walking its leaves (`btree::leaves`): a cursor's work without
+/// its per-entry bookkeeping, and the raw cell at hand. Every page is read
+/// through the snapshot, so validated on its first read; a page reached
+/// twice in the whole copy (`seen`) is `Corruption`, and the depth bounds
 /// every descent.
 fn for_each_cell<'a>(
-    src: Src<'a>,
+    src: MapSource<'a>,
     desc: &TreeDesc,
+    seen: &mut PageSet,
     mut f: impl FnMut(&'a [u8], &'a [u8], CellValue<'a>) -> Result<()>,
 ) -> Result<()> {
-    if desc.depth == 0 {
-        return Ok(());
-    }
-    let leaf_level = desc.depth as usize - 1;
-    let load = |id: PageId, level: usize| {
-        if level > 0 && id == desc.root {
-            return Err(Error::corrupt(
-                id.0,
-                format!("cycle: level {level} points back at the root"),
-            ));
-        }
-        src.node(id, level == leaf_level)
-    };
-    // The branches above the current leaf, each with the child taken.
-    let mut path: Vec<(Node<'a>, usize)> = Vec::with_capacity(leaf_level);
-    let mut id = desc.root;
-    loop {
-        while path.len() < leaf_level {
-            let node = load(id, path.len())?;
-            id = node.child(0)?;
-            path.push((node, 0));
-        }
-        let leaf = load(id, leaf_level)?;
+    leaves(src, desc, seen, |_, leaf| {
         for i in 0..leaf.count() {
             let (key, value) = leaf.entry(i)?;
             f(leaf.cell(i)?, key, value)?;
         }
-        loop {
-            let Some((node, taken)) = path.last_mut() else {
-                return Ok(());
-            };
-            if *taken + 1 < node.count() {
-                *taken += 1;
-                id = node.child(*taken)?;
-                break;
-            }
-            path.pop();
-        }
-    }
+        Ok(())
+    })
 }
 
 /// Pages leave for the destination in writes of about this many bytes: few

@@ -49,12 +49,12 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
-use crate::btree;
+use crate::btree::{self, PageSet, leaves};
 use crate::checkpoint;
 use crate::engine::{Engine, Signal};
 use crate::error::{Error, Result};
-use crate::format::node::{CellValue, Node};
-use crate::format::{self, DEPTH_MAX, FIRST_DATA_PAGE, Meta, PageId, TreeDesc, TxnId, overflow};
+use crate::format::node::CellValue;
+use crate::format::{self, FIRST_DATA_PAGE, Meta, PageId, TreeDesc, TxnId, overflow};
 use crate::freelist::FreeList;
 use crate::options::Durability;
 use crate::pager::{MapSource, Src};
@@ -371,9 +371,9 @@ fn plan(inner: &Engine, tighten: u32, repack: bool) -> Result<Plan> {
         batch_pages: 0,
         full: false,
         repack,
-        seen: Bits::new(meta.page_count),
-        reached: Bits::new(meta.page_count),
-        moved: Bits::new(meta.page_count),
+        seen: PageSet::new(meta.page_count),
+        reached: PageSet::new(meta.page_count),
+        moved: PageSet::new(meta.page_count),
         saved: 0,
         repack_pages: 0,
     };
@@ -408,41 +408,13 @@ struct Planner {
     full: bool,
     /// Node pages walked: one reached twice is damage (and would make the
     /// walk's length grow with the paths, not the pages).
-    seen: Bits,
+    seen: PageSet,
     /// Tail pages the state reaches; and those the batches move.
-    reached: Bits,
-    moved: Bits,
+    reached: PageSet,
+    moved: PageSet,
     /// Leaves the planned repacks save, and the pages they write (at most).
     saved: u64,
     repack_pages: u64,
-}
-
-/// A set of page ids below a state's page count, one bit each.
-struct Bits {
-    words: Vec<u64>,
-    count: u64,
-}
-
-impl Bits {
-    fn new(pages: u64) -> Bits {
-        Bits {
-            words: vec![0; pages.div_ceil(64) as usize],
-            count: 0,
-        }
-    }
-
-    /// Adds `id`; false if it was there already. Ids past the state are
-    /// never added: the page source refused them before they got here.
-    fn insert(&mut self, id: u64) -> bool {
-        let Some(w) = self.words.get_mut((id / 64) as usize) else {
-            return false;
-        };
-        let bit = 1u64 << (id % 64);
-        let new = *w & bit == 0;
-        *w |= bit;
-        self.count += u64::from(new);
-        new
-    }
 }
 
 impl Planner {
@@ -470,7 +442,7 @@ impl Planner {
                 moved_entry: false,
                 group: Vec::new(),
             };
-            let mut seen = std::mem::replace(&mut self.seen, Bits::new(0));
+            let mut seen = std::mem::replace(&mut self.seen, PageSet::new(0));
             let walked = leaves(src, &desc, &mut seen, |path, leaf| {
                 let full_path: Vec<u64> = cpath.iter().chain(path).copied().collect();
                 let parent = (path.len() >= 2).then(|| path[path.len() - 2]);
@@ -688,52 +660,4 @@ impl Fresh<'_> {
         pages: 0,
         replacing: &[],
     };
-}
-
-/// Calls `f(path, leaf)` for every leaf of the tree `desc`, left to right,
-/// with the page ids from the root down to the leaf. The descent is bounded
-/// by the tree's depth, itself bounded by `DEPTH_MAX`; a page already in
-/// `seen` (reached twice: a damaged reference) is `Corruption`.
-fn leaves<'a>(
-    src: MapSource<'a>,
-    desc: &TreeDesc,
-    seen: &mut Bits,
-    mut f: impl FnMut(&[u64], &Node<'a>) -> Result<()>,
-) -> Result<()> {
-    if desc.depth == 0 {
-        return Ok(());
-    }
-    if desc.depth > DEPTH_MAX {
-        return Err(Error::corrupt(desc.root.0, "tree deeper than the limit"));
-    }
-    let mut path: Vec<u64> = Vec::new();
-    // Branches on the path, each with the next child to visit.
-    let mut stack: Vec<(Node<'a>, usize)> = Vec::new();
-    let mut next = Some(desc.root);
-    loop {
-        if let Some(id) = next.take() {
-            let leaf = path.len() as u32 + 1 == desc.depth;
-            let node = Node::new(src.page(id)?, id, leaf)?;
-            if !seen.insert(id.0) {
-                return Err(Error::corrupt(id.0, "page reached twice"));
-            }
-            path.push(id.0);
-            if leaf {
-                f(&path, &node)?;
-                path.pop();
-            } else {
-                stack.push((node, 0));
-            }
-        }
-        let Some((node, i)) = stack.last_mut() else {
-            return Ok(());
-        };
-        if *i < node.count() {
-            next = Some(node.child(*i)?);
-            *i += 1;
-        } else {
-            stack.pop();
-            path.pop();
-        }
-    }
 }
