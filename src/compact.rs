@@ -191,6 +191,13 @@ fn rounds(inner: &Engine, signal: &Signal, report: &mut Compaction) -> Result<()
     Ok(())
 }
 
+/// The pages `free` lists (free, or freed and awaiting a checkpoint) and
+/// those in use, of a state of `page_count` pages.
+fn space(free: &FreeList, page_count: u64) -> (u64, u64) {
+    let listed = free.free_count() + free.pending_count();
+    (listed, page_count.saturating_sub(FIRST_DATA_PAGE + listed))
+}
+
 /// Whether the free pages left inside the file after a shrink are worth
 /// another pass: more than `HOLES_MIN` and one in `TIGHTEN_WASTE` of the
 /// pages in use. The first pass leaves some: room its target kept for the
@@ -199,8 +206,7 @@ fn rounds(inner: &Engine, signal: &Signal, report: &mut Compaction) -> Result<()
 fn holes_worth_a_pass(inner: &Engine) -> Result<bool> {
     let mut w = inner.lock_writer()?;
     inner.release_free(&mut w.free);
-    let listed = w.free.free_count() + w.free.pending_count();
-    let in_use = w.head.page_count.saturating_sub(FIRST_DATA_PAGE + listed);
+    let (listed, in_use) = space(&w.free, w.head.page_count);
     Ok(listed > HOLES_MIN && listed * TIGHTEN_WASTE >= in_use)
 }
 
@@ -354,8 +360,7 @@ fn plan(inner: &Engine, tighten: u32, repack: bool) -> Result<Plan> {
         inner.release_free(&mut w.free);
         (w.free.clone(), w.head.page_count)
     };
-    let listed = free.free_count() + free.pending_count();
-    let in_use = page_count.saturating_sub(FIRST_DATA_PAGE + listed);
+    let (listed, in_use) = space(&free, page_count);
     let per_page = format::freelist::entries_per_page(inner.page_bytes) as u64;
     // Room for every page in use, the freelist, and some slack for the
     // copies of paths that moves make below the tail; less slack each time
