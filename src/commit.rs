@@ -191,6 +191,16 @@ impl CommitLog {
         }
         let lsn = st.end;
         let record = ops.encode(lsn, meta.txn.0, st.durable, self.wal.tag());
+        // Recovery tells a switch that did not finish by the other file
+        // starting one marker past the log's end; after a process recovered
+        // one and appended here, a record shorter than a marker would end the
+        // log short of that start, which reads as a gap. Every commit logs
+        // at least one operation, so none is.
+        debug_assert!(
+            record.len() as u64 > SWITCH_MARKER_BYTES,
+            "a commit record of {} bytes, no longer than a switch marker",
+            record.len()
+        );
         let offset = offset_of(lsn, st.base);
         if let Err(e) = self.wal.write_at(st.active, record, offset) {
             st.poisoned = true;
