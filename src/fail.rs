@@ -48,8 +48,11 @@ impl FailPoints {
     pub const CLOSE_POINTS: &'static [&'static str] = &["data.trim"];
     /// Points passed at open and now and then: a zero-length file's first
     /// pages synced (`create.sync`); a WAL file cut (`wal.truncate`: a torn
-    /// tail at recovery, a file started afresh, one cut back when reset).
-    pub const OTHER_POINTS: &'static [&'static str] = &["create.sync", "wal.truncate"];
+    /// tail at recovery, a file started afresh, one cut back when reset);
+    /// an online backup's copy written and synced (`backup.write`,
+    /// `backup.sync`).
+    pub const OTHER_POINTS: &'static [&'static str] =
+        &["create.sync", "wal.truncate", "backup.write", "backup.sync"];
 
     /// An empty set: nothing fails.
     pub fn new() -> FailPoints {

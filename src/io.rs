@@ -1,5 +1,5 @@
 //! The storage layer's seam: every write, length change and sync of the data
-//! file and the WAL files goes through [`Io`], which calls an optional
+//! file, the WAL files and a backup's copy goes through [`Io`], which calls an optional
 //! [`IoHook`] first. Tests install hooks to fail the Nth operation, to hold a
 //! sync open, or to record every operation and build the images a power cut
 //! could leave. Reads are not hooked: they come from the page cache or the
@@ -23,6 +23,9 @@ pub enum IoFile {
     Data,
     /// WAL file 0 or 1.
     Wal(u8),
+    /// An online backup's copy, under its temporary name (not a file of
+    /// the database: a crash image leaves it out).
+    Backup,
 }
 
 /// An operation about to be done.
@@ -43,8 +46,9 @@ pub enum IoOp<'a> {
 
 /// Sees each operation before it is done; an error is returned in its place.
 /// `point` names the step (`data.write`, `data.grow`, `wal.write`,
-/// `wal.sync`, `checkpoint.data.sync`, `meta.write`, `meta.sync`, and
-/// `data.trim` at a clean close).
+/// `wal.sync`, `checkpoint.data.sync`, `meta.write`, `meta.sync`,
+/// `data.trim` at a clean close, and `backup.write`, `backup.sync` for a
+/// backup's copy).
 pub trait IoHook: Send + Sync {
     /// Called before `op` on `file`; return an error to make it fail.
     fn before(&self, file: IoFile, op: &IoOp<'_>, point: &'static str) -> io::Result<()>;

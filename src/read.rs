@@ -119,7 +119,8 @@ impl<'db> ReadTxn<'db> {
         options: BackupOptions,
     ) -> Result<BackupReport> {
         let src = self.db.map_source(&self.meta, self.map);
-        backup::write_copy(src, &self.meta, path.as_ref(), options)
+        let hook = self.db.options.io_hook.clone();
+        backup::write_copy(src, &self.meta, path.as_ref(), options, hook)
     }
 
     /// Streams this snapshot to `w` as a closed, compacted database (see

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use common::{Rng, TestDb, entries};
 use oakmap::inspect::RawDb;
-use oakmap::{BackupOptions, BackupReport, Db, Durability, Error, Options, ReadTxn};
+use oakmap::{BackupOptions, BackupReport, Db, Durability, Error, FailPoints, Options, ReadTxn};
 
 type Model = BTreeMap<String, BTreeMap<Vec<u8>, Vec<u8>>>;
 
@@ -411,7 +411,11 @@ fn failed_backup_leaves_nothing() {
 /// one writeback interval of the file form, overflow values of all sizes
 /// (one longer than a batch), several trees and an empty one.
 fn large_database(path: &Path) -> TestDb {
-    let db = TestDb::open(path);
+    large_database_with(Options::new(), path)
+}
+
+fn large_database_with(options: Options, path: &Path) -> TestDb {
+    let db = TestDb::with_options(options, path);
     let mut rng = Rng(11);
     let mut tx = db.begin_write().unwrap();
     for t in 0..4 {
@@ -434,6 +438,8 @@ fn large_database(path: &Path) -> TestDb {
     db
 }
 
+/// The three ways out write the same copy: a file with direct I/O (where
+/// the filesystem takes it), a file through the page cache, and a stream.
 #[test]
 fn streamed_copy_is_the_file_copy() {
     let dir = tempfile::tempdir().unwrap();
@@ -441,17 +447,30 @@ fn streamed_copy_is_the_file_copy() {
     let rx = db.begin_read();
     let file = dir.path().join("file.oak");
     let file_report = rx.backup_to(&file).unwrap();
+    let buffered = dir.path().join("buffered.oak");
+    let buffered_report = rx
+        .backup_with(&buffered, BackupOptions::new().direct_io(false))
+        .unwrap();
+    assert!(!buffered_report.direct_io);
     let mut streamed = Vec::new();
     let stream_report = rx.backup_to_writer(&mut streamed).unwrap();
-    assert_eq!(stream_report, file_report);
+    assert!(!stream_report.direct_io);
+    let direct_aside = |r: &BackupReport| BackupReport {
+        direct_io: false,
+        ..r.clone()
+    };
+    assert_eq!(stream_report, direct_aside(&file_report));
+    assert_eq!(stream_report, buffered_report);
     assert!(stream_report.file_bytes > 20 << 20, "{stream_report:?}");
-    let written = std::fs::read(&file).unwrap();
-    assert_eq!(streamed.len(), written.len());
-    // The header (page 0) differs: each copy gets a file_id of its own.
-    // Everything after it is the same.
     let page = db.page_bytes();
-    assert_ne!(streamed[..page], written[..page]);
-    assert!(streamed[page..] == written[page..], "data pages differ");
+    for written in [&file, &buffered] {
+        let written = std::fs::read(written).unwrap();
+        assert_eq!(streamed.len(), written.len());
+        // The header (page 0) differs: each copy gets a file_id of its
+        // own. Everything after it is the same.
+        assert_ne!(streamed[..page], written[..page]);
+        assert!(streamed[page..] == written[page..], "data pages differ");
+    }
     let copy = dir.path().join("streamed.oak");
     std::fs::write(&copy, &streamed).unwrap();
     let pages = assert_closed_and_dense(&copy, rx.id());
@@ -511,4 +530,61 @@ fn failing_stream_is_an_io_error() {
     let mut bytes = Vec::new();
     db.backup_to_writer(&mut bytes).unwrap();
     assert_eq!(bytes.len(), total);
+}
+
+/// A write or sync of the copy that fails, in the writer thread (a batch
+/// under way), at the last write (the first pages) or at the final sync,
+/// through the page cache or with direct I/O: an I/O error, nothing left
+/// behind, and the database serves on.
+#[test]
+fn failing_copy_write_or_sync_is_an_io_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let fail = Arc::new(FailPoints::new());
+    let options = Options::new().fail_points(fail.clone());
+    let db = large_database_with(options, &dir.path().join("src.oak"));
+    let copy = dir.path().join("copy.oak");
+    for direct in [true, false] {
+        let how = BackupOptions::new().direct_io(direct).overwrite(true);
+        let (writes, syncs) = (fail.passes("backup.write"), fail.passes("backup.sync"));
+        db.backup_with(&copy, how).unwrap();
+        let writes = fail.passes("backup.write") - writes;
+        let syncs = fail.passes("backup.sync") - syncs;
+        // Batches of 4 MiB, then the first pages; the final sync, and
+        // through the page cache one more each 16 MiB.
+        assert!(writes >= 6, "{writes} writes");
+        assert!(syncs > u64::from(!direct), "{syncs} syncs");
+        std::fs::remove_file(&copy).unwrap();
+        for (point, nth) in [
+            ("backup.write", 0),
+            ("backup.write", 2),
+            ("backup.write", writes - 1),
+            ("backup.sync", 0),
+            ("backup.sync", syncs - 1),
+        ] {
+            fail.arm(point, nth, false);
+            match db.backup_with(&copy, how) {
+                Err(Error::Io { source, .. }) => {
+                    assert!(fail.any_fired(), "{point} #{nth}: {source}");
+                }
+                other => panic!("{point} #{nth} failing (direct {direct}): {other:?}"),
+            }
+            fail.clear();
+            assert!(!copy.exists());
+            let left = std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter(|e| {
+                    let name = e.as_ref().unwrap().file_name();
+                    name.to_string_lossy().contains("backup")
+                })
+                .count();
+            assert_eq!(left, 0, "{point} #{nth}: a temporary file is left");
+        }
+    }
+    // The database is untouched and a backup goes through again.
+    assert!(db.check().unwrap().is_clean());
+    let rx = db.begin_read();
+    rx.backup_to(&copy).unwrap();
+    let model = snapshot_model(&rx);
+    drop(rx);
+    assert_copy_holds(&copy, &model);
 }

@@ -74,7 +74,7 @@ pub fn run(args: &Args) -> ExitCode {
     let mb = report.file_bytes as f64 / 1e6;
     println!(
         "{}: commit {}, {} trees, {} entries, {} pages ({:.1} MB; the source file is {:.1} MB) \
-         in {:.2}s ({:.0} MB/s)",
+         in {:.2}s ({:.0} MB/s, {})",
         args.dst.display(),
         report.txn_id,
         report.trees,
@@ -83,7 +83,12 @@ pub fn run(args: &Args) -> ExitCode {
         mb,
         source_bytes as f64 / 1e6,
         elapsed.as_secs_f64(),
-        mb / elapsed.as_secs_f64().max(1e-9)
+        mb / elapsed.as_secs_f64().max(1e-9),
+        if report.direct_io {
+            "direct I/O"
+        } else {
+            "through the page cache"
+        }
     );
     ExitCode::SUCCESS
 }

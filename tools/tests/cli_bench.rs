@@ -240,8 +240,14 @@ fn space_and_online_backup_rows_hold_together() {
     let online = row(&text, "backup: Db::backup_to, online");
     assert!(online.contains("of 40 entries"), "{online}");
     assert!(online.contains("of the sequential write rate"), "{online}");
+    assert!(online.contains("median of 3: min "), "{online}");
     let sequential = row(&text, "reference: sequential write + fsync");
     assert!(sequential.contains("MiB/s"), "{sequential}");
+    let direct = row(&text, "reference: sequential write, direct I/O");
+    assert!(
+        direct.contains("MiB/s") && direct.contains("median of 3"),
+        "{direct}"
+    );
     assert_eq!(
         size_in(online),
         size_in(sequential),
@@ -372,11 +378,11 @@ fn markdown_prints_well_formed_tables() {
         "{}",
         table[1]
     );
-    // A header, a separator, 25 rows: 12 phases, memory, file size, the
+    // A header, a separator, 26 rows: 12 phases, memory, file size, the
     // two space rows, live data, recovery, the fsync reference, the
-    // backup and its sequential reference, and the writer's and the
+    // backup and its two sequential references, and the writer's and the
     // readers' rows without and with backups.
-    assert_eq!(table.len(), 27, "{text}");
+    assert_eq!(table.len(), 28, "{text}");
     for line in table {
         assert_eq!(cells(line).len(), header.len(), "{line}");
     }

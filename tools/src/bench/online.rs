@@ -2,9 +2,13 @@
 //! database of the workload's keys with fresh values, in the run's
 //! directory:
 //!
-//! 1. one `Db::backup_to`, timed, against a sequential write of the same
-//!    number of bytes to a file beside it (1 MiB writes, then fsync),
-//!    measured right after: the backup's rate as a share of the disk's;
+//! 1. `Db::backup_to`, timed, against a sequential write of the same
+//!    number of bytes to a file beside it (1 MiB writes, then fsync) and
+//!    the same with direct I/O, measured right after: the backup's rate as
+//!    a share of the disk's. Each is timed `ROUNDS` times, interleaved,
+//!    each backup to a new file (the last one's removed before the clock
+//!    starts), and the rows give the medians: one sample on a shared
+//!    machine is mostly its noise;
 //! 2. a writer making durable single-insert commits and reader threads
 //!    doing random gets, first for a window with nothing else running,
 //!    then for as long again with backups taken one after another: the
@@ -16,6 +20,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -35,6 +40,8 @@ pub(super) const WINDOW_MAX: Duration = Duration::from_secs(10);
 pub(super) const READERS: usize = 2;
 /// The sequential reference writes in pieces of this size.
 const SEQUENTIAL_WRITE_BYTES: usize = 1 << 20;
+/// Backups and sequential writes timed, interleaved; the rows give medians.
+pub(super) const ROUNDS: usize = 3;
 
 /// The rows, in the order the module comment gives them. Its files are
 /// removed before it returns.
@@ -55,36 +62,68 @@ pub(super) fn rows(
     db.checkpoint()?;
 
     let copy = dir.path().join("copy.oak");
-    let t0 = Instant::now();
-    let report = db.backup_to(&copy)?;
-    let backup = t0.elapsed();
-    let sequential = sequential_write(&dir.path().join("sequential"), report.file_bytes)?;
-    let share = sequential.as_secs_f64() / backup.as_secs_f64().max(1e-9);
+    let sequential = dir.path().join("sequential");
+    let (mut backups, mut buffered, mut direct) = (Vec::new(), Vec::new(), Vec::new());
+    let mut report = None;
+    for _ in 0..ROUNDS {
+        if copy.exists() {
+            std::fs::remove_file(&copy)?;
+        }
+        let t0 = Instant::now();
+        let r = db.backup_to(&copy)?;
+        backups.push(t0.elapsed());
+        buffered.push(sequential_write(&sequential, r.file_bytes, false)?);
+        direct.push(sequential_write(&sequential, r.file_bytes, true)?);
+        report = Some(r);
+    }
+    let report = report.expect("ROUNDS is at least 1");
+    let bytes = report.file_bytes;
+    let (backup, buffered, direct) = (median(backups), median(buffered), median(direct));
+    let share =
+        |reference: Duration| 100.0 * reference.as_secs_f64() / backup.time.as_secs_f64().max(1e-9);
     let mut rows = vec![
         Row::new(
             "backup: Db::backup_to, online",
-            Measure::Time(backup),
+            Measure::Time(backup.time),
             format!(
-                "{} of {}: {}, {:.0}% of the sequential write rate (goal ≥ 70%)",
-                size(report.file_bytes),
+                "{} of {}, {}: {}, {:.0}% of the sequential write rate (goal ≥ 70%), \
+                 {:.0}% of direct I/O's; {}",
+                size(bytes),
                 count_of(report.entries, "entry"),
-                per_second(report.file_bytes, backup),
-                share * 100.0
+                if report.direct_io {
+                    "direct I/O"
+                } else {
+                    "through the page cache"
+                },
+                per_second(bytes, backup.time),
+                share(buffered.time),
+                share(direct.time),
+                backup.spread
             ),
         ),
         Row::new(
             "reference: sequential write + fsync",
-            Measure::Time(sequential),
+            Measure::Time(buffered.time),
             format!(
-                "{} in writes of {}, beside the backup: {}",
-                size(report.file_bytes),
+                "{} in writes of {}, beside the backup: {}; {}",
+                size(bytes),
                 size(SEQUENTIAL_WRITE_BYTES as u64),
-                per_second(report.file_bytes, sequential)
+                per_second(bytes, buffered.time),
+                buffered.spread
+            ),
+        ),
+        Row::new(
+            "reference: sequential write, direct I/O",
+            Measure::Time(direct.time),
+            format!(
+                "the same with O_DIRECT (no page cache), then fsync: {}; {}",
+                per_second(bytes, direct.time),
+                direct.spread
             ),
         ),
     ];
 
-    let window = (backup * WINDOW_BACKUPS).clamp(WINDOW_MIN, WINDOW_MAX);
+    let window = (backup.time * WINDOW_BACKUPS).clamp(WINDOW_MIN, WINDOW_MAX);
     let mut alone = concurrent(&db, keys, seed, || {
         std::thread::sleep(window);
         Ok(0)
@@ -117,19 +156,50 @@ fn load(db: &Db, keys: &[[u8; KEY_BYTES]], seed: u64) -> BenchResult<()> {
     Ok(())
 }
 
-/// `bytes` written to the new file `path` in large pieces and fsynced:
-/// the time it took. The file is removed.
-fn sequential_write(path: &Path, bytes: u64) -> BenchResult<Duration> {
+/// The median of `times` (not empty), and "median of 3: min … max …".
+fn median(mut times: Vec<Duration>) -> Median {
+    times.sort_unstable();
+    Median {
+        time: times[times.len() / 2],
+        spread: format!(
+            "median of {}: min {}, max {}",
+            times.len(),
+            time(times[0]),
+            time(times[times.len() - 1])
+        ),
+    }
+}
+
+struct Median {
+    time: Duration,
+    spread: String,
+}
+
+/// `bytes` written to the new file `path` in large pieces and fsynced,
+/// with direct I/O if `direct` (and the filesystem takes it; else through
+/// the page cache all the same): the time it took. The file is removed.
+fn sequential_write(path: &Path, bytes: u64, direct: bool) -> BenchResult<Duration> {
     let at = |source| oakmap::Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    let piece = vec![0x5au8; SEQUENTIAL_WRITE_BYTES];
-    let mut f: File = OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .open(path)
-        .map_err(at)?;
+    // Page-aligned, as direct I/O needs.
+    let mut buf = vec![0x5au8; SEQUENTIAL_WRITE_BYTES + 4096];
+    let aligned = buf.as_ptr().align_offset(4096);
+    let piece = &mut buf[aligned..aligned + SEQUENTIAL_WRITE_BYTES];
+    let mut options = OpenOptions::new();
+    options.create_new(true).write(true);
+    let mut f: File = match direct {
+        true => match options.clone().custom_flags(libc::O_DIRECT).open(path) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                let _ = std::fs::remove_file(path);
+                options.open(path)
+            }
+            opened => opened,
+        },
+        false => options.open(path),
+    }
+    .map_err(at)?;
     let t0 = Instant::now();
     let mut left = bytes;
     while left > 0 {

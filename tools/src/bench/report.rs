@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::online::{READERS, WINDOW_BACKUPS, WINDOW_MAX, WINDOW_MIN};
+use super::online::{READERS, ROUNDS, WINDOW_BACKUPS, WINDOW_MAX, WINDOW_MIN};
 use super::space::PHASES as SPACE_PHASES;
 use super::{ENTRIES_STANDARD, EngineRun, Scale};
 use crate::shared::{Measure, Row};
@@ -246,17 +246,20 @@ fn legend(runs: &[EngineRun], scale: &Scale) -> Vec<(String, String)> {
     add(
         "reference",
         "a 4 KiB append plus fdatasync in the same directory: the floor for a durable commit \
-         on this disk; a sequential write (large writes, then fsync) of as many bytes as the \
-         backup, beside it, right after it: the disk's rate the backup is held to"
+         on this disk; a sequential write (writes of 1 MiB, then fsync) of as many bytes as the \
+         backup, beside it, right after each backup: the disk's rate the backup is held to; \
+         the same with direct I/O (O_DIRECT), the disk without the page cache"
             .into(),
     );
     add(
         "backup",
-        "oakmap, whatever --engines says, on a fresh database of the workload's keys with \
-         fresh values: one \
-         Db::backup_to timed while nothing else runs, and its rate as a share of the \
-         sequential write's (the goal: at least 70%)"
-            .into(),
+        format!(
+            "oakmap, whatever --engines says, on a fresh database of the workload's keys with \
+             fresh values: Db::backup_to timed while nothing else runs, {ROUNDS} times, each \
+             to a new file and followed by the two sequential writes; the median, and its \
+             rate as a share of the sequential writes' medians (the goal: at least 70% of the \
+             first)"
+        ),
     );
     add(
         "writer, readers",
