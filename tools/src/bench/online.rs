@@ -123,21 +123,30 @@ pub(super) fn rows(
         ),
     ];
 
-    let window = (backup.time * WINDOW_BACKUPS).clamp(WINDOW_MIN, WINDOW_MAX);
-    let mut alone = concurrent(&db, keys, seed, || {
-        std::thread::sleep(window);
-        Ok(0)
-    })?;
-    let mut during = concurrent(&db, keys, seed ^ 1, || {
-        let t0 = Instant::now();
-        let mut backups = 0;
-        while backups == 0 || t0.elapsed() < window {
-            db.backup_with(&copy, BackupOptions::new().overwrite(true))?;
-            backups += 1;
-        }
-        Ok(backups)
-    })?;
-    rows.extend(concurrent_rows(&mut alone, &mut during));
+    // Windows alone and during backups alternate, `ROUNDS` of each, so a
+    // slow spell of the machine falls on both sides rather than one.
+    let window = (backup.time * WINDOW_BACKUPS / ROUNDS as u32).clamp(WINDOW_MIN, WINDOW_MAX);
+    let (mut alone, mut during) = (Window::default(), Window::default());
+    let mut shares = Vec::new();
+    for round in 0..ROUNDS as u64 {
+        let a = concurrent(&db, keys, seed ^ (round << 8), || {
+            std::thread::sleep(window);
+            Ok(0)
+        })?;
+        let d = concurrent(&db, keys, seed ^ (round << 8) ^ 1, || {
+            let t0 = Instant::now();
+            let mut backups = 0;
+            while backups == 0 || t0.elapsed() < window {
+                db.backup_with(&copy, BackupOptions::new().overwrite(true))?;
+                backups += 1;
+            }
+            Ok(backups)
+        })?;
+        shares.push(d.commit_rate() / a.commit_rate().max(1e-9));
+        alone.absorb(a);
+        during.absorb(d);
+    }
+    rows.extend(concurrent_rows(&mut alone, &mut during, &shares));
     db.close()?;
     Ok(rows)
 }
@@ -220,7 +229,9 @@ fn per_second(bytes: u64, elapsed: Duration) -> String {
     format!("{:.1} MiB/s", mib / elapsed.as_secs_f64().max(1e-9))
 }
 
-/// What the writer and the readers did in one window.
+/// What the writer and the readers did in one window (or several,
+/// absorbed into one).
+#[derive(Default)]
 struct Window {
     elapsed: Duration,
     /// Backups taken meanwhile.
@@ -231,6 +242,21 @@ struct Window {
     /// Every reader's get latencies, in nanoseconds (saturated at 4.29 s),
     /// four bytes a sample since a window holds millions.
     get_lat_ns: Vec<u32>,
+}
+
+impl Window {
+    fn commit_rate(&self) -> f64 {
+        self.commit_lat.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Adds `other`'s time, work and samples to this one's.
+    fn absorb(&mut self, other: Window) {
+        self.elapsed += other.elapsed;
+        self.backups += other.backups;
+        self.commit_lat.extend(other.commit_lat);
+        self.fsyncs += other.fsyncs;
+        self.get_lat_ns.extend(other.get_lat_ns);
+    }
 }
 
 /// Runs the writer and `READERS` readers while `meanwhile` runs on this
@@ -317,8 +343,10 @@ fn reader(
     Ok(lat)
 }
 
-/// The writer's and the readers' rows, without and with backups.
-fn concurrent_rows(alone: &mut Window, during: &mut Window) -> Vec<Row> {
+/// The writer's and the readers' rows, without and with backups;
+/// `shares` are each round's commit rate during backups over the rate
+/// alone.
+fn concurrent_rows(alone: &mut Window, during: &mut Window, shares: &[f64]) -> Vec<Row> {
     let commits = |w: &Window| rate(w.commit_lat.len(), "commits", w.elapsed);
     let per_fsync = |w: &Window| w.commit_lat.len() as f64 / w.fsyncs.max(1) as f64;
     let gets = |w: &Window| rate(w.get_lat_ns.len(), "gets", w.elapsed);
@@ -342,10 +370,15 @@ fn concurrent_rows(alone: &mut Window, during: &mut Window) -> Vec<Row> {
             "writer, during backups",
             commits(during),
             format!(
-                "{} in the window, back to back; {:.0}% of the rate without (goal ≥ 80%); {}; \
-                 {:.1} commits/fsync",
+                "{} in the windows, back to back; {:.0}% of the rate without (goal ≥ 80%; \
+                 by round {}); {}; {:.1} commits/fsync",
                 count_of(u64::from(during.backups), "backup"),
                 kept * 100.0,
+                shares
+                    .iter()
+                    .map(|s| format!("{:.0}%", s * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 percentiles(during.commit_lat.clone()),
                 per_fsync(during)
             ),
