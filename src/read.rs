@@ -119,8 +119,14 @@ impl<'db> ReadTxn<'db> {
         options: BackupOptions,
     ) -> Result<BackupReport> {
         let src = self.db.map_source(&self.meta, self.map);
-        let hook = self.db.options.io_hook.clone();
-        backup::write_copy(src, &self.meta, path.as_ref(), options, hook)
+        let fsyncs = || self.db.log.figures().fsyncs;
+        let to = backup::Target {
+            dst: path.as_ref(),
+            options,
+            hook: self.db.options.io_hook.clone(),
+            fsyncs: &fsyncs,
+        };
+        backup::write_copy(src, &self.meta, to)
     }
 
     /// Streams this snapshot to `w` as a closed, compacted database (see

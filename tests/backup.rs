@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use common::{Rng, TestDb, entries};
 use oakmap::inspect::RawDb;
@@ -457,6 +458,7 @@ fn streamed_copy_is_the_file_copy() {
     assert!(!stream_report.direct_io);
     let direct_aside = |r: &BackupReport| BackupReport {
         direct_io: false,
+        yielded: Duration::ZERO,
         ..r.clone()
     };
     assert_eq!(stream_report, direct_aside(&file_report));
@@ -584,6 +586,62 @@ fn failing_copy_write_or_sync_is_an_io_error() {
     assert!(db.check().unwrap().is_clean());
     let rx = db.begin_read();
     rx.backup_to(&copy).unwrap();
+    let model = snapshot_model(&rx);
+    drop(rx);
+    assert_copy_holds(&copy, &model);
+}
+
+/// A file copy gives way to durable commits (pauses after its batches,
+/// which `yielded` reports) unless told not to, and never without commits.
+#[test]
+fn copy_gives_way_to_durable_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(large_database(&dir.path().join("src.oak")));
+    let copy = dir.path().join("copy.oak");
+    let again = BackupOptions::new().overwrite(true);
+    // Nothing commits: nothing to give way to.
+    assert_eq!(
+        db.backup_with(&copy, again).unwrap().yielded,
+        Duration::ZERO
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let commits = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (db, stop, commits) = (db.clone(), stop.clone(), commits.clone());
+        std::thread::spawn(move || {
+            for i in 0u64.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                // The default durability: each commit fsyncs the log.
+                db.insert("w", &i.to_be_bytes(), b"v").unwrap();
+                commits.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    while commits.load(Ordering::Relaxed) < 10 {
+        std::thread::yield_now();
+    }
+    // A copy of several batches sees the log's fsyncs go up between them.
+    let mut yielded = Duration::ZERO;
+    for _ in 0..5 {
+        yielded = db.backup_with(&copy, again).unwrap().yielded;
+        if yielded > Duration::ZERO {
+            break;
+        }
+    }
+    let eager = again.yield_to_commits(false);
+    let eager_yielded = db.backup_with(&copy, eager).unwrap().yielded;
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(
+        yielded > Duration::ZERO,
+        "a copy beside commits never paused"
+    );
+    assert_eq!(eager_yielded, Duration::ZERO);
+    let rx = db.begin_read();
+    rx.backup_with(&copy, again).unwrap();
     let model = snapshot_model(&rx);
     drop(rx);
     assert_copy_holds(&copy, &model);

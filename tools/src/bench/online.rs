@@ -125,22 +125,25 @@ pub(super) fn rows(
 
     // Windows alone and during backups alternate, `ROUNDS` of each, so a
     // slow spell of the machine falls on both sides rather than one.
-    let window = (backup.time * WINDOW_BACKUPS / ROUNDS as u32).clamp(WINDOW_MIN, WINDOW_MAX);
+    let window = (backup.time * WINDOW_BACKUPS).clamp(WINDOW_MIN, WINDOW_MAX);
     let (mut alone, mut during) = (Window::default(), Window::default());
     let mut shares = Vec::new();
     for round in 0..ROUNDS as u64 {
         let a = concurrent(&db, keys, seed ^ (round << 8), || {
             std::thread::sleep(window);
-            Ok(0)
+            Ok(Backups::default())
         })?;
         let d = concurrent(&db, keys, seed ^ (round << 8) ^ 1, || {
             let t0 = Instant::now();
-            let mut backups = 0;
-            while backups == 0 || t0.elapsed() < window {
-                db.backup_with(&copy, BackupOptions::new().overwrite(true))?;
-                backups += 1;
+            let mut b = Backups::default();
+            while b.count == 0 || t0.elapsed() < window {
+                let started = Instant::now();
+                let r = db.backup_with(&copy, BackupOptions::new().overwrite(true))?;
+                b.count += 1;
+                b.took += started.elapsed();
+                b.yielded += r.yielded;
             }
-            Ok(backups)
+            Ok(b)
         })?;
         shares.push(d.commit_rate() / a.commit_rate().max(1e-9));
         alone.absorb(a);
@@ -229,13 +232,22 @@ fn per_second(bytes: u64, elapsed: Duration) -> String {
     format!("{:.1} MiB/s", mib / elapsed.as_secs_f64().max(1e-9))
 }
 
+/// Backups taken in a window: how many, their time, and the part of it
+/// they gave way to commits (`BackupReport::yielded`).
+#[derive(Default)]
+struct Backups {
+    count: u32,
+    took: Duration,
+    yielded: Duration,
+}
+
 /// What the writer and the readers did in one window (or several,
 /// absorbed into one).
 #[derive(Default)]
 struct Window {
     elapsed: Duration,
     /// Backups taken meanwhile.
-    backups: u32,
+    backups: Backups,
     commit_lat: Vec<Duration>,
     /// WAL fsyncs meanwhile (the writer's commits are durable: one each).
     fsyncs: u64,
@@ -252,7 +264,9 @@ impl Window {
     /// Adds `other`'s time, work and samples to this one's.
     fn absorb(&mut self, other: Window) {
         self.elapsed += other.elapsed;
-        self.backups += other.backups;
+        self.backups.count += other.backups.count;
+        self.backups.took += other.backups.took;
+        self.backups.yielded += other.backups.yielded;
         self.commit_lat.extend(other.commit_lat);
         self.fsyncs += other.fsyncs;
         self.get_lat_ns.extend(other.get_lat_ns);
@@ -260,13 +274,13 @@ impl Window {
 }
 
 /// Runs the writer and `READERS` readers while `meanwhile` runs on this
-/// thread (it returns how many backups it took), and stops them when it
+/// thread (it returns the backups it took), and stops them when it
 /// returns.
 fn concurrent(
     db: &Db,
     keys: &[[u8; KEY_BYTES]],
     seed: u64,
-    meanwhile: impl FnOnce() -> BenchResult<u32>,
+    meanwhile: impl FnOnce() -> BenchResult<Backups>,
 ) -> BenchResult<Window> {
     let stop = AtomicBool::new(false);
     let stop = &stop;
@@ -370,9 +384,12 @@ fn concurrent_rows(alone: &mut Window, during: &mut Window, shares: &[f64]) -> V
             "writer, during backups",
             commits(during),
             format!(
-                "{} in the windows, back to back; {:.0}% of the rate without (goal ≥ 80%; \
-                 by round {}); {}; {:.1} commits/fsync",
-                count_of(u64::from(during.backups), "backup"),
+                "{} in the windows, back to back (each {} on average, {} of it giving way to \
+                 commits); {:.0}% of the rate without (goal ≥ 80%; by round {}); {}; \
+                 {:.1} commits/fsync",
+                count_of(u64::from(during.backups.count), "backup"),
+                time(during.backups.took / during.backups.count.max(1)),
+                time(during.backups.yielded / during.backups.count.max(1)),
                 kept * 100.0,
                 shares
                     .iter()

@@ -266,7 +266,7 @@ fn legend(runs: &[EngineRun], scale: &Scale) -> Vec<(String, String)> {
         format!(
             "oakmap, on that database: one thread making durable single-insert commits and {} \
              doing random gets (a snapshot each), {ROUNDS} times a window of {WINDOW_BACKUPS} \
-             backup times over {ROUNDS} (at least {}, at most {}) with nothing else, each \
+             backup times (at least {}, at most {}) with nothing else, each \
              followed by as long again while backups run one after another: the writer's \
              rate during backups as a share of its rate without, over all windows and by \
              round (the goal: at least 80%), and the readers' latency percentiles",
