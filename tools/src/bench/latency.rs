@@ -50,6 +50,10 @@ const CHECKPOINT_WINDOW: Duration = Duration::from_secs(12);
 const CHECKPOINT_WINDOW_MIN: Duration = Duration::from_millis(300);
 /// Checkpoints of refilled WALs stop once this many commits overlapped them.
 pub(super) const CHECKPOINT_COMMITS_ENOUGH: u64 = 2_000;
+/// Or after this many: each fill adds a WAL's worth of entries to the tree.
+/// At 1,000,000 entries a fill takes a fifth of a second and its checkpoint
+/// less, so the window alone let 50 fills add some 3 GB to the file.
+pub(super) const CHECKPOINTS_MAX: usize = 16;
 /// The steady mix's window at the standard size.
 const STEADY_WINDOW: Duration = Duration::from_secs(20);
 const STEADY_WINDOW_MIN: Duration = Duration::from_millis(500);
@@ -339,8 +343,8 @@ struct Checkpoints {
 }
 
 /// Fills the WAL and checkpoints it inside `gate`'s odd epochs, again and
-/// again until enough commits overlapped the checkpoints or the window is
-/// over (one checkpoint at least).
+/// again until enough commits overlapped the checkpoints, `CHECKPOINTS_MAX`
+/// ran or the window is over (one checkpoint at least).
 fn checkpoints(db: &Db, gate: &Gate, scale: &Scale, seed: u64) -> BenchResult<Checkpoints> {
     let window = Windows::new(scale).checkpoints;
     let mut fill = Fill {
@@ -356,7 +360,8 @@ fn checkpoints(db: &Db, gate: &Gate, scale: &Scale, seed: u64) -> BenchResult<Ch
     let before = db.stats()?.checkpoints;
     let t0 = Instant::now();
     let enough = || gate.commits_kept.load(Ordering::Relaxed) >= CHECKPOINT_COMMITS_ENOUGH;
-    while runs.took.is_empty() || (t0.elapsed() < window && !enough()) {
+    let more = |n: usize| n < CHECKPOINTS_MAX && t0.elapsed() < window && !enough();
+    while runs.took.is_empty() || more(runs.took.len()) {
         let (wal_bytes, full) = fill.wal(db, scale, window)?;
         runs.wal_bytes += wal_bytes;
         runs.short += u64::from(!full);

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use super::latency::{self, CHECKPOINT_COMMITS_ENOUGH, SLOW_COMMIT, STATS_POLL, STEADY_BATCHES};
+use super::latency::{
+    self, CHECKPOINT_COMMITS_ENOUGH, CHECKPOINTS_MAX, SLOW_COMMIT, STATS_POLL, STEADY_BATCHES,
+};
 use super::online::{READERS, WINDOW_BACKUPS, WINDOW_MAX, WINDOW_MIN};
 use super::space::PHASES as SPACE_PHASES;
 use super::{ENTRIES_STANDARD, EngineRun, Scale};
@@ -285,13 +287,15 @@ fn legend(runs: &[EngineRun], scale: &Scale) -> Vec<(String, String)> {
              {} without fsync, of keys ascending beyond the loaded ones (random ones make the \
              engine checkpoint for freed pages every few commits), the writer and reader \
              waiting; then Db::checkpoint on a third thread, and only the samples that overlap \
-             it kept; again on refilled WALs until {} commits overlapped one or {} passed; \
-             each percentile also as a multiple of the idle p99.9 (the goal: p99.9 at most 2×)",
+             it kept; again on refilled WALs until {} commits overlapped one, {} ran or {} \
+             passed; each percentile also as a multiple of the idle p99.9 (the goal: p99.9 at \
+             most 2×)",
             count_of(latency::READERS as u64, "thread"),
             time(w.idle),
             size(scale.recovery_wal_bytes),
             count_of(scale.recovery_batch_inserts as u64, "insert"),
             thousands(CHECKPOINT_COMMITS_ENOUGH),
+            thousands(CHECKPOINTS_MAX as u64),
             time(w.checkpoints)
         ),
     );
