@@ -231,6 +231,9 @@ fn histogram() -> Histogram<u64> {
 struct Samples {
     elapsed: Duration,
     commits: Histogram<u64>,
+    /// Of each commit, the wait in `begin_write`: for the writer lock, or
+    /// for a checkpoint when the WAL is full.
+    begins: Histogram<u64>,
     gets: Histogram<u64>,
 }
 
@@ -258,14 +261,15 @@ fn concurrent<T>(
         let out = meanwhile();
         let elapsed = t0.elapsed();
         stop.store(true, Ordering::Relaxed);
-        let commits = writer.join().expect("writer thread");
+        let (commits, begins) = writer.join().expect("writer thread")?;
         let mut gets = histogram();
         for r in readers {
             gets.add(r.join().expect("reader thread")?)?;
         }
         let samples = Samples {
             elapsed,
-            commits: commits?,
+            commits,
+            begins,
             gets,
         };
         Ok((samples, out?))
@@ -278,25 +282,32 @@ fn nanos_since(t0: Instant) -> u64 {
 }
 
 /// Durable single-insert commits of fresh pairs until `stop`: the latencies
-/// `gate` keeps.
-fn writer(db: &Db, seed: u64, gate: &Gate, stop: &AtomicBool) -> BenchResult<Histogram<u64>> {
+/// `gate` keeps, whole and of their `begin_write` alone.
+fn writer(
+    db: &Db,
+    seed: u64,
+    gate: &Gate,
+    stop: &AtomicBool,
+) -> BenchResult<(Histogram<u64>, Histogram<u64>)> {
     let mut rng = Rng(seed ^ 0x0077_7173);
-    let mut lat = histogram();
+    let (mut lat, mut begins) = (histogram(), histogram());
     let mut pair: Pair = ([0u8; KEY_BYTES], [0u8; VALUE_BYTES]);
     while let Some(start) = gate.start(stop) {
         rng.fill(&mut pair.0);
         rng.fill(&mut pair.1);
         let t0 = Instant::now();
         let mut tx = db.begin_write()?;
+        let begin = nanos_since(t0);
         tx.open_tree(TREE)?.insert(&pair.0, &pair.1)?;
         tx.commit()?;
         let ns = nanos_since(t0);
         if gate.keeps(start) {
             lat.saturating_record(ns);
+            begins.saturating_record(begin);
             gate.commits_kept.fetch_add(1, Ordering::Relaxed);
         }
     }
-    Ok(lat)
+    Ok((lat, begins))
 }
 
 /// Random gets of loaded keys until `stop`, each in a snapshot of its own:
@@ -441,6 +452,21 @@ fn quantiles(h: &Histogram<u64>, base: Option<u64>) -> String {
     .join(", ")
 }
 
+/// "begin_write waited …": the part of the commits' latency spent waiting
+/// for the writer lock (or a checkpoint of a full WAL), at its p99 and max.
+/// It comes before the commits' own percentiles in a row's details.
+fn waits(begins: &Histogram<u64>) -> String {
+    if begins.is_empty() {
+        return "no begin_write".into();
+    }
+    let at = |ns: u64| time(Duration::from_nanos(ns));
+    format!(
+        "begin_write waited up to {} at the 99th percentile, {} at most",
+        at(begins.value_at_quantile(0.99)),
+        at(begins.max())
+    )
+}
+
 /// The p99.9 of a histogram of nanoseconds, the rows' figure (0 for none).
 fn p999(h: &Histogram<u64>) -> Duration {
     Duration::from_nanos(if h.is_empty() {
@@ -493,9 +519,10 @@ fn checkpoint_rows(
             "commit latency, idle",
             Measure::Time(p999(&idle.commits)),
             format!(
-                "{} in {}, durable single inserts beside {readers}, {alone} meanwhile; {}",
+                "{} in {}, durable single inserts beside {readers}, {alone} meanwhile; {}; {}",
                 commits(&idle.commits),
                 time(idle.elapsed),
+                waits(&idle.begins),
                 quantiles(&idle.commits, None)
             ),
         ),
@@ -503,8 +530,9 @@ fn checkpoint_rows(
             "commit latency, during checkpoints",
             Measure::Time(p999(&during.commits)),
             format!(
-                "{} overlapping {what}; {}",
+                "{} overlapping {what}; {}; {}",
                 commits(&during.commits),
+                waits(&during.begins),
                 over(&during.commits, &idle.commits)
             ),
         ),
