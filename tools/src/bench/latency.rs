@@ -353,6 +353,30 @@ struct Checkpoints {
     short: u64,
 }
 
+impl Checkpoints {
+    /// "3 checkpoints of a 64.0 MiB WAL on average; checkpoint p50 …, p99
+    /// …, max …", and what did not go as planned.
+    fn note(&self) -> String {
+        let n = self.took.len() as u64;
+        let mut note = format!(
+            "{} of a {} WAL on average; checkpoint {}",
+            count_of(n, "checkpoint"),
+            size(self.wal_bytes / n.max(1)),
+            percentiles(self.took.clone())
+        );
+        if self.short > 0 {
+            note += &format!("; {} ran out of time", count_of(self.short, "fill"));
+        }
+        if self.background > 0 {
+            note += &format!(
+                "; {} started by the engine while a WAL filled",
+                thousands(self.background)
+            );
+        }
+        note
+    }
+}
+
 /// Fills the WAL and checkpoints it inside `gate`'s odd epochs, again and
 /// again until enough commits overlapped the checkpoints, `CHECKPOINTS_MAX`
 /// ran or the window is over (one checkpoint at least).
@@ -485,22 +509,7 @@ fn checkpoint_rows(
     runs: &Checkpoints,
 ) -> Vec<Row> {
     let readers = count_of(READERS as u64, "reader");
-    let n = runs.took.len() as u64;
-    let mut what = format!(
-        "{} of a {} WAL on average; checkpoint {}",
-        count_of(n, "checkpoint"),
-        size(runs.wal_bytes / n.max(1)),
-        percentiles(runs.took.clone())
-    );
-    if runs.short > 0 {
-        what += &format!("; {} ran out of time", count_of(runs.short, "fill"));
-    }
-    if runs.background > 0 {
-        what += &format!(
-            "; {} started by the engine while a WAL filled",
-            thousands(runs.background)
-        );
-    }
+    let what = runs.note();
     let alone = match idle_background {
         0 => "no checkpoint".to_string(),
         n => format!("{} started by the engine", count_of(n, "checkpoint")),
