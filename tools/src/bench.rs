@@ -29,6 +29,7 @@ use crate::engines::{self, BenchResult, Engine, EngineInfo, OAKMAP_FILE, Pairs, 
 use crate::plot;
 use crate::shared::{self, Measure, Rng, Row};
 
+mod latency;
 mod online;
 mod report;
 mod space;
@@ -289,6 +290,14 @@ fn run_all(
     ];
     eprintln!("running the online backup ...");
     extra.extend(online::rows(dir, keys, args.seed, plan.cache_bytes)?);
+    eprintln!("running the latency rows ...");
+    extra.extend(latency::rows(
+        dir,
+        keys,
+        args.seed,
+        &plan.scale,
+        plan.cache_bytes,
+    )?);
     print!("{}", report(&runs, &extra, &plan.scale, args.markdown));
     if let Some(svg) = &args.plot {
         let results: Vec<(&str, &[Row])> = runs.iter().map(|r| (r.name, &r.rows[..])).collect();

@@ -6,7 +6,9 @@
 //! `--markdown` prints well-formed Markdown tables with a legend; and the
 //! space and online-backup rows are there with figures that hold together
 //! (a compacted file no larger than before, a backup that was checked,
-//! durable commits beside the backups). Each run is tiny and in a
+//! durable commits beside the backups), and so are the latency rows
+//! (percentiles in order, ratios to the idle p99.9 that match, checkpoints
+//! that ran, the steady mix's batches). Each run is tiny and in a
 //! temporary `--dir`, so the file takes seconds.
 
 use std::path::{Path, PathBuf};
@@ -288,6 +290,130 @@ fn space_and_online_backup_rows_hold_together() {
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
 }
 
+/// The time just after the last `label ` in `row` that a time follows
+/// ("p99 4.0 ms"), in seconds.
+fn time_after(row: &str, label: &str) -> f64 {
+    row.rmatch_indices(&format!("{label} "))
+        .find_map(|(at, _)| seconds(&mut row[at + label.len()..].split_whitespace()))
+        .unwrap_or_else(|| panic!("no time after {label:?} in {row:?}"))
+}
+
+/// A time as the bench prints it ("6.8 µs", "124.0 ms", "1.776 s").
+fn seconds<'a>(words: &mut impl Iterator<Item = &'a str>) -> Option<f64> {
+    let n: f64 = words.next()?.parse().ok()?;
+    let unit = match words.next()?.trim_end_matches([',', ';', ')']) {
+        "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        _ => return None,
+    };
+    Some(n * unit)
+}
+
+/// Half the last digit of `t` seconds as the bench prints it ("6.8 µs",
+/// "124.0 ms", "1.776 s"): how far the printed figure may be off.
+fn printed(t: f64) -> f64 {
+    if t >= 1.0 {
+        0.0005
+    } else if t >= 1e-3 {
+        0.05e-3
+    } else {
+        0.05e-6
+    }
+}
+
+/// The result column of the row of `table` for `phase`, a time.
+fn result_time(table: &str, phase: &str) -> f64 {
+    let r = row(table, phase);
+    seconds(&mut r[phase.len()..].split_whitespace())
+        .unwrap_or_else(|| panic!("no time as the result of {r:?}"))
+}
+
+/// The rows of issue 15, on a tiny run: latency percentiles that are in
+/// order and match the figure, ratios to the idle p99.9 that match the
+/// rows, checkpoints that ran, and the steady mix's counts.
+#[test]
+fn latency_rows_hold_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bench(&["--entries", "40", "--seed", "7"], dir.path());
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+
+    for (phase, unit) in [
+        ("commit latency, idle", "commits"),
+        ("commit latency, during checkpoints", "commits"),
+        ("get latency, idle", "gets"),
+        ("get latency, during checkpoints", "gets"),
+        ("steady mix: commit latency", "commits"),
+        ("steady mix: get latency", "gets"),
+    ] {
+        let r = row(&text, phase);
+        assert!(count_before(r, unit) >= 1.0, "{r}");
+        let p: Vec<f64> = ["p50", "p99", "p99.9", "max"]
+            .iter()
+            .map(|label| time_after(r, label))
+            .collect();
+        assert!(p.windows(2).all(|w| w[0] <= w[1]), "out of order: {r}");
+        assert!(p[0] > 0.0, "{r}");
+        // The figure is the p99.9.
+        assert_eq!(result_time(&text, phase), p[2], "{r}");
+    }
+    for (during, idle) in [
+        ("commit latency, during checkpoints", "commit latency, idle"),
+        ("get latency, during checkpoints", "get latency, idle"),
+    ] {
+        let r = row(&text, during);
+        assert!(r.contains("over the idle p99.9, the goal ≤ 2×"), "{r}");
+        // "p99.9 17.7 µs (4.03×)": the ratio of the two rows' figures,
+        // within the rounding of the printed times.
+        let at = r.rfind("p99.9 ").unwrap();
+        let ratio: f64 = r[at..]
+            .split(['(', '×'])
+            .nth(1)
+            .and_then(|x| x.parse().ok())
+            .unwrap_or_else(|| panic!("no ratio in {r}"));
+        let (d, i) = (result_time(&text, during), result_time(&text, idle));
+        let (low, high) = (
+            (d - printed(d)) / (i + printed(i)),
+            (d + printed(d)) / (i - printed(i)),
+        );
+        // The ratio itself is printed to two decimals.
+        assert!(
+            low - 0.005 <= ratio && ratio <= high + 0.005,
+            "{ratio} outside {low}..{high}: {r}"
+        );
+    }
+    let during = row(&text, "commit latency, during checkpoints");
+    // "overlapping 3 checkpoints of": the first count of checkpoints.
+    let words: Vec<&str> = during.split_whitespace().collect();
+    let ran: u64 = words
+        .windows(2)
+        .find_map(|p| {
+            p[1].starts_with("checkpoint")
+                .then(|| p[0].replace(',', "").parse().ok())
+                .flatten()
+        })
+        .unwrap_or_else(|| panic!("no checkpoint count in {during}"));
+    assert!(ran >= 1, "{during}");
+
+    // 40 entries: a batch of ceil(5,000 × 40 / 1,000,000) = 1 insert, ten times.
+    let steady = row(&text, "steady mix: commit latency");
+    assert!(steady.contains("10 batches of 1 insert "), "{steady}");
+    let slow = count_before(steady, "over");
+    assert!((0.0..=100.0).contains(&slow), "{steady}");
+    assert!(
+        row(&text, "steady mix: checkpoint duration").contains(" a minute"),
+        "{text}"
+    );
+    for needed in ["latency ", "steady mix "] {
+        assert!(
+            text.contains(&format!("  {needed}")),
+            "{needed:?} not in the legend:\n{text}"
+        );
+    }
+    assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+}
+
 #[test]
 fn keep_leaves_one_database_that_opens() {
     let dir = tempfile::tempdir().unwrap();
@@ -378,11 +504,13 @@ fn markdown_prints_well_formed_tables() {
         "{}",
         table[1]
     );
-    // A header, a separator, 26 rows: 12 phases, memory, file size, the
+    // A header, a separator, 33 rows: 12 phases, memory, file size, the
     // two space rows, live data, recovery, the fsync reference, the
-    // backup and its two sequential references, and the writer's and the
-    // readers' rows without and with backups.
-    assert_eq!(table.len(), 28, "{text}");
+    // backup and its two sequential references, the writer's and the
+    // readers' rows without and with backups, the commit and get
+    // latencies idle and during checkpoints, and the steady mix's three
+    // rows.
+    assert_eq!(table.len(), 35, "{text}");
     for line in table {
         assert_eq!(cells(line).len(), header.len(), "{line}");
     }

@@ -5,6 +5,9 @@
 
 use std::time::Duration;
 
+use super::latency::{
+    self, CHECKPOINT_COMMITS_ENOUGH, CHECKPOINTS_MAX, SLOW_COMMIT, STATS_POLL, STEADY_BATCHES,
+};
 use super::online::{READERS, ROUNDS, WINDOW_BACKUPS, WINDOW_MAX, WINDOW_MIN};
 use super::space::PHASES as SPACE_PHASES;
 use super::{ENTRIES_STANDARD, EngineRun, Scale};
@@ -273,6 +276,47 @@ fn legend(runs: &[EngineRun], scale: &Scale) -> Vec<(String, String)> {
             count_of(READERS as u64, "thread"),
             time(WINDOW_MIN),
             time(WINDOW_MAX)
+        ),
+    );
+    let w = latency::Windows::new(scale);
+    add(
+        "latency",
+        format!(
+            "oakmap, whatever --engines says, on another fresh database of the workload's keys, \
+             reopened after the steady mix below ran on it: one thread making durable single-insert commits and {} doing random gets (a \
+             snapshot each), every latency in an HDR histogram (3 significant digits); the \
+             result is the p99.9. Idle: {} with no checkpoint called (the WAL bound and the \
+             interval set so that the engine starts none but for freed pages, which the row \
+             counts). During checkpoints: the WAL filled to {} (as for recovery) by commits of \
+             {} without fsync, of keys ascending beyond the loaded ones (random ones make the \
+             engine checkpoint for freed pages every few commits), the writer and reader \
+             waiting; then Db::checkpoint on a third thread, and only the samples that overlap \
+             it kept; again on refilled WALs until {} commits overlapped one, {} ran or {} \
+             passed; each percentile also as a multiple of the idle p99.9 (the goal: p99.9 at \
+             most 2×)",
+            count_of(latency::READERS as u64, "thread"),
+            time(w.idle),
+            size(scale.recovery_wal_bytes),
+            count_of(scale.recovery_batch_inserts as u64, "insert"),
+            thousands(CHECKPOINT_COMMITS_ENOUGH),
+            thousands(CHECKPOINTS_MAX as u64),
+            time(w.checkpoints)
+        ),
+    );
+    add(
+        "steady mix",
+        format!(
+            "oakmap, on that database right after its load (so measured first), with the \
+             default options, for {}: the same writer and reader throughout, a durable commit of {} \
+             {STEADY_BATCHES} times (one every {}), and checkpoints only as the engine starts \
+             them: their number a minute and durations from Db::stats polled every {} (the \
+             result: the median duration); the commits' and gets' percentiles (the result: the \
+             p99.9) and the share of commits over {}",
+            time(w.steady),
+            count_of(w.batch_inserts as u64, "insert"),
+            time(w.steady / STEADY_BATCHES),
+            time(STATS_POLL),
+            time(SLOW_COMMIT)
         ),
     );
     for run in runs {
