@@ -182,7 +182,8 @@ pub(crate) struct Target<'a> {
     /// Every write and sync of the copy passes it (points `backup.write`,
     /// `backup.sync`).
     pub(crate) hook: Option<Arc<dyn IoHook>>,
-    /// The log's fsyncs so far: the copy gives way while they go up.
+    /// The log's fsyncs for commits so far: the copy gives way while they
+    /// go up.
     pub(crate) fsyncs: &'a dyn Fn() -> u64,
 }
 

@@ -66,6 +66,9 @@ struct LogState {
     poisoned: bool,
     stopping: bool,
     fsyncs: u64,
+    /// Of `fsyncs`, those led for commits (and `Db::sync`), not a
+    /// checkpoint's switch: what a backup gives way to.
+    led_fsyncs: u64,
     bytes_written: u64,
 }
 
@@ -122,6 +125,7 @@ impl CommitLog {
                 poisoned: false,
                 stopping: false,
                 fsyncs: 0,
+                led_fsyncs: 0,
                 bytes_written: 0,
             }),
             cond: Condvar::new(),
@@ -151,6 +155,11 @@ impl CommitLog {
             bytes_written: st.bytes_written,
             bytes_since_checkpoint: st.end.bytes_since(st.checkpoint_lsn),
         }
+    }
+
+    /// fsyncs led for commits so far (not a checkpoint's own).
+    pub(crate) fn led_fsyncs(&self) -> u64 {
+        self.state.lock().led_fsyncs
     }
 
     /// Bytes of log a checkpoint has not yet covered.
@@ -333,6 +342,7 @@ impl CommitLog {
         let r = MutexGuard::unlocked(&mut st, || self.wal.sync(file));
         st.flushing = false;
         st.fsyncs += 1;
+        st.led_fsyncs += 1;
         if let Err(e) = r {
             st.poisoned = true;
             self.cond.notify_all();

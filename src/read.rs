@@ -119,7 +119,7 @@ impl<'db> ReadTxn<'db> {
         options: BackupOptions,
     ) -> Result<BackupReport> {
         let src = self.db.map_source(&self.meta, self.map);
-        let fsyncs = || self.db.log.figures().fsyncs;
+        let fsyncs = || self.db.log.led_fsyncs();
         let to = backup::Target {
             dst: path.as_ref(),
             options,
