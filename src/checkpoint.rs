@@ -314,6 +314,12 @@ pub(crate) fn run_thread(inner: &Engine, signal: &Signal) {
         if due {
             // An error poisons the database; writers report it.
             let _ = run(inner);
+        } else {
+            // Pages commits wrote since the last poll start for the disk
+            // now, a poll's worth at a time, rather than all at the next
+            // checkpoint's data sync. An error here changes nothing: that
+            // sync reports the disk's errors.
+            let _ = inner.file.start_writeback();
         }
     }
 }
