@@ -21,7 +21,12 @@
 //!    `meta.sync`).
 //!    Crash: a torn slot fails its checksum, and recovery takes C's.
 //! 4. Let H, not C, pin pages (`Engine::checkpoint_txn`); the inactive WAL
-//!    file's records are no longer needed.
+//!    file's records are no longer needed: cut it back to its kept length
+//!    (`wal.truncate`) here, outside the writer lock, rather than in the
+//!    next switch under it.
+//!    Crash: the cut undone or half done leaves only old records, which
+//!    no reader of the log takes for new ones (their LSNs are below the
+//!    next base).
 //!
 //! The newest durable checkpoint counts as a reader of its own state, so no
 //! page it reaches is reused by later commits (invariant 2); the previous
@@ -137,7 +142,8 @@ pub(crate) fn finish(
         .counters
         .free_pages
         .store(p.meta.free_count, Ordering::Relaxed);
-    Ok(())
+    // The file left behind holds only records this checkpoint covers.
+    inner.log.trim_inactive()
 }
 
 /// Step 3: writes `meta` into the slot the newest checkpoint does not

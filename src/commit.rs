@@ -162,6 +162,18 @@ impl CommitLog {
         self.state.lock().led_fsyncs
     }
 
+    /// Cuts the file commits do not go to back to its kept length, once a
+    /// durable checkpoint covers every record in it. The checkpoint calls
+    /// this at its end, under the checkpoint lock, which every switch
+    /// holds: nothing else touches that file meanwhile, and commits go on
+    /// in the other. Done here rather than in the next switch, which runs
+    /// under the writer lock: cutting tens of MiB took most of the 7 ms
+    /// the switch held it.
+    pub(crate) fn trim_inactive(&self) -> Result<()> {
+        let inactive = 1 - self.state.lock().active;
+        self.wal.trim(inactive)
+    }
+
     /// Bytes of log a checkpoint has not yet covered.
     pub(crate) fn uncovered_bytes(&self) -> u64 {
         let st = self.state.lock();

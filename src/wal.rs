@@ -187,13 +187,21 @@ impl WalFiles {
     /// caller syncs it before anything names the file). The file keeps its
     /// old bytes, which new records overwrite: an old record cannot be taken
     /// for a new one, as its LSN is below the new base. Past
-    /// `WAL_KEEP_BYTES` it is cut back (those bytes are all old records, so
-    /// a crash that undoes the cut changes nothing).
+    /// `WAL_KEEP_BYTES` it is cut back (`trim`), if the checkpoint that
+    /// left it behind has not done so already.
     pub(crate) fn reset(&self, i: usize, base_lsn: Lsn) -> Result<()> {
+        self.trim(i)?;
+        self.write_header(i, base_lsn)
+    }
+
+    /// Cuts file `i` back to `WAL_KEEP_BYTES` if it is longer. Only for a
+    /// file whose records are all old (covered by a durable checkpoint), so
+    /// a crash that undoes the cut changes nothing.
+    pub(crate) fn trim(&self, i: usize) -> Result<()> {
         if self.lens[i].load(Ordering::Acquire) > WAL_KEEP_BYTES {
             self.truncate(i, WAL_KEEP_BYTES)?;
         }
-        self.write_header(i, base_lsn)
+        Ok(())
     }
 
     /// Writes file `i`'s header for `base_lsn`, touching nothing else (also
