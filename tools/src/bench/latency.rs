@@ -84,7 +84,7 @@ pub(super) fn rows(
     // The steady mix first, on the loaded keys and the engine's defaults,
     // before the fills below grow the tree.
     let db = Options::new().cache_bytes(cache_bytes).open(&path)?;
-    load(&db, keys, seed)?;
+    super::online::load(&db, keys, seed ^ 0x1a7e_0c1e)?;
     db.checkpoint()?;
     let steady = steady(&db, keys, seed ^ 2, scale)?;
     db.close()?;
@@ -144,20 +144,6 @@ impl Windows {
             batch_inserts: ((STEADY_BATCH_INSERTS as f64 * share(scale)).ceil() as usize).max(1),
         }
     }
-}
-
-/// Every key with a fresh value, in one commit.
-fn load(db: &Db, keys: &[[u8; KEY_BYTES]], seed: u64) -> BenchResult<()> {
-    let mut rng = Rng(seed ^ 0x1a7e_0c1e);
-    let mut tx = db.begin_write()?;
-    let mut t = tx.open_tree(TREE)?;
-    let mut v = [0u8; VALUE_BYTES];
-    for k in keys {
-        rng.fill(&mut v);
-        t.insert(k, &v)?;
-    }
-    tx.commit()?;
-    Ok(())
 }
 
 /// Which samples a thread keeps: all of them, or only while a checkpoint

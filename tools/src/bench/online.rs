@@ -154,8 +154,9 @@ pub(super) fn rows(
     Ok(rows)
 }
 
-/// Every key with a fresh value, in one commit.
-fn load(db: &Db, keys: &[[u8; KEY_BYTES]], seed: u64) -> BenchResult<()> {
+/// Every key with a fresh value, in one commit (also the latency rows'
+/// database).
+pub(super) fn load(db: &Db, keys: &[[u8; KEY_BYTES]], seed: u64) -> BenchResult<()> {
     let mut rng = Rng(seed ^ 0x0bac_c0de);
     let mut tx = db.begin_write()?;
     let mut t = tx.open_tree(TREE)?;
