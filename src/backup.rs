@@ -784,7 +784,8 @@ impl<'p> FileSink<'p> {
     fn finish(mut self) -> Result<(Io, Duration)> {
         self.full = None;
         let file = self.join()?;
-        Ok((file, self.give_way.map_or(Duration::ZERO, |g| g.yielded)))
+        let yielded = self.give_way.as_ref().map_or(Duration::ZERO, |g| g.yielded);
+        Ok((file, yielded))
     }
 
     fn join(&mut self) -> Result<Io> {
@@ -797,6 +798,18 @@ impl<'p> FileSink<'p> {
         match writer.join() {
             Ok(written) => written,
             Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl Drop for FileSink<'_> {
+    /// A copy that stopped on an error elsewhere (a corrupt page, say)
+    /// stops its writer and waits for it, so that nothing writes the file
+    /// after the caller has removed it.
+    fn drop(&mut self) {
+        self.full = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
         }
     }
 }
