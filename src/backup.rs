@@ -87,6 +87,7 @@ use crate::format::{
     seal_page,
 };
 use crate::io::{Io, IoFile, IoHook};
+use crate::pace::GiveWay;
 use crate::pager::{MapSource, Src};
 use crate::wal;
 
@@ -296,7 +297,7 @@ fn write_file(
     let (file, direct) = create(path, !to.options.buffered).at(to.dst)?;
     let file = Io::new(file, IoFile::Backup, path, to.hook);
     let page_bytes = src.page_bytes;
-    let give_way = (!to.options.eager).then(|| GiveWay::new(to.fsyncs));
+    let give_way = (!to.options.eager).then(|| GiveWay::new(to.fsyncs, YIELD_FACTOR));
     // The data pages go from the end of the first pages on, in order; the
     // first pages are written last, in place, once the catalog is known.
     let at = FIRST_DATA_PAGE * page_bytes as u64;
@@ -752,7 +753,7 @@ impl<'p> FileSink<'p> {
             return Err(self.stopped());
         };
         if let Some(g) = &mut self.give_way {
-            g.after_batch(took);
+            g.after(took);
         }
         let batch = std::mem::replace(batch, empty);
         let len = batch.len as u64;
@@ -810,38 +811,6 @@ impl Drop for FileSink<'_> {
         self.full = None;
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
-        }
-    }
-}
-
-/// A file copy giving way to durable commits (`YIELD_FACTOR`).
-struct GiveWay<'a> {
-    fsyncs: &'a dyn Fn() -> u64,
-    /// The log's fsyncs at the last look.
-    seen: u64,
-    yielded: Duration,
-}
-
-impl<'a> GiveWay<'a> {
-    fn new(fsyncs: &'a dyn Fn() -> u64) -> GiveWay<'a> {
-        GiveWay {
-            fsyncs,
-            seen: fsyncs(),
-            yielded: Duration::ZERO,
-        }
-    }
-
-    /// After a batch that took `took` to write: if the log was fsynced
-    /// since the last look, waits `YIELD_FACTOR` times as long. While
-    /// commits go on, every batch is followed by a pause; once they stop,
-    /// the next look sees no new fsync and the copy goes at full speed.
-    fn after_batch(&mut self, took: Duration) {
-        let now = (self.fsyncs)();
-        if now != self.seen {
-            self.seen = now;
-            let pause = took * YIELD_FACTOR;
-            std::thread::sleep(pause);
-            self.yielded += pause;
         }
     }
 }

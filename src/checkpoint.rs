@@ -15,7 +15,11 @@
 //!    pages are intact (see below) and whose WAL records are in the file just
 //!    left, untouched.
 //! 2. fsync the data file (`checkpoint.data.sync`): H's pages were written at
-//!    commit, its freelist in step 1.
+//!    commit, its freelist in step 1. Before the fsync, write the file back
+//!    in 4 MiB pieces, waiting for each, and, when the writer lock is free
+//!    (`run`), pause after a piece while commits fsync the log
+//!    (`DATA_YIELD_FACTOR`): a commit's log write then queues behind one
+//!    piece, not behind every page since the last checkpoint.
 //!    Crash: as 1.
 //! 3. Write the meta slot C does not occupy, then fsync (`meta.write`,
 //!    `meta.sync`).
@@ -49,6 +53,7 @@ use std::time::{Duration, Instant};
 use crate::engine::{CheckpointState, Engine, Signal, WriterState};
 use crate::error::Result;
 use crate::format::Meta;
+use crate::pace::GiveWay;
 use crate::pager::Pager;
 
 /// Whether step 1 switches WAL files.
@@ -122,13 +127,37 @@ pub(crate) fn prepare(
     Ok(Some(Prepared { meta, started }))
 }
 
+/// How step 2 writes the data back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    /// Giving way to commits: the writer lock is free, commits go on.
+    GiveWay,
+    /// At full speed: the caller holds the writer lock (or the database is
+    /// closing), so no commit waits on anything but this checkpoint.
+    Full,
+}
+
 /// Steps 2–4; `clean` marks the last checkpoint of a clean close.
-pub(crate) fn finish(
+fn finish(
     inner: &Engine,
     k: &mut CheckpointState,
     p: Prepared,
     clean: bool,
+    pace: Pace,
 ) -> Result<()> {
+    // The pages first, a piece at a time, giving way to commits, so a
+    // commit's log write never queues behind all of them; then the sync
+    // that makes them durable has little left but the flush.
+    let fsyncs = || inner.log.led_fsyncs();
+    let factor = match pace {
+        Pace::GiveWay => DATA_YIELD_FACTOR,
+        Pace::Full => 0,
+    };
+    let mut give_way = GiveWay::new(&fsyncs, factor);
+    let bytes = p.meta.page_count * inner.page_bytes as u64;
+    inner
+        .file
+        .write_back_in_pieces(bytes, DATA_PIECE_BYTES, |took| give_way.after(took))?;
     inner.file.sync("checkpoint.data.sync")?;
     write_meta(inner, k, Meta { clean, ..p.meta })?;
     inner.checkpoint_txn.store(p.meta.txn.0, Ordering::Release);
@@ -176,7 +205,7 @@ fn poisoning(inner: &Engine, f: impl FnOnce(&mut CheckpointState) -> Result<()>)
 /// A whole checkpoint, for a caller holding the writer lock.
 pub(crate) fn run_locked(inner: &Engine, w: &mut WriterState) -> Result<()> {
     poisoning(inner, |k| match prepare(inner, w, k, Switch::Yes)? {
-        Some(p) => finish(inner, k, p, false),
+        Some(p) => finish(inner, k, p, false, Pace::Full),
         None => Ok(()),
     })
 }
@@ -189,7 +218,7 @@ pub(crate) fn run_after_recovery(inner: &Engine, w: &mut WriterState) -> Result<
     let clean = inner.log_loss.is_some();
     poisoning(inner, |k| {
         match prepare(inner, w, k, Switch::AfterRecovery)? {
-            Some(p) => finish(inner, k, p, clean),
+            Some(p) => finish(inner, k, p, clean, Pace::Full),
             None => Ok(()),
         }
     })
@@ -248,7 +277,7 @@ pub(crate) fn close(inner: &Engine) -> Result<()> {
     let mut w = inner.writer.lock();
     inner.check_poisoned()?;
     poisoning(inner, |k| match prepare(inner, &mut w, k, Switch::Yes)? {
-        Some(p) => finish(inner, k, p, true),
+        Some(p) => finish(inner, k, p, true, Pace::Full),
         None => write_meta(
             inner,
             k,
@@ -281,7 +310,7 @@ pub(crate) fn run(inner: &Engine) -> Result<()> {
     let prepared = prepare(inner, &mut w, &mut k, Switch::Yes);
     drop(w);
     let result = prepared.and_then(|p| match p {
-        Some(p) => finish(inner, &mut k, p, false),
+        Some(p) => finish(inner, &mut k, p, false, Pace::GiveWay),
         None => Ok(()),
     });
     if result.is_err() {
@@ -289,6 +318,22 @@ pub(crate) fn run(inner: &Engine) -> Result<()> {
     }
     result
 }
+
+/// Step 2 writes the data file back in pieces of this size before its
+/// fdatasync: a commit's log write waits behind at most one.
+const DATA_PIECE_BYTES: u64 = 4 << 20;
+
+/// While commits fsync the log, step 2 of a checkpoint that lets the
+/// writer lock go waits this many times as long as a piece took before the
+/// next (`pace::GiveWay`), holding the disk at most a quarter of the time
+/// from the commits. oakmap bench, commits during checkpoints of a 64 MiB
+/// WAL (p99 / p99.9 / max; checkpoint p50): writing back all at once at
+/// the fdatasync, 28.1 ms / 49.0 ms / 49.0 ms, 68 ms; in pieces with a
+/// factor of 1, 2.7 ms / 28.1 ms / 33.9 ms, 160 ms; with 3, 0.97 ms /
+/// 9.7 ms / 26.8 ms, 425 ms. A checkpoint that gives way takes longer;
+/// when the WAL fills meanwhile, writers wait for it at full speed
+/// (`run_locked`).
+const DATA_YIELD_FACTOR: u32 = 3;
 
 /// Below this many pinned pages, space is not a reason to checkpoint.
 const PINNED_PAGES_MIN: u64 = 1024;

@@ -79,6 +79,7 @@ mod freelist;
 pub mod inspect;
 mod io;
 mod options;
+mod pace;
 mod pager;
 mod read;
 mod recovery;
