@@ -163,9 +163,11 @@ fn finish(
     inner.checkpoint_txn.store(p.meta.txn.0, Ordering::Release);
     inner.log.checkpointed(p.meta.wal_lsn);
     let took = p.started.elapsed();
-    k.count += 1;
-    k.last_duration = took;
-    k.total_duration += took;
+    let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+    let c = &inner.counters;
+    c.checkpoint_last_ns.store(ns, Ordering::Relaxed);
+    c.checkpoint_total_ns.fetch_add(ns, Ordering::Relaxed);
+    c.checkpoints.fetch_add(1, Ordering::Relaxed);
     k.last_at = Instant::now();
     inner
         .counters

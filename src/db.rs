@@ -347,13 +347,16 @@ impl Db {
     pub fn stats(&self) -> Result<Stats> {
         let inner = &self.inner;
         let (meta, _) = inner.published.load();
-        let (checkpoints, checkpoint_last, checkpoint_total) = {
-            let k = inner.checkpoint.lock();
-            (k.count, k.last_duration, k.total_duration)
-        };
+        let c = &inner.counters;
+        // Atomics, not the checkpoint lock: stats never wait for a
+        // checkpoint, however long it gives way to commits.
+        let (checkpoints, checkpoint_last, checkpoint_total) = (
+            c.checkpoints.load(Ordering::Relaxed),
+            Duration::from_nanos(c.checkpoint_last_ns.load(Ordering::Relaxed)),
+            Duration::from_nanos(c.checkpoint_total_ns.load(Ordering::Relaxed)),
+        );
         let oldest = inner.readers.oldest();
         let log = inner.log.figures();
-        let c = &inner.counters;
         let cache = &inner.cache_counters;
         let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         let free = c.free_pages.load(Ordering::Relaxed);

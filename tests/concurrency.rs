@@ -200,3 +200,41 @@ fn second_writer_waits_for_the_first() {
     );
     assert_eq!(db.get("t", b"second").unwrap(), Some(b"2".to_vec()));
 }
+
+/// `Db::stats` (a server's metrics endpoint) answers while a checkpoint is
+/// stalled in its data sync, holding the checkpoint lock; and counts the
+/// checkpoint once it finishes.
+#[test]
+fn stats_do_not_wait_for_a_checkpoint() {
+    use oakmap::FailPoints;
+
+    let dir = tempfile::tempdir().unwrap();
+    let fail = Arc::new(FailPoints::new());
+    let options = Options::new().fail_points(fail.clone());
+    let db = Arc::new(TestDb::with_options(options, dir.path().join("db.oak")));
+    db.insert("t", b"k", b"v").unwrap();
+    let before = db.stats().unwrap().checkpoints;
+    fail.hold("checkpoint.data.sync");
+    let stalled = {
+        let db = db.clone();
+        std::thread::spawn(move || db.checkpoint())
+    };
+    while fail.waiting("checkpoint.data.sync") == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let asker = {
+        let db = db.clone();
+        std::thread::spawn(move || tx.send(db.stats().map(|s| s.checkpoints)))
+    };
+    // Generous: an answer comes at once, a wait for the checkpoint never.
+    let answer = rx.recv_timeout(Duration::from_secs(30));
+    fail.release("checkpoint.data.sync");
+    stalled.join().unwrap().unwrap();
+    asker.join().unwrap().unwrap();
+    let during = answer
+        .expect("stats waited for the stalled checkpoint")
+        .unwrap();
+    assert_eq!(during, before, "the stalled checkpoint has not finished");
+    assert_eq!(db.stats().unwrap().checkpoints, before + 1);
+}
