@@ -214,14 +214,7 @@ fn stats_do_not_wait_for_a_checkpoint() {
     let db = Arc::new(TestDb::with_options(options, dir.path().join("db.oak")));
     db.insert("t", b"k", b"v").unwrap();
     let before = db.stats().unwrap().checkpoints;
-    fail.hold("checkpoint.data.sync");
-    let stalled = {
-        let db = db.clone();
-        std::thread::spawn(move || db.checkpoint())
-    };
-    while fail.waiting("checkpoint.data.sync") == 0 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let stalled = common::stall_checkpoint(&db, &fail);
     let (tx, rx) = std::sync::mpsc::channel();
     let asker = {
         let db = db.clone();

@@ -9,7 +9,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::TestDb;
 use oakmap::{Error, Options};
@@ -210,14 +209,7 @@ fn crash_during_recovery_checkpoint_loses_nothing() {
     db.checkpoint().unwrap();
     db.insert("t", b"first-file", b"1").unwrap();
     // A checkpoint that switches files, then stalls before its fsync...
-    fail.hold("checkpoint.data.sync");
-    let stalled = {
-        let db = db.clone();
-        std::thread::spawn(move || db.checkpoint())
-    };
-    while fail.waiting("checkpoint.data.sync") == 0 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let stalled = common::stall_checkpoint(&db, &fail);
     // ...while commits go on into the other file. The crash image is taken now.
     db.insert("t", b"second-file", b"2").unwrap();
     let image = tempfile::tempdir().unwrap();

@@ -71,3 +71,23 @@ impl Rng {
         (0..len).map(|_| self.next() as u8).collect()
     }
 }
+
+/// Starts a checkpoint of `db` on a thread of its own and returns once it
+/// waits in its data sync, held at the failure point
+/// `checkpoint.data.sync` of `fail` (the `FailPoints` `db` was opened
+/// with). The caller does what it tests meanwhile, then
+/// `fail.release("checkpoint.data.sync")` and joins the thread.
+pub fn stall_checkpoint(
+    db: &std::sync::Arc<TestDb>,
+    fail: &oakmap::FailPoints,
+) -> std::thread::JoinHandle<oakmap::Result<()>> {
+    fail.hold("checkpoint.data.sync");
+    let stalled = {
+        let db = db.clone();
+        std::thread::spawn(move || db.checkpoint())
+    };
+    while fail.waiting("checkpoint.data.sync") == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    stalled
+}

@@ -343,19 +343,25 @@ fn reader(
     while !stop.load(Ordering::Relaxed) {
         let k = &keys[rng.below(keys.len())];
         let t0 = Instant::now();
-        let rx = db.begin_read();
-        let found = match rx.tree(TREE)? {
-            Some(t) => t.get(k)?.is_some(),
-            None => false,
-        };
-        drop(rx);
+        get_loaded(db, k)?;
         let ns = t0.elapsed().as_nanos();
-        if !found {
-            return Err(format!("a loaded key was not found: {k:02x?}").into());
-        }
         lat.push(u32::try_from(ns).unwrap_or(u32::MAX));
     }
     Ok(lat)
+}
+
+/// One get of the loaded key `k` in a snapshot of its own, as a server
+/// serves it (also the latency rows' reader); not finding it is an error.
+pub(super) fn get_loaded(db: &Db, k: &[u8; KEY_BYTES]) -> BenchResult<()> {
+    let rx = db.begin_read();
+    let found = match rx.tree(TREE)? {
+        Some(t) => t.get(k)?.is_some(),
+        None => false,
+    };
+    if !found {
+        return Err(format!("a loaded key was not found: {k:02x?}").into());
+    }
+    Ok(())
 }
 
 /// The writer's and the readers' rows, without and with backups;
