@@ -205,17 +205,7 @@ impl DataFile {
     /// commit's log fsync does not queue behind all of it at once.
     pub(crate) fn start_writeback(&self) -> Result<()> {
         #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            let fd = self.io.file().as_raw_fd();
-            // SAFETY: `fd` is the open descriptor of the `File` `self.io`
-            // owns for as long as `self` lives; the call takes no pointer
-            // and changes nothing but the kernel's writeback of that file.
-            let r = unsafe { libc::sync_file_range(fd, 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
-            if r != 0 {
-                return Err(Error::io(&self.path, std::io::Error::last_os_error()));
-            }
-        }
+        self.sync_file_range(0, 0, libc::SYNC_FILE_RANGE_WRITE)?;
         Ok(())
     }
 
@@ -236,31 +226,41 @@ impl DataFile {
     ) -> Result<()> {
         #[cfg(target_os = "linux")]
         {
-            use std::os::fd::AsRawFd;
-            let fd = self.io.file().as_raw_fd();
             let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
                 | libc::SYNC_FILE_RANGE_WRITE
                 | libc::SYNC_FILE_RANGE_WAIT_AFTER;
             let mut at = 0u64;
             while at < len {
                 let n = piece.min(len - at);
-                let (Ok(offset), Ok(nbytes)) = (libc::off64_t::try_from(at), i64::try_from(n))
-                else {
-                    break;
-                };
                 let started = std::time::Instant::now();
-                // SAFETY: as in `start_writeback`: `fd` is the open
-                // descriptor `self.io` owns; no pointer is passed.
-                let r = unsafe { libc::sync_file_range(fd, offset, nbytes, flags) };
-                if r != 0 {
-                    return Err(Error::io(&self.path, std::io::Error::last_os_error()));
-                }
+                self.sync_file_range(at, n, flags)?;
                 after(started.elapsed());
                 at += n;
             }
         }
         #[cfg(not(target_os = "linux"))]
         let _ = (len, piece, &mut after);
+        Ok(())
+    }
+
+    /// `sync_file_range(2)` on `bytes` bytes at `offset` (0 bytes: to the
+    /// end of the file) with `flags`.
+    #[cfg(target_os = "linux")]
+    fn sync_file_range(&self, offset: u64, bytes: u64, flags: libc::c_uint) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let too_far = |_| {
+            let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "range past i64");
+            Error::io(&self.path, e)
+        };
+        let offset = libc::off64_t::try_from(offset).map_err(too_far)?;
+        let bytes = libc::off64_t::try_from(bytes).map_err(too_far)?;
+        let fd = self.io.file().as_raw_fd();
+        // SAFETY: `fd` is the open descriptor of the `File` `self.io` owns
+        // for as long as `self` lives; the call takes no pointer and changes
+        // nothing but the kernel's writeback of that file's pages.
+        if unsafe { libc::sync_file_range(fd, offset, bytes, flags) } != 0 {
+            return Err(Error::io(&self.path, std::io::Error::last_os_error()));
+        }
         Ok(())
     }
 

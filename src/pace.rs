@@ -38,6 +38,9 @@ impl<'a> GiveWay<'a> {
     /// look sees no new fsync and the work goes at full speed. The work
     /// then holds the disk at most 1 / (1 + `factor`) of the time.
     pub(crate) fn after(&mut self, took: Duration) {
+        if self.factor == 0 {
+            return;
+        }
         let now = (self.fsyncs)();
         if now != self.seen {
             self.seen = now;
