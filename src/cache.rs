@@ -1,6 +1,9 @@
-//! The writer's page cache: a fixed arena of page frames in one anonymous
-//! mapping, allocated at open and never grown, with a CLOCK order (an LRU
-//! approximation) over the pages it holds.
+//! The writer's page cache: the frames of the arena (`arena`) that hold the
+//! running write transaction's dirty pages, with a CLOCK order (an LRU
+//! approximation) over them, and the arena's free frames. The other frames
+//! hold resident pages (`resident`): committed, waiting for a checkpoint.
+//! At commit the transaction's frames become resident (`take_all`); frames
+//! that no reader can reach any more come back (`give_frames`).
 //!
 //! Every page in the cache is a dirty page of the running write transaction.
 //! When the arena is full, the pager takes a page that was not used since the
@@ -19,8 +22,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use memmap2::MmapMut;
-
+use crate::arena::Arena;
 use crate::format::PageId;
 
 /// The fewest frames a cache has: enough for a root-to-leaf path at the
@@ -62,6 +64,8 @@ pub(crate) struct CacheCounters {
     pub(crate) spills: AtomicU64,
     /// Frames taken from a page to hold another.
     pub(crate) evictions: AtomicU64,
+    /// Commits that wrote their pages instead of keeping them resident.
+    pub(crate) written_through: AtomicU64,
 }
 
 /// `Frame::page` of a frame holding nothing.
@@ -75,8 +79,7 @@ struct Frame {
 }
 
 pub(crate) struct Cache {
-    arena: MmapMut,
-    page_bytes: usize,
+    arena: Arc<Arena>,
     free_frames: Vec<u32>,
     /// Page id → frame, for every page held.
     map: PageMap<u32>,
@@ -95,10 +98,9 @@ impl Cache {
         counters: Arc<CacheCounters>,
     ) -> std::io::Result<Cache> {
         let frames = (cache_bytes / page_bytes).max(FRAMES_MIN);
-        let arena = MmapMut::map_anon(frames * page_bytes)?;
+        let arena = Arc::new(Arena::new(frames, page_bytes)?);
         Ok(Cache {
             arena,
-            page_bytes,
             free_frames: (0..frames as u32).rev().collect(),
             map: PageMap::default(),
             frames: vec![
@@ -118,22 +120,28 @@ impl Cache {
     }
 
     pub(crate) fn capacity_bytes(&self) -> usize {
-        self.arena.len()
+        self.arena.bytes()
+    }
+
+    pub(crate) fn arena(&self) -> &Arc<Arena> {
+        &self.arena
+    }
+
+    /// Frames in the arena.
+    pub(crate) fn frames(&self) -> usize {
+        self.arena.frames()
     }
 
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
 
-    fn frame_range(&self, frame: u32) -> std::ops::Range<usize> {
-        let start = frame as usize * self.page_bytes;
-        start..start + self.page_bytes
-    }
-
     /// Page `id`'s bytes, without marking it used (readers hold `&self`).
     pub(crate) fn peek(&self, id: PageId) -> Option<&[u8]> {
         let f = *self.map.get(&id.0)?;
-        Some(&self.arena[self.frame_range(f)])
+        // SAFETY: `f` is in the map, so the cache owns it (no reader finds
+        // it), and writing it takes `&mut self`, which this borrow excludes.
+        Some(unsafe { self.arena.frame(f) })
     }
 
     /// The frame holding page `id`, marked used: one lookup, after which
@@ -176,9 +184,12 @@ impl Cache {
         }
     }
 
+    /// A frame the cache owns (free, popped, or holding one of its pages).
     pub(crate) fn frame_mut(&mut self, frame: u32) -> &mut [u8] {
-        let r = self.frame_range(frame);
-        &mut self.arena[r]
+        // SAFETY: the caller passes a frame of this cache (from
+        // `free_frame`, `pop_victim` or `touch`), which no reader can find;
+        // `&mut self` makes this the only slice of it.
+        unsafe { self.arena.frame_mut(frame) }
     }
 
     /// Puts page `id` in `frame`, marked used.
@@ -213,8 +224,24 @@ impl Cache {
     /// Page `id`'s bytes for sealing at commit, without marking it used.
     pub(crate) fn peek_mut(&mut self, id: PageId) -> Option<&mut [u8]> {
         let f = *self.map.get(&id.0)?;
-        let r = self.frame_range(f);
-        Some(&mut self.arena[r])
+        Some(self.frame_mut(f))
+    }
+
+    /// Empties the cache, handing its pages and their frames to the caller
+    /// (at commit, to become resident): the frames are no longer the cache's.
+    pub(crate) fn take_all(&mut self) -> Vec<(PageId, u32)> {
+        let mut pages = Vec::with_capacity(self.map.len());
+        for (id, f) in self.map.drain() {
+            self.frames[f as usize].page = NO_PAGE;
+            pages.push((PageId(id), f));
+        }
+        self.map.shrink_to(1024);
+        pages
+    }
+
+    /// Frames coming back to the cache: resident frames no reader can reach.
+    pub(crate) fn give_frames(&mut self, frames: impl IntoIterator<Item = u32>) {
+        self.free_frames.extend(frames);
     }
 
     /// Empties the cache (after commit or abort). A map grown by a large

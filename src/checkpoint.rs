@@ -54,7 +54,8 @@ use crate::engine::{CheckpointState, Engine, Signal, WriterState};
 use crate::error::Result;
 use crate::format::Meta;
 use crate::pace::GiveWay;
-use crate::pager::Pager;
+use crate::pager::{Pager, WRITE_BATCH_BYTES};
+use crate::snapshot::ReaderToken;
 
 /// Whether step 1 switches WAL files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +71,11 @@ pub(crate) enum Switch {
 pub(crate) struct Prepared {
     meta: Meta,
     started: Instant,
+    /// A reader of H, registered under the writer lock, held until H's
+    /// resident pages are written: a transaction that takes resident
+    /// frames back when no reader is registered (`Pager::reclaim_resident`)
+    /// must not take the ones step 2 is reading.
+    reader: ReaderToken,
 }
 
 /// Step 1. `None` if nothing was committed since the last checkpoint.
@@ -97,6 +103,7 @@ pub(crate) fn prepare(
         cache,
         w.head.txn,
         w.head.txn,
+        None,
     );
     let written = pager
         .write_freelist(&k.freelist_pages)
@@ -124,7 +131,12 @@ pub(crate) fn prepare(
         .ensure_mapped(page_count * inner.page_bytes as u64)?;
     w.head = meta;
     k.freelist_pages = pages;
-    Ok(Some(Prepared { meta, started }))
+    let reader = inner.readers.register_at(meta.txn);
+    Ok(Some(Prepared {
+        meta,
+        started,
+        reader,
+    }))
 }
 
 /// How step 2 writes the data back.
@@ -154,10 +166,28 @@ fn finish(
         Pace::Full => 0,
     };
     let mut give_way = GiveWay::new(&fsyncs, factor);
+    // H's pages that only the arena holds go to the file first, in page
+    // order; from then on readers may find them there.
+    let resident = inner.resident.to_write(p.meta.txn);
+    let written = inner
+        .resident
+        .write_out(&resident, WRITE_BATCH_BYTES, |first, pages| {
+            inner.file.write_pages(pages, first, inner.page_bytes)
+        });
+    inner.readers.release(p.reader);
+    written?;
+    inner.resident.written(&resident);
     let bytes = p.meta.page_count * inner.page_bytes as u64;
     inner
         .file
-        .write_back_in_pieces(bytes, DATA_PIECE_BYTES, |took| give_way.after(took))?;
+        .write_back_in_pieces(bytes, DATA_PIECE_BYTES, |took| {
+            give_way.after(took);
+            // A paced checkpoint lasts long enough for commits to fill the
+            // resident share again; keep writing them early meanwhile.
+            if pace == Pace::GiveWay && inner.resident_due() {
+                let _ = write_resident_early(inner);
+            }
+        })?;
     inner.file.sync("checkpoint.data.sync")?;
     write_meta(inner, k, Meta { clean, ..p.meta })?;
     inner.checkpoint_txn.store(p.meta.txn.0, Ordering::Release);
@@ -175,6 +205,28 @@ fn finish(
         .store(p.meta.free_count, Ordering::Relaxed);
     // The file left behind holds only records this checkpoint covers.
     inner.log.trim_inactive()
+}
+
+/// Writes the resident pages of the published state to the file ahead of
+/// the next checkpoint (no sync), so their frames can leave the arena:
+/// under a steady write load, resident pages would otherwise fill it
+/// between checkpoints and commits would go back to writing their pages.
+/// A snapshot of that state, held meanwhile, keeps every page it reaches
+/// (and so the frames being read) from being reused; the next checkpoint's
+/// data sync makes the pages durable.
+pub(crate) fn write_resident_early(inner: &Engine) -> Result<()> {
+    let (token, meta, _) = inner.readers.register(&inner.published);
+    let pages = inner.resident.to_write(meta.txn);
+    let written = inner
+        .resident
+        .write_out(&pages, WRITE_BATCH_BYTES, |first, bytes| {
+            inner.file.write_pages(bytes, first, inner.page_bytes)
+        });
+    if written.is_ok() {
+        inner.resident.written(&pages);
+    }
+    inner.readers.release(token);
+    written
 }
 
 /// Step 3: writes `meta` into the slot the newest checkpoint does not
@@ -361,6 +413,10 @@ pub(crate) fn run_thread(inner: &Engine, signal: &Signal) {
         // the next one: when they are an eighth of the file, checkpoint.
         let pinned = inner.counters.checkpoint_pinned.load(Ordering::Relaxed);
         let pages = inner.counters.page_count.load(Ordering::Relaxed);
+        if inner.resident_due() {
+            // An error leaves the pages dirty; the checkpoint writes them.
+            let _ = write_resident_early(inner);
+        }
         let due = uncovered >= inner.options.wal_bytes_max / 2
             || (uncovered > 0 && since >= inner.options.checkpoint_interval)
             || (uncovered > 0 && pinned >= PINNED_PAGES_MIN && pinned >= pages / 8);

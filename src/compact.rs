@@ -205,7 +205,7 @@ fn space(free: &FreeList, page_count: u64) -> (u64, u64) {
 /// cut down to the few pages listing what is left.
 fn holes_worth_a_pass(inner: &Engine) -> Result<bool> {
     let mut w = inner.lock_writer()?;
-    inner.release_free(&mut w.free);
+    inner.release_free(&mut w);
     let (listed, in_use) = space(&w.free, w.head.page_count);
     Ok(listed > HOLES_MIN && listed * TIGHTEN_WASTE >= in_use)
 }
@@ -229,7 +229,7 @@ pub(crate) fn may_trim(inner: &Engine) -> bool {
 fn shrink(inner: &Engine) -> Result<bool> {
     let mut w = inner.lock_writer()?;
     inner.check_poisoned()?;
-    inner.release_free(&mut w.free);
+    inner.release_free(&mut w);
     let before = w.head.page_count;
     let after = w.free.take_tail(before);
     if after == before {
@@ -375,7 +375,7 @@ struct Plan {
 fn plan(inner: &Engine, tighten: u32, repack: bool) -> Result<Plan> {
     let (free, page_count) = {
         let mut w = inner.lock_writer()?;
-        inner.release_free(&mut w.free);
+        inner.release_free(&mut w);
         (w.free.clone(), w.head.page_count)
     };
     let (listed, in_use) = space(&free, page_count);

@@ -114,6 +114,12 @@ pub struct Stats {
     pub cache_spills: u64,
     /// Frames reclaimed from one page for another.
     pub cache_evictions: u64,
+    /// Committed pages that only the cache arena holds (write-back): the
+    /// next checkpoint, or an early write ahead of it, puts them in the file.
+    pub resident_pages: u64,
+    /// Commits that wrote their pages to the file themselves because
+    /// resident pages filled their share of the cache (half of it).
+    pub commits_writing_pages: u64,
 }
 
 impl Db {
@@ -387,6 +393,8 @@ impl Db {
             cache_misses: load(&cache.misses),
             cache_spills: load(&cache.spills),
             cache_evictions: load(&cache.evictions),
+            resident_pages: inner.resident.dirty(),
+            commits_writing_pages: load(&cache.written_through),
         })
     }
 

@@ -22,6 +22,7 @@ use crate::format::{Meta, TxnId};
 use crate::freelist::FreeList;
 use crate::options::Options;
 use crate::pager::MapSource;
+use crate::resident::Resident;
 use crate::snapshot::{Published, ReaderTable};
 
 /// What the writer keeps between transactions (behind the writer lock).
@@ -161,6 +162,8 @@ pub(crate) struct Engine {
     pub(crate) shrunk_txn: AtomicU64,
     pub(crate) cache_counters: Arc<CacheCounters>,
     pub(crate) cache_bytes: usize,
+    /// Committed pages still in the cache arena (`resident`).
+    pub(crate) resident: Resident,
     /// Why the log could not be recovered in full, when the user opened
     /// with `Options::accept_log_loss` and commits were dropped.
     pub(crate) log_loss: Option<String>,
@@ -189,22 +192,44 @@ impl Engine {
             page_count: meta.page_count,
             page_bytes: self.page_bytes,
             verify: self.options.verify_checksums,
+            resident: Some(&self.resident),
         }
     }
 
-    /// Lets the free list release what no snapshot or checkpoint can reach.
+    /// Resident pages not in the file yet fill an eighth of the arena: the
+    /// checkpointer should write them early, well before the resident half
+    /// fills and commits must write their own.
+    pub(crate) fn resident_due(&self) -> bool {
+        self.resident.dirty()
+            >= (self.cache_bytes / self.page_bytes) as u64 / (4 * crate::resident::RESIDENT_SHARE)
+    }
+
+    /// Lets the free list release what no snapshot or checkpoint can reach,
+    /// with the resident frames of those pages, and the retired frames no
+    /// snapshot can hold; resident pages a checkpoint wrote leave the table
+    /// (see `resident`).
     /// New snapshots start at the published state, which may lag the writer's
     /// head while commits wait for their fsync: it counts as a reader too.
     /// (Read it before scanning the slots: a reader that registers after the
     /// scan holds a state at least this new.)
-    pub(crate) fn release_free(&self, free: &mut FreeList) {
+    pub(crate) fn release_free(&self, w: &mut WriterState) {
         let published = self.published.txn();
         let durable = TxnId(self.checkpoint_txn.load(Ordering::Acquire));
         let oldest = match self.readers.oldest() {
             Some((t, _)) => t.min(published),
             None => published,
         };
-        free.release(Some(oldest), durable);
+        let mut released = Vec::new();
+        w.free.release(Some(oldest), durable, &mut released);
+        let mut frames = Vec::new();
+        self.resident.released(&released, &mut frames);
+        self.resident.release_retired(oldest, &mut frames);
+        self.resident.evict_clean(TxnId(w.head.txn.0 + 1));
+        self.resident
+            .release_unread(|| self.readers.none(), &mut frames);
+        if let Some(cache) = w.cache.as_mut() {
+            cache.give_frames(frames);
+        }
     }
 }
 
@@ -248,6 +273,8 @@ impl Engine {
         let cache =
             Cache::new(options.cache_bytes, page_bytes, cache_counters.clone()).at(file.path())?;
         let cache_bytes = cache.capacity_bytes();
+        let resident = Resident::new();
+        resident.set_arena(cache.arena().clone());
         let counters = Counters::default();
         counters.set_space(&meta, free_ids.len() as u64, 0, 0);
         Ok(Engine {
@@ -275,6 +302,7 @@ impl Engine {
             shrunk_txn: AtomicU64::new(0),
             cache_bytes,
             cache_counters,
+            resident,
             log_loss,
             replayed_commits,
             options,

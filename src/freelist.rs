@@ -71,8 +71,14 @@ impl Queue {
         self.by_txn.entry(txn).or_default().extend(ids);
     }
 
-    /// Moves the entries keyed at most `upto` into `free`.
-    fn release_upto(&mut self, free: &mut BTreeSet<u64>, upto: Option<TxnId>) {
+    /// Moves the entries keyed at most `upto` into `free`, and lists them in
+    /// `released`.
+    fn release_upto(
+        &mut self,
+        free: &mut BTreeSet<u64>,
+        upto: Option<TxnId>,
+        released: &mut Vec<u64>,
+    ) {
         // `upto` may be a commit number read from a meta slot: at u64::MAX
         // nothing is kept (rather than the addition overflowing).
         let keep = match upto.map(|t| t.0.checked_add(1)) {
@@ -81,6 +87,7 @@ impl Queue {
         };
         for (_, ids) in std::mem::replace(&mut self.by_txn, keep) {
             self.pages -= ids.len() as u64;
+            released.extend_from_slice(&ids);
             free.extend(ids);
         }
     }
@@ -99,13 +106,19 @@ impl FreeList {
     }
 
     /// Makes reusable every page nothing can read any more, given the oldest
-    /// live snapshot (`None`: no snapshot) and the newest durable checkpoint.
-    pub(crate) fn release(&mut self, oldest_reader: Option<TxnId>, durable_checkpoint: TxnId) {
+    /// live snapshot (`None`: no snapshot) and the newest durable checkpoint;
+    /// lists them in `released` (their resident frames can go too).
+    pub(crate) fn release(
+        &mut self,
+        oldest_reader: Option<TxnId>,
+        durable_checkpoint: TxnId,
+        released: &mut Vec<u64>,
+    ) {
         self.pending_readers
-            .release_upto(&mut self.free, oldest_reader);
+            .release_upto(&mut self.free, oldest_reader, released);
         let upto = oldest_reader.map_or(durable_checkpoint, |r| r.min(durable_checkpoint));
         self.pending_checkpoint
-            .release_upto(&mut self.free, Some(upto));
+            .release_upto(&mut self.free, Some(upto), released);
     }
 
     /// Pages freed by commit `txn`; `checkpointed` if a checkpoint may reach them.
@@ -211,16 +224,19 @@ mod tests {
         f.add_pending(TxnId(5), vec![10, 11], false);
         f.add_pending(TxnId(7), vec![12], false);
         f.add_pending(TxnId(6), vec![13], true);
-        f.release(Some(TxnId(4)), TxnId(9));
+        let mut released = Vec::new();
+        f.release(Some(TxnId(4)), TxnId(9), &mut released);
         assert_eq!(f.free_count(), 0);
-        f.release(Some(TxnId(5)), TxnId(9));
+        f.release(Some(TxnId(5)), TxnId(9), &mut released);
         assert_eq!(f.free_count(), 2);
+        assert_eq!(released, vec![10, 11]);
         assert_eq!(f.pending_count(), 2);
         // No readers, but the durable checkpoint is older than the free.
-        f.release(None, TxnId(5));
+        f.release(None, TxnId(5), &mut released);
         assert_eq!(f.free_count(), 3);
         assert_eq!(f.pending_count(), 1);
-        f.release(None, TxnId(6));
+        f.release(None, TxnId(6), &mut released);
+        assert_eq!(released, vec![10, 11, 12, 13]);
         assert_eq!(f.free_count(), 4);
         assert_eq!(f.all_ids(), vec![10, 11, 12, 13]);
     }

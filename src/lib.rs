@@ -62,6 +62,7 @@
 //! `docs/design.md` the architecture, its invariants and every durability
 //! step with its crash argument.
 
+mod arena;
 mod backup;
 mod btree;
 mod cache;
@@ -83,6 +84,7 @@ mod pace;
 mod pager;
 mod read;
 mod recovery;
+mod resident;
 mod snapshot;
 mod txn;
 pub mod typed;

@@ -26,7 +26,20 @@ use crate::file::DataFile;
 use crate::format::node::{CellValue, Node};
 use crate::format::{self, FIRST_DATA_PAGE, PageId, TxnId, overflow, validate};
 use crate::freelist::FreeList;
+use crate::resident::Resident;
+use crate::snapshot::ReaderTable;
 use crate::verified;
+
+/// The most bytes of neighbouring pages one write takes (a commit's
+/// write-out, a checkpoint's resident pages).
+///
+/// Why 64 KiB and not more: Linux sizes a page-cache folio by the write
+/// that creates it, and on ext4 every later write into a folio costs
+/// per-block work over the whole folio. 1 MiB writes at bulk load made
+/// each later one-page commit write walk 256 blocks (perf: 19% of a
+/// commit in `ext4_block_write_begin`); at 64 KiB, 100 commits of 1,000
+/// random inserts took 520 ms instead of 770 ms, a bulk load ~4% longer.
+pub(crate) const WRITE_BATCH_BYTES: usize = 64 << 10;
 
 /// A committed state's pages as seen through the mapping.
 #[derive(Clone, Copy)]
@@ -36,6 +49,9 @@ pub(crate) struct MapSource<'a> {
     pub(crate) page_count: u64,
     pub(crate) page_bytes: usize,
     pub(crate) verify: bool,
+    /// Committed pages still in the arena, found before the mapping; `None`
+    /// before the engine exists (recovery reading the checkpoint).
+    pub(crate) resident: Option<&'a Resident>,
 }
 
 impl<'a> MapSource<'a> {
@@ -90,11 +106,18 @@ impl<'a> MapSource<'a> {
         Ok(())
     }
 
-    /// `pages` pages of the mapping from `id` on; the caller checked they lie
-    /// below `page_count`, and open checked the file holds `page_count`
-    /// pages, so they are inside the file. The arithmetic is checked anyway:
-    /// open's check is one multiplication of two values read from disk.
-    fn bytes(&self, id: PageId, pages: u64) -> Result<&'a [u8]> {
+    /// `pages` pages from `id` on: a resident page's frame, else the
+    /// mapping; the caller checked they lie below `page_count`, and open
+    /// checked the file holds `page_count` pages, so they are inside the
+    /// file. The arithmetic is checked anyway: open's check is one
+    /// multiplication of two values read from disk. (A run of several pages
+    /// is an overflow run, never resident: runs are written at once.)
+    pub(crate) fn bytes(&self, id: PageId, pages: u64) -> Result<&'a [u8]> {
+        if pages == 1
+            && let Some(b) = self.resident.and_then(|r| r.page(id))
+        {
+            return Ok(b);
+        }
         let too_large = || Error::corrupt(id.0, "page run past the addressable file");
         let pb = self.page_bytes as u64;
         let at = id.0.checked_mul(pb).ok_or_else(too_large)?;
@@ -179,6 +202,11 @@ pub(crate) struct Pager<'a> {
     /// Pages taken from `free`, to hand back on abort.
     taken: Vec<u64>,
     pub(crate) free: FreeList,
+    /// The reader table, to take resident frames back when none is
+    /// registered (`reclaim_resident`); `None` for the checkpoint's pager,
+    /// and once a reader was found (not looked for again in this
+    /// transaction: each spill would scan the table).
+    readers: Option<&'a ReaderTable>,
 }
 
 impl<'a> Pager<'a> {
@@ -188,6 +216,7 @@ impl<'a> Pager<'a> {
         cache: Cache,
         txn: TxnId,
         prepared: TxnId,
+        readers: Option<&'a ReaderTable>,
     ) -> Pager<'a> {
         debug_assert_eq!(
             cache.len(),
@@ -210,6 +239,7 @@ impl<'a> Pager<'a> {
             prepared,
             taken: Vec::new(),
             free,
+            readers,
         }
     }
 
@@ -282,6 +312,11 @@ impl<'a> Pager<'a> {
         if let Some(f) = self.cache.free_frame() {
             return Ok(f);
         }
+        if self.reclaim_resident()?
+            && let Some(f) = self.cache.free_frame()
+        {
+            return Ok(f);
+        }
         let (victim, f) = self.cache.pop_victim().expect("a full cache has pages");
         let bytes = self.cache.frame_mut(f);
         format::seal_page(bytes, victim, self.txn);
@@ -291,6 +326,38 @@ impl<'a> Pager<'a> {
         self.spilled.insert(victim.0);
         self.cache.counters().spills.fetch_add(1, Ordering::Relaxed);
         Ok(f)
+    }
+
+    /// With the cache full and no reader registered, takes the resident
+    /// frames back: writes the resident pages of the state this
+    /// transaction began from to the file, takes every clean one out of
+    /// the table, and, no reader having found them, frees their frames at
+    /// once (`Resident::release_unread`). Those pages stay put meanwhile:
+    /// the state reaches them, and the free list releases pages only
+    /// between transactions. True if frames came back.
+    fn reclaim_resident(&mut self) -> Result<bool> {
+        let (Some(resident), Some(readers)) = (self.committed.resident, self.readers) else {
+            return Ok(false);
+        };
+        if resident.held() == 0 {
+            return Ok(false);
+        }
+        if !readers.none() {
+            self.readers = None;
+            return Ok(false);
+        }
+        let file = self.committed.file;
+        let pages = resident.to_write(TxnId(self.txn.0 - 1));
+        resident.write_out(&pages, WRITE_BATCH_BYTES, |first, bytes| {
+            file.write_pages(bytes, first, self.page_bytes)
+        })?;
+        resident.written(&pages);
+        resident.evict_clean(self.txn);
+        let mut frames = Vec::new();
+        resident.release_unread(|| readers.none(), &mut frames);
+        let got = !frames.is_empty();
+        self.cache.give_frames(frames);
+        Ok(got)
     }
 
     /// A new zeroed page, dirty in the cache.
@@ -483,27 +550,20 @@ impl<'a> Pager<'a> {
     }
 
     /// Seals every page still in the cache and writes them to the file,
-    /// coalescing neighbours into one write of at most `BATCH_BYTES`. No
-    /// sync. Empties the cache.
-    ///
-    /// Why 64 KiB and not more: Linux sizes a page-cache folio by the write
-    /// that creates it, and on ext4 every later write into a folio costs
-    /// per-block work over the whole folio. 1 MiB writes at bulk load made
-    /// each later one-page commit write walk 256 blocks (perf: 19% of a
-    /// commit in `ext4_block_write_begin`); at 64 KiB, 100 commits of 1,000
-    /// random inserts took 520 ms instead of 770 ms, a bulk load ~4% longer.
+    /// coalescing neighbours into one write of at most `WRITE_BATCH_BYTES`.
+    /// No sync. Empties the cache.
     pub(crate) fn write_out(&mut self, file: &DataFile) -> Result<()> {
-        const BATCH_BYTES: usize = 64 << 10;
         let mut ids = self.cache.ids();
         ids.sort_unstable();
         let pb = self.page_bytes as u64;
-        let mut batch: Vec<u8> = Vec::with_capacity(BATCH_BYTES.min(ids.len() * self.page_bytes));
+        let mut batch: Vec<u8> =
+            Vec::with_capacity(WRITE_BATCH_BYTES.min(ids.len() * self.page_bytes));
         let mut batch_start = 0u64;
         for id in ids {
             let page = self.cache.peek_mut(id).expect("cached id");
             format::seal_page(page, id, self.txn);
             let contiguous = batch_start + (batch.len() as u64) / pb == id.0;
-            if !batch.is_empty() && (!contiguous || batch.len() + page.len() > BATCH_BYTES) {
+            if !batch.is_empty() && (!contiguous || batch.len() + page.len() > WRITE_BATCH_BYTES) {
                 file.write_pages(&batch, batch_start, self.page_bytes)?;
                 batch.clear();
             }
@@ -519,10 +579,39 @@ impl<'a> Pager<'a> {
         Ok(())
     }
 
+    /// Seals every page still in the cache and keeps them resident (the
+    /// commit writes no page: a checkpoint will), or, when resident pages
+    /// would then hold more than half the arena (or without an engine),
+    /// writes them to the file as `write_out` does. Empties the cache.
+    pub(crate) fn commit_pages(&mut self, file: &DataFile) -> Result<()> {
+        let Some(resident) = self.committed.resident else {
+            return self.write_out(file);
+        };
+        let ids = self.cache.ids();
+        let max_id = ids.iter().map(|p| p.0).max().unwrap_or(0);
+        if !resident.room_for(ids.len(), max_id, self.cache.frames()) {
+            let c = self.cache.counters();
+            c.written_through.fetch_add(1, Ordering::Relaxed);
+            return self.write_out(file);
+        }
+        for id in ids {
+            let page = self.cache.peek_mut(id).expect("cached id");
+            format::seal_page(page, id, self.txn);
+            // Sealed by this process: as good as checked (see `verified`).
+            file.verified.insert(id.0, 1, verified::ALL);
+        }
+        resident.admit(self.txn, self.cache.take_all());
+        Ok(())
+    }
+
     /// After the commit of this transaction: its freed pages wait for readers
     /// (keyed by `pending_txn`); its recycled ones are free now. Hands back
     /// the free list and the (emptied) cache.
     pub(crate) fn finish_commit(mut self, pending_txn: TxnId) -> (FreeList, Cache) {
+        if let Some(r) = self.committed.resident {
+            r.mark_freed(pending_txn, &self.freed_young);
+            r.mark_freed(pending_txn, &self.freed_old);
+        }
         self.free
             .add_pending(pending_txn, std::mem::take(&mut self.freed_young), false);
         self.free

@@ -117,6 +117,7 @@ fn find_checkpoint(path: &Path, options: &Options) -> Result<Checkpoint> {
         page_count: meta.page_count,
         page_bytes,
         verify: true,
+        resident: None,
     };
     if other_damaged {
         refuse_unless_intact(src, &meta, slot)?;

@@ -280,6 +280,17 @@ impl ReaderTable {
         best.map(|(t, since)| (t, Duration::from_nanos(now.saturating_sub(since))))
     }
 
+    /// True if no reader is registered. Sequentially consistent with the
+    /// registrations (a slot is claimed by a `SeqCst` exchange): a writer
+    /// that changed something readers look up, then finds no reader here,
+    /// knows every later reader sees the change (`resident`).
+    pub(crate) fn none(&self) -> bool {
+        self.slots
+            .iter()
+            .all(|s| s.txn.load(Ordering::SeqCst) == FREE)
+            && self.overflow.lock().1.is_empty()
+    }
+
     /// Number of live readers (for stats).
     pub(crate) fn live(&self) -> usize {
         let slots = self

@@ -182,7 +182,7 @@ impl<'db> WriteTxn<'db> {
     }
 
     fn new(inner: &'db Engine, mut state: WriterGuard<'db>) -> WriteTxn<'db> {
-        inner.release_free(&mut state.free);
+        inner.release_free(&mut state);
         let head = state.head;
         let committed = inner.map_source(&head, state.head_map);
         let free = std::mem::take(&mut state.free);
@@ -201,6 +201,7 @@ impl<'db> WriteTxn<'db> {
                 cache,
                 txn,
                 TxnId(inner.prepared_txn.load(Ordering::Acquire)),
+                Some(&inner.readers),
             )),
             txn,
             catalog: head.catalog,
@@ -565,7 +566,7 @@ impl<'db> WriteTxn<'db> {
             }
         }
         drop(state); // the next writer may start while this record flushes
-        if inner.log.uncovered_bytes() >= inner.options.wal_bytes_max / 2
+        if (inner.log.uncovered_bytes() >= inner.options.wal_bytes_max / 2 || inner.resident_due())
             && let Some(signal) = self.signal
         {
             signal.kick();
@@ -592,7 +593,7 @@ fn write_pages(
     txn: TxnId,
     catalog: TreeDesc,
 ) -> Result<Meta> {
-    let written = pager.write_out(&inner.file);
+    let written = pager.commit_pages(&inner.file);
     let page_count = pager.page_count;
     let (free_total, pending_total, pinned) = (
         pager.free_total(),

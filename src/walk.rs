@@ -145,13 +145,7 @@ impl<'a> PageSource<'a> {
             ));
         }
         match self {
-            PageSource::Map(m) => {
-                let (offset, len) = span(id, pages, m.page_bytes)?;
-                m.file
-                    .mapped(m.map, offset, len)
-                    .map(Cow::Borrowed)
-                    .ok_or_else(|| Error::corrupt(id.0, "page beyond the mapping"))
-            }
+            PageSource::Map(m) => m.bytes(id, pages).map(Cow::Borrowed),
             PageSource::Pread {
                 file, page_bytes, ..
             } => pread(file, id, pages, *page_bytes).map(Cow::Owned),

@@ -222,6 +222,7 @@ fn header_lines(v: &PageView, unused: bool) -> String {
     };
     let kind = match v.kind {
         Some(k) => format!("{k:?}"),
+        None if unused => format!("{}: none (an unused page)", h.kind),
         None => format!("{}: no page kind", h.kind),
     };
     let not_this_page = h.page_id != v.id && v.kind.is_some() && !unused;
