@@ -51,6 +51,10 @@ impl Arena {
         self.frames
     }
 
+    pub(crate) fn page_bytes(&self) -> usize {
+        self.page_bytes
+    }
+
     pub(crate) fn bytes(&self) -> usize {
         self.frames * self.page_bytes
     }

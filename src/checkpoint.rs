@@ -14,8 +14,11 @@
 //!    Crash: the newest meta slot still names the previous checkpoint C, whose
 //!    pages are intact (see below) and whose WAL records are in the file just
 //!    left, untouched.
-//! 2. fsync the data file (`checkpoint.data.sync`): H's pages were written at
-//!    commit, its freelist in step 1. Before the fsync, write the file back
+//! 2. Write H's resident pages, the ones only the cache arena holds
+//!    (`resident`), in page order and in pieces; the rest of H's pages were
+//!    written before (at commit, early, by a spill or an earlier
+//!    checkpoint), its freelist in step 1. Then fsync the data file
+//!    (`checkpoint.data.sync`). Before the fsync, write the file back
 //!    in 4 MiB pieces, waiting for each, and, when the writer lock is free
 //!    (`run`), pause after a piece while commits fsync the log
 //!    (`DATA_YIELD_FACTOR`): a commit's log write then queues behind one
@@ -55,7 +58,6 @@ use crate::error::Result;
 use crate::format::Meta;
 use crate::pace::GiveWay;
 use crate::pager::{Pager, WRITE_BATCH_BYTES};
-use crate::snapshot::ReaderToken;
 
 /// Whether step 1 switches WAL files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,11 +73,6 @@ pub(crate) enum Switch {
 pub(crate) struct Prepared {
     meta: Meta,
     started: Instant,
-    /// A reader of H, registered under the writer lock, held until H's
-    /// resident pages are written: a transaction that takes resident
-    /// frames back when no reader is registered (`Pager::reclaim_resident`)
-    /// must not take the ones step 2 is reading.
-    reader: ReaderToken,
 }
 
 /// Step 1. `None` if nothing was committed since the last checkpoint.
@@ -131,12 +128,7 @@ pub(crate) fn prepare(
         .ensure_mapped(page_count * inner.page_bytes as u64)?;
     w.head = meta;
     k.freelist_pages = pages;
-    let reader = inner.readers.register_at(meta.txn);
-    Ok(Some(Prepared {
-        meta,
-        started,
-        reader,
-    }))
+    Ok(Some(Prepared { meta, started }))
 }
 
 /// How step 2 writes the data back.
@@ -166,28 +158,23 @@ fn finish(
         Pace::Full => 0,
     };
     let mut give_way = GiveWay::new(&fsyncs, factor);
+    let mut after_piece = |took| {
+        give_way.after(took);
+        // A paced checkpoint lasts long enough for commits to fill the
+        // resident share again; keep writing them early meanwhile.
+        if pace == Pace::GiveWay && inner.resident_due() {
+            let _ = write_resident_early(inner);
+        }
+    };
     // H's pages that only the arena holds go to the file first, in page
-    // order; from then on readers may find them there.
+    // order and in pieces, as the rest is written back below; from then on
+    // readers may find them there.
     let resident = inner.resident.to_write(p.meta.txn);
-    let written = inner
-        .resident
-        .write_out(&resident, WRITE_BATCH_BYTES, |first, pages| {
-            inner.file.write_pages(pages, first, inner.page_bytes)
-        });
-    inner.readers.release(p.reader);
-    written?;
-    inner.resident.written(&resident);
+    write_resident(inner, &resident, &mut after_piece)?;
     let bytes = p.meta.page_count * inner.page_bytes as u64;
     inner
         .file
-        .write_back_in_pieces(bytes, DATA_PIECE_BYTES, |took| {
-            give_way.after(took);
-            // A paced checkpoint lasts long enough for commits to fill the
-            // resident share again; keep writing them early meanwhile.
-            if pace == Pace::GiveWay && inner.resident_due() {
-                let _ = write_resident_early(inner);
-            }
-        })?;
+        .write_back_in_pieces(bytes, DATA_PIECE_BYTES, after_piece)?;
     inner.file.sync("checkpoint.data.sync")?;
     write_meta(inner, k, Meta { clean, ..p.meta })?;
     inner.checkpoint_txn.store(p.meta.txn.0, Ordering::Release);
@@ -213,9 +200,12 @@ fn finish(
 /// between checkpoints and commits would go back to writing their pages.
 /// A snapshot of that state, held meanwhile, keeps every page it reaches
 /// (and so the frames being read) from being reused; the next checkpoint's
-/// data sync makes the pages durable.
+/// data sync makes the pages durable. Not paced: each page written here is
+/// one a commit would otherwise write itself, at once; like those, they go
+/// to the disk with the checkpointer's `start_writeback` between
+/// checkpoints, or with the next checkpoint's pieces.
 pub(crate) fn write_resident_early(inner: &Engine) -> Result<()> {
-    let (token, meta, _) = inner.readers.register(&inner.published);
+    let (token, meta, _) = inner.readers.register_internal(&inner.published);
     let pages = inner.resident.to_write(meta.txn);
     let written = inner
         .resident
@@ -227,6 +217,35 @@ pub(crate) fn write_resident_early(inner: &Engine) -> Result<()> {
     }
     inner.readers.release(token);
     written
+}
+
+/// Writes `pages` (from `Resident::to_write`, whose frames the caller keeps
+/// from reuse) in pieces of `DATA_PIECE_BYTES`, each written back and
+/// waited for before `after` sees its time (and may pause): the disk's
+/// queue holds at most one piece ahead of a commit's log write, as in step
+/// 2. Each piece is marked clean once written.
+fn write_resident(
+    inner: &Engine,
+    pages: &[(u64, u32)],
+    after: &mut dyn FnMut(Duration),
+) -> Result<()> {
+    let pb = inner.page_bytes as u64;
+    let per_piece = usize::try_from(DATA_PIECE_BYTES / pb).unwrap_or(1).max(1);
+    for piece in pages.chunks(per_piece) {
+        let started = Instant::now();
+        inner
+            .resident
+            .write_out(piece, WRITE_BATCH_BYTES, |first, bytes| {
+                inner.file.write_pages(bytes, first, inner.page_bytes)
+            })?;
+        inner.resident.written(piece);
+        let (first, last) = (piece[0].0, piece[piece.len() - 1].0);
+        inner
+            .file
+            .write_back_range(first * pb, (last - first + 1) * pb)?;
+        after(started.elapsed());
+    }
+    Ok(())
 }
 
 /// Step 3: writes `meta` into the slot the newest checkpoint does not

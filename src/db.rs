@@ -361,7 +361,7 @@ impl Db {
             Duration::from_nanos(c.checkpoint_last_ns.load(Ordering::Relaxed)),
             Duration::from_nanos(c.checkpoint_total_ns.load(Ordering::Relaxed)),
         );
-        let oldest = inner.readers.oldest();
+        let oldest = inner.readers.oldest_user();
         let log = inner.log.figures();
         let cache = &inner.cache_counters;
         let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
@@ -398,7 +398,8 @@ impl Db {
         })
     }
 
-    /// Checkpoints, then verifies that state as the file holds it: every
+    /// Checkpoints, then verifies that state (as the file holds it, but for
+    /// pages still resident in the cache arena, which are the same bytes): every
     /// checksum, key order within pages and against separators, every page
     /// reachable exactly once or free, the depth bound, and each tree's
     /// stored length. Writers wait while the checkpoint runs, not during the walk.

@@ -243,6 +243,22 @@ impl DataFile {
         Ok(())
     }
 
+    /// Writes back the dirty pages of `len` bytes at `offset` and waits for
+    /// them, as one piece of `write_back_in_pieces` does.
+    pub(crate) fn write_back_range(&self, offset: u64, len: u64) -> Result<()> {
+        #[cfg(target_os = "linux")]
+        self.sync_file_range(
+            offset,
+            len,
+            libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                | libc::SYNC_FILE_RANGE_WRITE
+                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+        )?;
+        #[cfg(not(target_os = "linux"))]
+        let _ = (offset, len);
+        Ok(())
+    }
+
     /// `sync_file_range(2)` on `bytes` bytes at `offset` (0 bytes: to the
     /// end of the file) with `flags`.
     #[cfg(target_os = "linux")]
@@ -288,11 +304,16 @@ impl DataFile {
             max: usize::MAX as u64,
         })?;
         // SAFETY: the mapping is read-only and shared. Bytes under it change only
-        // through this process's own pwrites to pages no live reader can reach
-        // (copy-on-write plus deferred page reuse), and the file is exclusively
-        // locked against other oakmap processes. Pages past the end of the file
-        // are never touched: readers only see page ids below a committed
-        // page_count, all of which were written before being published.
+        // through this process's own pwrites, and the file is exclusively
+        // locked against other oakmap processes. A pwrite goes to a page no
+        // live reader reaches through the mapping (copy-on-write plus deferred
+        // page reuse), or to a resident page (`resident`), which readers read
+        // from its arena frame until its entry leaves the table after the
+        // write; a second write of the same page racing with that (a
+        // checkpoint and an early write) puts the same bytes. Pages past the
+        // end of the file are never touched: readers only see page ids below a
+        // committed page_count, and the file is grown to cover a page before
+        // the page is allocated.
         let map = unsafe { MmapOptions::new().len(len).map(self.io.file()) }.at(&self.path)?;
         let ok = self.maps[idx].set(map).is_ok();
         assert!(ok, "mapping slot {idx} set twice");

@@ -1,9 +1,10 @@
 //! Page id → bytes, for readers and for the writer.
 //!
-//! [`Src`] is what the B+tree reads through: a snapshot's view of the mapping,
-//! or a write transaction's [`Pager`], which serves its own dirty pages first.
-//! The pager also allocates and frees pages for the writer and writes the dirty
-//! pages out at commit.
+//! [`Src`] is what the B+tree reads through: a snapshot's view of the
+//! resident pages and the mapping, or a write transaction's [`Pager`], which
+//! serves its own dirty pages first. The pager also allocates and frees
+//! pages for the writer and, at commit, hands the dirty pages to `resident`
+//! or writes them out.
 //!
 //! Invariants:
 //! * Every page the transaction allocated is in exactly one of: the cache
@@ -203,11 +204,16 @@ pub(crate) struct Pager<'a> {
     taken: Vec<u64>,
     pub(crate) free: FreeList,
     /// The reader table, to take resident frames back when none is
-    /// registered (`reclaim_resident`); `None` for the checkpoint's pager,
-    /// and once a reader was found (not looked for again in this
-    /// transaction: each spill would scan the table).
+    /// registered (`reclaim_resident`); `None` for the checkpoint's pager.
     readers: Option<&'a ReaderTable>,
+    /// Spills to make before trying `reclaim_resident` again after it got
+    /// nothing back (a reader was registered, or nothing was resident):
+    /// each try scans the reader table and the resident entries.
+    reclaim_skip: u32,
 }
+
+/// See `Pager::reclaim_skip`.
+const RECLAIM_BACKOFF: u32 = 256;
 
 impl<'a> Pager<'a> {
     pub(crate) fn new(
@@ -240,6 +246,7 @@ impl<'a> Pager<'a> {
             taken: Vec::new(),
             free,
             readers,
+            reclaim_skip: 0,
         }
     }
 
@@ -312,10 +319,14 @@ impl<'a> Pager<'a> {
         if let Some(f) = self.cache.free_frame() {
             return Ok(f);
         }
-        if self.reclaim_resident()?
+        if self.reclaim_skip > 0 {
+            self.reclaim_skip -= 1;
+        } else if self.reclaim_resident()?
             && let Some(f) = self.cache.free_frame()
         {
             return Ok(f);
+        } else {
+            self.reclaim_skip = RECLAIM_BACKOFF;
         }
         let (victim, f) = self.cache.pop_victim().expect("a full cache has pages");
         let bytes = self.cache.frame_mut(f);
@@ -339,11 +350,7 @@ impl<'a> Pager<'a> {
         let (Some(resident), Some(readers)) = (self.committed.resident, self.readers) else {
             return Ok(false);
         };
-        if resident.held() == 0 {
-            return Ok(false);
-        }
-        if !readers.none() {
-            self.readers = None;
+        if resident.held() == 0 || !readers.none() {
             return Ok(false);
         }
         let file = self.committed.file;

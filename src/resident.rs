@@ -23,11 +23,13 @@
 //!      checkpoint can reach it): the entry goes and the frame is free at
 //!      once. This is how a page rewritten before any checkpoint never
 //!      reaches the file.
-//!    * `evict_clean`, when the cache runs short: a clean entry leaves the
-//!      table, so new lookups read `P` from the file, and the frame waits
-//!      (`retiring`) until every snapshot that could have looked it up has
-//!      ended: those are older than the commit the writer was building at
-//!      the time (`release_retired`).
+//!    * `evict_clean`, at every transaction's start (and when a large one
+//!      takes frames back): a clean entry leaves the table, so new lookups
+//!      read `P` from the file, and the frame waits (`retiring`) until every
+//!      snapshot that could have looked it up has ended: those are older
+//!      than the commit the writer was building at the time
+//!      (`release_retired`), or none at all if no reader is registered
+//!      (`release_unread`).
 //!
 //! The table covers the first [`TABLE_PAGES`] page ids; pages past it are
 //! written at commit, as is every commit's when resident pages would hold
@@ -53,9 +55,24 @@ pub(crate) const TABLE_PAGES: u64 = (SEGMENT_PAGES * SEGMENTS) as u64;
 pub(crate) const RESIDENT_SHARE: u64 = 2;
 
 /// Page id → frame + 1 (0: not resident), in segments allocated on first
-/// use (1 MiB per 256 Ki pages).
+/// use (1 MiB per 256 Ki pages), with one bit per page beside it (32 KiB
+/// per segment) saying whether to look: a read of a page that is not
+/// resident, the common case, costs one load from the small bitmap, which
+/// stays in cache, rather than one from the table.
+///
+/// Order: an entry is set before its bit and cleared after it, so a reader
+/// that finds the bit finds the entry or, once the page is written and the
+/// entry cleared, reads the file. Bits are changed and loaded `SeqCst`: a
+/// reader registered (by a `SeqCst` exchange) before its load sees a bit
+/// cleared before the writer found no reader (`release_unread`). On x86
+/// the load is the same plain load as `Acquire`.
 struct Table {
-    segments: Box<[OnceLock<Box<[AtomicU32]>>]>,
+    segments: Box<[OnceLock<Segment>]>,
+}
+
+struct Segment {
+    frames: Box<[AtomicU32]>,
+    bits: Box<[AtomicU64]>,
 }
 
 impl Table {
@@ -65,35 +82,43 @@ impl Table {
         }
     }
 
-    fn slot(&self, id: u64, create: bool) -> Option<&AtomicU32> {
+    /// The page's segment and index in it.
+    #[inline]
+    fn segment(&self, id: u64, create: bool) -> Option<(&Segment, usize)> {
         let seg = usize::try_from(id / SEGMENT_PAGES as u64).ok()?;
         let cell = self.segments.get(seg)?;
         let segment = if create {
-            cell.get_or_init(|| (0..SEGMENT_PAGES).map(|_| AtomicU32::new(0)).collect())
+            cell.get_or_init(|| Segment {
+                frames: (0..SEGMENT_PAGES).map(|_| AtomicU32::new(0)).collect(),
+                bits: (0..SEGMENT_PAGES / 64).map(|_| AtomicU64::new(0)).collect(),
+            })
         } else {
             cell.get()?
         };
-        segment.get((id % SEGMENT_PAGES as u64) as usize)
+        Some((segment, (id % SEGMENT_PAGES as u64) as usize))
     }
 
-    /// `SeqCst` so that a reader registered (by a `SeqCst` exchange) before
-    /// this load sees an entry cleared before the writer found no reader
-    /// (`release_unread`); on x86 it is the same plain load as `Acquire`.
+    #[inline]
     fn get(&self, id: u64) -> Option<u32> {
-        let v = self.slot(id, false)?.load(Ordering::SeqCst);
-        v.checked_sub(1)
+        let (s, i) = self.segment(id, false)?;
+        if s.bits[i / 64].load(Ordering::SeqCst) & (1 << (i % 64)) == 0 {
+            return None;
+        }
+        s.frames[i].load(Ordering::Acquire).checked_sub(1)
     }
 
     fn set(&self, id: u64, frame: u32) {
-        let slot = self
-            .slot(id, true)
+        let (s, i) = self
+            .segment(id, true)
             .expect("admit checks the table covers the page");
-        slot.store(frame + 1, Ordering::Release);
+        s.frames[i].store(frame + 1, Ordering::Release);
+        s.bits[i / 64].fetch_or(1 << (i % 64), Ordering::SeqCst);
     }
 
     fn clear(&self, id: u64) {
-        if let Some(slot) = self.slot(id, false) {
-            slot.store(0, Ordering::SeqCst);
+        if let Some((s, i)) = self.segment(id, false) {
+            s.bits[i / 64].fetch_and(!(1 << (i % 64)), Ordering::SeqCst);
+            s.frames[i].store(0, Ordering::Release);
         }
     }
 }
@@ -123,9 +148,12 @@ struct Books {
     retiring: VecDeque<(TxnId, u32)>,
 }
 
-/// The resident pages of one open database. Entries change only under the
-/// writer lock, but for `to_write` and `written`, which the checkpointer
-/// calls under the checkpoint lock; the table is read without any lock.
+/// The resident pages of one open database. Entries are added, freed,
+/// released and evicted only by the writer (under the writer lock); a
+/// checkpoint (on any thread, under the checkpoint lock) and the
+/// checkpointer's early writes (under no lock but a reader of their state)
+/// list, write and mark them clean meanwhile. The books are behind a mutex;
+/// the table is read without any lock.
 pub(crate) struct Resident {
     table: Table,
     arena: OnceLock<Arc<Arena>>,
@@ -157,6 +185,7 @@ impl Resident {
     }
 
     /// Resident page `id`'s bytes, if it is resident.
+    #[inline]
     pub(crate) fn page(&self, id: PageId) -> Option<&[u8]> {
         let f = self.table.get(id.0)?;
         let arena = self.arena.get()?;
@@ -165,8 +194,10 @@ impl Resident {
         // after `released` (no snapshot can reach the page: the caller's
         // snapshot, which reached it, is older) or after leaving the table
         // and every snapshot that could have looked it up ended
-        // (`release_retired`), and the slice borrows `self`, which lives as
-        // long as the engine the caller's snapshot holds.
+        // (`release_retired`; `release_unread`: no reader registered at
+        // all, and the caller registered before its lookup), and the slice
+        // borrows `self`, which lives as long as the engine the caller's
+        // snapshot holds.
         Some(unsafe { arena.frame(f) })
     }
 
@@ -312,46 +343,73 @@ impl Resident {
     }
 
     /// Writes `pages` (from `to_write`) with `write(first, bytes)`, runs of
-    /// consecutive ids coalesced up to `batch_bytes`.
+    /// consecutive ids coalesced up to `batch_bytes`, skipping any that is
+    /// no longer a dirty entry of that frame (written meanwhile by another
+    /// writer of resident pages, or released).
     ///
-    /// The frames stay valid meanwhile: each page is reached by the state
-    /// being checkpointed, so the free list keeps it (and its frame) until
-    /// the checkpoint is done, and clean eviction never takes a page not
-    /// yet written.
+    /// Each run is copied out of the arena under the books lock, while
+    /// every page in it is still a dirty entry: a frame leaves its page only
+    /// when its entry goes (`released`, `evict_clean`, both under the lock,
+    /// and eviction only of clean entries), so the copy is of that page.
+    /// The write itself runs without the lock. The caller keeps the pages'
+    /// ids from being reused until the write is done: a checkpoint's state
+    /// reaches them (the free list keeps them while it runs), an early
+    /// write holds a reader, the writer releases pages only between
+    /// transactions.
     pub(crate) fn write_out(
         &self,
-        pages: &ToWrite,
+        pages: &[(u64, u32)],
         batch_bytes: usize,
         mut write: impl FnMut(u64, &[u8]) -> crate::error::Result<()>,
     ) -> crate::error::Result<()> {
-        let Some(arena) = self.arena.get() else {
+        if pages.is_empty() {
             return Ok(());
-        };
+        }
+        let arena = self.arena.get().expect("resident pages have an arena");
         let mut batch: Vec<u8> = Vec::with_capacity(batch_bytes);
-        let mut first = 0u64;
-        let mut next = 0u64;
-        for &(id, frame) in pages {
-            // SAFETY: see above: the frame holds a committed page the
-            // running checkpoint pins, which nobody writes.
-            let bytes = unsafe { arena.frame(frame) };
-            if !batch.is_empty() && (id != next || batch.len() + bytes.len() > batch_bytes) {
+        let mut i = 0;
+        while i < pages.len() {
+            let mut first = 0u64;
+            {
+                let b = self.books.lock();
+                while let Some(&(id, frame)) = pages.get(i) {
+                    let run_ends = !batch.is_empty()
+                        && (id != first + (batch.len() / arena.page_bytes()) as u64
+                            || batch.len() + arena.page_bytes() > batch_bytes);
+                    if run_ends {
+                        break;
+                    }
+                    i += 1;
+                    let dirty = b
+                        .entries
+                        .get(&id)
+                        .is_some_and(|e| e.frame == frame && !e.clean);
+                    if !dirty {
+                        if batch.is_empty() {
+                            continue;
+                        }
+                        break;
+                    }
+                    if batch.is_empty() {
+                        first = id;
+                    }
+                    // SAFETY: the entry is dirty and maps `id` to `frame`
+                    // under the lock held: the frame holds that committed
+                    // page, which nobody writes, and cannot be given back
+                    // before the lock is released (see above).
+                    batch.extend_from_slice(unsafe { arena.frame(frame) });
+                }
+            }
+            if !batch.is_empty() {
                 write(first, &batch)?;
                 batch.clear();
             }
-            if batch.is_empty() {
-                first = id;
-            }
-            batch.extend_from_slice(bytes);
-            next = id + 1;
-        }
-        if !batch.is_empty() {
-            write(first, &batch)?;
         }
         Ok(())
     }
 
     /// `pages` are in the file now: clean, so they may leave the arena.
-    pub(crate) fn written(&self, pages: &ToWrite) {
+    pub(crate) fn written(&self, pages: &[(u64, u32)]) {
         let mut b = self.books.lock();
         for &(id, frame) in pages {
             let Some(e) = b.entries.get_mut(&id) else {

@@ -12,8 +12,10 @@
 //! 1. Tree descriptors go into the catalog. Every changed page is already in
 //!    a location no committed state uses (copy on write).
 //!    Crash: nothing any durable state refers to has changed.
-//! 2. The dirty pages are written (pwrite, no fsync; `data.write`) and the
-//!    file is extended to the new page count.
+//! 2. The dirty pages are sealed and stay in the cache arena as resident
+//!    pages (`resident`; a checkpoint writes them), or, when resident pages
+//!    fill their half of the arena, are written (pwrite, no fsync;
+//!    `data.write`); the file is extended to the new page count.
 //!    Crash: as 1; the newest checkpoint does not reach these pages.
 //! 3. The transaction's logical record is appended to the WAL (`wal.write`),
 //!    and the writer lock is released, so the next writer builds on this
@@ -584,7 +586,7 @@ impl<'db> WriteTxn<'db> {
     }
 }
 
-/// Step 2 of commit: writes the dirty pages, makes the new state the writer's
+/// Step 2 of commit: keeps the dirty pages resident or writes them, makes the new state the writer's
 /// head, and returns its meta.
 fn write_pages(
     inner: &Engine,

@@ -448,6 +448,7 @@ impl Workload<'_> {
 
     fn batched_commits(&mut self) -> BenchResult<Row> {
         let (batches, inserts) = (self.scale.batches, self.scale.batch_inserts);
+        let written_before = self.engine.commits_writing_pages();
         let t0 = Instant::now();
         for _ in 0..batches {
             let batch: Vec<Pair> = (0..inserts).map(|_| self.random_pair()).collect();
@@ -459,7 +460,14 @@ impl Workload<'_> {
             count_of(batches as u64, "commit"),
             count_of(inserts as u64, "insert")
         );
-        Ok(Row::new(&phase, measure, String::new()))
+        let note = match (written_before, self.engine.commits_writing_pages()) {
+            (Some(a), Some(b)) => format!(
+                "{} of them wrote their pages (write-back's share of the cache full)",
+                b - a
+            ),
+            _ => String::new(),
+        };
+        Ok(Row::new(&phase, measure, note))
     }
 
     fn len(&mut self) -> BenchResult<Row> {

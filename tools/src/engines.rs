@@ -50,6 +50,11 @@ pub trait Engine: Send + Sync {
     fn commit_counts(&self) -> Option<(u64, u64)> {
         None
     }
+    /// Commits so far that wrote their pages to the file themselves
+    /// (oakmap's write-back found its share of the cache full).
+    fn commits_writing_pages(&self) -> Option<u64> {
+        None
+    }
     /// Footnote on how the engine was configured, if it differs from the rest.
     fn note(&self) -> &'static str {
         ""
@@ -245,6 +250,10 @@ impl Engine for OakmapEngine {
 
     fn commit_counts(&self) -> Option<(u64, u64)> {
         self.db.stats().ok().map(|s| (s.commits, s.wal_fsyncs))
+    }
+
+    fn commits_writing_pages(&self) -> Option<u64> {
+        self.db.stats().ok().map(|s| s.commits_writing_pages)
     }
 
     fn compact(&mut self) -> BenchResult<Option<String>> {
