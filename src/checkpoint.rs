@@ -158,14 +158,7 @@ fn finish(
         Pace::Full => 0,
     };
     let mut give_way = GiveWay::new(&fsyncs, factor);
-    let mut after_piece = |took| {
-        give_way.after(took);
-        // A paced checkpoint lasts long enough for commits to fill the
-        // resident share again; keep writing them early meanwhile.
-        if pace == Pace::GiveWay && inner.resident_due() {
-            let _ = write_resident_early(inner);
-        }
-    };
+    let mut after_piece = |took| give_way.after(took);
     // H's pages that only the arena holds go to the file first, in page
     // order and in pieces, as the rest is written back below; from then on
     // readers may find them there.
@@ -192,31 +185,6 @@ fn finish(
         .store(p.meta.free_count, Ordering::Relaxed);
     // The file left behind holds only records this checkpoint covers.
     inner.log.trim_inactive()
-}
-
-/// Writes the resident pages of the published state to the file ahead of
-/// the next checkpoint (no sync), so their frames can leave the arena:
-/// under a steady write load, resident pages would otherwise fill it
-/// between checkpoints and commits would go back to writing their pages.
-/// A snapshot of that state, held meanwhile, keeps every page it reaches
-/// (and so the frames being read) from being reused; the next checkpoint's
-/// data sync makes the pages durable. Not paced: each page written here is
-/// one a commit would otherwise write itself, at once; like those, they go
-/// to the disk with the checkpointer's `start_writeback` between
-/// checkpoints, or with the next checkpoint's pieces.
-pub(crate) fn write_resident_early(inner: &Engine) -> Result<()> {
-    let (token, meta, _) = inner.readers.register_internal(&inner.published);
-    let pages = inner.resident.to_write(meta.txn);
-    let written = inner
-        .resident
-        .write_out(&pages, WRITE_BATCH_BYTES, |first, bytes| {
-            inner.file.write_pages(bytes, first, inner.page_bytes)
-        });
-    if written.is_ok() {
-        inner.resident.written(&pages);
-    }
-    inner.readers.release(token);
-    written
 }
 
 /// Writes `pages` (from `Resident::to_write`, whose frames the caller keeps
@@ -432,10 +400,6 @@ pub(crate) fn run_thread(inner: &Engine, signal: &Signal) {
         // the next one: when they are an eighth of the file, checkpoint.
         let pinned = inner.counters.checkpoint_pinned.load(Ordering::Relaxed);
         let pages = inner.counters.page_count.load(Ordering::Relaxed);
-        if inner.resident_due() {
-            // An error leaves the pages dirty; the checkpoint writes them.
-            let _ = write_resident_early(inner);
-        }
         let due = uncovered >= inner.options.wal_bytes_max / 2
             || (uncovered > 0 && since >= inner.options.checkpoint_interval)
             || (uncovered > 0 && pinned >= PINNED_PAGES_MIN && pinned >= pages / 8);

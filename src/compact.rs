@@ -213,10 +213,7 @@ fn holes_worth_a_pass(inner: &Engine) -> Result<bool> {
 /// Whether a live snapshot is older than the published state.
 fn snapshot_behind(inner: &Engine) -> bool {
     let published = inner.published.txn();
-    inner
-        .readers
-        .oldest_user()
-        .is_some_and(|(t, _)| t < published)
+    inner.readers.oldest().is_some_and(|(t, _)| t < published)
 }
 
 /// Whether the file may be cut to the newest state's page count: no live
@@ -224,7 +221,7 @@ fn snapshot_behind(inner: &Engine) -> bool {
 /// page count is larger. Close asks too.
 pub(crate) fn may_trim(inner: &Engine) -> bool {
     let shrunk = TxnId(inner.shrunk_txn.load(Ordering::Acquire));
-    inner.readers.oldest_user().is_none_or(|(t, _)| t >= shrunk)
+    inner.readers.oldest().is_none_or(|(t, _)| t >= shrunk)
 }
 
 /// Step 3: gives the free pages that end the file back, in a state of its

@@ -115,7 +115,7 @@ pub struct Stats {
     /// Frames reclaimed from one page for another.
     pub cache_evictions: u64,
     /// Committed pages that only the cache arena holds (write-back): the
-    /// next checkpoint, or an early write ahead of it, puts them in the file.
+    /// next checkpoint puts them in the file.
     pub resident_pages: u64,
     /// Commits that wrote their pages to the file themselves because
     /// resident pages filled their share of the cache (half of it).
@@ -361,7 +361,7 @@ impl Db {
             Duration::from_nanos(c.checkpoint_last_ns.load(Ordering::Relaxed)),
             Duration::from_nanos(c.checkpoint_total_ns.load(Ordering::Relaxed)),
         );
-        let oldest = inner.readers.oldest_user();
+        let oldest = inner.readers.oldest();
         let log = inner.log.figures();
         let cache = &inner.cache_counters;
         let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);

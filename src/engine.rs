@@ -196,14 +196,6 @@ impl Engine {
         }
     }
 
-    /// Resident pages not in the file yet fill an eighth of the arena: the
-    /// checkpointer should write them early, well before the resident half
-    /// fills and commits must write their own.
-    pub(crate) fn resident_due(&self) -> bool {
-        self.resident.dirty()
-            >= (self.cache_bytes / self.page_bytes) as u64 / (4 * crate::resident::RESIDENT_SHARE)
-    }
-
     /// Lets the free list release what no snapshot or checkpoint can reach,
     /// with the resident frames of those pages, and the retired frames no
     /// snapshot can hold; resident pages a checkpoint wrote leave the table

@@ -310,7 +310,7 @@ impl DataFile {
         // page reuse), or to a resident page (`resident`), which readers read
         // from its arena frame until its entry leaves the table after the
         // write; a second write of the same page racing with that (a
-        // checkpoint and an early write) puts the same bytes. Pages past the
+        // checkpoint and a transaction taking frames back) puts the same bytes. Pages past the
         // end of the file are never touched: readers only see page ids below a
         // committed page_count, and the file is grown to cover a page before
         // the page is allocated.

@@ -150,9 +150,8 @@ struct Books {
 
 /// The resident pages of one open database. Entries are added, freed,
 /// released and evicted only by the writer (under the writer lock); a
-/// checkpoint (on any thread, under the checkpoint lock) and the
-/// checkpointer's early writes (under no lock but a reader of their state)
-/// list, write and mark them clean meanwhile. The books are behind a mutex;
+/// checkpoint (on any thread, under the checkpoint lock) lists, writes and
+/// marks them clean meanwhile. The books are behind a mutex;
 /// the table is read without any lock.
 pub(crate) struct Resident {
     table: Table,
@@ -353,9 +352,8 @@ impl Resident {
     /// and eviction only of clean entries), so the copy is of that page.
     /// The write itself runs without the lock. The caller keeps the pages'
     /// ids from being reused until the write is done: a checkpoint's state
-    /// reaches them (the free list keeps them while it runs), an early
-    /// write holds a reader, the writer releases pages only between
-    /// transactions.
+    /// reaches them (the free list keeps them while it runs); the writer
+    /// releases pages only between transactions.
     pub(crate) fn write_out(
         &self,
         pages: &[(u64, u32)],

@@ -156,8 +156,7 @@ pub(crate) enum ReaderToken {
     Overflow(u64),
 }
 
-/// id → (txn, start nanos, internal).
-type OverflowReaders = BTreeMap<u64, (TxnId, u64, bool)>;
+type OverflowReaders = BTreeMap<u64, (TxnId, u64)>;
 
 pub(crate) struct ReaderTable {
     slots: Box<[Slot]>,
@@ -190,24 +189,8 @@ impl ReaderTable {
 
     /// Registers a reader of the newest published state and returns it.
     pub(crate) fn register(&self, published: &Published) -> (ReaderToken, Meta, usize) {
-        self.register_as(published, false)
-    }
-
-    /// Registers one of the engine's own readers (an early write of
-    /// resident pages) of the newest published state: it pins pages as any
-    /// reader does, but it is no snapshot of the user's, so `oldest_user`
-    /// and `live` (what stats and compaction judge by) leave it out.
-    pub(crate) fn register_internal(&self, published: &Published) -> (ReaderToken, Meta, usize) {
-        self.register_as(published, true)
-    }
-
-    fn register_as(&self, published: &Published, internal: bool) -> (ReaderToken, Meta, usize) {
         let (mut meta, mut map) = published.load();
-        let token = if internal {
-            self.claim_overflow(meta.txn, true)
-        } else {
-            self.claim(meta.txn)
-        };
+        let token = self.claim(meta.txn);
         // Re-check after registering: see the module comment. The published
         // txn id may lag the state just loaded (the writer stores it last),
         // never lead it; only a newer one means a commit we may have missed.
@@ -249,15 +232,10 @@ impl ReaderTable {
                 return ReaderToken::Slot(idx);
             }
         }
-        self.claim_overflow(txn, false)
-    }
-
-    fn claim_overflow(&self, txn: TxnId, internal: bool) -> ReaderToken {
-        let now = self.now_nanos();
         let mut o = self.overflow.lock();
         o.0 += 1;
         let id = o.0;
-        o.1.insert(id, (txn, now, internal));
+        o.1.insert(id, (txn, now));
         ReaderToken::Overflow(id)
     }
 
@@ -281,19 +259,8 @@ impl ReaderTable {
         }
     }
 
-    /// The oldest live reader's txn id and how long it has lived, the
-    /// engine's own readers included: what page reuse waits for.
+    /// The oldest live reader's txn id and how long it has lived.
     pub(crate) fn oldest(&self) -> Option<(TxnId, Duration)> {
-        self.oldest_of(true)
-    }
-
-    /// The oldest live snapshot of the user's: what stats report and
-    /// compaction waits for.
-    pub(crate) fn oldest_user(&self) -> Option<(TxnId, Duration)> {
-        self.oldest_of(false)
-    }
-
-    fn oldest_of(&self, internal: bool) -> Option<(TxnId, Duration)> {
         let now = self.now_nanos();
         let mut best: Option<(TxnId, u64)> = None;
         let mut consider = |txn: TxnId, since: u64| {
@@ -307,7 +274,7 @@ impl ReaderTable {
                 consider(TxnId(txn), slot.since_nanos.load(Ordering::Relaxed));
             }
         }
-        for (txn, since, _) in self.overflow.lock().1.values().filter(|e| internal || !e.2) {
+        for (txn, since) in self.overflow.lock().1.values() {
             consider(*txn, *since);
         }
         best.map(|(t, since)| (t, Duration::from_nanos(now.saturating_sub(since))))
@@ -331,7 +298,7 @@ impl ReaderTable {
             .iter()
             .filter(|s| s.txn.load(Ordering::Relaxed) != FREE)
             .count();
-        slots + self.overflow.lock().1.values().filter(|e| !e.2).count()
+        slots + self.overflow.lock().1.len()
     }
 }
 
@@ -377,14 +344,6 @@ mod tests {
         table.release(newer.0);
         assert!(table.oldest().is_none());
         assert_eq!(table.live(), 0);
-        assert!(table.none());
-        // The engine's own readers pin pages but are nobody's snapshot.
-        let internal = table.register_internal(&published);
-        assert_eq!(table.oldest().unwrap().0, TxnId(6));
-        assert!(table.oldest_user().is_none());
-        assert_eq!(table.live(), 0);
-        assert!(!table.none());
-        table.release(internal.0);
         assert!(table.none());
     }
 

@@ -568,7 +568,7 @@ impl<'db> WriteTxn<'db> {
             }
         }
         drop(state); // the next writer may start while this record flushes
-        if (inner.log.uncovered_bytes() >= inner.options.wal_bytes_max / 2 || inner.resident_due())
+        if inner.log.uncovered_bytes() >= inner.options.wal_bytes_max / 2
             && let Some(signal) = self.signal
         {
             signal.kick();
