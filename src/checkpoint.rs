@@ -16,8 +16,9 @@
 //!    left, untouched.
 //! 2. Write H's resident pages, the ones only the cache arena holds
 //!    (`resident`), in page order and in pieces; the rest of H's pages were
-//!    written before (at commit, early, by a spill or an earlier
-//!    checkpoint), its freelist in step 1. Then fsync the data file
+//!    written before (at commit, by a spill, by a large transaction taking
+//!    resident frames back, or by an earlier checkpoint), its freelist in
+//!    step 1. Then fsync the data file
 //!    (`checkpoint.data.sync`). Before the fsync, write the file back
 //!    in 4 MiB pieces, waiting for each, and, when the writer lock is free
 //!    (`run`), pause after a piece while commits fsync the log
@@ -187,8 +188,9 @@ fn finish(
     inner.log.trim_inactive()
 }
 
-/// Writes `pages` (from `Resident::to_write`, whose frames the caller keeps
-/// from reuse) in pieces of `DATA_PIECE_BYTES`, each written back and
+/// Writes `pages` (from `Resident::to_write`, pages of the state being
+/// checkpointed, which the free list keeps until it is done) in pieces of
+/// `DATA_PIECE_BYTES`, each written back and
 /// waited for before `after` sees its time (and may pause): the disk's
 /// queue holds at most one piece ahead of a commit's log write, as in step
 /// 2. Each piece is marked clean once written.

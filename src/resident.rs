@@ -4,9 +4,10 @@
 //! record and nothing else, and a page that many commits rewrite between
 //! two checkpoints reaches the file once.
 //!
-//! Readers find them first: [`Resident::page`] is one load from a table
-//! indexed by page id (no lock), then the frame; a page not in the table is
-//! read through the mapping, as before.
+//! Readers find them first: [`Resident::page`] is one load from a bitmap
+//! indexed by page id (no lock) and, for a resident page, one from the
+//! table of frames; a page not resident is read through the mapping, as
+//! before.
 //!
 //! An entry's life (page `P`, born in commit `B`, its frame `F`):
 //!

@@ -42,6 +42,17 @@ fn write_round(db: &TestDb, rng: &mut common::Rng, model: &mut Model, ops: u64, 
     tx.commit().unwrap();
 }
 
+fn check_snapshots(snaps: &[(ReadTxn<'_>, Model)]) {
+    for (rx, want) in snaps {
+        assert_eq!(
+            &common::entries(rx, "t"),
+            want,
+            "snapshot of txn {}",
+            rx.id()
+        );
+    }
+}
+
 #[test]
 fn commits_keep_their_pages_resident_until_a_checkpoint() {
     let db = TestDb::temp(common::no_background_checkpoints().durability(Durability::None));
@@ -83,14 +94,7 @@ fn snapshots_read_their_state_through_write_back() {
             db.checkpoint().unwrap();
         }
         if round % 20 == 0 {
-            for (rx, want) in &snaps {
-                assert_eq!(
-                    &common::entries(rx, "t"),
-                    want,
-                    "snapshot of txn {}",
-                    rx.id()
-                );
-            }
+            check_snapshots(&snaps);
         }
     }
     let st = db.stats().unwrap();
@@ -98,14 +102,7 @@ fn snapshots_read_their_state_through_write_back() {
         st.commits_writing_pages > 0,
         "the resident share filled at least once: {st:?}"
     );
-    for (rx, want) in &snaps {
-        assert_eq!(
-            &common::entries(rx, "t"),
-            want,
-            "snapshot of txn {}",
-            rx.id()
-        );
-    }
+    check_snapshots(&snaps);
     drop(snaps);
     assert_clean(&db);
     db.close().unwrap();
