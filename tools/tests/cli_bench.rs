@@ -348,6 +348,12 @@ fn latency_rows_hold_together() {
         ("steady mix: get latency", "gets"),
     ] {
         let r = row(&text, phase);
+        // At 40 entries a checkpoint lasts about a millisecond: on a busy
+        // machine no get (or commit) may overlap one, and the row says so.
+        if phase.ends_with("during checkpoints") && r.contains("no samples") {
+            assert_eq!(count_before(r, unit), 0.0, "{r}");
+            continue;
+        }
         assert!(count_before(r, unit) >= 1.0, "{r}");
         let p: Vec<f64> = ["p50", "p99", "p99.9", "max"]
             .iter()
@@ -364,6 +370,9 @@ fn latency_rows_hold_together() {
     ] {
         let r = row(&text, during);
         assert!(r.contains("over the idle p99.9, the goal ≤ 2×"), "{r}");
+        if r.contains("no samples") {
+            continue;
+        }
         // "p99.9 17.7 µs (4.03×)": the ratio of the two rows' figures,
         // within the rounding of the printed times.
         let at = r.rfind("p99.9 ").unwrap();
@@ -384,21 +393,35 @@ fn latency_rows_hold_together() {
         );
     }
     let during = row(&text, "commit latency, during checkpoints");
-    // "overlapping 3 checkpoints of": the first count of checkpoints.
-    let words: Vec<&str> = during.split_whitespace().collect();
-    let ran: u64 = words
-        .windows(2)
-        .find_map(|p| {
-            p[1].starts_with("checkpoint")
-                .then(|| p[0].replace(',', "").parse().ok())
-                .flatten()
-        })
-        .unwrap_or_else(|| panic!("no checkpoint count in {during}"));
-    assert!(ran >= 1, "{during}");
+    if !during.contains("no samples") {
+        // "overlapping 3 checkpoints of": the first count of checkpoints.
+        let words: Vec<&str> = during.split_whitespace().collect();
+        let ran: u64 = words
+            .windows(2)
+            .find_map(|p| {
+                p[1].starts_with("checkpoint")
+                    .then(|| p[0].replace(',', "").parse().ok())
+                    .flatten()
+            })
+            .unwrap_or_else(|| panic!("no checkpoint count in {during}"));
+        assert!(ran >= 1, "{during}");
+    }
 
-    // 40 entries: a batch of ceil(5,000 × 40 / 1,000,000) = 1 insert, ten times.
+    // 40 entries: a batch of ceil(5,000 × 40 / 1,000,000) = 1 insert, one
+    // every 50 ms of the 500 ms window: ten, or fewer when the machine is
+    // busy enough that the window ends before the last one is due.
     let steady = row(&text, "steady mix: commit latency");
-    assert!(steady.contains("10 batches of 1 insert "), "{steady}");
+    let word = if steady.contains(" batch of ") {
+        "batch"
+    } else {
+        "batches"
+    };
+    assert!(
+        steady.contains(&format!(" {word} of 1 insert ")),
+        "{steady}"
+    );
+    let batches = count_before(steady, word);
+    assert!((1.0..=10.0).contains(&batches), "{steady}");
     let slow = count_before(steady, "over");
     assert!((0.0..=100.0).contains(&slow), "{steady}");
     assert!(
