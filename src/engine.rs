@@ -214,11 +214,14 @@ impl Engine {
         let mut released = Vec::new();
         w.free.release(Some(oldest), durable, &mut released);
         let mut frames = Vec::new();
-        self.resident.released(&released, &mut frames);
-        self.resident.release_retired(oldest, &mut frames);
-        self.resident.evict_clean(TxnId(w.head.txn.0 + 1));
-        self.resident
-            .release_unread(|| self.readers.none(), &mut frames);
+        let building = TxnId(w.head.txn.0 + 1);
+        self.resident.at_txn_start(
+            &released,
+            oldest,
+            building,
+            || self.readers.none(),
+            &mut frames,
+        );
         if let Some(cache) = w.cache.as_mut() {
             cache.give_frames(frames);
         }

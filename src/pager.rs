@@ -616,8 +616,7 @@ impl<'a> Pager<'a> {
     /// the free list and the (emptied) cache.
     pub(crate) fn finish_commit(mut self, pending_txn: TxnId) -> (FreeList, Cache) {
         if let Some(r) = self.committed.resident {
-            r.mark_freed(pending_txn, &self.freed_young);
-            r.mark_freed(pending_txn, &self.freed_old);
+            r.mark_freed(pending_txn, self.freed_young.iter().chain(&self.freed_old));
         }
         self.free
             .add_pending(pending_txn, std::mem::take(&mut self.freed_young), false);

@@ -158,8 +158,7 @@ pub(crate) struct Resident {
     table: Table,
     arena: OnceLock<Arc<Arena>>,
     books: Mutex<Books>,
-    /// Entries that are dirty (see `Entry::dirty`), for the checkpoint
-    /// trigger and `Db::stats`.
+    /// Entries that are dirty (see `Entry::dirty`), for `Db::stats`.
     dirty: AtomicU64,
     /// Frames held: entries plus retiring frames.
     held: AtomicU64,
@@ -238,7 +237,7 @@ impl Resident {
     }
 
     /// Commit `txn` no longer uses `ids` (some of which may be resident).
-    pub(crate) fn mark_freed(&self, txn: TxnId, ids: &[u64]) {
+    pub(crate) fn mark_freed<'i>(&self, txn: TxnId, ids: impl IntoIterator<Item = &'i u64>) {
         if self.held.load(Ordering::Relaxed) == 0 {
             return;
         }
@@ -253,6 +252,31 @@ impl Resident {
                 e.freed = Some(txn);
             }
         }
+    }
+
+    /// What the writer does at each transaction's start (`Engine::release_free`):
+    /// the frames of pages the free list released (`released`) and of
+    /// retired frames no snapshot can hold (`release_retired`, given the
+    /// `oldest` state any snapshot holds), clean entries out of the table
+    /// (`evict_clean`, keyed by `building`), and every retired frame if no
+    /// reader is registered (`release_unread`); frames to `out`. With
+    /// nothing held (no entry, no retiring frame: only the writer changes
+    /// that) it is all nothing, and takes no lock.
+    pub(crate) fn at_txn_start(
+        &self,
+        released: &[u64],
+        oldest: TxnId,
+        building: TxnId,
+        no_readers: impl FnOnce() -> bool,
+        out: &mut Vec<u32>,
+    ) {
+        if self.held.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        self.released(released, out);
+        self.release_retired(oldest, out);
+        self.evict_clean(building);
+        self.release_unread(no_readers, out);
     }
 
     /// The free list made `ids` reusable: nothing reads those pages any
