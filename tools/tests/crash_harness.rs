@@ -27,10 +27,15 @@ fn a_thousand_kills_without_a_violation() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "crash-test failed:\n{stdout}\n{stderr}"
-    );
+    if !out.status.success() {
+        // The harness keeps the violating database in `dir`: keep `dir`
+        // too, or the image is gone with the test's temporary directory.
+        let kept = dir.keep();
+        panic!(
+            "crash-test failed (its directory kept: {}):\n{stdout}\n{stderr}",
+            kept.display()
+        );
+    }
     assert!(stdout.contains(&format!("{kills} kills")), "{stdout}");
     assert!(stdout.contains(" 0 violations"), "{stdout}");
     let compacting: u64 = stdout
