@@ -238,6 +238,7 @@ fn write_meta(inner: &Engine, k: &mut CheckpointState, meta: Meta) -> Result<()>
 /// Runs `f` with the checkpoint lock, poisoning the database if it fails.
 fn poisoning(inner: &Engine, f: impl FnOnce(&mut CheckpointState) -> Result<()>) -> Result<()> {
     let mut k = inner.checkpoint.lock();
+    let _poison = inner.poison_on_panic();
     let result = f(&mut k);
     if result.is_err() {
         inner.poison();
@@ -350,6 +351,7 @@ pub(crate) fn run(inner: &Engine) -> Result<()> {
     let mut w = inner.writer.lock();
     inner.check_poisoned()?;
     let mut k = inner.checkpoint.lock();
+    let _poison = inner.poison_on_panic();
     let prepared = prepare(inner, &mut w, &mut k, Switch::Yes);
     drop(w);
     let result = prepared.and_then(|p| match p {

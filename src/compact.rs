@@ -229,6 +229,7 @@ pub(crate) fn may_trim(inner: &Engine) -> bool {
 fn shrink(inner: &Engine) -> Result<bool> {
     let mut w = inner.lock_writer()?;
     inner.check_poisoned()?;
+    let _poison = inner.poison_on_panic();
     inner.release_free(&mut w);
     let before = w.head.page_count;
     let after = w.free.take_tail(before);
@@ -294,6 +295,18 @@ enum Touch {
 /// Step 1: one commit of rewrites. Each changes nothing a reader can see.
 /// Its durability is `None`: losing it in a crash loses no data, and the
 /// checkpoint of step 2 makes it durable anyway.
+///
+/// Every batch that changes a page logs at least one operation. A repack
+/// logs nothing, and a commit of repacks alone would log a record of no
+/// operations: 40 bytes, shorter than a switch marker. Recovery tells a
+/// switch that did not finish by the other file starting one marker past
+/// the log's end; a process that recovered such a switch and then appended
+/// a record shorter than a marker left a log that reads as a gap (found by
+/// the crash harness). So the first repack of a batch that has logged
+/// nothing yet rewrites its key as it is: the same entry, in the leaf the
+/// repack just wrote. If a writer removed that key between the plan and
+/// the batch, it rewrites the tree's first entry instead (`rewrite_first`);
+/// the crash harness found that case too: a record of no operations.
 fn touch(inner: &Engine, signal: &Signal, batch: &[Touch]) -> Result<u64> {
     let mut tx = WriteTxn::begin(inner, signal)?;
     let mut saved = 0;
@@ -316,17 +329,11 @@ fn touch(inner: &Engine, signal: &Signal, batch: &[Touch]) -> Result<u64> {
                     continue;
                 };
                 saved += t.repack(key)?;
-                // A repack logs nothing, and a commit of repacks alone would
-                // log a record of no operations: 40 bytes, shorter than a
-                // switch marker. Recovery tells a switch that did not finish
-                // by the other file starting one marker past the log's end;
-                // a process that recovered such a switch and then appended a
-                // record shorter than a marker left a log that reads as a
-                // gap (found by the crash harness). So each batch logs its
-                // first repack's key as a put of the value it has: the same
-                // entry, in the leaf the repack just wrote.
-                if !logged && let Some(value) = t.get(key)?.map(<[u8]>::to_vec) {
-                    t.insert(key, &value)?;
+                if !logged {
+                    match t.get(key)?.map(<[u8]>::to_vec) {
+                        Some(value) => drop(t.insert(key, &value)?),
+                        None => rewrite_first(&mut t)?,
+                    }
                     logged = true;
                 }
             }
@@ -334,22 +341,29 @@ fn touch(inner: &Engine, signal: &Signal, batch: &[Touch]) -> Result<u64> {
                 let Some(mut t) = tx.tree_mut(name)? else {
                     continue;
                 };
+                rewrite_first(&mut t)?;
                 logged = true;
-                match t.first()?.map(|(k, v)| (k.to_vec(), v.to_vec())) {
-                    Some((k, v)) => {
-                        t.insert(&k, &v)?;
-                    }
-                    // An empty tree: a key in and out rewrites its entry.
-                    None => {
-                        t.insert(b"", b"")?;
-                        t.remove(b"")?;
-                    }
-                }
             }
         }
     }
     tx.commit()?;
     Ok(saved)
+}
+
+/// Rewrites a tree's first entry as it is (an empty tree: a key in and
+/// out), which copies the leaf and the path above it, and the tree's entry
+/// in the catalog, and logs the operations that replay to the same.
+fn rewrite_first(t: &mut crate::txn::TreeMut<'_, '_>) -> Result<()> {
+    match t.first()?.map(|(k, v)| (k.to_vec(), v.to_vec())) {
+        Some((k, v)) => {
+            t.insert(&k, &v)?;
+        }
+        None => {
+            t.insert(b"", b"")?;
+            t.remove(b"")?;
+        }
+    }
+    Ok(())
 }
 
 /// What one walk of the published state found to move.

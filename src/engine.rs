@@ -87,6 +87,31 @@ impl Engine {
     }
 }
 
+/// Poisons the database if a panic unwinds past it: held while the
+/// writer's head, the log or the meta slots are part way through a change
+/// (a commit from its pages to its record, a checkpoint, a shrink). A panic
+/// there (a bug) could leave a commit number taken with no record and no
+/// meta slot, and the next commit's record would then read as a gap: every
+/// commit after it acknowledged, and refused at the next open. Poisoned,
+/// the database takes no commit after it. Outside those windows a panic
+/// (the caller's, while building a transaction) aborts the transaction as
+/// any drop does and leaves the database usable.
+pub(crate) struct PoisonOnPanic<'a>(&'a Engine);
+
+impl Engine {
+    pub(crate) fn poison_on_panic(&self) -> PoisonOnPanic<'_> {
+        PoisonOnPanic(self)
+    }
+}
+
+impl Drop for PoisonOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poison();
+        }
+    }
+}
+
 impl std::ops::Deref for WriterGuard<'_> {
     type Target = WriterState;
 

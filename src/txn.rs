@@ -517,6 +517,9 @@ impl<'db> WriteTxn<'db> {
             return self.commit_unchanged();
         }
         let inner = self.inner;
+        // From the pages on, a panic must not leave the commit number taken
+        // with no record (see `PoisonOnPanic`).
+        let _poison = inner.poison_on_panic();
         let mut state = self.state.take().expect("writer lock held until commit");
         let pager = self.pager.take().expect("pager");
         let meta = match write_pages(inner, &mut state, pager, self.txn, self.catalog) {

@@ -14,6 +14,11 @@
 //! after, so many kills land in the middle of a compaction (its moves, its
 //! checkpoints, the shrink or the truncation); the closing line counts them.
 //!
+//! A child that ends by itself, not by the kill (a panic, an error), is a
+//! violation whatever its files hold, reported with the end of its stderr:
+//! a debug build's assertion in a compactor thread once left a commit
+//! number taken with no record, and only the image it left behind showed.
+//!
 //! The parent then copies the files, runs the read-only integrity check on
 //! the copy, opens it (recovery), checks it again, and verifies each writer:
 //! its trees equal its model after exactly the commits the database says it
@@ -23,7 +28,8 @@
 //! recovers the original files, crash and all.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::mpsc;
@@ -255,6 +261,11 @@ struct Seen {
     ack: [Option<u64>; WRITERS_MAX],
     /// A compaction had begun and not returned.
     compacting: bool,
+    /// Set when the child ended by itself rather than by the kill (an
+    /// error, a panic): how it ended and the end of what it printed to
+    /// stderr. A violation, whatever the files say: nothing in the child
+    /// fails but the kill.
+    ended_by_itself: Option<String>,
 }
 
 impl Seen {
@@ -318,9 +329,10 @@ fn run_child(db: &Path, seed: u64, run: &Run) -> std::io::Result<Seen> {
         .args(["--writers", &run.writers.to_string()])
         .args(run.compact.then_some("--compact"))
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()?;
     let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
     let (tx, rx) = mpsc::channel();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -330,24 +342,51 @@ fn run_child(db: &Path, seed: u64, run: &Run) -> std::io::Result<Seen> {
             }
         }
     });
+    // The last STDERR_KEPT bytes the child wrote: a panic's message and
+    // backtrace, or the error it exited with.
+    let errors = std::thread::spawn(move || {
+        let (mut kept, mut buf) = (Vec::new(), [0u8; 4096]);
+        while let Ok(n @ 1..) = stderr.read(&mut buf) {
+            kept.extend_from_slice(&buf[..n]);
+            let over = kept.len().saturating_sub(STDERR_KEPT);
+            kept.drain(..over);
+        }
+        String::from_utf8_lossy(&kept).into_owned()
+    });
     let mut seen = Seen::default();
     if !run.early {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !seen.acked_any() && Instant::now() < deadline {
-            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
-                seen.note(&line);
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => seen.note(&line),
+                // Its stdout closed: the child ended.
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
         }
     }
     std::thread::sleep(run.delay);
-    child.kill()?;
-    child.wait()?;
+    // A child that ended already is reaped, not killed: its status says how.
+    let status = match child.try_wait()? {
+        Some(status) => status,
+        None => {
+            child.kill()?;
+            child.wait()?
+        }
+    };
     let _ = reader.join();
+    let errors = errors.join().unwrap_or_default();
     while let Ok(line) = rx.try_recv() {
         seen.note(&line);
     }
+    if status.signal() != Some(libc::SIGKILL) {
+        seen.ended_by_itself = Some(format!("{status}; its stderr ends:\n{errors}"));
+    }
     Ok(seen)
 }
+
+/// How much of a child's stderr `run_child` keeps.
+const STDERR_KEPT: usize = 8 << 10;
 
 /// Every writer's trees, by writer.
 fn read_state(db: &Db) -> Result<[State; WRITERS_MAX], String> {
@@ -514,6 +553,16 @@ pub fn run(args: &Args) -> ExitCode {
         tally.several_writers += u64::from(run.writers > 1);
         tally.acknowledged += u64::from(seen.acked_any());
         tally.during_compaction += u64::from(seen.compacting);
+        if let Some(how) = &seen.ended_by_itself {
+            let (mode, writers) = (run.mode, run.writers);
+            eprintln!(
+                "VIOLATION at iteration {i} ({mode}, {writers} writers, replay with --seed {} --iterations {}): the child was not killed, it ended by itself: {how}",
+                args.seed,
+                i + 1
+            );
+            violation = Some(i);
+            break;
+        }
         if !db.exists() {
             continue; // killed before it created the file: nothing to verify
         }
