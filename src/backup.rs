@@ -303,7 +303,7 @@ fn write_file(
     let at = FIRST_DATA_PAGE * page_bytes as u64;
     let sink = FileSink::spawn(file, path, at, direct, give_way)?;
     let mut out = Out::new(Sink::File(sink), page_bytes, meta.txn).at(path)?;
-    let copied = copy_state(src, meta, &mut out)?;
+    let copied = copy_state(src, meta, &mut out, None)?;
     let Sink::File(sink) = out.sink else {
         unreachable!("the sink is the file it was made with")
     };
@@ -361,18 +361,20 @@ fn stream_path() -> &'static Path {
 /// its pages without sealing or writing them, to learn the page count and
 /// the catalog's descriptor; then the first pages go out, and the data
 /// pages after them as a second pass builds them again.
+/// `trees`: only the trees of these names (those that exist), or all.
 pub(crate) fn stream_copy(
     src: MapSource<'_>,
     meta: &Meta,
+    trees: Option<&[&str]>,
     w: &mut dyn Write,
 ) -> Result<BackupReport> {
     let page_bytes = src.page_bytes;
     let mut plan = Out::new(Sink::Count, page_bytes, meta.txn).at(stream_path())?;
-    let planned = copy_state(src, meta, &mut plan)?;
+    let planned = copy_state(src, meta, &mut plan, trees)?;
     let first = first_pages(meta.txn, planned.page_count, planned.catalog, page_bytes);
     w.write_all(&first).at(stream_path())?;
     let mut out = Out::new(Sink::Stream(w), page_bytes, meta.txn).at(stream_path())?;
-    let copied = copy_state(src, meta, &mut out)?;
+    let copied = copy_state(src, meta, &mut out, trees)?;
     // One snapshot, read twice by the same code: the passes cannot differ,
     // and if they did the header already sent would not describe the copy.
     if (copied.page_count, copied.catalog) != (planned.page_count, planned.catalog) {
@@ -412,13 +414,23 @@ impl Copied {
     }
 }
 
-/// Builds every tree of the state, then the catalog over them, into `out`
-/// (from page `FIRST_DATA_PAGE` on), and flushes it.
-fn copy_state(src: MapSource<'_>, meta: &Meta, out: &mut Out<'_>) -> Result<Copied> {
+/// Builds every tree of the state (or those named in `only`), then the
+/// catalog over them, into `out` (from page `FIRST_DATA_PAGE` on), and
+/// flushes it.
+fn copy_state(
+    src: MapSource<'_>,
+    meta: &Meta,
+    out: &mut Out<'_>,
+    only: Option<&[&str]>,
+) -> Result<Copied> {
     let mut seen = PageSet::new(meta.page_count);
     let mut catalog = Vec::new();
     let mut entries = 0;
+    let wanted = |name: &[u8]| only.is_none_or(|names| names.iter().any(|n| n.as_bytes() == name));
     for (name, desc) in trees(src, &meta.catalog, &mut seen)? {
+        if !wanted(&name) {
+            continue;
+        }
         let copied = copy_tree(out, src, &desc, &mut seen)?;
         entries += copied.len;
         catalog.push((name, copied));

@@ -134,7 +134,35 @@ impl<'db> ReadTxn<'db> {
     /// [`ReadTxn::backup_to`] would put in its file, in file order.
     pub fn backup_to_writer(&self, w: &mut impl Write) -> Result<BackupReport> {
         let src = self.db.map_source(&self.meta, self.map);
-        backup::stream_copy(src, &self.meta, w)
+        backup::stream_copy(src, &self.meta, None, w)
+    }
+
+    /// [`ReadTxn::backup_to_writer`] of some trees only: the copy holds the
+    /// trees named in `trees` that this snapshot has, and no other. For a
+    /// copy of one part of a database, e.g. a replicated state machine's
+    /// trees without the log kept beside them (oakmap-raft's snapshots).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = oakmap::Db::open(dir.path().join("app.oak"))?;
+    /// db.insert("users", b"alice", b"1")?;
+    /// db.insert("log", b"1", b"big")?;
+    /// let mut bytes = Vec::new();
+    /// let report = db.begin_read().backup_trees_to_writer(&["users"], &mut bytes)?;
+    /// assert_eq!((report.trees, report.entries), (1, 1));
+    /// let copy = dir.path().join("users.oak");
+    /// std::fs::write(&copy, &bytes).unwrap();
+    /// let restored = oakmap::Db::open(&copy)?;
+    /// assert_eq!(restored.list_trees()?, vec!["users".to_string()]);
+    /// # Ok::<(), oakmap::Error>(())
+    /// ```
+    pub fn backup_trees_to_writer(
+        &self,
+        trees: &[&str],
+        w: &mut impl Write,
+    ) -> Result<BackupReport> {
+        let src = self.db.map_source(&self.meta, self.map);
+        backup::stream_copy(src, &self.meta, Some(trees), w)
     }
 }
 
