@@ -111,6 +111,19 @@
 //! with a [`Response::Error`] on every replica alike, provided all replicas
 //! use one page size (the default unless [`open_with`] sets another for a
 //! new directory).
+//!
+//! # The node
+//!
+//! The binary `oakmap-raft-node` (`src/bin/oakmap-raft-node/`) runs one
+//! node of a cluster on these stores: openraft with a TCP network of its
+//! own (length-prefixed frames, bincode through oakmap's codec, bounded to
+//! 64 MiB) and a Redis-protocol client port. Writes go through
+//! `Raft::client_write` and are answered once applied; reads on the
+//! leader follow `Raft::ensure_linearizable`; a follower answers
+//! `-MOVED <leader id> <host:port>`. `tests/cluster.rs` kills the leader
+//! of a three-node cluster under load and checks that no acknowledged
+//! write is lost; `bench.sh` compares its write throughput with one
+//! `oakmap serve`.
 
 // Every store method returns openraft's `StorageError` (224 bytes), as the
 // traits' signatures say; the helpers behind them return it too, on paths

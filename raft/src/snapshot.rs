@@ -17,6 +17,7 @@
 
 use std::io::Cursor;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use openraft::{
@@ -144,6 +145,7 @@ pub(crate) fn install(shared: &Shared, meta: &Meta, data: Vec<u8>) -> StorageRes
     copied?;
     closed.or_storage(what)?;
     removed.or_storage(what)?;
+    shared.snapshots_installed.fetch_add(1, Ordering::Relaxed);
     store_if_newest(shared, meta, &data)
 }
 

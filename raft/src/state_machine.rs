@@ -10,6 +10,7 @@
 
 use std::io::Cursor;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use openraft::storage::RaftStateMachine;
 use openraft::{
@@ -41,6 +42,14 @@ impl StateMachineStore {
     /// this node's state: linearizable only after `Raft::ensure_linearizable`).
     pub fn get(&self, key: &[u8]) -> oakmap::Result<Option<Vec<u8>>> {
         self.shared.db.get(DATA_TREE, key)
+    }
+
+    /// How many snapshots received from a leader this state machine has
+    /// installed since its directory was opened (by [`crate::open`]): a
+    /// node that came back far behind its leader shows here that it
+    /// caught up from a snapshot rather than from the log.
+    pub fn snapshots_installed(&self) -> u64 {
+        self.shared.snapshots_installed.load(Ordering::Relaxed)
     }
 
     /// The database under both stores, for reads the state machine has no

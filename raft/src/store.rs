@@ -2,6 +2,7 @@
 //! way this crate runs a blocking oakmap call from async code.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use openraft::{AnyError, LogId, StorageIOError};
@@ -25,6 +26,9 @@ pub(crate) struct Shared {
     /// installation can finish at once (openraft builds in a task of its
     /// own), and the older of the two must not replace the newer.
     pub(crate) stored_snapshot: Mutex<Option<Option<LogId<NodeId>>>>,
+    /// Snapshots received from a leader and installed since the directory
+    /// was opened: what a node reports to show how it caught up.
+    pub(crate) snapshots_installed: AtomicU64,
 }
 
 /// Opens (creating it if missing) the node directory `dir` with oakmap's
@@ -65,6 +69,7 @@ pub fn open_with(
         db,
         dir: dir.to_path_buf(),
         stored_snapshot: Mutex::new(None),
+        snapshots_installed: AtomicU64::new(0),
     });
     Ok((
         LogStore::new(shared.clone()),

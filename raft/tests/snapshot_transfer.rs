@@ -87,10 +87,13 @@ async fn an_installed_snapshot_replaces_the_state_machine() {
         let data = snapshot.snapshot.get_ref().clone();
         let mut receiving = follower.begin_receiving_snapshot().await.expect("begin");
         receiving.get_mut().extend_from_slice(&data);
+        assert_eq!(follower.snapshots_installed(), 0);
         follower
             .install_snapshot(&snapshot.meta, receiving)
             .await
             .expect("install");
+        assert_eq!(follower.snapshots_installed(), 1);
+        assert_eq!(leader.snapshots_installed(), 0, "a build is no install");
         assert_eq!(contents(&follower), want);
         assert_eq!(
             follower.applied_state().await.expect("applied"),
@@ -209,11 +212,17 @@ async fn a_damaged_or_mislabelled_snapshot_is_refused_and_changes_nothing() {
         "none was stored"
     );
 
-    // The sound one still installs after all that.
+    // The sound one still installs after all that, the first counted.
+    assert_eq!(
+        follower.snapshots_installed(),
+        0,
+        "refusals are not counted"
+    );
     follower
         .install_snapshot(&snapshot.meta, received(good))
         .await
         .expect("install");
+    assert_eq!(follower.snapshots_installed(), 1);
     assert_eq!(contents(&follower), contents(&leader));
     assert_clean(&follower);
 }
