@@ -84,14 +84,12 @@
 //!
 //! # Snapshots
 //!
-//! A snapshot is an oakmap database: the compacted copy that
-//! [`oakmap::ReadTxn::backup_to_writer`] streams of one read snapshot,
-//! held in memory (`Cursor<Vec<u8>>`, openraft 0.9's snapshot data). The
-//! meta's last applied log id and membership come from the same read
-//! snapshot, so they describe the data exactly while applies go on. The
-//! copy includes the log trees, which a follower ignores: a known cost (a
-//! snapshot can be several times its state machine), as oakmap's backup
-//! copies every tree.
+//! A snapshot is an oakmap database: the compacted copy of the state
+//! machine's trees (`sm-data` and `sm-meta`, not the log) that
+//! [`oakmap::ReadTxn::backup_trees_to_writer`] streams of one read
+//! snapshot, held in memory (`Cursor<Vec<u8>>`, openraft 0.9's snapshot
+//! data). The meta's last applied log id and membership come from the same
+//! read snapshot, so they describe the data exactly while applies go on.
 //!
 //! The current snapshot is stored in `current.snapshot` (meta and data
 //! under a checksummed header; written under a temporary name, fsynced,

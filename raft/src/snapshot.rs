@@ -2,18 +2,13 @@
 //! installed by copying a received one's state machine into the live
 //! database in one transaction.
 //!
-//! A snapshot's data is a whole oakmap database: the dense, closed copy
-//! that [`oakmap::ReadTxn::backup_to_writer`] streams of one read snapshot.
-//! The last applied log id and the membership in its meta are read from
-//! that same read snapshot, so the meta describes exactly the data, however
-//! many batches are applied while the copy runs (writers are never
-//! blocked by it).
-//!
-//! Known cost: the backup copies every tree, the log (`raft-log`) and its
-//! metadata (`raft-meta`) too, and a follower ignores those when it
-//! installs. The log is what a node keeps until a snapshot lets it purge,
-//! so a snapshot can be several times the size of the state machine it
-//! carries; oakmap's backup has no way to copy only some trees.
+//! A snapshot's data is an oakmap database: the dense, closed copy of the
+//! state machine's trees (`sm-data`, `sm-meta`) that
+//! [`oakmap::ReadTxn::backup_trees_to_writer`] streams of one read
+//! snapshot; the log and its metadata stay behind. The last applied log id
+//! and the membership in its meta are read from that same read snapshot,
+//! so the meta describes exactly the data, however many batches are
+//! applied while the copy runs (writers are never blocked by it).
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -66,7 +61,7 @@ fn build(shared: &Shared) -> StorageResult<Snapshot<TypeConfig>> {
     let rx = shared.db.begin_read();
     let (applied, membership) = read_applied(&rx).or_storage(StorageIOError::read_state_machine)?;
     let mut data = Vec::new();
-    rx.backup_to_writer(&mut data)
+    rx.backup_trees_to_writer(&[DATA_TREE, SM_META_TREE], &mut data)
         .or_storage(|e| StorageIOError::write_snapshot(None, e))?;
     let meta = Meta {
         snapshot_id: snapshot_id(applied, rx.id()),

@@ -60,7 +60,7 @@ async fn an_installed_snapshot_replaces_the_state_machine() {
         tempfile::tempdir().expect("dir"),
     );
     let (mut leader_log, mut leader) = open(leader_dir.path());
-    // Log entries too, which the snapshot carries and the follower ignores.
+    // Log entries too, which the snapshot leaves behind.
     leader_log
         .blocking_append([blank(1, 1), blank(1, 2)])
         .await
@@ -73,6 +73,13 @@ async fn an_installed_snapshot_replaces_the_state_machine() {
         .await
         .expect("build");
     assert_eq!(snapshot.meta.last_log_id, Some(log_id(2, 2_005)));
+    // The snapshot is a database of the state machine's trees alone.
+    let copy = leader_dir.path().join("snapshot-copy.oak");
+    std::fs::write(&copy, snapshot.snapshot.get_ref()).expect("write the copy");
+    let trees = oakmap::Db::open(&copy)
+        .and_then(|db| db.list_trees())
+        .expect("the snapshot opens as a database");
+    assert_eq!(trees, ["sm-data", "sm-meta"]);
     assert_eq!(snapshot.meta.last_membership.log_id(), &Some(log_id(1, 2)));
     let want = contents(&leader);
     assert_eq!(want.len(), 2_000 - 286);
