@@ -13,20 +13,20 @@
 #   N=50000 raft/bench.sh         # more requests per run
 #
 # Environment: N (requests per run, 20000), BENCH_DIR (the node and
-# database directories, /work/raft-bench: keep it off tmpfs), TARGET_DIR
-# (the release build, /work/target-raft), BASE_PORT (6390: the cluster's
+# database directories, target/raft-bench: keep it off tmpfs), TARGET_DIR
+# (the release build, the workspace's target), BASE_PORT (6390: the cluster's
 # client ports are BASE_PORT+1..3, its raft ports BASE_PORT+711..713,
 # `oakmap serve` listens on BASE_PORT).
 #
 # redis-benchmark runs with --csv rather than -q: the CSV line has the
-# p50 and the p99 latency, -q only the p50.
+# p50, the p99 and the max latency, -q only the p50.
 set -euo pipefail
 
-N=${N:-20000}
-BENCH_DIR=${BENCH_DIR:-/work/raft-bench}
-TARGET_DIR=${TARGET_DIR:-/work/target-raft}
-BASE_PORT=${BASE_PORT:-6390}
 WORKSPACE=$(cd "$(dirname "$0")/.." && pwd)
+N=${N:-20000}
+BENCH_DIR=${BENCH_DIR:-$WORKSPACE/target/raft-bench}
+TARGET_DIR=${TARGET_DIR:-$WORKSPACE/target}
+BASE_PORT=${BASE_PORT:-6390}
 
 echo "building (release, into $TARGET_DIR)..." >&2
 (cd "$WORKSPACE" && CARGO_TARGET_DIR=$TARGET_DIR cargo build --release --quiet \
@@ -74,10 +74,11 @@ leader_port() {
     exit 1
 }
 
-# Runs the SET load with $2 clients against port $1; prints "rps p50 p99".
+# Runs the SET load with $2 clients against port $1; prints
+# "rps p50 p99 max".
 bench() {
     redis-benchmark -p "$1" -t set -n "$N" -c "$2" -P 1 --csv |
-        awk -F'","' '/^"SET"/ { print $2, $5, $7 }'
+        tr -d '"' | awk -F, '$1 == "SET" { print $2, $5, $7, $8 }'
 }
 
 # --- the cluster ---
@@ -95,8 +96,8 @@ done
 for i in 1 2 3; do wait_for_port $((BASE_PORT + i)); done
 LEADER=$(leader_port)
 echo "cluster up; leader on port $LEADER" >&2
-read -r C16_RPS C16_P50 C16_P99 < <(bench "$LEADER" 16)
-read -r C1_RPS C1_P50 C1_P99 < <(bench "$LEADER" 1)
+read -r C16_RPS C16_P50 C16_P99 C16_MAX < <(bench "$LEADER" 16)
+read -r C1_RPS C1_P50 C1_P99 C1_MAX < <(bench "$LEADER" 1)
 AFTER=$(leader_port)
 [[ $AFTER == "$LEADER" ]] || echo "note: the leader moved during the runs ($LEADER -> $AFTER)" >&2
 redis-cli -p "$LEADER" RAFT | tr -d '\r' | grep -E '^(term|last_applied_index|snapshot_index)' >&2
@@ -107,16 +108,16 @@ stop_all
     --durability immediate 2>"$BENCH_DIR/serve/serve.log" &
 PIDS+=($!)
 wait_for_port "$BASE_PORT"
-read -r S16_RPS S16_P50 S16_P99 < <(bench "$BASE_PORT" 16)
-read -r S1_RPS S1_P50 S1_P99 < <(bench "$BASE_PORT" 1)
+read -r S16_RPS S16_P50 S16_P99 S16_MAX < <(bench "$BASE_PORT" 16)
+read -r S1_RPS S1_P50 S1_P99 S1_MAX < <(bench "$BASE_PORT" 1)
 stop_all
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 echo "redis-benchmark -t set -n $N -P 1; latencies in ms"
-printf '%-8s %-28s %12s %8s %8s\n' clients server "SET/s" p50 p99
-printf '%-8s %-28s %12s %8s %8s\n' 16 "3-node raft cluster" "$C16_RPS" "$C16_P50" "$C16_P99"
-printf '%-8s %-28s %12s %8s %8s\n' 16 "oakmap serve (immediate)" "$S16_RPS" "$S16_P50" "$S16_P99"
-printf '%-8s %-28s %12s %8s %8s\n' 1 "3-node raft cluster" "$C1_RPS" "$C1_P50" "$C1_P99"
-printf '%-8s %-28s %12s %8s %8s\n' 1 "oakmap serve (immediate)" "$S1_RPS" "$S1_P50" "$S1_P99"
+printf '%-8s %-28s %12s %8s %8s %8s\n' clients server "SET/s" p50 p99 max
+printf '%-8s %-28s %12s %8s %8s %8s\n' 16 "3-node raft cluster" "$C16_RPS" "$C16_P50" "$C16_P99" "$C16_MAX"
+printf '%-8s %-28s %12s %8s %8s %8s\n' 16 "oakmap serve (immediate)" "$S16_RPS" "$S16_P50" "$S16_P99" "$S16_MAX"
+printf '%-8s %-28s %12s %8s %8s %8s\n' 1 "3-node raft cluster" "$C1_RPS" "$C1_P50" "$C1_P99" "$C1_MAX"
+printf '%-8s %-28s %12s %8s %8s %8s\n' 1 "oakmap serve (immediate)" "$S1_RPS" "$S1_P50" "$S1_P99" "$S1_MAX"
 echo "cluster / serve throughput: $(ratio "$C16_RPS" "$S16_RPS") with 16 clients, $(ratio "$C1_RPS" "$S1_RPS") with 1"
