@@ -72,10 +72,19 @@
 //! * `truncate(since)`: the entries from `since` on removed, in one durable
 //!   transaction. `purge(upto)`: the entries up to `upto` removed and
 //!   `upto` recorded as the last purged log id, in one durable transaction.
-//! * `apply`: a batch of entries in one durable transaction, together with
-//!   the last applied log id and the last membership they carry. So the
-//!   state machine after a crash is the state after a whole batch, labelled
-//!   with its log id, and needs no snapshot to recover.
+//! * `apply`: a batch of entries in one transaction, together with the
+//!   last applied log id and the last membership they carry, without
+//!   waiting for an fsync (`Durability::None`). The entries are durable in
+//!   the log already, so a crash that loses applies only makes the restart
+//!   re-apply them from it, and it never loses more than that: oakmap
+//!   recovers a prefix of the commits, in commit order, and every durable
+//!   commit after an apply (the next append, a vote, a purge) makes it
+//!   durable too. In particular a purge, which comes after the snapshot
+//!   whose applies it relies on, is durable only with them, so the state
+//!   machine after a crash is never behind the purged log. It is the state
+//!   after a whole batch, labelled with its log id. An fsync per apply
+//!   cost the three-node cluster 10% of its SET rate with 16 clients and
+//!   20% with one (`raft/bench.sh`, docs/benchmarks.md).
 //!
 //! openraft issues each log write after the previous one returned, so they
 //! reach the database in its order. Reads (log entries, the vote, the log
