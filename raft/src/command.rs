@@ -9,6 +9,7 @@
 //! anything is written, so it changes nothing.
 
 use oakmap::{TreeId, VALUE_BYTES_MAX, WriteTxn};
+use oakmap_server::parse_i64;
 
 use crate::types::{Request, Response};
 
@@ -159,43 +160,4 @@ fn value_too_long(len: usize, limits: Limits) -> Response {
         "ERR value is {len} bytes; oakmap values are at most {} bytes (VALUE_BYTES_MAX)",
         limits.value_bytes_max
     ))
-}
-
-/// A decimal `i64` as Redis accepts one: an optional `-`, digits, no
-/// leading zero, no `-0`, no sign `+`, no spaces.
-fn parse_i64(b: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(b).ok()?;
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    if digits.is_empty()
-        || !digits.bytes().all(|c| c.is_ascii_digit())
-        || (digits.len() > 1 && digits.starts_with('0'))
-        || s == "-0"
-    {
-        return None;
-    }
-    s.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_i64;
-
-    #[test]
-    fn integers_parse_as_redis_parses_them() {
-        assert_eq!(parse_i64(b"0"), Some(0));
-        assert_eq!(parse_i64(b"-12"), Some(-12));
-        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
-        for bad in [
-            &b""[..],
-            b"-",
-            b"+1",
-            b" 1",
-            b"01",
-            b"-0",
-            b"1.0",
-            b"9223372036854775808",
-        ] {
-            assert_eq!(parse_i64(bad), None, "{}", bad.escape_ascii());
-        }
-    }
 }

@@ -173,8 +173,19 @@ fn unknown(args: &[Vec<u8>]) -> Reply {
 }
 
 /// Parses a decimal `i64` as Redis's `string2ll` does: no sign without
-/// digits, no leading `+`, no spaces, no leading zeros but "0".
-pub(crate) fn parse_i64(b: &[u8]) -> Option<i64> {
+/// digits, no leading `+`, no spaces, no leading zeros but "0", no "-0".
+/// The server parses every integer argument and stored counter with it
+/// (oakmap-raft's INCRBY too, so both refuse the same values).
+///
+/// ```
+/// use oakmap_server::parse_i64;
+/// assert_eq!(parse_i64(b"-12"), Some(-12));
+/// assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+/// for bad in [&b""[..], b"-", b"+1", b" 1", b"01", b"-0", b"1.0", b"9223372036854775808"] {
+///     assert_eq!(parse_i64(bad), None);
+/// }
+/// ```
+pub fn parse_i64(b: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(b).ok()?;
     let digits = s.strip_prefix('-').unwrap_or(s);
     if digits.is_empty()

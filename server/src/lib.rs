@@ -58,7 +58,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-pub use command::DATABASES;
+pub use command::{DATABASES, parse_i64};
 pub use keyspace::tree_name;
 
 /// How the server runs. Every limit has Redis's default.

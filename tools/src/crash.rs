@@ -553,13 +553,18 @@ pub fn run(args: &Args) -> ExitCode {
         tally.several_writers += u64::from(run.writers > 1);
         tally.acknowledged += u64::from(seen.acked_any());
         tally.during_compaction += u64::from(seen.compacting);
-        if let Some(how) = &seen.ended_by_itself {
+        let violated = |why: &str| {
             let (mode, writers) = (run.mode, run.writers);
             eprintln!(
-                "VIOLATION at iteration {i} ({mode}, {writers} writers, replay with --seed {} --iterations {}): the child was not killed, it ended by itself: {how}",
+                "VIOLATION at iteration {i} ({mode}, {writers} writers, replay with --seed {} --iterations {}): {why}",
                 args.seed,
                 i + 1
             );
+        };
+        if let Some(how) = &seen.ended_by_itself {
+            violated(&format!(
+                "the child was not killed, it ended by itself: {how}"
+            ));
             violation = Some(i);
             break;
         }
@@ -574,12 +579,7 @@ pub fn run(args: &Args) -> ExitCode {
         match verify(&image, &run, &seen, &before, &mut models) {
             Ok(counts) => before = counts,
             Err(why) => {
-                let (mode, writers) = (run.mode, run.writers);
-                eprintln!(
-                    "VIOLATION at iteration {i} ({mode}, {writers} writers, replay with --seed {} --iterations {}): {why}",
-                    args.seed,
-                    i + 1
-                );
+                violated(&why);
                 violation = Some(i);
                 break;
             }
