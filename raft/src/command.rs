@@ -11,7 +11,7 @@
 use oakmap::{TreeId, VALUE_BYTES_MAX, WriteTxn};
 use oakmap_server::parse_i64;
 
-use crate::types::{Request, Response};
+use crate::types::{Request, Response, SetWhen};
 
 /// The sizes a key and a value may have: the database's.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +46,27 @@ pub(crate) fn apply(
             tx.tree(data)?.insert(key, value)?;
             Response::Ok
         }
+        Request::SetWith {
+            key,
+            value,
+            when,
+            get,
+        } => {
+            let old = current(tx, data, key)?;
+            let set = match when {
+                None => true,
+                Some(SetWhen::Absent) => old.is_none(),
+                Some(SetWhen::Present) => old.is_some(),
+            };
+            if set {
+                tx.tree(data)?.insert(key, value)?;
+            }
+            match (get, set) {
+                (true, _) => Response::Value(old),
+                (false, true) => Response::Ok,
+                (false, false) => Response::Value(None),
+            }
+        }
         Request::SetNx { key, value } => {
             if tx.tree(data)?.get(key)?.is_some() {
                 Response::Integer(0)
@@ -72,6 +93,18 @@ pub(crate) fn apply(
                 t.insert(key, value)?;
             }
             Response::Ok
+        }
+        Request::MSetNx { pairs } => {
+            let mut t = tx.tree(data)?;
+            for (key, _) in pairs {
+                if t.get(key)?.is_some() {
+                    return Ok(Response::Integer(0));
+                }
+            }
+            for (key, value) in pairs {
+                t.insert(key, value)?;
+            }
+            Response::Integer(1)
         }
         Request::Del { keys } => {
             let mut t = tx.tree(data)?;
@@ -138,11 +171,16 @@ fn check(request: &Request, limits: Limits) -> Option<Response> {
         |v: &[u8]| (v.len() > limits.value_bytes_max).then(|| value_too_long(v.len(), limits));
     match request {
         Request::Set { key: k, value: v }
+        | Request::SetWith {
+            key: k, value: v, ..
+        }
         | Request::SetNx { key: k, value: v }
         | Request::GetSet { key: k, value: v } => key(k).or_else(|| value(v)),
         Request::GetDel { key: k } | Request::IncrBy { key: k, .. } => key(k),
         Request::Append { key: k, .. } => key(k),
-        Request::MSet { pairs } => pairs.iter().find_map(|(k, v)| key(k).or_else(|| value(v))),
+        Request::MSet { pairs } | Request::MSetNx { pairs } => {
+            pairs.iter().find_map(|(k, v)| key(k).or_else(|| value(v)))
+        }
         Request::Del { keys } => keys.iter().find_map(|k| key(k)),
         Request::FlushDb => None,
     }

@@ -30,8 +30,9 @@
 //! [`StateMachineStore`] ([`RaftStateMachine`](openraft::storage::RaftStateMachine)).
 //! [`TypeConfig`] is the type configuration they serve: node ids `u64`,
 //! nodes [`openraft::BasicNode`], commands [`Request`] (the writes `oakmap
-//! serve` takes: SET, SETNX, GETSET, GETDEL, MSET, DEL, INCRBY, APPEND,
-//! FLUSHDB) answered by a [`Response`].
+//! serve` takes: SET with its NX, XX and GET options, SETNX, GETSET,
+//! GETDEL, MSET, MSETNX, DEL, INCRBY, APPEND, FLUSHDB) answered by a
+//! [`Response`].
 //!
 //! # Layout
 //!
@@ -155,4 +156,4 @@ pub use log_store::LogStore;
 pub use snapshot::SnapshotBuilder;
 pub use state_machine::StateMachineStore;
 pub use store::{open, open_with};
-pub use types::{Entry, NodeId, Request, Response, StorageError, TypeConfig};
+pub use types::{Entry, NodeId, Request, Response, SetWhen, StorageError, TypeConfig};

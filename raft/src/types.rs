@@ -54,6 +54,21 @@ pub enum Request {
         /// Its new value.
         value: Vec<u8>,
     },
+    /// `SET key value` with `NX` or `XX` and/or `GET` (Redis 7's forms):
+    /// sets only an absent key (`when` [`SetWhen::Absent`]), only a present
+    /// one ([`SetWhen::Present`]), or always (`None`). Replies
+    /// [`Response::Value`] with the value before when `get`, else
+    /// [`Response::Ok`] if it set and a nil [`Response::Value`] if not.
+    SetWith {
+        /// The key.
+        key: Vec<u8>,
+        /// Its new value, if the condition holds.
+        value: Vec<u8>,
+        /// The condition on the key, if any.
+        when: Option<SetWhen>,
+        /// Whether the reply is the value before.
+        get: bool,
+    },
     /// `SETNX key value`: sets only an absent key; replies
     /// [`Response::Integer`] 1 (set) or 0 (present, unchanged).
     SetNx {
@@ -82,6 +97,12 @@ pub enum Request {
         /// The pairs, applied in order (a key given twice keeps its last value).
         pairs: Vec<(Vec<u8>, Vec<u8>)>,
     },
+    /// `MSETNX k1 v1 k2 v2 ...`: sets every pair if no key is present, else
+    /// none; replies [`Response::Integer`] 1 (set) or 0.
+    MSetNx {
+        /// The pairs, applied in order if every key is absent.
+        pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    },
     /// `DEL k1 k2 ...`: removes the keys; replies [`Response::Integer`]
     /// with how many were present.
     Del {
@@ -108,6 +129,15 @@ pub enum Request {
     },
     /// `FLUSHDB`: removes every key; replies [`Response::Ok`].
     FlushDb,
+}
+
+/// The condition of a [`Request::SetWith`] on its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetWhen {
+    /// `NX`: only if the key is absent.
+    Absent,
+    /// `XX`: only if the key is present.
+    Present,
 }
 
 /// What applying a log entry gave, as the Redis reply to its command would

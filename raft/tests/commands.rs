@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{assert_clean, contents, normal, open};
-use oakmap_raft::{Request, Response};
+use oakmap_raft::{Request, Response, SetWhen};
 use openraft::storage::RaftStateMachine;
 
 /// A small deterministic generator (xorshift64*), so a failure replays.
@@ -40,9 +40,15 @@ impl Rng {
 
     fn request(&mut self) -> Request {
         match self.below(100) {
-            0..=24 => Request::Set {
+            0..=16 => Request::Set {
                 key: self.key(),
                 value: self.value(),
+            },
+            17..=24 => Request::SetWith {
+                key: self.key(),
+                value: self.value(),
+                when: [None, Some(SetWhen::Absent), Some(SetWhen::Present)][self.below(3) as usize],
+                get: self.below(2) == 0,
             },
             25..=34 => Request::SetNx {
                 key: self.key(),
@@ -53,9 +59,15 @@ impl Rng {
                 value: self.value(),
             },
             43..=49 => Request::GetDel { key: self.key() },
-            50..=57 => {
+            50..=53 => {
                 let n = self.below(4) + 1;
                 Request::MSet {
+                    pairs: (0..n).map(|_| (self.key(), self.value())).collect(),
+                }
+            }
+            54..=57 => {
+                let n = self.below(3) + 1;
+                Request::MSetNx {
                     pairs: (0..n).map(|_| (self.key(), self.value())).collect(),
                 }
             }
@@ -91,6 +103,36 @@ fn model(map: &mut BTreeMap<Vec<u8>, Vec<u8>>, request: &Request) -> Response {
         Request::Set { key, value } => {
             map.insert(key.clone(), value.clone());
             Response::Ok
+        }
+        Request::SetWith {
+            key,
+            value,
+            when,
+            get,
+        } => {
+            let old = map.get(key).cloned();
+            let set = match when {
+                None => true,
+                Some(SetWhen::Absent) => old.is_none(),
+                Some(SetWhen::Present) => old.is_some(),
+            };
+            if set {
+                map.insert(key.clone(), value.clone());
+            }
+            match (get, set) {
+                (true, _) => Response::Value(old),
+                (false, true) => Response::Ok,
+                (false, false) => Response::Value(None),
+            }
+        }
+        Request::MSetNx { pairs } => {
+            if pairs.iter().any(|(k, _)| map.contains_key(k)) {
+                return Response::Integer(0);
+            }
+            for (k, v) in pairs {
+                map.insert(k.clone(), v.clone());
+            }
+            Response::Integer(1)
         }
         Request::SetNx { key, value } => {
             if map.contains_key(key) {

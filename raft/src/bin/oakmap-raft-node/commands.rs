@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use oakmap_raft::Request;
+use oakmap_raft::{Request, SetWhen};
 use oakmap_server::resp::Reply;
 
 /// The most bytes of keys and values one write may carry. A write is one
@@ -101,9 +101,54 @@ pub fn parse(args: Vec<Vec<u8>>) -> Result<Command, Reply> {
     Ok(Command::Query(query))
 }
 
+/// Keys and values, in the order given.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// `k1 v1 k2 v2 ...` of `MSET` and `MSETNX`.
+fn pairs(name: &[u8], rest: Vec<Vec<u8>>) -> Result<Pairs, Reply> {
+    if rest.is_empty() || !rest.len().is_multiple_of(2) {
+        return Err(arity(name));
+    }
+    let mut pairs = Vec::with_capacity(rest.len() / 2);
+    let mut items = rest.into_iter();
+    while let (Some(key), Some(value)) = (items.next(), items.next()) {
+        pairs.push((key, value));
+    }
+    Ok(pairs)
+}
+
+/// `SET key value` with options: `NX` or `XX`, and `GET`, in any order,
+/// as Redis 7 takes them (`oakmap serve` too). Expiry options are refused:
+/// the state machine keeps no expiry.
+fn set_with(name: &[u8], mut rest: Vec<Vec<u8>>) -> Result<Request, Reply> {
+    let options = rest.split_off(2);
+    let [key, value] = exactly(name, rest)?;
+    let (mut when, mut get) = (None, false);
+    for option in options {
+        match option.to_ascii_uppercase().as_slice() {
+            b"NX" if when != Some(SetWhen::Present) => when = Some(SetWhen::Absent),
+            b"XX" if when != Some(SetWhen::Absent) => when = Some(SetWhen::Present),
+            b"GET" => get = true,
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" | b"KEEPTTL" => {
+                return Err(error(
+                    "ERR oakmap-raft-node keeps no expiry: EX, PX, EXAT, PXAT and KEEPTTL are not supported",
+                ));
+            }
+            _ => return Err(error("ERR syntax error")),
+        }
+    }
+    Ok(Request::SetWith {
+        key,
+        value,
+        when,
+        get,
+    })
+}
+
 /// Parses a write command; an unknown command is refused here.
 fn write(name: &[u8], upper: &[u8], rest: Vec<Vec<u8>>) -> Result<Request, Reply> {
     let request = match upper {
+        b"SET" if rest.len() > 2 => set_with(name, rest)?,
         b"SET" => {
             let [key, value] = exactly(name, rest)?;
             Request::Set { key, value }
@@ -119,17 +164,12 @@ fn write(name: &[u8], upper: &[u8], rest: Vec<Vec<u8>>) -> Result<Request, Reply
         b"GETDEL" => Request::GetDel {
             key: one(name, rest)?,
         },
-        b"MSET" => {
-            if rest.is_empty() || !rest.len().is_multiple_of(2) {
-                return Err(arity(name));
-            }
-            let mut pairs = Vec::with_capacity(rest.len() / 2);
-            let mut items = rest.into_iter();
-            while let (Some(key), Some(value)) = (items.next(), items.next()) {
-                pairs.push((key, value));
-            }
-            Request::MSet { pairs }
-        }
+        b"MSET" => Request::MSet {
+            pairs: pairs(name, rest)?,
+        },
+        b"MSETNX" => Request::MSetNx {
+            pairs: pairs(name, rest)?,
+        },
         b"DEL" => Request::Del {
             keys: at_least_one(name, rest)?,
         },
@@ -190,11 +230,14 @@ pub fn request_bytes(request: &Request) -> usize {
     let item = |bytes: &Vec<u8>| bytes.len() + PREFIX;
     match request {
         Request::Set { key, value }
+        | Request::SetWith { key, value, .. }
         | Request::SetNx { key, value }
         | Request::GetSet { key, value } => item(key) + item(value),
         Request::GetDel { key } | Request::IncrBy { key, .. } => item(key),
         Request::Append { key, tail } => item(key) + item(tail),
-        Request::MSet { pairs } => pairs.iter().map(|(k, v)| item(k) + item(v)).sum(),
+        Request::MSet { pairs } | Request::MSetNx { pairs } => {
+            pairs.iter().map(|(k, v)| item(k) + item(v)).sum()
+        }
         Request::Del { keys } => keys.iter().map(item).sum(),
         Request::FlushDb => 0,
     }
@@ -333,9 +376,33 @@ mod tests {
             })
         );
         assert_eq!(
+            ok("SET k v xx get"),
+            Command::Write(Request::SetWith {
+                key: b("k"),
+                value: b("v"),
+                when: Some(SetWhen::Present),
+                get: true
+            })
+        );
+        assert_eq!(
+            ok("SET k v GET NX"),
+            Command::Write(Request::SetWith {
+                key: b("k"),
+                value: b("v"),
+                when: Some(SetWhen::Absent),
+                get: true
+            })
+        );
+        assert_eq!(
             ok("MSET a 1 b 2"),
             Command::Write(Request::MSet {
                 pairs: vec![(b("a"), b("1")), (b("b"), b("2"))]
+            })
+        );
+        assert_eq!(
+            ok("MSETNX a 1"),
+            Command::Write(Request::MSetNx {
+                pairs: vec![(b("a"), b("1"))]
             })
         );
         assert_eq!(
@@ -365,7 +432,10 @@ mod tests {
     #[test]
     fn malformed_commands_are_error_replies() {
         assert!(refused("SET k").starts_with("ERR wrong number of arguments for 'set'"));
-        assert!(refused("SET k v EX 10").starts_with("ERR wrong number"));
+        assert!(refused("SET k v EX 10").contains("keeps no expiry"));
+        assert!(refused("SET k v NX XX").starts_with("ERR syntax error"));
+        assert!(refused("SET k v FOO").starts_with("ERR syntax error"));
+        assert!(refused("MSETNX a").starts_with("ERR wrong number"));
         assert!(refused("MSET a 1 b").starts_with("ERR wrong number"));
         assert!(refused("GET").starts_with("ERR wrong number"));
         assert!(refused("INCRBY n x").contains("not an integer"));
