@@ -65,14 +65,20 @@
 //!   (`Durability::Immediate`) before the `LogFlushed` callback is called
 //!   and before `append` returns (oakmap shows a commit to readers only once
 //!   it is durable, and openraft wants appended entries readable when
-//!   `append` returns). An append shares its fsync with the state
-//!   machine's commit when they meet (oakmap's group commit).
+//!   `append` returns). An append shares its fsync with any other durable
+//!   commit that meets it (oakmap's group commit), and makes every apply
+//!   before it durable too.
 //! * `save_vote`: durable. `save_committed`: `Durability::None`, since
 //!   losing it only makes a restart re-apply less; oakmap keeps a prefix of
 //!   the commits, so the next durable commit covers it.
 //! * `truncate(since)`: the entries from `since` on removed, in one durable
 //!   transaction. `purge(upto)`: the entries up to `upto` removed and
-//!   `upto` recorded as the last purged log id, in one durable transaction.
+//!   `upto` recorded as the last purged log id, in one durable transaction;
+//!   but while a snapshot is being received, a purge past the applied log
+//!   id is carried out by that snapshot's installation, in its transaction
+//!   (openraft asks for it before the installation is done, and a crash
+//!   between the two must not leave the log purged past the state machine:
+//!   `store::Receiving`).
 //! * `apply`: a batch of entries in one transaction, together with the
 //!   last applied log id and the last membership they carry, without
 //!   waiting for an fsync (`Durability::None`). The entries are durable in
@@ -82,15 +88,19 @@
 //!   commit after an apply (the next append, a vote, a purge) makes it
 //!   durable too. In particular a purge, which comes after the snapshot
 //!   whose applies it relies on, is durable only with them, so the state
-//!   machine after a crash is never behind the purged log. It is the state
+//!   machine after a crash is never behind the purged log (a received
+//!   snapshot's purge commits with its installation, above); and before a
+//!   built snapshot is stored, the database is synced, so the snapshot
+//!   file never names a state the database could lose. It is the state
 //!   after a whole batch, labelled with its log id. An fsync per apply
 //!   cost the three-node cluster 10% of its SET rate with 16 clients and
 //!   20% with one (`raft/bench.sh`, docs/benchmarks.md).
 //!
 //! openraft issues each log write after the previous one returned, so they
 //! reach the database in its order. Reads (log entries, the vote, the log
-//! state, the applied state) take an oakmap snapshot in the calling task:
-//! they wait for no writer and no fsync.
+//! state, the applied state) take an oakmap snapshot in the calling task,
+//! not on the blocking pool: they wait for no writer and no fsync, only,
+//! at worst, for pages to come in from the file.
 //!
 //! # Snapshots
 //!

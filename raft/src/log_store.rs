@@ -21,7 +21,8 @@ use crate::layout::{
     COMMITTED_KEY, LOG_TREE, META_TREE, PURGED_KEY, VOTE_KEY, decode_at, encode, log_index,
     log_key, read_value,
 };
-use crate::store::{Shared, blocking};
+use crate::state_machine::read_applied;
+use crate::store::{Shared, blocking, lock};
 use crate::types::{Entry, NodeId, TypeConfig};
 
 /// Encoded entries one [`RaftLogReader::limited_get_log_entries`] returns
@@ -152,15 +153,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     /// Removes the entries up to `upto` and records it as the last purged
-    /// log id, in one transaction: a crash leaves both or neither.
+    /// log id, in one transaction: a crash leaves both or neither. While a
+    /// snapshot is being received, a purge past the applied log id is left
+    /// to that snapshot's installation (see `store::Receiving`).
     async fn purge(&mut self, upto: LogId<NodeId>) -> StorageResult<()> {
-        let bytes = encode(&upto).or_storage(delete_logs)?;
         let shared = self.shared.clone();
         blocking(delete_logs, move || {
+            let mut receiving = lock(&shared.receiving);
+            if receiving.started {
+                let (applied, _) = read_applied(&shared.db.begin_read()).or_storage(delete_logs)?;
+                if applied < Some(upto) {
+                    receiving.purge = receiving.purge.max(Some(upto));
+                    return Ok(());
+                }
+            }
+            drop(receiving);
             let mut tx = shared.db.begin_write().or_storage(delete_logs)?;
-            remove_entries(&mut tx, (Bound::Unbounded, Bound::Included(upto.index)))?;
-            let mut meta = tx.open_tree(META_TREE).or_storage(delete_logs)?;
-            meta.insert(PURGED_KEY, &bytes).or_storage(delete_logs)?;
+            purge_in(&mut tx, upto)?;
             tx.set_durability(oakmap::Durability::Immediate);
             tx.commit().or_storage(delete_logs)
         })
@@ -254,6 +263,16 @@ fn append_entries(db: &oakmap::Db, entries: &[Entry]) -> StorageResult<()> {
     }
     tx.set_durability(oakmap::Durability::Immediate);
     tx.commit().or_storage(StorageIOError::write_logs)
+}
+
+/// Removes the entries up to `upto` and records it as the last purged log
+/// id, in `tx`.
+pub(crate) fn purge_in(tx: &mut oakmap::WriteTxn<'_>, upto: LogId<NodeId>) -> StorageResult<()> {
+    let bytes = encode(&upto).or_storage(delete_logs)?;
+    remove_entries(tx, (Bound::Unbounded, Bound::Included(upto.index)))?;
+    let mut meta = tx.open_tree(META_TREE).or_storage(delete_logs)?;
+    meta.insert(PURGED_KEY, &bytes).or_storage(delete_logs)?;
+    Ok(())
 }
 
 /// Removes the entries with indexes in `range` (in the transaction; a log

@@ -21,9 +21,10 @@ use openraft::{
 
 use crate::error::{OrStorage, StorageResult, invalid};
 use crate::layout::{APPLIED_KEY, DATA_TREE, MEMBERSHIP_KEY, SM_META_TREE, encode};
+use crate::log_store::purge_in;
 use crate::snapshot_file::{self, RECEIVING_DIR};
 use crate::state_machine::read_applied;
-use crate::store::{Shared, blocking};
+use crate::store::{Receiving, Shared, blocking, lock};
 use crate::types::{NodeId, TypeConfig};
 
 type Meta = SnapshotMeta<NodeId, openraft::BasicNode>;
@@ -69,6 +70,14 @@ fn build(shared: &Shared) -> StorageResult<Snapshot<TypeConfig>> {
         last_membership: membership,
     };
     drop(rx); // the copy is made: let the pages it held be reused
+    // The applies the copy holds were committed without an fsync of their
+    // own; the snapshot file must not name a state a power cut could take
+    // from the database (openraft requires the snapshot's last log id to be
+    // at most the committed one it reads back).
+    shared
+        .db
+        .sync()
+        .or_storage(|e| StorageIOError::write_snapshot(None, e))?;
     store_if_newest(shared, &meta, &data)?;
     Ok(Snapshot {
         meta,
@@ -134,7 +143,12 @@ pub(crate) fn install(shared: &Shared, meta: &Meta, data: Vec<u8>) -> StorageRes
         .cache_bytes(RECEIVED_CACHE_BYTES)
         .open(&path)
         .or_storage(what)?;
-    let copied = replace_state_machine(shared, &received, meta);
+    let mut receiving = lock(&shared.receiving);
+    let copied = replace_state_machine(shared, &received, meta, receiving.purge);
+    if copied.is_ok() {
+        *receiving = Receiving::default();
+    }
+    drop(receiving);
     let closed = received.close();
     let removed = std::fs::remove_dir_all(&dir);
     copied?;
@@ -145,8 +159,14 @@ pub(crate) fn install(shared: &Shared, meta: &Meta, data: Vec<u8>) -> StorageRes
 }
 
 /// Checks that `received` holds the state `meta` describes, and makes its
-/// state machine the live database's, in one transaction.
-fn replace_state_machine(shared: &Shared, received: &oakmap::Db, meta: &Meta) -> StorageResult<()> {
+/// state machine the live database's, in one transaction, with the purge
+/// that waited for it (`purge`, see `store::Receiving`).
+fn replace_state_machine(
+    shared: &Shared,
+    received: &oakmap::Db,
+    meta: &Meta,
+    purge: Option<LogId<NodeId>>,
+) -> StorageResult<()> {
     let read = |e| StorageIOError::read_snapshot(Some(meta.signature()), e);
     let write = StorageIOError::write_state_machine;
     let rx = received.begin_read();
@@ -173,6 +193,11 @@ fn replace_state_machine(shared: &Shared, received: &oakmap::Db, meta: &Meta) ->
         }
     }
     write_applied(&mut tx, sm_meta, applied, &membership)?;
+    // Never past what the state machine now holds (keeping entries is
+    // always safe; the next purge takes them).
+    if let Some(upto) = purge.filter(|&p| Some(p) <= applied) {
+        purge_in(&mut tx, upto)?;
+    }
     tx.set_durability(oakmap::Durability::Immediate);
     tx.commit().or_storage(write)
 }

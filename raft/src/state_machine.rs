@@ -2,9 +2,10 @@
 //! `sm-data` (the keyspace) and `sm-meta` (last applied, last membership).
 //!
 //! A batch of entries is applied in one transaction that also records the
-//! last applied log id and the last membership among them, committed
-//! durably: after a crash the state machine is exactly the state after
-//! some batch, with the log id that says which. So it needs no snapshot to
+//! last applied log id and the last membership among them, without an
+//! fsync of its own: after a crash the state machine is exactly the state
+//! after some batch, with the log id that says which, and the log holds
+//! the entries after it (see the crate docs). So it needs no snapshot to
 //! recover, and a snapshot is only what is sent to a follower that is
 //! behind the leader's purged log (see `snapshot`).
 
@@ -22,7 +23,7 @@ use crate::error::{OrStorage, StorageResult};
 use crate::layout::{APPLIED_KEY, DATA_TREE, MEMBERSHIP_KEY, SM_META_TREE, encode, read_value};
 use crate::snapshot::{self, SnapshotBuilder};
 use crate::snapshot_file;
-use crate::store::{Shared, blocking};
+use crate::store::{Shared, blocking, lock};
 use crate::types::{Entry, NodeId, Response, TypeConfig};
 
 /// The key-value state machine of a node: openraft's [`RaftStateMachine`].
@@ -85,7 +86,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         SnapshotBuilder::new(self.shared.clone())
     }
 
+    /// Also notes that a snapshot is on its way, so that the purge that
+    /// comes with it waits for its installation (see `store::Receiving`).
     async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<Cursor<Vec<u8>>>> {
+        lock(&self.shared.receiving).started = true;
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 

@@ -29,6 +29,39 @@ pub(crate) struct Shared {
     /// Snapshots received from a leader and installed since the directory
     /// was opened: what a node reports to show how it caught up.
     pub(crate) snapshots_installed: AtomicU64,
+    /// A snapshot being received, and the purge openraft asked for while it
+    /// is (see [`Receiving`]).
+    pub(crate) receiving: Mutex<Receiving>,
+}
+
+/// The purge that must wait for a snapshot's installation.
+///
+/// A follower that receives a snapshot is asked to install it and, at once
+/// and without waiting for the installation, to purge its log up to the
+/// snapshot's last log id (openraft 0.9's `install_full_snapshot` queues the
+/// one and issues the other). Committed first, the purge could be durable
+/// while the installation is not: a crash (or a snapshot that fails to
+/// install, which stops the node) would leave a log purged past what the
+/// state machine holds, with the entries between gone, and the node could
+/// never start again. So while a snapshot is being received, a purge past
+/// the applied log id is only noted here, and the installation's own
+/// transaction carries it out: the state machine and the purged log move
+/// together or not at all. Lost in a crash, the log is whole and the old
+/// state machine with it. openraft allows a purge to be done later
+/// ("`purge()` does not have to do the purge at once").
+#[derive(Debug, Default)]
+pub(crate) struct Receiving {
+    /// `begin_receiving_snapshot` was called and no installation has
+    /// finished since.
+    pub(crate) started: bool,
+    /// The furthest purge asked for meanwhile, past the applied log id.
+    pub(crate) purge: Option<LogId<NodeId>>,
+}
+
+/// Locks `m`, whose guarded state stays consistent even if a holder
+/// panicked (each holder changes it in one assignment).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Opens (creating it if missing) the node directory `dir` with oakmap's
@@ -70,6 +103,7 @@ pub fn open_with(
         dir: dir.to_path_buf(),
         stored_snapshot: Mutex::new(None),
         snapshots_installed: AtomicU64::new(0),
+        receiving: Mutex::new(Receiving::default()),
     });
     Ok((
         LogStore::new(shared.clone()),
@@ -77,9 +111,10 @@ pub fn open_with(
     ))
 }
 
-/// Runs `f` on tokio's blocking pool and waits for it: oakmap's calls
-/// block (a durable commit waits for an fsync, reads may fault pages in),
-/// and must not hold a runtime worker meanwhile. A panic in `f` (a bug)
+/// Runs `f` on tokio's blocking pool and waits for it: oakmap's writes
+/// block (a durable commit waits for an fsync) and must not hold a runtime
+/// worker meanwhile. Reads run in the calling task: they take no lock and
+/// wait for no fsync, at worst for pages to come in from the file. A panic in `f` (a bug)
 /// comes back as an error built by `what`, so that openraft stops the node
 /// rather than the task dying silently.
 pub(crate) async fn blocking<T: Send + 'static>(
