@@ -31,10 +31,29 @@ const WRITERS: usize = 8;
 /// entries, keeping this many log entries behind it.
 const SNAPSHOT_LOGS: &str = "400";
 const KEEP_LOGS: &str = "50";
-/// The longest a new leader may take to be elected after the kill.
-const ELECTION_BOUND: Duration = Duration::from_secs(10);
-/// The longest any one write may take, redirects and retries included.
-const WRITE_BOUND: Duration = Duration::from_secs(30);
+/// The nodes' heartbeat interval and shortest election timeout, in
+/// milliseconds (`--heartbeat-ms`, `--election-ms`; each node's election
+/// timeout is drawn between the latter and twice it). Slower than the node's
+/// defaults (100 and 400): the heartbeat is also openraft's time limit for
+/// an append RPC, the follower's fsync included, which a loaded debug
+/// build on two cores can miss, and a leader that misses a few looks dead
+/// and loses its leadership in the middle of the test.
+const HEARTBEAT_MS: &str = "250";
+const ELECTION_MS: &str = "1500";
+/// The longest the nodes may take to agree on a leader: at the start, and
+/// after the kill or any later change of leader. After a leader dies,
+/// openraft 0.9 waits out its lease (the longest election timeout, 3 s),
+/// then the node's own timeout (1.5 to 3 s, drawn once per process), and
+/// a candidate that finds its log behind waits 6 s more; a split vote
+/// starts that over. Measured on two cores: 5 to 6 s mostly, 18 s in the
+/// slowest of 17 runs.
+const ELECTION_BOUND: Duration = Duration::from_secs(60);
+/// The longest reading every key back may take, on whichever node leads
+/// meanwhile.
+const READ_BOUND: Duration = Duration::from_secs(60);
+/// The longest any one write may take, redirects and retries included: a
+/// write may wait through a whole election.
+const WRITE_BOUND: Duration = Duration::from_secs(90);
 /// The longest the restarted node may take to catch up.
 const CATCH_UP_BOUND: Duration = Duration::from_secs(30);
 
@@ -103,6 +122,7 @@ impl Cluster {
             .arg("--dir")
             .arg(&node.dir)
             .args(["--snapshot-logs", SNAPSHOT_LOGS, "--keep-logs", KEEP_LOGS])
+            .args(["--heartbeat-ms", HEARTBEAT_MS, "--election-ms", ELECTION_MS])
             .arg("--init")
             .stdout(Stdio::null())
             .stderr(log)
@@ -126,27 +146,34 @@ impl Cluster {
     fn wait_for_leader(&self, among: &[usize], bound: Duration) -> usize {
         let deadline = Instant::now() + bound;
         loop {
-            let leaders: Vec<Option<String>> = among
-                .iter()
-                .map(|&i| {
-                    raft_info(self.nodes[i].resp_port).and_then(|f| f.get("leader_id").cloned())
-                })
-                .collect();
-            if let Some(Some(first)) = leaders.first()
-                && leaders.iter().all(|l| l.as_ref() == Some(first))
-                && let Some(&i) = among
-                    .iter()
-                    .find(|&&i| self.nodes[i].id.to_string() == *first)
-                && field(self.nodes[i].resp_port, "role").as_deref() == Some("leader")
-            {
-                return i;
+            match self.leader(among) {
+                Ok(i) => return i,
+                Err(leaders) => assert!(
+                    Instant::now() < deadline,
+                    "no leader among nodes {among:?} within {bound:?}: {leaders:?}"
+                ),
             }
-            assert!(
-                Instant::now() < deadline,
-                "no leader among nodes {among:?} within {bound:?}: {leaders:?}"
-            );
             thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The index of the node that says it leads, among `among`, if the
+    /// others agree now; if not, the leader each names.
+    fn leader(&self, among: &[usize]) -> Result<usize, Vec<Option<String>>> {
+        let leaders: Vec<Option<String>> = among
+            .iter()
+            .map(|&i| raft_info(self.nodes[i].resp_port).and_then(|f| f.get("leader_id").cloned()))
+            .collect();
+        if let Some(Some(first)) = leaders.first()
+            && leaders.iter().all(|l| l.as_ref() == Some(first))
+            && let Some(&i) = among
+                .iter()
+                .find(|&&i| self.nodes[i].id.to_string() == *first)
+            && field(self.nodes[i].resp_port, "role").as_deref() == Some("leader")
+        {
+            return Ok(i);
+        }
+        Err(leaders)
     }
 }
 
@@ -293,19 +320,76 @@ fn write_keys(ports: &[u16], prefix: &str, count: usize, acked: &AtomicUsize) ->
     done.into_inner().expect("not poisoned")
 }
 
-/// Asserts that `keys` all read back with their values through `command`
-/// (`GET` on a leader, `LOCALGET` on any node) at `port`, pipelined.
-fn assert_all_readable(port: u16, command: &str, keys: &[String]) {
-    let mut conn = connect(port).expect("connect");
+/// `GET` (on a leader) or `LOCALGET` (on any node) of every key of
+/// `batch` at `port`, pipelined.
+fn read_batch(
+    port: u16,
+    command: &str,
+    batch: &[String],
+) -> redis::RedisResult<Vec<Option<String>>> {
+    let mut conn = connect(port)?;
+    let mut pipe = redis::pipe();
+    for key in batch {
+        pipe.cmd(command).arg(key);
+    }
+    pipe.query(&mut conn)
+}
+
+/// Asserts that `values`, as read by `command` at `port`, are those of
+/// `batch`.
+fn assert_values(port: u16, command: &str, batch: &[String], values: Vec<Option<String>>) {
+    assert_eq!(values.len(), batch.len(), "{command} at port {port}");
+    for (key, value) in batch.iter().zip(values) {
+        assert_eq!(value, Some(value_of(key)), "{command} {key} at port {port}");
+    }
+}
+
+/// Whether `e` says the node does not lead (any more): `MOVED` to another
+/// node, or `TRYAGAIN` while an election is under way or leadership could
+/// not be confirmed. Neither read nor wrote anything.
+fn is_leadership_change(e: &redis::RedisError) -> bool {
+    matches!(e.code(), Some("MOVED" | "TRYAGAIN"))
+}
+
+/// Asserts that `keys` all read back with their values through
+/// linearizable `GET`s on the leader of `among`, pipelined; returns the
+/// node that answered the last batch. A batch refused because leadership
+/// moved is sent again to the leader found anew, within `READ_BOUND`; a
+/// wrong or missing value is never retried.
+fn assert_all_readable_on_leader(cluster: &Cluster, among: &[usize], keys: &[String]) -> usize {
+    let deadline = Instant::now() + READ_BOUND;
+    let mut leader = cluster.wait_for_leader(among, ELECTION_BOUND);
     for batch in keys.chunks(500) {
-        let mut pipe = redis::pipe();
-        for key in batch {
-            pipe.cmd(command).arg(key);
+        loop {
+            let port = cluster.nodes[leader].resp_port;
+            match read_batch(port, "GET", batch) {
+                Ok(values) => {
+                    assert_values(port, "GET", batch, values);
+                    break;
+                }
+                Err(e) if is_leadership_change(&e) => {
+                    // The code only: a pipeline's error lists every reply.
+                    let code = e.code().unwrap_or_default();
+                    assert!(
+                        Instant::now() < deadline,
+                        "GETs not served within {READ_BOUND:?}; the last answer was {code}"
+                    );
+                    eprintln!("node {} answered {code}; reading again", leader + 1);
+                    leader = cluster.wait_for_leader(among, ELECTION_BOUND);
+                }
+                Err(e) => panic!("GET at port {port}: {e}"),
+            }
         }
-        let values: Vec<Option<String>> = pipe.query(&mut conn).expect("reads");
-        for (key, value) in batch.iter().zip(values) {
-            assert_eq!(value, Some(value_of(key)), "{command} {key} at port {port}");
-        }
+    }
+    leader
+}
+
+/// Asserts that `keys` all read back with their values through `LOCALGET`
+/// (this node's state machine, leader or not) at `port`, pipelined.
+fn assert_all_readable_locally(port: u16, keys: &[String]) {
+    for batch in keys.chunks(500) {
+        let values = read_batch(port, "LOCALGET", batch).expect("LOCALGET reads");
+        assert_values(port, "LOCALGET", batch, values);
     }
 }
 
@@ -369,21 +453,26 @@ fn malformed_input_is_refused(cluster: &Cluster) {
     assert!(raft_info(node.resp_port).is_some(), "node 1 still answers");
 }
 
-/// Phase A: `PHASE_A_KEYS` writes through the leader `old`, which is
-/// SIGKILLed once `KILL_AFTER_ACKS` were acknowledged. Returns the new
-/// leader and the keys acknowledged.
-fn write_and_kill_the_leader(cluster: &mut Cluster, old: usize) -> (usize, Vec<String>) {
+/// Phase A: `PHASE_A_KEYS` writes, and the leader SIGKILLed once
+/// `KILL_AFTER_ACKS` were acknowledged (`leader` led at the start; the
+/// node that leads at that moment, if the nodes agree on one); a new
+/// leader is elected among the other two. Returns the node killed and the
+/// keys acknowledged.
+fn write_and_kill_the_leader(cluster: &mut Cluster, leader: usize) -> (usize, Vec<String>) {
     let ports = cluster.ports();
     let acked = AtomicUsize::new(0);
-    let survivors: Vec<usize> = (0..3).filter(|&i| i != old).collect();
     thread::scope(|s| {
         let writing = s.spawn(|| write_keys(&ports, "a", PHASE_A_KEYS, &acked));
         while acked.load(Ordering::Relaxed) < KILL_AFTER_ACKS {
             assert!(!writing.is_finished(), "the writers stopped early");
             thread::sleep(Duration::from_millis(5));
         }
+        // Asked now, as leadership may have moved, but not waited for:
+        // the writes must still be under way.
+        let old = cluster.leader(&[0, 1, 2]).unwrap_or(leader);
         cluster.kill(old);
         let killed_at = Instant::now();
+        let survivors: Vec<usize> = (0..3).filter(|&i| i != old).collect();
         let new = cluster.wait_for_leader(&survivors, ELECTION_BOUND);
         eprintln!(
             "node {} killed after {} acks; node {} leads {:?} later",
@@ -392,7 +481,7 @@ fn write_and_kill_the_leader(cluster: &mut Cluster, old: usize) -> (usize, Vec<S
             new + 1,
             killed_at.elapsed()
         );
-        (new, writing.join().expect("writers"))
+        (old, writing.join().expect("writers"))
     })
 }
 
@@ -415,30 +504,111 @@ fn restart_and_catch_up(cluster: &mut Cluster, old: usize, leader_applied: u64) 
     eprintln!("node {} caught up in {:?}", old + 1, started.elapsed());
 }
 
+/// The key the followers are asked to write, to see them redirect it.
+const PROBE_KEY: &str = "redirect-probe";
+
+/// Every node is the leader or its follower, and a follower sends writes
+/// and linearizable reads to the leader: its `MOVED` names the node all
+/// three agree leads. Leadership may move while this is checked (a
+/// redirect to the node that led a moment ago, `TRYAGAIN` during an
+/// election, a follower that now leads and takes the write itself): then
+/// it is checked again, within `ELECTION_BOUND`.
+///
+/// A probe write that a node may have taken (acknowledged, or an error
+/// other than a redirect) is made certain through the leader and added to
+/// `keys`; one only ever redirected is not, so the final comparison also
+/// proves that no follower applied it.
+fn followers_redirect_to_the_leader(cluster: &Cluster, keys: &mut Vec<String>) {
+    let ports = cluster.ports();
+    let deadline = Instant::now() + ELECTION_BOUND;
+    let mut probe_maybe_written = false;
+    loop {
+        let leader = cluster.wait_for_leader(&[0, 1, 2], ELECTION_BOUND);
+        let checked: Result<(), String> = (0..3)
+            .filter(|&f| f != leader)
+            .try_for_each(|f| redirects_to(&ports, f, leader, &mut probe_maybe_written));
+        match checked {
+            Ok(()) => break,
+            Err(why) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the followers do not redirect to the leader within {ELECTION_BOUND:?}: {why}"
+                );
+                eprintln!("checking the redirects again: {why}");
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    if probe_maybe_written {
+        Writer::new(ports).set(PROBE_KEY, &value_of(PROBE_KEY));
+        keys.push(PROBE_KEY.to_owned());
+    }
+}
+
+/// Checks once that node `f` is a follower and redirects a write and a
+/// linearizable read to node `leader`; `Err` says what it did instead.
+fn redirects_to(
+    ports: &[u16],
+    f: usize,
+    leader: usize,
+    probe_maybe_written: &mut bool,
+) -> Result<(), String> {
+    let role = field(ports[f], "role");
+    if role.as_deref() != Some("follower") {
+        return Err(format!("node {} is {role:?}, not a follower", f + 1));
+    }
+    let mut conn = connect(ports[f]).map_err(|e| format!("node {}: {e}", f + 1))?;
+    let set = redis::cmd("SET")
+        .arg(PROBE_KEY)
+        .arg(value_of(PROBE_KEY))
+        .query::<()>(&mut conn);
+    // Taken, or perhaps taken: anything but a redirect or a TRYAGAIN.
+    if !set.as_ref().is_err_and(is_leadership_change) {
+        *probe_maybe_written = true;
+    }
+    let get = redis::cmd("GET")
+        .arg("a:0")
+        .query::<Option<String>>(&mut conn);
+    for (what, outcome) in [("SET", set), ("GET", get.map(drop))] {
+        let to = match &outcome {
+            Ok(()) => return Err(format!("node {} served a {what} itself", f + 1)),
+            Err(e) => e.redirect_node().map(|(addr, _)| port_of(addr)),
+        };
+        if to != Some(ports[leader]) {
+            return Err(format!(
+                "node {} answered a {what} with {outcome:?}, not a redirect to node {}",
+                f + 1,
+                leader + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn the_leader_is_killed_mid_load_and_no_acknowledged_write_is_lost() {
     let started = Instant::now();
     let mut cluster = Cluster::start();
     let ports = cluster.ports();
-    let old = cluster.wait_for_leader(&[0, 1, 2], Duration::from_secs(20));
+    let leader = cluster.wait_for_leader(&[0, 1, 2], ELECTION_BOUND);
     malformed_input_is_refused(&cluster);
 
-    let (new, mut keys) = write_and_kill_the_leader(&mut cluster, old);
+    let (old, mut keys) = write_and_kill_the_leader(&mut cluster, leader);
     assert_eq!(
         keys.len(),
         PHASE_A_KEYS,
         "every write acknowledged in the end"
     );
-    assert_all_readable(ports[new], "GET", &keys);
+    let survivors: Vec<usize> = (0..3).filter(|&i| i != old).collect();
+    assert_all_readable_on_leader(&cluster, &survivors, &keys);
 
     // Phase B: the two-node majority takes writes, and snapshots.
-    let survivors: Vec<usize> = (0..3).filter(|&i| i != old).collect();
     keys.extend(write_keys(&ports, "b", PHASE_B_KEYS, &AtomicUsize::new(0)));
-    let new = cluster.wait_for_leader(&survivors, ELECTION_BOUND);
-    assert_all_readable(ports[new], "GET", &keys);
+    let new = assert_all_readable_on_leader(&cluster, &survivors, &keys);
     assert!(
         number(ports[new], "purged_index") > 0,
-        "the leader purged its log behind a snapshot"
+        "node {} purged its log behind a snapshot",
+        new + 1
     );
 
     // The old leader comes back from its directory, far behind.
@@ -448,18 +618,8 @@ fn the_leader_is_killed_mid_load_and_no_acknowledged_write_is_lost() {
         "node {} caught up from a snapshot",
         old + 1
     );
-    assert_eq!(field(ports[old], "role").as_deref(), Some("follower"));
-    assert_all_readable(ports[old], "LOCALGET", &keys);
-    // A follower sends writes and linearizable reads to the leader.
-    let mut conn = connect(ports[old]).expect("connect");
-    for refused in [
-        redis::cmd("SET").arg("x").arg("y").query::<()>(&mut conn),
-        redis::cmd("GET").arg("a:0").query::<()>(&mut conn),
-    ] {
-        let e = refused.expect_err("a follower redirects");
-        let to = e.redirect_node().map(|(addr, _)| port_of(addr));
-        assert_eq!(to, Some(ports[new]), "{e}");
-    }
+    assert_all_readable_locally(ports[old], &keys);
+    followers_redirect_to_the_leader(&cluster, &mut keys);
 
     for i in 0..3 {
         stop_gracefully(&mut cluster, i);

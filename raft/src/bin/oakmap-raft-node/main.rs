@@ -84,8 +84,9 @@ struct Args {
     /// live of an append RPC.
     #[arg(long, default_value_t = 100)]
     heartbeat_ms: u64,
-    /// The shortest election timeout, in milliseconds; each timeout is
-    /// drawn between it and twice it.
+    /// The shortest election timeout, in milliseconds: each node draws its
+    /// timeout once, between it and twice it (openraft 0.9 draws it per
+    /// process, not per election).
     #[arg(long, default_value_t = 400)]
     election_ms: u64,
     /// Build a snapshot each time this many entries were applied since the

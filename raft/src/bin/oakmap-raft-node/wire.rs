@@ -11,20 +11,59 @@
 //! A connection carries one request at a time: the client sends a request
 //! frame and reads the reply frame before it sends the next.
 //!
-//! Bytes from the network are untrusted. A length over
-//! [`FRAME_BYTES_MAX`] is refused before any of the body is read; the body
-//! buffer grows only as bytes arrive, never to a size the peer only
-//! claimed; a body that does not decode, or leaves bytes over, is an error.
-//! Each of these ends that connection and nothing else.
-//!
 //! Replies carry no openraft error type: those nest `AnyError`s with no
 //! bound on the depth, so damaged bytes could nest deep enough to exhaust
 //! the stack while decoding. A node that cannot serve an RPC (its Raft has
 //! stopped, the request was for another node) replies with a text,
 //! [`RpcReply::Failed`]; the one error whose content openraft acts on, a
 //! snapshot chunk out of order, has a variant of its own.
+//!
+//! # What is bounded
+//!
+//! Bytes from the network are untrusted; whatever a peer sends, these
+//! bounds hold:
+//!
+//! * a length over [`FRAME_BYTES_MAX`] is refused before any of the body
+//!   is read, and the body buffer grows only as bytes arrive, never to a
+//!   size the peer only claimed;
+//! * once the first byte of a frame has arrived, the rest of it must
+//!   arrive within [`FRAME_READ_TIMEOUT_MS`] (the time between frames is
+//!   not limited: a replication stream keeps its connection while idle);
+//! * a body that does not decode, or leaves bytes over, is an error, and
+//!   the length prefixes inside a body claim at most oakmap's
+//!   [`DECODE_BYTES_MAX`](oakmap::typed::DECODE_BYTES_MAX) in all;
+//! * a snapshot chunk that would end past
+//!   [`crate::rpc_server::SNAPSHOT_BYTES_MAX`] is refused before openraft
+//!   sees it (openraft writes a chunk at the offset the chunk names, so the
+//!   offset alone would set how far the received snapshot grows).
+//!
+//! A frame refused by the first three ends its connection (the sender
+//! redials); a refused chunk is answered [`RpcReply::Failed`].
+//!
+//! # The raft port belongs on a trusted network
+//!
+//! The bounds above keep a damaged frame from taking the process down and
+//! put a ceiling on what one request can cost; they do not make a hostile
+//! peer harmless. The raft port must be reachable only by the cluster's
+//! nodes (a private network, a firewall, a VPN), because:
+//!
+//! * nothing authenticates a peer: no TLS, no shared secret. Anyone who
+//!   can connect can send any RPC as any node: a vote request with a huge
+//!   term makes every node it reaches give up its leader and adopt that
+//!   term (terms never go back down), and a forged append or snapshot
+//!   from a "leader" rewrites the log and the state machine;
+//! * connections are not capped: each costs a task, a socket and the
+//!   bytes of the frame it is sending, and only the process's file limit
+//!   stops a peer that opens thousands;
+//! * within the bounds a peer still costs memory: a body of up to
+//!   [`FRAME_BYTES_MAX`] per connection, a received snapshot of up to
+//!   [`crate::rpc_server::SNAPSHOT_BYTES_MAX`] (zero-filled up to the
+//!   offset of its chunk), and, in one decode, up to oakmap's decode
+//!   bound (1 GiB) of virtual memory reserved for one string or vector
+//!   field whose length prefix claims it.
 
 use std::fmt;
+use std::time::Duration;
 
 use oakmap::typed::{CodecError, Serde, Value};
 use oakmap_raft::{NodeId, TypeConfig};
@@ -43,6 +82,15 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// under this; an append that would exceed it is split (openraft's
 /// `PayloadTooLarge`).
 pub const FRAME_BYTES_MAX: usize = 64 << 20;
+
+/// The longest the rest of a frame (header and body) may take to arrive
+/// once its first byte has, in milliseconds; a connection that stalls
+/// inside a frame is closed. The senders give up far sooner (an append
+/// after one heartbeat, a snapshot chunk after main.rs's
+/// `INSTALL_SNAPSHOT_TIMEOUT_MS`, 10 s), so this cuts no frame that a live
+/// sender still waits on; a full [`FRAME_BYTES_MAX`] body within it needs
+/// about 2 MiB/s.
+pub const FRAME_READ_TIMEOUT_MS: u64 = 30_000;
 
 /// The length prefix of a frame.
 const HEADER_BYTES: usize = 4;
@@ -95,7 +143,8 @@ pub enum RpcReply {
 pub enum FrameError {
     /// The peer closed the connection between frames.
     Closed,
-    /// The socket failed, or closed inside a frame.
+    /// The socket failed, closed inside a frame, or stalled inside one
+    /// (`TimedOut`).
     Io(std::io::Error),
     /// A body over [`FRAME_BYTES_MAX`] (as its header claims, or as
     /// encoded to be sent).
@@ -149,17 +198,52 @@ pub async fn write<W: AsyncWrite + Unpin>(w: &mut W, frame: &[u8]) -> Result<(),
 }
 
 /// Reads one frame and decodes its body as a `T`. A connection closed
-/// before the first byte of the frame is [`FrameError::Closed`].
+/// before the first byte of the frame is [`FrameError::Closed`]; one
+/// where the rest of the frame does not arrive within
+/// [`FRAME_READ_TIMEOUT_MS`] of its first byte, an i/o error
+/// (`TimedOut`).
 pub async fn read<T, R>(r: &mut R) -> Result<T, FrameError>
 where
     T: Serialize + DeserializeOwned,
     R: AsyncRead + Unpin,
 {
+    read_within(r, Duration::from_millis(FRAME_READ_TIMEOUT_MS)).await
+}
+
+/// [`read`], with `limit` for the rest of the frame (the tests use a
+/// short one).
+async fn read_within<T, R>(r: &mut R, limit: Duration) -> Result<T, FrameError>
+where
+    T: Serialize + DeserializeOwned,
+    R: AsyncRead + Unpin,
+{
     let mut header = [0u8; HEADER_BYTES];
+    // Not under the time limit: a connection waits here, idle, between
+    // frames for as long as its sender keeps it.
     let first = r.read(&mut header).await.map_err(FrameError::Io)?;
     if first == 0 {
         return Err(FrameError::Closed);
     }
+    let body = tokio::time::timeout(limit, read_rest(r, header, first))
+        .await
+        .map_err(|_| {
+            FrameError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the rest of a frame did not arrive within {} ms",
+                    limit.as_millis()
+                ),
+            ))
+        })??;
+    Serde::<T>::decode_value(&body).map_err(FrameError::Decode)
+}
+
+/// The body of a frame whose first `first` header bytes are in `header`.
+async fn read_rest<R: AsyncRead + Unpin>(
+    r: &mut R,
+    mut header: [u8; HEADER_BYTES],
+    first: usize,
+) -> Result<Vec<u8>, FrameError> {
     r.read_exact(&mut header[first..])
         .await
         .map_err(FrameError::Io)?;
@@ -179,7 +263,7 @@ where
     if body.len() != body_bytes as usize {
         return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
     }
-    Serde::<T>::decode_value(&body).map_err(FrameError::Decode)
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -205,6 +289,7 @@ mod tests {
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("a runtime")
     }
@@ -273,6 +358,36 @@ mod tests {
                 bad[at] ^= 0x5a;
                 let _ = read_back::<RpcRequest>(&bad).await;
             }
+        });
+    }
+
+    #[test]
+    fn a_frame_that_stalls_is_cut_but_a_connection_may_idle_between_frames() {
+        runtime().block_on(async {
+            let limit = Duration::from_millis(50);
+            let frame = encode(&vote_request()).expect("encodes");
+            // Idle for four limits before the first byte: still read.
+            let (mut tx, mut rx) = tokio::io::duplex(64);
+            let sent = frame.clone();
+            let writer = tokio::spawn(async move {
+                tokio::time::sleep(limit * 4).await;
+                write(&mut tx, &sent).await
+            });
+            let got: RpcRequest = read_within(&mut rx, limit).await.expect("decodes");
+            assert_eq!(got.target, 2);
+            writer.await.expect("joins").expect("writes");
+            // The header and a byte of the body, then nothing, the
+            // connection held open: cut after the limit.
+            let (mut tx, mut rx) = tokio::io::duplex(64);
+            write(&mut tx, &frame[..HEADER_BYTES + 1])
+                .await
+                .expect("writes");
+            let stalled = read_within::<RpcRequest, _>(&mut rx, limit).await;
+            assert!(
+                matches!(&stalled, Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut),
+                "{stalled:?}"
+            );
+            drop(tx);
         });
     }
 
