@@ -30,9 +30,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::accept_until_stopped;
 use crate::commands::{self, Command, Query, WRITE_BYTES_MAX, error};
 use crate::status;
 
@@ -74,19 +74,8 @@ enum Slot {
 
 /// Serves clients on `listener` until `stop` turns true; then drops every
 /// connection (a write already handed to Raft goes on without its reply).
-pub async fn serve(listener: TcpListener, node: Arc<Node>, mut stop: watch::Receiver<bool>) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stop.wait_for(|stopping| *stopping) => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                connections.spawn(connection(stream, node.clone()));
-            }
-        }
-    }
-    connections.abort_all();
+pub async fn serve(listener: TcpListener, node: Arc<Node>, stop: watch::Receiver<bool>) {
+    accept_until_stopped(listener, stop, |stream, _| connection(stream, node.clone())).await;
 }
 
 /// One client connection: decode what a read brought, answer each

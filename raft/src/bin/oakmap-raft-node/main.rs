@@ -44,6 +44,31 @@ use tokio::sync::watch;
 
 use crate::members::Member;
 
+/// Accepts connections on `listener`, each served by the task
+/// `connection` makes of it, until `stop` turns true; then drops every
+/// connection still open (the client port and the raft port alike).
+async fn accept_until_stopped<F, Fut>(
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+    mut connection: F,
+) where
+    F: FnMut(tokio::net::TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stopping| *stopping) => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                connections.spawn(connection(stream, peer));
+            }
+        }
+    }
+    connections.abort_all();
+}
+
 /// The time to live of one snapshot chunk's RPC, in milliseconds. The
 /// last chunk's answer waits for the follower to install the whole
 /// snapshot (copy its keyspace in, fsync), far longer than a chunk takes

@@ -16,8 +16,8 @@ use openraft::raft::InstallSnapshotRequest;
 use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
+use crate::accept_until_stopped;
 use crate::wire::{self, FrameError, Rpc, RpcReply, RpcRequest};
 
 /// The most bytes a snapshot received from a peer may reach: a chunk
@@ -45,25 +45,17 @@ pub async fn serve(
     listener: TcpListener,
     raft: Raft<TypeConfig>,
     id: NodeId,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stop.wait_for(|stopping| *stopping) => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
-                let raft = raft.clone();
-                connections.spawn(async move {
-                    if let Err(e) = connection(stream, &raft, id).await {
-                        eprintln!("node {id}: raft connection from {peer} dropped: {e}");
-                    }
-                });
+    accept_until_stopped(listener, stop, |stream, peer| {
+        let raft = raft.clone();
+        async move {
+            if let Err(e) = connection(stream, &raft, id).await {
+                eprintln!("node {id}: raft connection from {peer} dropped: {e}");
             }
         }
-    }
-    connections.abort_all();
+    })
+    .await;
 }
 
 /// Answers the requests of one connection, in order, until it closes.
