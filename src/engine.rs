@@ -95,19 +95,27 @@ impl Engine {
 /// commit after it acknowledged, and refused at the next open. Poisoned,
 /// the database takes no commit after it. Outside those windows a panic
 /// (the caller's, while building a transaction) aborts the transaction as
-/// any drop does and leaves the database usable.
-pub(crate) struct PoisonOnPanic<'a>(&'a Engine);
+/// any drop does and leaves the database usable. A guard made while the
+/// thread was already unwinding (a commit in a destructor) poisons only
+/// for a panic of its own, not for that one.
+pub(crate) struct PoisonOnPanic<'a> {
+    engine: &'a Engine,
+    unwinding_before: bool,
+}
 
 impl Engine {
     pub(crate) fn poison_on_panic(&self) -> PoisonOnPanic<'_> {
-        PoisonOnPanic(self)
+        PoisonOnPanic {
+            engine: self,
+            unwinding_before: std::thread::panicking(),
+        }
     }
 }
 
 impl Drop for PoisonOnPanic<'_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.poison();
+        if std::thread::panicking() && !self.unwinding_before {
+            self.engine.poison();
         }
     }
 }

@@ -244,3 +244,35 @@ fn a_panic_inside_a_commit_poisons() {
     assert_eq!(db.get("t", b"after").unwrap(), None);
     assert!(db.check().unwrap().is_clean());
 }
+
+/// Commits on drop, as a guard type in a caller's code might.
+struct CommitOnDrop<'a>(Option<oakmap::WriteTxn<'a>>);
+
+impl Drop for CommitOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            tx.commit().expect("the commit in the destructor");
+        }
+    }
+}
+
+/// A commit run by a destructor while the thread unwinds from an unrelated
+/// panic (the caller's) is a commit like any other: it does not poison.
+#[test]
+fn a_commit_while_unwinding_from_another_panic_does_not_poison() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::open(dir.path().join("t.oak"));
+    let panicked = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut tx = db.begin_write().unwrap();
+            tx.open_tree("t").unwrap().insert(b"k", b"v").unwrap();
+            let _guard = CommitOnDrop(Some(tx));
+            panic!("the caller's own panic");
+        })
+        .join()
+        .is_err()
+    });
+    assert!(panicked);
+    assert_eq!(db.get("t", b"k").unwrap(), Some(b"v".to_vec()));
+    db.insert("t", b"after", b"x").unwrap();
+}
