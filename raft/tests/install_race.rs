@@ -10,8 +10,8 @@ mod common;
 use std::io::Cursor;
 
 use common::{assert_clean, blank, contents, log_id, normal, open, set};
+use openraft::RaftLogReader;
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine, StorageHelper};
-use openraft::{RaftLogReader, RaftSnapshotBuilder};
 
 /// Eleven entries in the log, 0 to 10, the first three applied, as on a
 /// follower that fell behind.
@@ -67,8 +67,7 @@ async fn a_purge_during_a_transfer_commits_with_the_installation() {
             .chain((1..=8).map(|i| normal(1, i, set(&format!("k{i}"), "leader"))))
             .collect();
         leader.apply(entries).await.expect("apply");
-        let mut builder = leader.get_snapshot_builder().await;
-        builder.build_snapshot().await.expect("build")
+        common::build_snapshot(&mut leader).await
     };
     lagging_follower(dir.path()).await;
     let (mut log, mut sm) = open(dir.path());

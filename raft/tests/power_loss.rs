@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex};
 
 use common::{blank, contents, log_id, normal, set};
 use oakmap::{IoFile, IoHook, IoOp};
+use openraft::RaftLogReader;
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine, StorageHelper};
-use openraft::{RaftLogReader, RaftSnapshotBuilder};
 
 /// One recorded operation, or the workload's mark that the append of the
 /// entries up to an index returned.
@@ -137,12 +137,7 @@ async fn workload(dir: &Path, recorder: Arc<Recorder>) {
         log.save_committed(Some(last)).await.expect("committed");
         sm.apply(entries).await.expect("apply");
         if round % 5 == 4 {
-            let snapshot = sm
-                .get_snapshot_builder()
-                .await
-                .build_snapshot()
-                .await
-                .expect("build");
+            let snapshot = common::build_snapshot(&mut sm).await;
             let upto = snapshot.meta.last_log_id.expect("applied");
             log.purge(log_id(1, upto.index - 2)).await.expect("purge");
         }

@@ -8,7 +8,7 @@ mod common;
 use common::{LEADER, assert_clean, blank, contents, log_id, membership, normal, open, set};
 use oakmap_raft::{Request, Response};
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
-use openraft::{RaftLogReader, RaftSnapshotBuilder, Vote};
+use openraft::{RaftLogReader, Vote};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_stored_survives_a_reopen() {
@@ -73,12 +73,7 @@ async fn everything_stored_survives_a_reopen() {
                 Response::Integer(2)
             ]
         );
-        let built = sm
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .expect("build");
+        let built = common::build_snapshot(&mut sm).await;
         assert_clean(&sm);
         built.meta
     }; // both stores dropped: the database is closed

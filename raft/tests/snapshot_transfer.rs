@@ -8,8 +8,8 @@ use std::io::Cursor;
 
 use common::{assert_clean, blank, contents, log_id, membership, normal, open, set};
 use oakmap_raft::{Request, StateMachineStore};
+use openraft::SnapshotMeta;
 use openraft::storage::{RaftLogStorageExt, RaftStateMachine};
-use openraft::{RaftSnapshotBuilder, SnapshotMeta};
 
 /// A leader's state machine with 2,000 keys (several pages of them), some
 /// removed and changed again, and a membership.
@@ -66,12 +66,7 @@ async fn an_installed_snapshot_replaces_the_state_machine() {
         .await
         .expect("append");
     leader_state(&mut leader).await;
-    let snapshot = leader
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("build");
+    let snapshot = common::build_snapshot(&mut leader).await;
     assert_eq!(snapshot.meta.last_log_id, Some(log_id(2, 2_005)));
     // The snapshot is a database of the state machine's trees alone.
     let copy = leader_dir.path().join("snapshot-copy.oak");
@@ -130,12 +125,7 @@ async fn a_damaged_or_mislabelled_snapshot_is_refused_and_changes_nothing() {
     );
     let (_leader_log, mut leader) = open(leader_dir.path());
     leader_state(&mut leader).await;
-    let snapshot = leader
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("build");
+    let snapshot = common::build_snapshot(&mut leader).await;
     let good = snapshot.snapshot.get_ref().clone();
     let page = 4096;
     assert!(

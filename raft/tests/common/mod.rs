@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use oakmap_raft::{DATA_TREE, Entry, LogStore, Request, StateMachineStore, TypeConfig};
-use openraft::{EntryPayload, LogId, Membership};
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, LogId, Membership, RaftSnapshotBuilder, Snapshot};
 
 /// The tests' leader: node 1.
 pub const LEADER: u64 = 1;
@@ -70,4 +71,13 @@ pub fn contents(sm: &StateMachineStore) -> BTreeMap<Vec<u8>, Vec<u8>> {
 pub fn assert_clean(sm: &StateMachineStore) {
     let report = sm.db().check().expect("run the check");
     assert!(report.is_clean(), "{report}");
+}
+
+/// A snapshot of `sm` as it stands, built as openraft builds one.
+pub async fn build_snapshot(sm: &mut StateMachineStore) -> Snapshot<TypeConfig> {
+    sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .expect("build a snapshot")
 }
